@@ -1,0 +1,15 @@
+//! Generates Rust types from `proto/` with protox, so no system `protoc` is needed.
+
+use std::path::PathBuf;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    let files = [
+        root.join("crmerp/v1/canonical.proto"),
+        root.join("crmerp/v1/events.proto"),
+    ];
+    println!("cargo:rerun-if-changed={}", root.display());
+    let descriptors = protox::compile(&files, [&root])?;
+    prost_build::Config::new().compile_fds(descriptors)?;
+    Ok(())
+}
