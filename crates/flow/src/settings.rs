@@ -1,0 +1,111 @@
+//! Consumer and retry settings of one flow, section `[flow]`.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+/// Consumer and retry settings of one flow.
+#[derive(Debug, Clone, Deserialize)]
+pub struct FlowSettings {
+    /// How long JetStream waits for an ack before redelivering. Long vendor
+    /// calls send in-progress acks every `ack_wait / 3`.
+    #[serde(with = "humantime_serde_compat")]
+    pub ack_wait: Duration,
+    /// Deliveries before the message is dead-lettered (1 + retries).
+    pub max_deliver: u32,
+    /// Delay before retry 1, 2, ...; the last value repeats.
+    #[serde(deserialize_with = "duration_list")]
+    pub retry_schedule: Vec<Duration>,
+    /// Unacknowledged messages the consumer may hold (NAK-delayed ones count).
+    pub max_ack_pending: i64,
+    /// Messages processed at once by one replica.
+    pub concurrency: usize,
+    /// On shutdown, how long in-flight messages may take before they are NAKed.
+    #[serde(with = "humantime_serde_compat")]
+    pub shutdown_grace: Duration,
+    /// Delay before retrying a message whose outcome could not be published.
+    #[serde(with = "humantime_serde_compat")]
+    pub publish_retry_delay: Duration,
+}
+
+impl FlowSettings {
+    /// The delay before the retry that follows delivery `attempt` (1-based).
+    pub fn retry_delay(&self, attempt: u32) -> Duration {
+        let index = usize::try_from(attempt.saturating_sub(1)).unwrap_or(usize::MAX);
+        self.retry_schedule
+            .get(index)
+            .or(self.retry_schedule.last())
+            .copied()
+            .unwrap_or(Duration::from_secs(30))
+    }
+
+    /// Checks the settings; the message names the offending key.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_deliver == 0 {
+            return Err("flow.max_deliver must be at least 1".into());
+        }
+        if self.retry_schedule.is_empty() {
+            return Err("flow.retry_schedule must list at least one delay".into());
+        }
+        if self.concurrency == 0 {
+            return Err("flow.concurrency must be at least 1".into());
+        }
+        if self.ack_wait < Duration::from_millis(300) {
+            return Err("flow.ack_wait must be at least 300ms".into());
+        }
+        Ok(())
+    }
+}
+
+mod humantime_serde_compat {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+fn duration_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D::Error> {
+    let items = Vec::<String>::deserialize(d)?;
+    items
+        .iter()
+        .map(|item| humantime::parse_duration(item.trim()).map_err(serde::de::Error::custom))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(schedule: &[u64]) -> FlowSettings {
+        FlowSettings {
+            ack_wait: Duration::from_secs(60),
+            max_deliver: 6,
+            retry_schedule: schedule.iter().map(|s| Duration::from_secs(*s)).collect(),
+            max_ack_pending: 1000,
+            concurrency: 8,
+            shutdown_grace: Duration::from_secs(10),
+            publish_retry_delay: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn retry_delay_follows_schedule_and_repeats_last() {
+        let s = settings(&[30, 120, 600, 3600, 14400]);
+        assert_eq!(s.retry_delay(1), Duration::from_secs(30));
+        assert_eq!(s.retry_delay(5), Duration::from_secs(14400));
+        assert_eq!(s.retry_delay(9), Duration::from_secs(14400));
+    }
+
+    #[test]
+    fn validation_names_the_key() {
+        let mut s = settings(&[]);
+        assert!(s.validate().unwrap_err().contains("retry_schedule"));
+        s.retry_schedule = vec![Duration::from_secs(1)];
+        s.max_deliver = 0;
+        assert!(s.validate().unwrap_err().contains("max_deliver"));
+    }
+}

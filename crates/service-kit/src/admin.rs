@@ -1,0 +1,83 @@
+//! Admin endpoints every service exposes: `/healthz`, `/readyz`, `/metrics`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+/// Whether the service can do useful work (e.g. NATS connected, consumer bound).
+///
+/// Liveness (`/healthz`) only says the process answers; readiness (`/readyz`)
+/// says it should receive traffic.
+#[derive(Debug, Clone, Default)]
+pub struct Readiness(Arc<AtomicBool>);
+
+impl Readiness {
+    /// A new, not-yet-ready flag.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Marks the service ready or not.
+    pub fn set(&self, ready: bool) {
+        self.0.store(ready, Ordering::Release);
+    }
+    /// True when ready.
+    pub fn is_ready(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+#[derive(Clone)]
+struct AdminState {
+    readiness: Readiness,
+    metrics: Option<PrometheusHandle>,
+}
+
+/// Installs the process-wide Prometheus recorder for the `metrics` facade.
+///
+/// Returns `None` when a recorder is already installed (a second service in
+/// the same test process); metrics then go to the first recorder.
+pub fn install_metrics() -> Option<PrometheusHandle> {
+    PrometheusBuilder::new().install_recorder().ok()
+}
+
+/// The admin routes, to merge into a service's router or serve on their own.
+pub fn router(readiness: Readiness, metrics: Option<PrometheusHandle>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(render_metrics))
+        .with_state(AdminState { readiness, metrics })
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(state): State<AdminState>) -> impl IntoResponse {
+    if state.readiness.is_ready() {
+        (StatusCode::OK, "ready")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+    }
+}
+
+async fn render_metrics(State(state): State<AdminState>) -> impl IntoResponse {
+    let body = state.metrics.as_ref().map(PrometheusHandle::render).unwrap_or_default();
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        body,
+    )
+}
+
+/// Logs where a listener is bound, in the one shape harnesses and `make run` parse:
+/// `{"message":"Listening.","listener":"<name>","addr":"<ip:port>"}`.
+pub fn announce_listener(listener: &str, addr: SocketAddr) {
+    tracing::info!(listener, addr = %addr, "Listening.");
+}

@@ -1,0 +1,44 @@
+//! Connecting to NATS with JetStream.
+
+use std::time::Duration;
+
+use async_nats::jetstream;
+
+use crate::settings::NatsSettings;
+
+/// The NATS connection could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot connect to NATS at {url}: {source}")]
+pub struct ConnectError {
+    url: String,
+    #[source]
+    source: async_nats::ConnectError,
+}
+
+/// Connects to NATS and returns the client and a JetStream context.
+///
+/// The first connection is retried in the background (`retry_on_initial_connect`)
+/// so a service can start before NATS and become ready when it appears; later
+/// disconnects reconnect automatically with backoff.
+pub async fn connect(
+    settings: &NatsSettings,
+    client_name: &str,
+) -> Result<(async_nats::Client, jetstream::Context), ConnectError> {
+    let client = async_nats::ConnectOptions::new()
+        .name(client_name)
+        .retry_on_initial_connect()
+        .connection_timeout(Duration::from_secs(5))
+        .max_reconnects(None)
+        .event_callback(|event| async move {
+            tracing::info!(%event, "NATS connection event.");
+        })
+        .connect(settings.url.as_str())
+        .await
+        .map_err(|source| ConnectError {
+            url: settings.url.clone(),
+            source,
+        })?;
+    let mut context = jetstream::new(client.clone());
+    context.set_timeout(settings.request_timeout);
+    Ok((client, context))
+}

@@ -1,0 +1,162 @@
+//! The JetStream topology: stream names, subjects and their idempotent declaration.
+//!
+//! - `INBOUND` (`inbound.>`): canonical events from ingress; limits retention so
+//!   events stay replayable and dead letters can point back at them.
+//! - `OUTCOMES` (`outcome.>`): one event per processing attempt.
+//! - `DLQ` (`dlq.>`): dead letters, kept until an operator deals with them.
+//!
+//! Every service declares the streams it touches at start-up; declaring is
+//! idempotent (create, or update to the same config), so start order never matters.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, stream};
+
+use crate::settings::NatsSettings;
+
+/// Stream of inbound canonical events.
+pub const INBOUND_STREAM: &str = "INBOUND";
+/// Stream of processing outcomes.
+pub const OUTCOMES_STREAM: &str = "OUTCOMES";
+/// Stream of dead letters.
+pub const DLQ_STREAM: &str = "DLQ";
+
+/// Filter matching every deal-won event, whatever the CRM.
+pub const DEAL_WON_FILTER: &str = "inbound.crm.deal.won.>";
+
+/// Largest message any stream accepts (NATS' default `max_payload`).
+const MAX_MSG_SIZE: i32 = 1024 * 1024;
+
+/// Subject of a deal-won event from `crm` (e.g. `hubspot`).
+pub fn deal_won_subject(crm: &str) -> String {
+    format!("inbound.crm.deal.won.{crm}")
+}
+
+/// Subject of an outcome of `flow` with `status` (e.g. `succeeded`).
+pub fn outcome_subject(flow: &str, status: &str) -> String {
+    format!("outcome.{flow}.{status}")
+}
+
+/// Subject of dead letters of `flow`.
+pub fn dlq_subject(flow: &str) -> String {
+    format!("dlq.{flow}")
+}
+
+/// A stream could not be declared.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot declare stream {stream}: {message}")]
+pub struct TopologyError {
+    stream: &'static str,
+    message: String,
+}
+
+/// The config of each stream, from the NATS settings.
+pub fn stream_configs(settings: &NatsSettings) -> Vec<stream::Config> {
+    let base = stream::Config {
+        storage: stream::StorageType::File,
+        num_replicas: settings.replicas,
+        retention: stream::RetentionPolicy::Limits,
+        // Reject new writes at a limit instead of silently evicting unprocessed work.
+        discard: stream::DiscardPolicy::New,
+        max_message_size: MAX_MSG_SIZE,
+        ..Default::default()
+    };
+    vec![
+        stream::Config {
+            name: INBOUND_STREAM.to_owned(),
+            description: Some("Canonical inbound events from ingress.".to_owned()),
+            subjects: vec!["inbound.>".to_owned()],
+            max_age: settings.inbound_max_age,
+            duplicate_window: settings.duplicate_window,
+            max_bytes: 5 * 1024 * 1024 * 1024,
+            ..base.clone()
+        },
+        stream::Config {
+            name: OUTCOMES_STREAM.to_owned(),
+            description: Some("One outcome per processing attempt.".to_owned()),
+            subjects: vec!["outcome.>".to_owned()],
+            max_age: settings.outcome_max_age,
+            duplicate_window: Duration::from_secs(600),
+            max_bytes: 5 * 1024 * 1024 * 1024,
+            // Outcomes are observability: keep the newest rather than block the flows.
+            discard: stream::DiscardPolicy::Old,
+            ..base.clone()
+        },
+        stream::Config {
+            name: DLQ_STREAM.to_owned(),
+            description: Some("Dead letters awaiting an operator.".to_owned()),
+            subjects: vec!["dlq.>".to_owned()],
+            max_age: Duration::ZERO,
+            duplicate_window: Duration::from_secs(24 * 3600),
+            max_bytes: 2 * 1024 * 1024 * 1024,
+            deny_delete: true,
+            ..base
+        },
+    ]
+}
+
+/// Declares every stream (create, or update in place).
+pub async fn ensure_streams(
+    js: &jetstream::Context,
+    settings: &NatsSettings,
+) -> Result<(), TopologyError> {
+    for config in stream_configs(settings) {
+        let name = stream_name(&config.name);
+        ensure_stream(js, config).await.map_err(|message| TopologyError {
+            stream: name,
+            message,
+        })?;
+    }
+    Ok(())
+}
+
+fn stream_name(name: &str) -> &'static str {
+    match name {
+        INBOUND_STREAM => INBOUND_STREAM,
+        OUTCOMES_STREAM => OUTCOMES_STREAM,
+        _ => DLQ_STREAM,
+    }
+}
+
+/// Declares every stream, retrying with backoff while NATS is not reachable yet,
+/// so services can start in any order. Gives up only when `shutdown` fires.
+pub async fn ensure_streams_until_ready(
+    js: &jetstream::Context,
+    settings: &NatsSettings,
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> Result<(), TopologyError> {
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match ensure_streams(js, settings).await {
+            Ok(()) => return Ok(()),
+            Err(error) if !shutdown.is_cancelled() => {
+                tracing::warn!(%error, "Cannot declare streams yet; retrying.");
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = shutdown.cancelled() => return Err(error),
+                }
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+async fn ensure_stream(js: &jetstream::Context, config: stream::Config) -> Result<(), String> {
+    js.create_or_update_stream(config)
+        .await
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_are_stable() {
+        assert_eq!(deal_won_subject("hubspot"), "inbound.crm.deal.won.hubspot");
+        assert_eq!(outcome_subject("deal-to-order", "succeeded"), "outcome.deal-to-order.succeeded");
+        assert_eq!(dlq_subject("deal-to-order"), "dlq.deal-to-order");
+    }
+}

@@ -1,0 +1,93 @@
+//! A real nats-server with JetStream on a free loopback port.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::process::{Process, Spawn};
+
+/// A nats-server that can be killed and restarted on the same port and store.
+pub struct NatsServer {
+    dir: PathBuf,
+    port: u16,
+    process: Option<Process>,
+}
+
+impl NatsServer {
+    /// Starts a fresh server with its store under `dir`.
+    pub async fn start(dir: &Path) -> anyhow::Result<Self> {
+        let mut server = Self {
+            dir: dir.to_owned(),
+            port: 0,
+            process: None,
+        };
+        server.launch().await?;
+        Ok(server)
+    }
+
+    /// `nats://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// SIGKILL the server (the store stays on disk).
+    pub async fn kill(&mut self) -> anyhow::Result<()> {
+        if let Some(mut process) = self.process.take() {
+            process.kill().await?;
+        }
+        Ok(())
+    }
+
+    /// Starts it again on the same port and store.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.kill().await?;
+        self.launch().await
+    }
+
+    /// A connected client.
+    pub async fn client(&self) -> anyhow::Result<async_nats::Client> {
+        Ok(async_nats::connect(self.url()).await?)
+    }
+
+    async fn launch(&mut self) -> anyhow::Result<()> {
+        let store = self.dir.join("jetstream");
+        std::fs::create_dir_all(&store)?;
+        // Port -1 asks nats-server for a free port; restarts reuse the one it chose.
+        let port = if self.port == 0 { "-1".to_owned() } else { self.port.to_string() };
+        let config = format!(
+            "listen: \"127.0.0.1:{port}\"\nserver_name: test\njetstream {{\n  store_dir: \"{}\"\n  sync_interval: always\n}}\n",
+            store.display()
+        );
+        let config_path = self.dir.join("nats.conf");
+        std::fs::write(&config_path, config)?;
+        let program = crate::paths::nats_server()?;
+        let process = Process::spawn(Spawn {
+            name: "nats-server",
+            program: &program,
+            args: vec!["-c".into(), config_path.display().to_string()],
+            env: vec![],
+            log_dir: &self.dir,
+            listeners: &[],
+            ready_marker: Some("Server is ready"),
+        })
+        .await?;
+        if self.port == 0 {
+            self.port = read_port(&process.log_path().to_path_buf())?;
+        }
+        self.process = Some(process);
+        Ok(())
+    }
+}
+
+/// Reads the client port from "Listening for client connections on 127.0.0.1:PORT".
+fn read_port(log: &PathBuf) -> anyhow::Result<u16> {
+    let text = std::fs::read_to_string(log)?;
+    let marker = "Listening for client connections on ";
+    let line = text
+        .lines()
+        .rev()
+        .find_map(|l| l.split(marker).nth(1))
+        .context("nats-server did not log its client port")?;
+    let port = line.trim().rsplit(':').next().context("no port in the listen line")?;
+    Ok(port.parse()?)
+}

@@ -1,0 +1,256 @@
+//! The whole product on loopback: nats-server, sandbox, ingress, deal-to-order.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::hubspot::HubSpotApi;
+use crate::nats_server::NatsServer;
+use crate::netsuite::NetSuiteApi;
+use crate::paths::binary;
+use crate::process::{Process, Spawn};
+
+/// Knobs a test can turn.
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    /// Extra TOML appended to the generated config (later keys win per section
+    /// only when written as full sections; prefer `env`).
+    pub env: Vec<(String, String)>,
+    /// Retry schedule, fast by default so tests run the real schedule in milliseconds.
+    pub retry_schedule: Vec<&'static str>,
+    /// Deliveries before dead-lettering.
+    pub max_deliver: u32,
+    /// JetStream ack wait.
+    pub ack_wait: &'static str,
+    /// Which signatures the sandbox puts on webhooks: v1, v3 or both.
+    pub webhook_signature: &'static str,
+    /// Start deal-to-order (off for ingress-only tests).
+    pub with_worker: bool,
+}
+
+impl Default for StackOptions {
+    fn default() -> Self {
+        Self {
+            env: Vec::new(),
+            retry_schedule: vec!["100ms", "200ms", "400ms", "800ms", "1600ms"],
+            max_deliver: 6,
+            ack_wait: "5s",
+            webhook_signature: "both",
+            with_worker: true,
+        }
+    }
+}
+
+/// A running stack. Every process dies with it.
+pub struct Stack {
+    /// Logs, stores and config live here.
+    pub dir: tempfile::TempDir,
+    /// The JetStream server.
+    pub nats: NatsServer,
+    /// The vendor simulator.
+    pub sandbox: Process,
+    /// The webhook ingress.
+    pub ingress: Process,
+    /// The deal-to-order worker, when started.
+    pub worker: Option<Process>,
+    /// HubSpot API client pointed at the sandbox.
+    pub hubspot: HubSpotApi,
+    /// NetSuite API client pointed at the sandbox.
+    pub netsuite: NetSuiteApi,
+    config_path: PathBuf,
+    options: StackOptions,
+}
+
+impl Stack {
+    /// Starts everything and seeds the NetSuite items `SKU-100` and `SKU-200`.
+    pub async fn start(options: StackOptions) -> anyhow::Result<Self> {
+        let dir = tempfile::Builder::new().prefix("crmerp-stack-").tempdir()?;
+        let nats = NatsServer::start(&dir.path().join("nats")).await?;
+        let sandbox_bin = binary("crmerp-sandbox")?;
+        let sandbox = Process::spawn(Spawn {
+            name: "sandbox",
+            program: &sandbox_bin,
+            args: vec![
+                "--hubspot-addr".into(),
+                "127.0.0.1:0".into(),
+                "--netsuite-addr".into(),
+                "127.0.0.1:0".into(),
+                "--webhook-signature".into(),
+                options.webhook_signature.into(),
+            ],
+            env: vec![],
+            log_dir: dir.path(),
+            listeners: &["hubspot", "netsuite"],
+            ready_marker: None,
+        })
+        .await?;
+        let hubspot_url = format!("http://{}", sandbox.listener("hubspot")?);
+        let netsuite_url = format!("http://{}", sandbox.listener("netsuite")?);
+
+        let config_path = dir.path().join("crmerp.toml");
+        std::fs::write(&config_path, render_config(&nats.url(), &hubspot_url, &netsuite_url, &options))?;
+
+        let ingress = spawn_service(dir.path(), "ingress", &config_path, &options.env, &["http"]).await?;
+        let ingress_url = format!("http://{}", ingress.listener("http")?);
+        // The sandbox signs v3 webhooks over this exact URL, as HubSpot signs the URL it calls.
+        set_webhook_target(&hubspot_url, &format!("{ingress_url}/webhooks/hubspot"), options.webhook_signature).await?;
+
+        let worker = if options.with_worker {
+            Some(spawn_service(dir.path(), "deal-to-order", &config_path, &options.env, &["admin"]).await?)
+        } else {
+            None
+        };
+        let stack = Self {
+            hubspot: HubSpotApi::new(&hubspot_url),
+            netsuite: NetSuiteApi::new(&netsuite_url),
+            dir,
+            nats,
+            sandbox,
+            ingress,
+            worker,
+            config_path,
+            options,
+        };
+        stack.netsuite.ensure_item("SKU-100", "Widget", "100.00").await?;
+        stack.netsuite.ensure_item("SKU-200", "Gadget", "49.50").await?;
+        stack.wait_ready().await?;
+        Ok(stack)
+    }
+
+    /// Base URL of ingress.
+    pub fn ingress_url(&self) -> anyhow::Result<String> {
+        Ok(format!("http://{}", self.ingress.listener("http")?))
+    }
+
+    /// Starts (or restarts after a kill) the deal-to-order worker.
+    pub async fn start_worker(&mut self) -> anyhow::Result<()> {
+        let worker =
+            spawn_service(self.dir.path(), "deal-to-order", &self.config_path, &self.options.env, &["admin"]).await?;
+        self.worker = Some(worker);
+        Ok(())
+    }
+
+    /// A JetStream context on the stack's server.
+    pub async fn jetstream(&self) -> anyhow::Result<async_nats::jetstream::Context> {
+        Ok(async_nats::jetstream::new(self.nats.client().await?))
+    }
+
+    /// Number of messages currently in `stream`.
+    pub async fn stream_messages(&self, stream: &str) -> anyhow::Result<u64> {
+        let js = self.jetstream().await?;
+        let mut stream = js.get_stream(stream).await?;
+        Ok(stream.info().await?.state.messages)
+    }
+
+    async fn wait_ready(&self) -> anyhow::Result<()> {
+        let ingress = self.ingress_url()?;
+        let mut urls = vec![format!("{ingress}/readyz")];
+        if let Some(worker) = &self.worker {
+            urls.push(format!("http://{}/readyz", worker.listener("admin")?));
+        }
+        let http = reqwest::Client::new();
+        for url in urls {
+            crate::eventually(&url, Duration::from_secs(20), || {
+                let (http, url) = (http.clone(), url.clone());
+                async move {
+                    let response = http.get(&url).send().await.ok()?;
+                    response.status().is_success().then_some(())
+                }
+            })
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+async fn spawn_service(
+    dir: &Path,
+    name: &str,
+    config: &Path,
+    env: &[(String, String)],
+    listeners: &[&str],
+) -> anyhow::Result<Process> {
+    let program = binary(name)?;
+    let mut all_env = vec![("CRMERP_CONFIG".to_owned(), config.display().to_string())];
+    all_env.extend(env.iter().cloned());
+    Process::spawn(Spawn {
+        name,
+        program: &program,
+        args: vec![],
+        env: all_env,
+        log_dir: dir,
+        listeners,
+        ready_marker: None,
+    })
+    .await
+    .with_context(|| format!("starting {name}"))
+}
+
+async fn set_webhook_target(hubspot_url: &str, target: &str, signature: &str) -> anyhow::Result<()> {
+    let response = reqwest::Client::new()
+        .put(format!("{hubspot_url}/__sandbox/webhooks"))
+        .json(&serde_json::json!({ "target_url": target, "signature": signature }))
+        .send()
+        .await?;
+    anyhow::ensure!(response.status().is_success(), "sandbox webhook target: {}", response.status());
+    Ok(())
+}
+
+fn render_config(nats: &str, hubspot: &str, netsuite: &str, options: &StackOptions) -> String {
+    let schedule = options
+        .retry_schedule
+        .iter()
+        .map(|d| format!("\"{d}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        r#"[nats]
+url = "{nats}"
+duplicate_window = "2m"
+
+[telemetry]
+log_format = "json"
+log_filter = "info"
+
+[ingress]
+addr = "127.0.0.1:0"
+body_limit = 1048576
+
+[deal_to_order]
+admin_addr = "127.0.0.1:0"
+min_order_value = "0"
+
+[flow]
+ack_wait = "{ack_wait}"
+max_deliver = {max_deliver}
+retry_schedule = [{schedule}]
+max_ack_pending = 1000
+concurrency = 16
+shutdown_grace = "5s"
+publish_retry_delay = "200ms"
+
+[crm]
+kind = "hubspot"
+
+[crm.hubspot]
+base_url = "{hubspot}"
+access_token = "pat-na1-dev-token"
+client_secret = "dev-hubspot-client-secret"
+won_stages = ["closedwon"]
+
+[erp]
+kind = "netsuite"
+
+[erp.netsuite]
+base_url = "{netsuite}"
+account_id = "1234567_SB1"
+consumer_key = "dev-ns-consumer-key"
+consumer_secret = "dev-ns-consumer-secret"
+token_id = "dev-ns-token-id"
+token_secret = "dev-ns-token-secret"
+"#,
+        ack_wait = options.ack_wait,
+        max_deliver = options.max_deliver,
+    )
+}

@@ -1,0 +1,127 @@
+//! The deal-to-order business logic for one deal-won event.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use crmerp_connector::{CrmConnector, ErpConnector, OrderRequest};
+use crmerp_flow::{Attempt, Failure, Handler, Success};
+use crmerp_proto::{Deal, EventEnvelope, RecordRef, SalesOrder, event_envelope::Data};
+use rust_decimal::Decimal;
+
+use crate::validate::validate_deal;
+
+/// Turns a won deal into exactly one ERP order and writes its number back.
+pub struct DealToOrder {
+    crm: Arc<dyn CrmConnector>,
+    erp: Arc<dyn ErpConnector>,
+    min_order_value: Decimal,
+}
+
+impl DealToOrder {
+    /// A handler over the configured connectors.
+    pub fn new(crm: Arc<dyn CrmConnector>, erp: Arc<dyn ErpConnector>, min_order_value: Decimal) -> Self {
+        Self {
+            crm,
+            erp,
+            min_order_value,
+        }
+    }
+
+    /// The ERP external id of a deal: stable across retries and requeues, so
+    /// the ERP's own uniqueness check backs up our look-up-before-create.
+    pub fn external_ref(deal: &RecordRef) -> String {
+        format!("{}-{}-{}", deal.system, deal.object_type, deal.id)
+    }
+
+    async fn flag(&self, deal_ref: &RecordRef, reason: &str, attempt: &Attempt) {
+        // Best effort: the dead letter is the record of truth, the flag is a courtesy to sales.
+        if let Err(error) = self.crm.flag_sync_error(&deal_ref.id, reason, &attempt.calls).await {
+            tracing::warn!(%error, deal_id = %deal_ref.id, "Cannot flag the deal in the CRM.");
+        }
+    }
+
+    async fn order_for(&self, deal: &Deal, external_ref: &str, attempt: &Attempt) -> Result<SalesOrder, Failure> {
+        let crm_ref = deal.r#ref.clone();
+        let vendor = |e| Failure::vendor(e, crm_ref.clone());
+        if let Some(existing) = self.erp.find_order(external_ref, &attempt.calls).await.map_err(vendor)? {
+            tracing::info!(order_number = %existing.order_number, "Order already exists; not creating another.");
+            return Ok(existing);
+        }
+        // validate_deal guarantees an account.
+        let account = deal.account.clone().unwrap_or_default();
+        let customer = match self.erp.find_customer(&account, &attempt.calls).await.map_err(vendor)? {
+            Some(customer) => customer,
+            None => {
+                let created = self.erp.create_customer(&account, &attempt.calls).await.map_err(vendor)?;
+                tracing::info!(customer_id = %created.id, "Customer created in the ERP.");
+                created
+            }
+        };
+        let request = OrderRequest {
+            external_ref,
+            customer: &customer,
+            deal,
+        };
+        self.erp.create_order(&request, &attempt.calls).await.map_err(vendor)
+    }
+}
+
+#[async_trait]
+impl Handler for DealToOrder {
+    async fn handle(&self, event: &EventEnvelope, attempt: &Attempt) -> Result<Success, Failure> {
+        let Some(Data::DealWon(won)) = &event.data else {
+            let error = crmerp_connector::ConnectorError::new(
+                crmerp_connector::ErrorKind::Permanent,
+                crmerp_connector::ErrorCategory::Protocol,
+                "deal-to-order",
+                "decode event",
+                format!("expected a deal-won event, got type {:?}", event.r#type),
+            )
+            .with_resolution("discard_or_fix_producer");
+            return Err(Failure::vendor(error, None));
+        };
+        let deal_ref = won.deal.clone().unwrap_or_default();
+        let crm_record = Some(deal_ref.clone());
+
+        let deal = match &won.corrected_deal {
+            Some(corrected) => corrected.clone(),
+            None => self
+                .crm
+                .fetch_deal(&deal_ref.id, &attempt.calls)
+                .await
+                .map_err(|e| Failure::vendor(e, crm_record.clone()))?,
+        };
+
+        if let Err(invalid) = validate_deal(&deal, self.min_order_value) {
+            self.flag(&deal_ref, &invalid.reason, attempt).await;
+            return Err(Failure {
+                error: invalid.into_error(self.crm.system()),
+                crm_record,
+                validation: true,
+            });
+        }
+
+        let external_ref = Self::external_ref(&deal_ref);
+        let order = match self.order_for(&deal, &external_ref, attempt).await {
+            Ok(order) => order,
+            Err(failure) => {
+                if !failure.is_retryable() || attempt.is_last {
+                    self.flag(&deal_ref, &failure.error.message, attempt).await;
+                }
+                return Err(failure);
+            }
+        };
+
+        // Idempotent PATCH: a redelivery after a crash here writes the same number again.
+        self.crm
+            .write_back_order(&deal_ref.id, &order, &attempt.calls)
+            .await
+            .map_err(|e| Failure::vendor(e, crm_record.clone()))?;
+
+        Ok(Success {
+            crm_record,
+            erp_record: order.r#ref.clone(),
+            erp_order_number: order.order_number,
+        })
+    }
+}

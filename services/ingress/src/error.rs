@@ -1,0 +1,96 @@
+//! Ingress errors and their `application/problem+json` responses (RFC 9457).
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// Why a webhook was rejected. Each variant's doc names its status.
+#[derive(Debug, thiserror::Error)]
+pub enum IngressError {
+    /// 401: no signature header we understand.
+    #[error("missing signature")]
+    MissingSignature,
+    /// 401: the signature does not match the body.
+    #[error("invalid signature")]
+    InvalidSignature,
+    /// 401: the signed timestamp is too old (or in the future).
+    #[error("stale or invalid timestamp")]
+    StaleTimestamp,
+    /// 400: the body is not the vendor's JSON shape.
+    #[error("malformed body: {0}")]
+    Malformed(String),
+    /// 413: the body exceeds the configured limit.
+    #[error("body too large")]
+    TooLarge,
+    /// 404: this source is not configured in this deployment.
+    #[error("source not configured")]
+    SourceNotConfigured,
+    /// 503: JetStream did not acknowledge; the sender should retry.
+    #[error("event store unavailable")]
+    Unavailable,
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    r#type: String,
+    title: &'a str,
+    status: u16,
+    detail: String,
+    code: &'a str,
+}
+
+impl IngressError {
+    fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+        match self {
+            Self::MissingSignature => (StatusCode::UNAUTHORIZED, "missing_signature", "Missing signature"),
+            Self::InvalidSignature => (StatusCode::UNAUTHORIZED, "invalid_signature", "Invalid signature"),
+            Self::StaleTimestamp => (StatusCode::UNAUTHORIZED, "stale_timestamp", "Stale timestamp"),
+            Self::Malformed(_) => (StatusCode::BAD_REQUEST, "malformed_body", "Malformed body"),
+            Self::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "Body too large"),
+            Self::SourceNotConfigured => (StatusCode::NOT_FOUND, "source_not_configured", "Source not configured"),
+            Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "event_store_unavailable", "Event store unavailable"),
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            Self::MissingSignature => "The request carries no signature this endpoint accepts.".into(),
+            Self::InvalidSignature => "The signature does not match the request. Check the client secret and the public URL.".into(),
+            Self::StaleTimestamp => "The signed timestamp is more than 5 minutes away from now.".into(),
+            Self::Malformed(why) => format!("The body is not a valid webhook payload: {why}"),
+            Self::TooLarge => "The body exceeds the configured limit.".into(),
+            Self::SourceNotConfigured => "This webhook source is not configured in this deployment.".into(),
+            Self::Unavailable => "The event could not be stored durably. Retry later; nothing was lost.".into(),
+        }
+    }
+}
+
+impl IntoResponse for IngressError {
+    fn into_response(self) -> Response {
+        let (status, code, title) = self.parts();
+        if status.is_server_error() {
+            tracing::error!(code, "Webhook not accepted: {self}.");
+        } else {
+            tracing::warn!(code, status = status.as_u16(), "Webhook rejected: {self}.");
+        }
+        metrics::counter!("crmerp_ingress_rejected_total", "code" => code).increment(1);
+        let problem = Problem {
+            r#type: format!("urn:crmerp:problem:{code}"),
+            title,
+            status: status.as_u16(),
+            detail: self.detail(),
+            code,
+        };
+        let mut response = (status, axum::Json(problem)).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        response
+    }
+}

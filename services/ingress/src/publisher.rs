@@ -1,0 +1,76 @@
+//! Publishing canonical events to JetStream, waiting for every PubAck.
+
+use async_nats::jetstream;
+use async_nats::{HeaderMap, connection::State};
+use bytes::Bytes;
+use crmerp_proto::{EventEnvelope, Message as _};
+use crmerp_service_kit::Readiness;
+use futures::future::join_all;
+
+use crate::error::IngressError;
+
+/// Publishes envelopes and reports how many were new and how many duplicates.
+#[derive(Clone)]
+pub struct Publisher {
+    client: async_nats::Client,
+    js: jetstream::Context,
+    readiness: Readiness,
+}
+
+/// What JetStream said about a batch of publishes.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PublishReport {
+    /// Newly stored events.
+    pub stored: usize,
+    /// Events JetStream recognised by `Nats-Msg-Id` and dropped.
+    pub duplicates: usize,
+}
+
+impl Publisher {
+    /// A publisher over an existing connection.
+    pub fn new(client: async_nats::Client, js: jetstream::Context, readiness: Readiness) -> Self {
+        Self {
+            client,
+            js,
+            readiness,
+        }
+    }
+
+    /// Publishes every `(subject, envelope)` concurrently and waits for all PubAcks.
+    ///
+    /// The envelope id is the `Nats-Msg-Id`. Fails with 503 when NATS is not
+    /// connected, streams are not declared yet, or any PubAck is missing; the
+    /// vendor then re-sends, and the events already stored are de-duplicated.
+    pub async fn publish_all(
+        &self,
+        events: Vec<(String, EventEnvelope)>,
+    ) -> Result<PublishReport, IngressError> {
+        if self.client.connection_state() != State::Connected || !self.readiness.is_ready() {
+            return Err(IngressError::Unavailable);
+        }
+        let acks = join_all(events.into_iter().map(|(subject, envelope)| async move {
+            let mut headers = HeaderMap::new();
+            headers.insert(async_nats::header::NATS_MESSAGE_ID, envelope.id.as_str());
+            let payload = Bytes::from(envelope.encode_to_vec());
+            let ack = self
+                .js
+                .publish_with_headers(subject, headers, payload)
+                .await
+                .map_err(|e| e.to_string())?;
+            ack.await.map_err(|e| e.to_string())
+        }))
+        .await;
+        let mut report = PublishReport::default();
+        for ack in acks {
+            match ack {
+                Ok(ack) if ack.duplicate => report.duplicates += 1,
+                Ok(_) => report.stored += 1,
+                Err(error) => {
+                    tracing::error!(%error, "JetStream did not acknowledge an event.");
+                    return Err(IngressError::Unavailable);
+                }
+            }
+        }
+        Ok(report)
+    }
+}
