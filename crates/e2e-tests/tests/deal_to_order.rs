@@ -192,7 +192,7 @@ async fn a_deal_without_shipping_address_is_dead_lettered_and_flagged() -> anyho
 
     let dead_letter = eventually("a dead letter", WAIT, || async {
         let js = stack.jetstream().await.ok()?;
-        let mut stream = js.get_stream("DLQ").await.ok()?;
+        let stream = js.get_stream("DLQ").await.ok()?;
         let message = stream.direct_get_first_for_subject("dlq.deal-to-order").await.ok()?;
         let envelope = EventEnvelope::decode(message.payload).ok()?;
         match envelope.data {
@@ -201,7 +201,7 @@ async fn a_deal_without_shipping_address_is_dead_lettered_and_flagged() -> anyho
         }
     })
     .await?;
-    let DeadLetter { resolution_code, error_category, original, .. } = dead_letter;
+    let DeadLetter { resolution_code, error_category, original, .. } = *dead_letter;
     assert_eq!(resolution_code, "add_missing_field:shipping_address");
     assert_eq!(error_category, "missing_data");
     assert!(original.is_some_and(|o| o.subject == format!("hubspot/deal/{}", deal.deal_id)));
