@@ -5,13 +5,24 @@
 //! is classified into one [`ConnectorError`] so retry and dead-letter decisions
 //! are made the same way for every system. A connector never sees JetStream.
 
+// `ConnectorError` is the ports' fixed error contract (136 bytes). Failures are
+// the cold path of a network call, so its size costs nothing worth a `Box` that
+// would change the public API every flow codes against.
+#![allow(clippy::result_large_err)]
+
 pub mod calls;
+pub mod config;
+mod decimal;
 pub mod error;
-pub mod hubspot;
 pub mod http_client;
+pub mod hubspot;
 pub mod netsuite;
 mod traits;
 
+#[cfg(test)]
+mod test_support;
+
 pub use calls::CallLog;
+pub use config::ConfigError;
 pub use error::{ConnectorError, ErrorCategory, ErrorKind, truncate_detail};
 pub use traits::{CrmConnector, ErpConnector, OrderRequest};

@@ -1,0 +1,260 @@
+//! HubSpot connector settings.
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::config::{ConfigError, check_base_url, check_not_blank};
+use crate::http_client::HttpTimeouts;
+
+/// Where the shipping address of a deal comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShippingSource {
+    /// The deal's shipping properties when any is set, else the company address.
+    #[default]
+    DealThenCompany,
+    /// Only the deal's shipping properties.
+    Deal,
+    /// Only the primary company's address.
+    Company,
+}
+
+/// Names of the deal properties holding the shipping address.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct ShippingProperties {
+    /// Addressee (default `shipping_addressee`).
+    pub addressee: String,
+    /// First street line (default `shipping_street`).
+    pub street: String,
+    /// Second street line (default `shipping_street2`).
+    pub street2: String,
+    /// City (default `shipping_city`).
+    pub city: String,
+    /// State or region (default `shipping_state`).
+    pub state: String,
+    /// Postal code (default `shipping_zip`).
+    pub zip: String,
+    /// Country (default `shipping_country`).
+    pub country: String,
+}
+
+impl Default for ShippingProperties {
+    fn default() -> Self {
+        Self {
+            addressee: "shipping_addressee".into(),
+            street: "shipping_street".into(),
+            street2: "shipping_street2".into(),
+            city: "shipping_city".into(),
+            state: "shipping_state".into(),
+            zip: "shipping_zip".into(),
+            country: "shipping_country".into(),
+        }
+    }
+}
+
+impl ShippingProperties {
+    /// Every property name, in address order.
+    pub fn all(&self) -> [&str; 7] {
+        [
+            &self.addressee,
+            &self.street,
+            &self.street2,
+            &self.city,
+            &self.state,
+            &self.zip,
+            &self.country,
+        ]
+    }
+}
+
+/// Settings of the HubSpot connector and of HubSpot webhook verification.
+///
+/// `Debug` is safe to log: both secrets print as `[REDACTED]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct HubSpotConfig {
+    /// API base URL (default `https://api.hubapi.com`).
+    pub base_url: String,
+    /// Private-app access token, sent as `Authorization: Bearer`.
+    pub access_token: SecretString,
+    /// App client secret, the key of webhook signatures.
+    pub client_secret: SecretString,
+    /// Deal stage ids that count as won (default `["closedwon"]`).
+    pub won_stages: Vec<String>,
+    /// Deal property receiving the ERP order number (default `erp_order_number`).
+    pub write_back_property: String,
+    /// Deal property receiving `synced` / `error` (default `erp_sync_status`).
+    pub sync_status_property: String,
+    /// Deal property receiving the sync error text (default `erp_sync_error`).
+    pub sync_error_property: String,
+    /// Line-item property holding the SKU (default `hs_sku`).
+    pub sku_property: String,
+    /// Where the shipping address comes from (default `deal_then_company`).
+    pub shipping: ShippingSource,
+    /// Deal properties holding the shipping address.
+    pub shipping_properties: ShippingProperties,
+    /// Deal property holding the ISO currency code (default `deal_currency_code`).
+    pub currency_property: String,
+    /// Currency used when the deal has none (default `USD`).
+    pub default_currency: String,
+    /// Longest wait, in ms, for a rate-limit window before failing the call as
+    /// rate-limited instead (default 10000).
+    pub max_rate_limit_wait_ms: u64,
+    /// HTTP timeouts.
+    pub timeouts: HttpTimeouts,
+}
+
+impl Default for HubSpotConfig {
+    fn default() -> Self {
+        Self {
+            base_url: "https://api.hubapi.com".into(),
+            access_token: SecretString::default(),
+            client_secret: SecretString::default(),
+            won_stages: vec!["closedwon".into()],
+            write_back_property: "erp_order_number".into(),
+            sync_status_property: "erp_sync_status".into(),
+            sync_error_property: "erp_sync_error".into(),
+            sku_property: "hs_sku".into(),
+            shipping: ShippingSource::default(),
+            shipping_properties: ShippingProperties::default(),
+            currency_property: "deal_currency_code".into(),
+            default_currency: "USD".into(),
+            max_rate_limit_wait_ms: 10_000,
+            timeouts: HttpTimeouts::default(),
+        }
+    }
+}
+
+impl HubSpotConfig {
+    /// Checks every setting the API connector needs (not the client secret).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_base_url("hubspot.base_url", &self.base_url)?;
+        if self.access_token.expose_secret().trim().is_empty() {
+            return Err(ConfigError::missing("hubspot.access_token"));
+        }
+        self.validate_won_stages()?;
+        for (key, value) in [
+            ("hubspot.write_back_property", &self.write_back_property),
+            ("hubspot.sync_status_property", &self.sync_status_property),
+            ("hubspot.sync_error_property", &self.sync_error_property),
+            ("hubspot.sku_property", &self.sku_property),
+            ("hubspot.currency_property", &self.currency_property),
+        ] {
+            check_not_blank(key, value)?;
+        }
+        if self.shipping != ShippingSource::Company {
+            let names = [
+                "addressee",
+                "street",
+                "street2",
+                "city",
+                "state",
+                "zip",
+                "country",
+            ];
+            for (name, value) in names.iter().zip(self.shipping_properties.all()) {
+                check_not_blank(&format!("hubspot.shipping_properties.{name}"), value)?;
+            }
+        }
+        let currency = &self.default_currency;
+        if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(ConfigError::invalid(
+                "hubspot.default_currency",
+                "must be an ISO 4217 code such as USD",
+            ));
+        }
+        self.timeouts.validate("hubspot.timeouts")
+    }
+
+    /// Checks the settings webhook ingress needs: the client secret and won stages.
+    pub fn validate_webhook(&self) -> Result<(), ConfigError> {
+        if self.client_secret.expose_secret().trim().is_empty() {
+            return Err(ConfigError::missing("hubspot.client_secret"));
+        }
+        self.validate_won_stages()
+    }
+
+    fn validate_won_stages(&self) -> Result<(), ConfigError> {
+        if self.won_stages.is_empty() {
+            return Err(ConfigError::missing("hubspot.won_stages"));
+        }
+        if self.won_stages.iter().any(|s| s.trim().is_empty()) {
+            return Err(ConfigError::invalid(
+                "hubspot.won_stages",
+                "contains a blank stage id",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn valid() -> HubSpotConfig {
+        HubSpotConfig {
+            access_token: "pat-na1-test".into(),
+            client_secret: "secret".into(),
+            ..HubSpotConfig::default()
+        }
+    }
+
+    #[test]
+    fn defaults_deserialize_from_a_minimal_document() {
+        let cfg: HubSpotConfig =
+            serde_json::from_str(r#"{"access_token":"t","shipping":"company"}"#).expect("parses");
+        assert_eq!(cfg.base_url, "https://api.hubapi.com");
+        assert_eq!(cfg.won_stages, vec!["closedwon".to_owned()]);
+        assert_eq!(cfg.shipping, ShippingSource::Company);
+        assert_eq!(cfg.shipping_properties.zip, "shipping_zip");
+        assert_eq!(cfg.timeouts, HttpTimeouts::default());
+        cfg.validate().expect("valid");
+    }
+
+    #[test]
+    fn validation_names_the_bad_key() {
+        assert_eq!(
+            HubSpotConfig::default().validate(),
+            Err(ConfigError::missing("hubspot.access_token"))
+        );
+        let cfg = HubSpotConfig {
+            default_currency: "usd".into(),
+            ..valid()
+        };
+        assert!(
+            matches!(cfg.validate(), Err(ConfigError::Invalid { key, .. }) if key == "hubspot.default_currency")
+        );
+        let cfg = HubSpotConfig {
+            base_url: "ftp://x".into(),
+            ..valid()
+        };
+        assert!(
+            matches!(cfg.validate(), Err(ConfigError::Invalid { key, .. }) if key == "hubspot.base_url")
+        );
+        let cfg = HubSpotConfig {
+            won_stages: vec![],
+            ..valid()
+        };
+        assert_eq!(
+            cfg.validate_webhook(),
+            Err(ConfigError::missing("hubspot.won_stages"))
+        );
+        let cfg = HubSpotConfig {
+            client_secret: "".into(),
+            ..valid()
+        };
+        assert_eq!(
+            cfg.validate_webhook(),
+            Err(ConfigError::missing("hubspot.client_secret"))
+        );
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let printed = format!("{:?}", valid());
+        assert!(!printed.contains("pat-na1-test"));
+        assert!(!printed.contains("\"secret\""));
+    }
+}

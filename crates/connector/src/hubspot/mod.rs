@@ -1,0 +1,373 @@
+//! HubSpot CRM (CRM v3 objects, v4 associations) as a [`CrmConnector`], plus the
+//! webhook parsing and signature checks ingress needs.
+
+mod config;
+mod errors;
+mod mapping;
+mod model;
+pub mod webhook;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{SecondsFormat, Utc};
+use crmerp_proto::{Deal, SalesOrder};
+use reqwest::Method;
+use reqwest::header::{AUTHORIZATION, HeaderValue};
+use secrecy::ExposeSecret;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+pub use config::{HubSpotConfig, ShippingProperties, ShippingSource};
+
+use self::errors::RateGate;
+use self::model::{AssociatedObject, AssociationPage, BatchRead, CrmObject};
+use crate::config::{ConfigError, check_base_url};
+use crate::http_client::{VendorResponse, encode_segment, execute};
+use crate::{CallLog, ConnectorError, CrmConnector, ErrorCategory, ErrorKind};
+
+/// System name in references, outcomes and metrics.
+pub const SYSTEM: &str = "hubspot";
+
+const ENDPOINT_DEAL: &str = "GET /crm/v3/objects/deals/{id}";
+const ENDPOINT_DEAL_LINE_ITEMS: &str = "GET /crm/v4/objects/deals/{id}/associations/line_items";
+const ENDPOINT_DEAL_COMPANIES: &str = "GET /crm/v4/objects/deals/{id}/associations/companies";
+const ENDPOINT_LINE_ITEMS: &str = "POST /crm/v3/objects/line_items/batch/read";
+const ENDPOINT_COMPANY: &str = "GET /crm/v3/objects/companies/{id}";
+const ENDPOINT_UPDATE_DEAL: &str = "PATCH /crm/v3/objects/deals/{id}";
+const ENDPOINT_CREATE_NOTE: &str = "POST /crm/v3/objects/notes";
+
+/// Batch-read inputs per request (HubSpot's limit).
+const BATCH_SIZE: usize = 100;
+/// v4 association page size (HubSpot's maximum).
+const ASSOCIATION_PAGE_SIZE: &str = "500";
+/// Association pages followed before giving up (a runaway cursor guard).
+const MAX_ASSOCIATION_PAGES: usize = 100;
+/// HUBSPOT_DEFINED association type note -> deal.
+const NOTE_TO_DEAL: u32 = 214;
+/// Longest sync-error text written to the deal property.
+const MAX_REASON_CHARS: usize = 1000;
+
+/// The HubSpot connector. Cheap to share behind an `Arc`: the rate-limit state
+/// lives here, so every task using one value honours the same window.
+#[derive(Debug)]
+pub struct HubSpotCrm {
+    config: HubSpotConfig,
+    base_url: String,
+    client: reqwest::Client,
+    gate: RateGate,
+}
+
+impl HubSpotCrm {
+    /// Validates `config` and wraps `client` (see [`crate::http_client::build_client`]).
+    pub fn new(config: HubSpotConfig, client: reqwest::Client) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let base_url = check_base_url("hubspot.base_url", &config.base_url)?
+            .as_str()
+            .trim_end_matches('/')
+            .to_owned();
+        Ok(Self {
+            config,
+            base_url,
+            client,
+            gate: RateGate::default(),
+        })
+    }
+
+    /// The validated settings.
+    pub fn config(&self) -> &HubSpotConfig {
+        &self.config
+    }
+
+    /// One authenticated call; non-2xx answers come back as classified errors.
+    async fn call(
+        &self,
+        calls: &CallLog,
+        method: Method,
+        endpoint: &str,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<VendorResponse, ConnectorError> {
+        let max_wait = Duration::from_millis(self.config.max_rate_limit_wait_ms);
+        self.gate.wait(max_wait, endpoint).await?;
+        let mut token = HeaderValue::try_from(format!(
+            "Bearer {}",
+            self.config.access_token.expose_secret()
+        ))
+        .map_err(|_| {
+            ConnectorError::new(
+                ErrorKind::Auth,
+                ErrorCategory::Unauthorized,
+                SYSTEM,
+                endpoint,
+                "access token is not a valid header value",
+            )
+            .with_resolution("check_crm_credentials")
+        })?;
+        // Keeps the token out of any Debug output of the request.
+        token.set_sensitive(true);
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base_url))
+            .header(AUTHORIZATION, token);
+        if !query.is_empty() {
+            request = request.query(query);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = execute(calls, SYSTEM, endpoint, request).await?;
+        if response.is_success() {
+            self.gate.observe(&response, None);
+            return Ok(response);
+        }
+        let err = errors::classify(endpoint, &response, Utc::now());
+        self.gate.observe(&response, Some(&err));
+        Err(err)
+    }
+
+    async fn get_json<T: DeserializeOwned>(
+        &self,
+        calls: &CallLog,
+        endpoint: &str,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<T, ConnectorError> {
+        self.call(calls, Method::GET, endpoint, path, query, None)
+            .await?
+            .json(SYSTEM, endpoint)
+    }
+
+    /// Every object of type `to` associated with the deal, following the cursor.
+    async fn associations(
+        &self,
+        calls: &CallLog,
+        endpoint: &str,
+        deal_id: &str,
+        to: &str,
+    ) -> Result<Vec<AssociatedObject>, ConnectorError> {
+        let path = format!(
+            "/crm/v4/objects/deals/{}/associations/{to}",
+            encode_segment(deal_id)
+        );
+        let mut all = Vec::new();
+        let mut after: Option<String> = None;
+        for _ in 0..MAX_ASSOCIATION_PAGES {
+            let mut query = vec![("limit", ASSOCIATION_PAGE_SIZE)];
+            if let Some(cursor) = after.as_deref() {
+                query.push(("after", cursor));
+            }
+            let page: AssociationPage = self.get_json(calls, endpoint, &path, &query).await?;
+            all.extend(page.results);
+            match page.paging.and_then(|p| p.next).map(|n| n.after) {
+                Some(next) if after.as_deref() != Some(next.as_str()) => after = Some(next),
+                _ => return Ok(all),
+            }
+        }
+        Err(crate::http_client::protocol_error(
+            SYSTEM,
+            endpoint,
+            format!("more than {MAX_ASSOCIATION_PAGES} association pages"),
+        ))
+    }
+
+    /// Reads the line items in chunks, returned in the order of `ids`.
+    async fn line_items(
+        &self,
+        calls: &CallLog,
+        ids: &[String],
+    ) -> Result<Vec<CrmObject>, ConnectorError> {
+        let properties = mapping::line_item_properties(&self.config);
+        let mut found: Vec<CrmObject> = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(BATCH_SIZE) {
+            let inputs: Vec<Value> = chunk.iter().map(|id| json!({ "id": id })).collect();
+            let body =
+                json!({ "properties": properties, "propertiesWithHistory": [], "inputs": inputs });
+            let batch: BatchRead = self
+                .call(
+                    calls,
+                    Method::POST,
+                    ENDPOINT_LINE_ITEMS,
+                    "/crm/v3/objects/line_items/batch/read",
+                    &[],
+                    Some(&body),
+                )
+                .await?
+                .json(SYSTEM, ENDPOINT_LINE_ITEMS)?;
+            found.extend(batch.results);
+        }
+        let mut ordered = Vec::with_capacity(ids.len());
+        for id in ids {
+            let Some(pos) = found.iter().position(|o| &o.id == id) else {
+                // Listed but unreadable: a concurrent delete; a fresh read will agree.
+                return Err(ConnectorError::new(
+                    ErrorKind::Transient,
+                    ErrorCategory::Unavailable,
+                    SYSTEM,
+                    ENDPOINT_LINE_ITEMS,
+                    format!("line item {id} is associated with the deal but could not be read"),
+                ));
+            };
+            ordered.push(found.swap_remove(pos));
+        }
+        Ok(ordered)
+    }
+
+    async fn update_deal(
+        &self,
+        calls: &CallLog,
+        deal_id: &str,
+        properties: Value,
+    ) -> Result<(), ConnectorError> {
+        let path = format!("/crm/v3/objects/deals/{}", encode_segment(deal_id));
+        let body = json!({ "properties": properties });
+        self.call(
+            calls,
+            Method::PATCH,
+            ENDPOINT_UPDATE_DEAL,
+            &path,
+            &[],
+            Some(&body),
+        )
+        .await
+        .map(drop)
+    }
+}
+
+#[async_trait]
+impl CrmConnector for HubSpotCrm {
+    fn system(&self) -> &'static str {
+        SYSTEM
+    }
+
+    async fn fetch_deal(&self, deal_id: &str, calls: &CallLog) -> Result<Deal, ConnectorError> {
+        check_id(deal_id, ENDPOINT_DEAL)?;
+        let properties = mapping::deal_properties(&self.config);
+        let path = format!("/crm/v3/objects/deals/{}", encode_segment(deal_id));
+        let deal: CrmObject = self
+            .get_json(calls, ENDPOINT_DEAL, &path, &[("properties", &properties)])
+            .await?;
+
+        let mut line_ids: Vec<String> = Vec::new();
+        for assoc in self
+            .associations(calls, ENDPOINT_DEAL_LINE_ITEMS, deal_id, "line_items")
+            .await?
+        {
+            if !line_ids.contains(&assoc.to_object_id) {
+                line_ids.push(assoc.to_object_id);
+            }
+        }
+        let companies = self
+            .associations(calls, ENDPOINT_DEAL_COMPANIES, deal_id, "companies")
+            .await?;
+        let line_items = self.line_items(calls, &line_ids).await?;
+
+        let company = match mapping::primary_company(&companies) {
+            Some(company_id) => {
+                check_id(company_id, ENDPOINT_COMPANY)?;
+                let path = format!("/crm/v3/objects/companies/{}", encode_segment(company_id));
+                let query = [("properties", mapping::COMPANY_PROPERTIES)];
+                Some(
+                    self.get_json::<CrmObject>(calls, ENDPOINT_COMPANY, &path, &query)
+                        .await?,
+                )
+            }
+            None => None,
+        };
+        mapping::map_deal(&self.config, &deal, &line_items, company.as_ref())
+    }
+
+    async fn write_back_order(
+        &self,
+        deal_id: &str,
+        order: &SalesOrder,
+        calls: &CallLog,
+    ) -> Result<(), ConnectorError> {
+        check_id(deal_id, ENDPOINT_UPDATE_DEAL)?;
+        let c = &self.config;
+        let mut properties = serde_json::Map::new();
+        properties.insert(c.write_back_property.clone(), json!(order.order_number));
+        properties.insert(c.sync_status_property.clone(), json!("synced"));
+        properties.insert(c.sync_error_property.clone(), json!(""));
+        self.update_deal(calls, deal_id, Value::Object(properties))
+            .await
+    }
+
+    async fn flag_sync_error(
+        &self,
+        deal_id: &str,
+        reason: &str,
+        calls: &CallLog,
+    ) -> Result<(), ConnectorError> {
+        check_id(deal_id, ENDPOINT_UPDATE_DEAL)?;
+        let c = &self.config;
+        let short: String = reason.chars().take(MAX_REASON_CHARS).collect();
+        let mut properties = serde_json::Map::new();
+        properties.insert(c.sync_status_property.clone(), json!("error"));
+        properties.insert(c.sync_error_property.clone(), json!(short));
+        self.update_deal(calls, deal_id, Value::Object(properties))
+            .await?;
+
+        let note = json!({
+            "properties": {
+                // The note body is rendered as HTML in HubSpot.
+                "hs_note_body": format!("ERP sync failed: {}", escape_html(reason)),
+                "hs_timestamp": Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+            },
+            "associations": [{
+                "to": { "id": deal_id },
+                "types": [{ "associationCategory": "HUBSPOT_DEFINED", "associationTypeId": NOTE_TO_DEAL }],
+            }],
+        });
+        self.call(
+            calls,
+            Method::POST,
+            ENDPOINT_CREATE_NOTE,
+            "/crm/v3/objects/notes",
+            &[],
+            Some(&note),
+        )
+        .await
+        .map(drop)
+    }
+}
+
+/// HubSpot record ids are numeric; anything else cannot name a record and must
+/// not reach a URL path unchecked.
+fn check_id(id: &str, endpoint: &str) -> Result<(), ConnectorError> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(ConnectorError::new(
+            ErrorKind::Permanent,
+            ErrorCategory::Validation,
+            SYSTEM,
+            endpoint,
+            format!("invalid HubSpot record id {id:?}"),
+        ))
+    }
+}
+
+fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(ch),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,356 @@
+//! The connector against a tiny in-test HubSpot on 127.0.0.1.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use crmerp_proto::RecordRef;
+use serde_json::{Value, json};
+
+use super::*;
+use crate::http_client::{HttpTimeouts, build_client};
+
+#[derive(Debug, Clone)]
+struct Seen {
+    method: &'static str,
+    path: String,
+    query: Vec<(String, String)>,
+    auth: String,
+    body: Value,
+}
+
+#[derive(Clone, Default)]
+struct Fake {
+    seen: Arc<Mutex<Vec<Seen>>>,
+    /// Headers added to every answer (rate-limit tests).
+    extra: Arc<Mutex<Vec<(&'static str, String)>>>,
+}
+
+impl Fake {
+    fn note(
+        &self,
+        method: &'static str,
+        path: String,
+        query: Vec<(String, String)>,
+        headers: &HeaderMap,
+        body: Value,
+    ) {
+        let auth = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        self.seen.lock().expect("lock").push(Seen {
+            method,
+            path,
+            query,
+            auth,
+            body,
+        });
+    }
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().expect("lock").clone()
+    }
+    fn answer(&self, status: StatusCode, body: Value) -> Response {
+        let mut resp = (status, Json(body)).into_response();
+        for (name, value) in self.extra.lock().expect("lock").iter() {
+            resp.headers_mut()
+                .insert(*name, value.parse().expect("header"));
+        }
+        resp
+    }
+}
+
+fn not_found() -> Value {
+    json!({"status":"error","message":"Object not found.  objectId are usually numeric.","correlationId":"0b2f3f9e-5a4d-4d4c-9a2e-3c8a1d6f0c11","category":"OBJECT_NOT_FOUND","context":{"id":["404"]}})
+}
+
+type Q = Query<Vec<(String, String)>>;
+
+async fn deal(
+    State(f): State<Fake>,
+    Path(id): Path<String>,
+    Query(q): Q,
+    h: HeaderMap,
+) -> Response {
+    f.note("GET", format!("/deals/{id}"), q, &h, Value::Null);
+    match id.as_str() {
+        "512" => f.answer(StatusCode::OK, json!({"id":"512","properties":{
+            "dealname":"Acme renewal","dealstage":"closedwon","amount":"150.00","deal_currency_code":"EUR",
+            "shipping_street":"1 Dock Road","shipping_city":"Hamburg","shipping_zip":"20457","shipping_country":"DE"},
+            "archived":false})),
+        "429" => f.answer(StatusCode::TOO_MANY_REQUESTS, json!({"status":"error","message":"You have reached your ten_secondly_rolling limit.","errorType":"RATE_LIMIT","correlationId":"c","category":"RATE_LIMITS","policyName":"TEN_SECONDLY_ROLLING"})),
+        _ => f.answer(StatusCode::NOT_FOUND, not_found()),
+    }
+}
+
+async fn associations(
+    State(f): State<Fake>,
+    Path((id, to)): Path<(String, String)>,
+    Query(q): Q,
+    h: HeaderMap,
+) -> Response {
+    let after = q.iter().find(|(k, _)| k == "after").map(|(_, v)| v.clone());
+    f.note(
+        "GET",
+        format!("/deals/{id}/associations/{to}"),
+        q,
+        &h,
+        Value::Null,
+    );
+    let body = match (to.as_str(), after.as_deref()) {
+        ("line_items", None) => {
+            json!({"results":[{"toObjectId":701,"associationTypes":[{"category":"HUBSPOT_DEFINED","typeId":19,"label":null}]}],
+                                        "paging":{"next":{"after":"NzAx","link":"?after=NzAx"}}})
+        }
+        ("line_items", Some(_)) => {
+            json!({"results":[{"toObjectId":702,"associationTypes":[{"category":"HUBSPOT_DEFINED","typeId":19,"label":null}]}]})
+        }
+        _ => {
+            json!({"results":[{"toObjectId":9100,"associationTypes":[{"category":"HUBSPOT_DEFINED","typeId":5,"label":"Primary"}]}]})
+        }
+    };
+    f.answer(StatusCode::OK, body)
+}
+
+async fn batch_read(State(f): State<Fake>, h: HeaderMap, Json(body): Json<Value>) -> Response {
+    f.note("POST", "/line_items/batch/read".into(), vec![], &h, body);
+    // Answered out of order: the connector must restore association order.
+    f.answer(StatusCode::OK, json!({"status":"COMPLETE","results":[
+        {"id":"702","properties":{"name":"Gadget","quantity":"1","price":"50","hs_sku":"G-9"}},
+        {"id":"701","properties":{"name":"Widget","quantity":"2.0","price":"50.00","hs_sku":"W-1"}}
+    ]}))
+}
+
+async fn company(
+    State(f): State<Fake>,
+    Path(id): Path<String>,
+    Query(q): Q,
+    h: HeaderMap,
+) -> Response {
+    f.note("GET", format!("/companies/{id}"), q, &h, Value::Null);
+    f.answer(StatusCode::OK, json!({"id":id,"properties":{"name":"Acme GmbH","domain":"acme.example","city":"Berlin","country":"DE"}}))
+}
+
+async fn update(
+    State(f): State<Fake>,
+    Path(id): Path<String>,
+    h: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    f.note("PATCH", format!("/deals/{id}"), vec![], &h, body);
+    f.answer(StatusCode::OK, json!({"id":id,"properties":{}}))
+}
+
+async fn note(State(f): State<Fake>, h: HeaderMap, Json(body): Json<Value>) -> Response {
+    f.note("POST", "/notes".into(), vec![], &h, body);
+    f.answer(StatusCode::CREATED, json!({"id":"1","properties":{}}))
+}
+
+async fn start(config: HubSpotConfig) -> (HubSpotCrm, Fake) {
+    let fake = Fake::default();
+    let router = Router::new()
+        .route("/crm/v3/objects/deals/{id}", get(deal).patch(update))
+        .route(
+            "/crm/v4/objects/deals/{id}/associations/{to}",
+            get(associations),
+        )
+        .route("/crm/v3/objects/line_items/batch/read", post(batch_read))
+        .route("/crm/v3/objects/companies/{id}", get(company))
+        .route("/crm/v3/objects/notes", post(note))
+        .with_state(fake.clone());
+    let addr = crate::test_support::serve(router).await;
+    let config = HubSpotConfig {
+        base_url: format!("http://{addr}/"),
+        access_token: "pat-test-token".into(),
+        ..config
+    };
+    let crm = HubSpotCrm::new(
+        config,
+        build_client(&HttpTimeouts::default()).expect("client"),
+    )
+    .expect("valid");
+    (crm, fake)
+}
+
+#[tokio::test]
+async fn fetch_deal_reads_follows_paging_and_maps() {
+    let (crm, fake) = start(HubSpotConfig::default()).await;
+    let calls = CallLog::new();
+    let deal = crm.fetch_deal("512", &calls).await.expect("deal");
+
+    assert_eq!(deal.name, "Acme renewal");
+    let skus: Vec<&str> = deal.line_items.iter().map(|l| l.sku.as_str()).collect();
+    assert_eq!(skus, vec!["W-1", "G-9"]);
+    assert_eq!(deal.line_items[0].quantity, "2");
+    assert_eq!(
+        deal.account.as_ref().map(|a| a.name.as_str()),
+        Some("Acme GmbH")
+    );
+    assert_eq!(
+        deal.shipping_address.as_ref().map(|a| a.addressee.as_str()),
+        Some("Acme GmbH")
+    );
+
+    let endpoints: Vec<String> = calls.snapshot().into_iter().map(|c| c.endpoint).collect();
+    assert_eq!(
+        endpoints,
+        vec![
+            ENDPOINT_DEAL,
+            ENDPOINT_DEAL_LINE_ITEMS,
+            ENDPOINT_DEAL_LINE_ITEMS,
+            ENDPOINT_DEAL_COMPANIES,
+            ENDPOINT_LINE_ITEMS,
+            ENDPOINT_COMPANY,
+        ]
+    );
+    let seen = fake.seen();
+    assert!(seen.iter().all(|s| s.auth == "Bearer pat-test-token"));
+    let props = &seen[0]
+        .query
+        .iter()
+        .find(|(k, _)| k == "properties")
+        .expect("properties")
+        .1;
+    assert!(props.starts_with("dealname,dealstage,amount"));
+    assert_eq!(
+        seen[2]
+            .query
+            .iter()
+            .find(|(k, _)| k == "after")
+            .map(|(_, v)| v.as_str()),
+        Some("NzAx")
+    );
+    assert_eq!(seen[4].body["inputs"], json!([{"id":"701"},{"id":"702"}]));
+    assert_eq!(seen[5].path, "/companies/9100");
+}
+
+#[tokio::test]
+async fn a_missing_deal_is_permanent_not_found() {
+    let (crm, _) = start(HubSpotConfig::default()).await;
+    let calls = CallLog::new();
+    let err = crm.fetch_deal("404", &calls).await.expect_err("missing");
+    assert_eq!(
+        (err.kind, err.category, err.http_status),
+        (ErrorKind::Permanent, ErrorCategory::NotFound, 404)
+    );
+    assert!(err.detail.contains("OBJECT_NOT_FOUND"));
+    let err = crm
+        .fetch_deal("../admin", &calls)
+        .await
+        .expect_err("bad id");
+    assert_eq!(err.category, ErrorCategory::Validation);
+    assert_eq!(
+        calls.snapshot().len(),
+        1,
+        "a bad id is refused before any call"
+    );
+}
+
+#[tokio::test]
+async fn write_back_sets_the_order_number_and_clears_the_error() {
+    let (crm, fake) = start(HubSpotConfig::default()).await;
+    let order = SalesOrder {
+        r#ref: Some(RecordRef {
+            system: "netsuite".into(),
+            object_type: "salesOrder".into(),
+            id: "88".into(),
+        }),
+        order_number: "SO1001".into(),
+        ..SalesOrder::default()
+    };
+    crm.write_back_order("512", &order, &CallLog::new())
+        .await
+        .expect("written");
+    let seen = fake.seen();
+    assert_eq!(
+        (seen[0].method, seen[0].path.as_str()),
+        ("PATCH", "/deals/512")
+    );
+    assert_eq!(
+        seen[0].body,
+        json!({"properties":{"erp_order_number":"SO1001","erp_sync_status":"synced","erp_sync_error":""}})
+    );
+}
+
+#[tokio::test]
+async fn flag_sync_error_marks_the_deal_and_adds_a_note() {
+    let (crm, fake) = start(HubSpotConfig::default()).await;
+    let calls = CallLog::new();
+    crm.flag_sync_error("512", "Unknown SKU <W-1> & more", &calls)
+        .await
+        .expect("flagged");
+    let seen = fake.seen();
+    assert_eq!(
+        seen[0].body,
+        json!({"properties":{"erp_sync_status":"error","erp_sync_error":"Unknown SKU <W-1> & more"}})
+    );
+    let note = &seen[1].body;
+    assert_eq!(
+        note["properties"]["hs_note_body"],
+        "ERP sync failed: Unknown SKU &lt;W-1&gt; &amp; more"
+    );
+    assert!(
+        note["properties"]["hs_timestamp"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z'))
+    );
+    assert_eq!(note["associations"][0]["to"]["id"], "512");
+    assert_eq!(
+        note["associations"][0]["types"][0],
+        json!({"associationCategory":"HUBSPOT_DEFINED","associationTypeId":214})
+    );
+    let endpoints: Vec<String> = calls.snapshot().into_iter().map(|c| c.endpoint).collect();
+    assert_eq!(endpoints, vec![ENDPOINT_UPDATE_DEAL, ENDPOINT_CREATE_NOTE]);
+}
+
+#[tokio::test]
+async fn a_429_is_rate_limited_and_holds_later_calls_back() {
+    let (crm, fake) = start(HubSpotConfig::default()).await;
+    fake.extra
+        .lock()
+        .expect("lock")
+        .push(("retry-after", "30".into()));
+    let err = crm
+        .fetch_deal("429", &CallLog::new())
+        .await
+        .expect_err("limited");
+    assert_eq!(
+        (err.kind, err.category),
+        (ErrorKind::Transient, ErrorCategory::RateLimited)
+    );
+    assert_eq!(err.retry_after, Some(Duration::from_secs(30)));
+    // The window outlasts max_rate_limit_wait_ms (10 s): fail fast, no call made.
+    let calls = CallLog::new();
+    let err = crm.fetch_deal("512", &calls).await.expect_err("held back");
+    assert_eq!(err.category, ErrorCategory::RateLimited);
+    assert!(calls.snapshot().is_empty());
+    assert_eq!(fake.seen().len(), 1);
+}
+
+#[tokio::test]
+async fn a_spent_window_is_waited_out_before_the_next_call() {
+    let (crm, fake) = start(HubSpotConfig::default()).await;
+    {
+        let mut extra = fake.extra.lock().expect("lock");
+        extra.push(("x-hubspot-ratelimit-remaining", "0".into()));
+        extra.push(("x-hubspot-ratelimit-interval-milliseconds", "300".into()));
+    }
+    crm.write_back_order("512", &SalesOrder::default(), &CallLog::new())
+        .await
+        .expect("first");
+    fake.extra.lock().expect("lock").clear();
+    let started = Instant::now();
+    crm.write_back_order("512", &SalesOrder::default(), &CallLog::new())
+        .await
+        .expect("second");
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "waited {:?}",
+        started.elapsed()
+    );
+}

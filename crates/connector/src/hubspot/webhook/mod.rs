@@ -1,0 +1,156 @@
+//! HubSpot webhook deliveries: parsing the batched events, picking out deals
+//! that moved into a won stage, and verifying request signatures.
+
+mod signature;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use signature::{
+    HEADER_REQUEST_TIMESTAMP, HEADER_SIGNATURE, HEADER_SIGNATURE_V3, HEADER_SIGNATURE_VERSION,
+    MAX_TIMESTAMP_SKEW, SignatureError, verify_v1, verify_v2, verify_v3,
+};
+
+/// Legacy subscription type of a deal property change.
+const DEAL_PROPERTY_CHANGE: &str = "deal.propertyChange";
+/// Generic subscription type of a property change (objectTypeId names the type).
+const OBJECT_PROPERTY_CHANGE: &str = "object.propertyChange";
+/// Object type id of deals.
+const DEAL_OBJECT_TYPE_ID: &str = "0-3";
+/// The pipeline stage property.
+const DEAL_STAGE: &str = "dealstage";
+
+/// The webhook body could not be read as HubSpot events.
+#[derive(Debug, thiserror::Error)]
+#[error("malformed HubSpot webhook body: {0}")]
+pub struct WebhookError(#[from] serde_json::Error);
+
+/// One event of a HubSpot webhook delivery (a JSON array of these).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookEvent {
+    /// Event id; HubSpot does not guarantee it is unique.
+    pub event_id: u64,
+    /// Subscription that produced the event.
+    #[serde(default)]
+    pub subscription_id: u64,
+    /// HubSpot account (portal) id.
+    #[serde(default)]
+    pub portal_id: u64,
+    /// App id.
+    #[serde(default)]
+    pub app_id: u64,
+    /// When the change happened, in epoch milliseconds.
+    pub occurred_at: i64,
+    /// e.g. `deal.propertyChange`, `object.propertyChange`, `contact.creation`.
+    pub subscription_type: String,
+    /// Delivery attempt, starting at 0.
+    #[serde(default)]
+    pub attempt_number: u32,
+    /// The changed object's id.
+    pub object_id: u64,
+    /// Object type id on generic (`object.*`) events, e.g. `0-3` for deals.
+    #[serde(default)]
+    pub object_type_id: Option<String>,
+    /// What caused the change, e.g. `CRM`, `API`.
+    #[serde(default)]
+    pub change_source: Option<String>,
+    /// e.g. `NEW` on creation events.
+    #[serde(default)]
+    pub change_flag: Option<String>,
+    /// Who made the change, e.g. `userId:123`.
+    #[serde(default)]
+    pub source_id: Option<String>,
+    /// Changed property, on property-change events.
+    #[serde(default)]
+    pub property_name: Option<String>,
+    /// New property value, on property-change events.
+    #[serde(default)]
+    pub property_value: Option<String>,
+    /// Surviving object of a merge.
+    #[serde(default)]
+    pub primary_object_id: Option<u64>,
+    /// Objects merged away.
+    #[serde(default)]
+    pub merged_object_ids: Vec<u64>,
+}
+
+/// A deal moved into a won stage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DealWonNotice {
+    /// The HubSpot deal id.
+    pub deal_id: String,
+    /// The won stage it moved into.
+    pub stage: String,
+    /// HubSpot's event id.
+    pub event_id: String,
+    /// HubSpot account (portal) id.
+    pub portal_id: u64,
+    /// When the stage changed.
+    pub occurred_at: DateTime<Utc>,
+}
+
+impl DealWonNotice {
+    /// A key stable across HubSpot's redeliveries of the same change, for
+    /// de-duplication (`Nats-Msg-Id`). `eventId` alone is not guaranteed unique,
+    /// while moving the deal out of and back into the stage yields a new key.
+    pub fn dedup_key(&self) -> String {
+        format!(
+            "hubspot:{}:deal:{}:{}:{}",
+            self.portal_id,
+            self.deal_id,
+            self.stage,
+            self.occurred_at.timestamp_millis()
+        )
+    }
+}
+
+/// Parses a delivery body: a JSON array of events (HubSpot batches up to 100).
+pub fn parse_events(body: &[u8]) -> Result<Vec<WebhookEvent>, WebhookError> {
+    Ok(serde_json::from_slice(body)?)
+}
+
+/// Keeps only changes of `dealstage` into one of `won_stages`, from legacy
+/// `deal.propertyChange` or generic `object.propertyChange` (type `0-3`) events,
+/// dropping repeats of the same change within the batch.
+pub fn deal_won_notices(events: &[WebhookEvent], won_stages: &[String]) -> Vec<DealWonNotice> {
+    let mut notices: Vec<DealWonNotice> = Vec::new();
+    for event in events {
+        let is_deal_change = match event.subscription_type.as_str() {
+            DEAL_PROPERTY_CHANGE => true,
+            OBJECT_PROPERTY_CHANGE => event.object_type_id.as_deref() == Some(DEAL_OBJECT_TYPE_ID),
+            _ => false,
+        };
+        if !is_deal_change || event.property_name.as_deref() != Some(DEAL_STAGE) {
+            continue;
+        }
+        let Some(stage) = event.property_value.as_deref() else {
+            continue;
+        };
+        if !won_stages.iter().any(|won| won == stage) {
+            continue;
+        }
+        let Some(occurred_at) = DateTime::from_timestamp_millis(event.occurred_at) else {
+            tracing::warn!(
+                event_id = event.event_id,
+                occurred_at = event.occurred_at,
+                "Ignoring a HubSpot event with an impossible timestamp."
+            );
+            continue;
+        };
+        let notice = DealWonNotice {
+            deal_id: event.object_id.to_string(),
+            stage: stage.to_owned(),
+            event_id: event.event_id.to_string(),
+            portal_id: event.portal_id,
+            occurred_at,
+        };
+        if !notices.iter().any(|n| n.dedup_key() == notice.dedup_key()) {
+            notices.push(notice);
+        }
+    }
+    notices
+}
+
+#[cfg(test)]
+mod tests;
