@@ -16,8 +16,15 @@ const WAIT: Duration = Duration::from_secs(30);
 /// Waits until the deal carries an ERP order number and returns it.
 async fn wait_for_write_back(stack: &Stack, deal_id: &str) -> anyhow::Result<String> {
     eventually("the order number on the deal", WAIT, || async {
-        let props = stack.hubspot.deal_properties(deal_id, &["erp_order_number"]).await.ok()?;
-        props["erp_order_number"].as_str().filter(|s| !s.is_empty()).map(str::to_owned)
+        let props = stack
+            .hubspot
+            .deal_properties(deal_id, &["erp_order_number"])
+            .await
+            .ok()?;
+        props["erp_order_number"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
     })
     .await
 }
@@ -25,24 +32,46 @@ async fn wait_for_write_back(stack: &Stack, deal_id: &str) -> anyhow::Result<Str
 #[tokio::test]
 async fn won_deal_becomes_one_netsuite_order_with_the_number_written_back() -> anyhow::Result<()> {
     let stack = Stack::start(StackOptions::default()).await?;
-    let deal = stack.hubspot.create_deal(&DealSpec::complete("Happy Path")).await?;
-    stack.hubspot.move_to_stage(&deal.deal_id, "closedwon").await?;
+    let deal = stack
+        .hubspot
+        .create_deal(&DealSpec::complete("Happy Path"))
+        .await?;
+    stack
+        .hubspot
+        .move_to_stage(&deal.deal_id, "closedwon")
+        .await?;
 
     let order_number = wait_for_write_back(&stack, &deal.deal_id).await?;
     let external_id = format!("hubspot-deal-{}", deal.deal_id);
-    let orders = stack.netsuite.sales_orders_with_external_id(&external_id).await?;
+    let orders = stack
+        .netsuite
+        .sales_orders_with_external_id(&external_id)
+        .await?;
     assert_eq!(orders.len(), 1, "exactly one order: {orders:?}");
     let order = &orders[0];
     assert_eq!(order["tranId"].as_str(), Some(order_number.as_str()));
 
     // The order carries both lines with the negotiated prices and the deal's shipping address.
-    let lines = order["item"]["items"].as_array().cloned().unwrap_or_default();
+    let lines = order["item"]["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     assert_eq!(lines.len(), 2, "two lines: {order}");
     let rates: Vec<f64> = lines.iter().filter_map(|l| l["rate"].as_f64()).collect();
-    assert!(rates.contains(&100.0) && rates.contains(&49.5), "rates {rates:?}");
-    assert_eq!(order["shippingAddress"]["city"].as_str(), Some("Hamburg"), "{order}");
+    assert!(
+        rates.contains(&100.0) && rates.contains(&49.5),
+        "rates {rates:?}"
+    );
+    assert_eq!(
+        order["shippingAddress"]["city"].as_str(),
+        Some("Hamburg"),
+        "{order}"
+    );
 
-    let props = stack.hubspot.deal_properties(&deal.deal_id, &["erp_sync_status"]).await?;
+    let props = stack
+        .hubspot
+        .deal_properties(&deal.deal_id, &["erp_sync_status"])
+        .await?;
     assert_eq!(props["erp_sync_status"].as_str(), Some("synced"));
     Ok(())
 }
@@ -50,9 +79,17 @@ async fn won_deal_becomes_one_netsuite_order_with_the_number_written_back() -> a
 #[tokio::test]
 async fn the_same_webhook_delivered_three_times_makes_one_order() -> anyhow::Result<()> {
     let stack = Stack::start(StackOptions::default()).await?;
-    let deal = stack.hubspot.create_deal(&DealSpec::complete("Resent")).await?;
+    let deal = stack
+        .hubspot
+        .create_deal(&DealSpec::complete("Resent"))
+        .await?;
     let url = format!("{}/webhooks/hubspot", stack.ingress_url()?);
-    let body = deal_stage_webhook(987_654, &deal.deal_id, "closedwon", Utc::now().timestamp_millis());
+    let body = deal_stage_webhook(
+        987_654,
+        &deal.deal_id,
+        "closedwon",
+        Utc::now().timestamp_millis(),
+    );
     let http = reqwest::Client::new();
     let send = || async {
         let ts = Utc::now().timestamp_millis();
@@ -65,7 +102,11 @@ async fn the_same_webhook_delivered_three_times_makes_one_order() -> anyhow::Res
             .body(body.clone())
             .send()
             .await?;
-        anyhow::ensure!(response.status().is_success(), "status {}", response.status());
+        anyhow::ensure!(
+            response.status().is_success(),
+            "status {}",
+            response.status()
+        );
         Ok::<Value, anyhow::Error>(response.json().await?)
     };
     let first = send().await?;
@@ -104,19 +145,30 @@ async fn rejected_webhooks_get_the_right_status_and_publish_nothing() -> anyhow:
         (
             "bad signature",
             http.post(&url)
-                .header("X-HubSpot-Signature-v3", sign_v3("wrong-secret", &url, &body, now)?)
+                .header(
+                    "X-HubSpot-Signature-v3",
+                    sign_v3("wrong-secret", &url, &body, now)?,
+                )
                 .header("X-HubSpot-Request-Timestamp", now.to_string())
                 .body(body.clone()),
             401,
             "invalid_signature",
         ),
-        ("missing signature", http.post(&url).body(body.clone()), 401, "missing_signature"),
+        (
+            "missing signature",
+            http.post(&url).body(body.clone()),
+            401,
+            "missing_signature",
+        ),
         (
             "stale timestamp",
             {
                 let old = now - 6 * 60 * 1000;
                 http.post(&url)
-                    .header("X-HubSpot-Signature-v3", sign_v3(DEV_CLIENT_SECRET, &url, &body, old)?)
+                    .header(
+                        "X-HubSpot-Signature-v3",
+                        sign_v3(DEV_CLIENT_SECRET, &url, &body, old)?,
+                    )
                     .header("X-HubSpot-Request-Timestamp", old.to_string())
                     .body(body.clone())
             },
@@ -137,7 +189,10 @@ async fn rejected_webhooks_get_the_right_status_and_publish_nothing() -> anyhow:
             {
                 let junk = "{not json";
                 http.post(&url)
-                    .header("X-HubSpot-Signature-v3", sign_v3(DEV_CLIENT_SECRET, &url, junk, now)?)
+                    .header(
+                        "X-HubSpot-Signature-v3",
+                        sign_v3(DEV_CLIENT_SECRET, &url, junk, now)?,
+                    )
                     .header("X-HubSpot-Request-Timestamp", now.to_string())
                     .body(junk)
             },
@@ -149,7 +204,10 @@ async fn rejected_webhooks_get_the_right_status_and_publish_nothing() -> anyhow:
             {
                 let huge = format!("[{}]", "1,".repeat(600_000)) + "1]";
                 http.post(&url)
-                    .header("X-HubSpot-Signature-v3", sign_v3(DEV_CLIENT_SECRET, &url, &huge, now)?)
+                    .header(
+                        "X-HubSpot-Signature-v3",
+                        sign_v3(DEV_CLIENT_SECRET, &url, &huge, now)?,
+                    )
                     .header("X-HubSpot-Request-Timestamp", now.to_string())
                     .body(huge)
             },
@@ -171,7 +229,11 @@ async fn rejected_webhooks_get_the_right_status_and_publish_nothing() -> anyhow:
         assert_eq!(problem["code"], code, "{name}: {problem}");
         assert_eq!(problem["status"], status, "{name}");
     }
-    assert_eq!(stack.stream_messages("INBOUND").await?, 0, "nothing published");
+    assert_eq!(
+        stack.stream_messages("INBOUND").await?,
+        0,
+        "nothing published"
+    );
     Ok(())
 }
 
@@ -185,15 +247,25 @@ async fn a_deal_without_shipping_address_is_dead_lettered_and_flagged() -> anyho
     if let Some(company_id) = &deal.company_id {
         stack
             .hubspot
-            .update_object("companies", company_id, serde_json::json!({"address": "", "city": "", "country": ""}))
+            .update_object(
+                "companies",
+                company_id,
+                serde_json::json!({"address": "", "city": "", "country": ""}),
+            )
             .await?;
     }
-    stack.hubspot.move_to_stage(&deal.deal_id, "closedwon").await?;
+    stack
+        .hubspot
+        .move_to_stage(&deal.deal_id, "closedwon")
+        .await?;
 
     let dead_letter = eventually("a dead letter", WAIT, || async {
         let js = stack.jetstream().await.ok()?;
         let stream = js.get_stream("DLQ").await.ok()?;
-        let message = stream.direct_get_first_for_subject("dlq.deal-to-order").await.ok()?;
+        let message = stream
+            .direct_get_first_for_subject("dlq.deal-to-order")
+            .await
+            .ok()?;
         let envelope = EventEnvelope::decode(message.payload).ok()?;
         match envelope.data {
             Some(Data::DeadLetter(dead_letter)) => Some(dead_letter),
@@ -201,19 +273,41 @@ async fn a_deal_without_shipping_address_is_dead_lettered_and_flagged() -> anyho
         }
     })
     .await?;
-    let DeadLetter { resolution_code, error_category, original, .. } = *dead_letter;
+    let DeadLetter {
+        resolution_code,
+        error_category,
+        original,
+        ..
+    } = *dead_letter;
     assert_eq!(resolution_code, "add_missing_field:shipping_address");
     assert_eq!(error_category, "missing_data");
     assert!(original.is_some_and(|o| o.subject == format!("hubspot/deal/{}", deal.deal_id)));
 
     let props = stack
         .hubspot
-        .deal_properties(&deal.deal_id, &["erp_sync_status", "erp_sync_error", "erp_order_number"])
+        .deal_properties(
+            &deal.deal_id,
+            &["erp_sync_status", "erp_sync_error", "erp_order_number"],
+        )
         .await?;
     assert_eq!(props["erp_sync_status"].as_str(), Some("error"), "{props}");
-    assert!(props["erp_sync_error"].as_str().is_some_and(|s| s.contains("shipping address")), "{props}");
-    assert!(props["erp_order_number"].as_str().unwrap_or_default().is_empty());
-    assert_eq!(stack.hubspot.deal_note_ids(&deal.deal_id).await?.len(), 1, "a note explains the failure");
+    assert!(
+        props["erp_sync_error"]
+            .as_str()
+            .is_some_and(|s| s.contains("shipping address")),
+        "{props}"
+    );
+    assert!(
+        props["erp_order_number"]
+            .as_str()
+            .unwrap_or_default()
+            .is_empty()
+    );
+    assert_eq!(
+        stack.hubspot.deal_note_ids(&deal.deal_id).await?.len(),
+        1,
+        "a note explains the failure"
+    );
     let orders = stack
         .netsuite
         .sales_orders_with_external_id(&format!("hubspot-deal-{}", deal.deal_id))
@@ -225,12 +319,24 @@ async fn a_deal_without_shipping_address_is_dead_lettered_and_flagged() -> anyho
 #[tokio::test]
 async fn an_unknown_customer_is_created_then_ordered() -> anyhow::Result<()> {
     let stack = Stack::start(StackOptions::default()).await?;
-    let deal = stack.hubspot.create_deal(&DealSpec::complete("New Customer")).await?;
+    let deal = stack
+        .hubspot
+        .create_deal(&DealSpec::complete("New Customer"))
+        .await?;
     let company_id = deal.company_id.clone().unwrap_or_default();
     let customer_eid = format!("hubspot-company-{company_id}");
-    assert!(stack.netsuite.record_by_external_id("customer", &customer_eid).await?.is_none());
+    assert!(
+        stack
+            .netsuite
+            .record_by_external_id("customer", &customer_eid)
+            .await?
+            .is_none()
+    );
 
-    stack.hubspot.move_to_stage(&deal.deal_id, "closedwon").await?;
+    stack
+        .hubspot
+        .move_to_stage(&deal.deal_id, "closedwon")
+        .await?;
     wait_for_write_back(&stack, &deal.deal_id).await?;
 
     let customer = stack
@@ -244,6 +350,9 @@ async fn an_unknown_customer_is_created_then_ordered() -> anyhow::Result<()> {
         .sales_orders_with_external_id(&format!("hubspot-deal-{}", deal.deal_id))
         .await?;
     assert_eq!(orders.len(), 1);
-    assert_eq!(orders[0]["entity"]["id"], customer["id"], "the order is for the new customer");
+    assert_eq!(
+        orders[0]["entity"]["id"], customer["id"],
+        "the order is for the new customer"
+    );
     Ok(())
 }

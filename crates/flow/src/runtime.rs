@@ -3,13 +3,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream::{self, AckKind, consumer};
 use async_nats::HeaderMap;
+use async_nats::jetstream::{self, AckKind, consumer};
 use bytes::Bytes;
 use crmerp_connector::{CallLog, truncate_detail};
 use crmerp_proto::{
-    DeadLetter, DeadLetterClass, EventEnvelope, Message as _, Outcome, OutcomeStatus, event_envelope::Data,
-    event_types, timestamp_now,
+    DeadLetter, DeadLetterClass, EventEnvelope, Message as _, Outcome, OutcomeStatus,
+    event_envelope::Data, event_types, timestamp_now,
 };
 use crmerp_service_kit::Readiness;
 use crmerp_service_kit::topology::{INBOUND_STREAM, dlq_subject, outcome_subject};
@@ -68,7 +68,11 @@ pub async fn run<H: Handler>(
     });
     let hard_stop = CancellationToken::new();
     {
-        let (shutdown, hard_stop, grace) = (shutdown.clone(), hard_stop.clone(), flow.settings.shutdown_grace);
+        let (shutdown, hard_stop, grace) = (
+            shutdown.clone(),
+            hard_stop.clone(),
+            flow.settings.shutdown_grace,
+        );
         tokio::spawn(async move {
             shutdown.cancelled().await;
             tokio::time::sleep(grace).await;
@@ -159,7 +163,8 @@ impl<H: Handler> Flow<H> {
         let event = match EventEnvelope::decode(message.payload.clone()) {
             Ok(event) => event,
             Err(error) => {
-                self.dead_letter_poison(&message, stream_seq, &error.to_string()).await;
+                self.dead_letter_poison(&message, stream_seq, &error.to_string())
+                    .await;
                 return;
             }
         };
@@ -203,7 +208,10 @@ impl<H: Handler> Flow<H> {
             }
             match result {
                 Ok(success) => self.succeed(&message, &event, outcome, success).await,
-                Err(failure) => self.fail(&message, &event, stream_seq, &attempt, outcome, failure).await,
+                Err(failure) => {
+                    self.fail(&message, &event, stream_seq, &attempt, outcome, failure)
+                        .await
+                }
             }
         }
         .instrument(span)
@@ -234,7 +242,13 @@ impl<H: Handler> Flow<H> {
         }
     }
 
-    async fn succeed(&self, message: &jetstream::Message, event: &EventEnvelope, mut outcome: Outcome, success: Success) {
+    async fn succeed(
+        &self,
+        message: &jetstream::Message,
+        event: &EventEnvelope,
+        mut outcome: Outcome,
+        success: Success,
+    ) {
         outcome.status = OutcomeStatus::Succeeded as i32;
         outcome.crm_record = success.crm_record;
         outcome.erp_record = success.erp_record;
@@ -272,7 +286,9 @@ impl<H: Handler> Flow<H> {
         if failure.is_retryable() && !attempt.is_last {
             let scheduled = self.settings.retry_delay(attempt.number);
             // A vendor asking for a longer pause wins over our schedule.
-            let delay = error.retry_after.map_or(scheduled, |wait| wait.max(scheduled));
+            let delay = error
+                .retry_after
+                .map_or(scheduled, |wait| wait.max(scheduled));
             outcome.status = OutcomeStatus::RetryScheduled as i32;
             outcome.next_retry_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
             if !self.publish_outcome(event, &outcome).await {
@@ -286,11 +302,23 @@ impl<H: Handler> Flow<H> {
         }
 
         let (class, status, label) = if failure.is_retryable() {
-            (DeadLetterClass::Exhausted, OutcomeStatus::DeadLettered, "dead_lettered")
+            (
+                DeadLetterClass::Exhausted,
+                OutcomeStatus::DeadLettered,
+                "dead_lettered",
+            )
         } else if failure.validation {
-            (DeadLetterClass::Permanent, OutcomeStatus::ValidationFailed, "validation_failed")
+            (
+                DeadLetterClass::Permanent,
+                OutcomeStatus::ValidationFailed,
+                "validation_failed",
+            )
         } else {
-            (DeadLetterClass::Permanent, OutcomeStatus::PermanentError, "permanent_error")
+            (
+                DeadLetterClass::Permanent,
+                OutcomeStatus::PermanentError,
+                "permanent_error",
+            )
         };
         outcome.status = status as i32;
         let dead_letter = DeadLetter {
@@ -308,7 +336,9 @@ impl<H: Handler> Flow<H> {
             dead_lettered_at: Some(timestamp_now()),
         };
         // The dead letter must be durable before the message is let go.
-        if !self.publish_dead_letter(event, &event.id, dead_letter).await
+        if !self
+            .publish_dead_letter(event, &event.id, dead_letter)
+            .await
             || !self.publish_outcome(event, &outcome).await
         {
             nak(message, Some(self.settings.publish_retry_delay)).await;
@@ -321,7 +351,12 @@ impl<H: Handler> Flow<H> {
         }
     }
 
-    async fn dead_letter_poison(&self, message: &jetstream::Message, stream_seq: u64, reason: &str) {
+    async fn dead_letter_poison(
+        &self,
+        message: &jetstream::Message,
+        stream_seq: u64,
+        reason: &str,
+    ) {
         tracing::error!(flow = %self.name, stream_seq, reason, "Undecodable message; dead-lettering it.");
         let key = format!("poison:{stream_seq}");
         let dead_letter = DeadLetter {
@@ -341,7 +376,10 @@ impl<H: Handler> Flow<H> {
             id: key.clone(),
             ..Default::default()
         };
-        if self.publish_dead_letter(&placeholder, &key, dead_letter).await {
+        if self
+            .publish_dead_letter(&placeholder, &key, dead_letter)
+            .await
+        {
             count(&self.name, "poison");
             if let Err(error) = message.ack_with(AckKind::Term).await {
                 tracing::warn!(%error, "Term not sent for poison message.");
@@ -364,10 +402,16 @@ impl<H: Handler> Flow<H> {
             causation_id: cause.id.clone(),
             data: Some(Data::Outcome(outcome.clone())),
         };
-        self.publish(outcome_subject(&self.name, label), envelope).await
+        self.publish(outcome_subject(&self.name, label), envelope)
+            .await
     }
 
-    async fn publish_dead_letter(&self, cause: &EventEnvelope, key: &str, dead_letter: DeadLetter) -> bool {
+    async fn publish_dead_letter(
+        &self,
+        cause: &EventEnvelope,
+        key: &str,
+        dead_letter: DeadLetter,
+    ) -> bool {
         let envelope = EventEnvelope {
             id: format!("dlq:{key}"),
             source: format!("crmerp://{}", self.name),
@@ -424,7 +468,8 @@ fn status_label(status: OutcomeStatus) -> &'static str {
 }
 
 fn count(flow: &str, outcome: &'static str) {
-    metrics::counter!("crmerp_flow_events_total", "flow" => flow.to_owned(), "outcome" => outcome).increment(1);
+    metrics::counter!("crmerp_flow_events_total", "flow" => flow.to_owned(), "outcome" => outcome)
+        .increment(1);
 }
 
 async fn nak(message: &jetstream::Message, delay: Option<Duration>) {

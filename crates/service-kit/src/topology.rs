@@ -102,10 +102,12 @@ pub async fn ensure_streams(
 ) -> Result<(), TopologyError> {
     for config in stream_configs(settings) {
         let name = stream_name(&config.name);
-        ensure_stream(js, config).await.map_err(|message| TopologyError {
-            stream: name,
-            message,
-        })?;
+        ensure_stream(js, config)
+            .await
+            .map_err(|message| TopologyError {
+                stream: name,
+                message,
+            })?;
     }
     Ok(())
 }
@@ -156,7 +158,10 @@ mod tests {
     #[test]
     fn subjects_are_stable() {
         assert_eq!(deal_won_subject("hubspot"), "inbound.crm.deal.won.hubspot");
-        assert_eq!(outcome_subject("deal-to-order", "succeeded"), "outcome.deal-to-order.succeeded");
+        assert_eq!(
+            outcome_subject("deal-to-order", "succeeded"),
+            "outcome.deal-to-order.succeeded"
+        );
         assert_eq!(dlq_subject("deal-to-order"), "dlq.deal-to-order");
     }
 }

@@ -55,8 +55,18 @@ impl DealSpec {
             company: Some(format!("{name} GmbH")),
             shipping_address: true,
             lines: vec![
-                ("SKU-100".into(), "Widget".into(), "2".into(), "100.00".into()),
-                ("SKU-200".into(), "Gadget".into(), "1".into(), "49.50".into()),
+                (
+                    "SKU-100".into(),
+                    "Widget".into(),
+                    "2".into(),
+                    "100.00".into(),
+                ),
+                (
+                    "SKU-200".into(),
+                    "Gadget".into(),
+                    "1".into(),
+                    "49.50".into(),
+                ),
             ],
         }
     }
@@ -78,13 +88,27 @@ impl HubSpotApi {
     }
 
     /// `POST /crm/v3/objects/{object_type}`; returns the new id.
-    pub async fn create(&self, object_type: &str, properties: Value, associations: Value) -> anyhow::Result<String> {
+    pub async fn create(
+        &self,
+        object_type: &str,
+        properties: Value,
+        associations: Value,
+    ) -> anyhow::Result<String> {
         let url = format!("{}/crm/v3/objects/{object_type}", self.base);
         let body = json!({ "properties": properties, "associations": associations });
-        let response = self.http.post(url).bearer_auth(&self.token).json(&body).send().await?;
+        let response = self
+            .http
+            .post(url)
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await?;
         let status = response.status();
         let value: Value = response.json().await?;
-        anyhow::ensure!(status.as_u16() == 201, "create {object_type} answered {status}: {value}");
+        anyhow::ensure!(
+            status.as_u16() == 201,
+            "create {object_type} answered {status}: {value}"
+        );
         value["id"]
             .as_str()
             .map(str::to_owned)
@@ -97,7 +121,12 @@ impl HubSpotApi {
     }
 
     /// `PATCH /crm/v3/objects/{object_type}/{id}`.
-    pub async fn update_object(&self, object_type: &str, id: &str, properties: Value) -> anyhow::Result<()> {
+    pub async fn update_object(
+        &self,
+        object_type: &str,
+        id: &str,
+        properties: Value,
+    ) -> anyhow::Result<()> {
         let url = format!("{}/crm/v3/objects/{object_type}/{id}", self.base);
         let response = self
             .http
@@ -106,33 +135,53 @@ impl HubSpotApi {
             .json(&json!({ "properties": properties }))
             .send()
             .await?;
-        anyhow::ensure!(response.status().is_success(), "update {object_type} answered {}", response.status());
+        anyhow::ensure!(
+            response.status().is_success(),
+            "update {object_type} answered {}",
+            response.status()
+        );
         Ok(())
     }
 
     /// Moves a deal into `stage` (the sandbox then sends HubSpot's webhook).
     pub async fn move_to_stage(&self, deal_id: &str, stage: &str) -> anyhow::Result<()> {
-        self.update_deal(deal_id, json!({ "dealstage": stage })).await
+        self.update_deal(deal_id, json!({ "dealstage": stage }))
+            .await
     }
 
     /// `GET /crm/v3/objects/deals/{id}?properties=...`; returns the properties object.
-    pub async fn deal_properties(&self, deal_id: &str, properties: &[&str]) -> anyhow::Result<Value> {
+    pub async fn deal_properties(
+        &self,
+        deal_id: &str,
+        properties: &[&str],
+    ) -> anyhow::Result<Value> {
         let url = format!(
             "{}/crm/v3/objects/deals/{deal_id}?properties={}",
             self.base,
             properties.join(",")
         );
         let response = self.http.get(url).bearer_auth(&self.token).send().await?;
-        anyhow::ensure!(response.status().is_success(), "get deal answered {}", response.status());
+        anyhow::ensure!(
+            response.status().is_success(),
+            "get deal answered {}",
+            response.status()
+        );
         let value: Value = response.json().await?;
         Ok(value["properties"].clone())
     }
 
     /// Ids of notes associated with a deal (v4 associations).
     pub async fn deal_note_ids(&self, deal_id: &str) -> anyhow::Result<Vec<String>> {
-        let url = format!("{}/crm/v4/objects/deals/{deal_id}/associations/notes", self.base);
+        let url = format!(
+            "{}/crm/v4/objects/deals/{deal_id}/associations/notes",
+            self.base
+        );
         let response = self.http.get(url).bearer_auth(&self.token).send().await?;
-        anyhow::ensure!(response.status().is_success(), "associations answered {}", response.status());
+        anyhow::ensure!(
+            response.status().is_success(),
+            "associations answered {}",
+            response.status()
+        );
         let value: Value = response.json().await?;
         Ok(value["results"]
             .as_array()
@@ -179,7 +228,9 @@ impl HubSpotApi {
             properties["shipping_country"] = json!("DE");
         }
         let associations = match &company_id {
-            Some(id) => json!([{ "to": { "id": id }, "types": [{ "associationCategory": "HUBSPOT_DEFINED", "associationTypeId": association::DEAL_TO_COMPANY_PRIMARY }] }]),
+            Some(id) => {
+                json!([{ "to": { "id": id }, "types": [{ "associationCategory": "HUBSPOT_DEFINED", "associationTypeId": association::DEAL_TO_COMPANY_PRIMARY }] }])
+            }
             None => json!([]),
         };
         let deal_id = self.create("deals", properties, associations).await?;
@@ -214,7 +265,12 @@ pub fn sign_v3(secret: &str, url: &str, body: &str, timestamp_ms: i64) -> anyhow
 }
 
 /// A HubSpot `deal.propertyChange` webhook body moving `deal_id` into `stage`.
-pub fn deal_stage_webhook(event_id: u64, deal_id: &str, stage: &str, occurred_at_ms: i64) -> String {
+pub fn deal_stage_webhook(
+    event_id: u64,
+    deal_id: &str,
+    stage: &str,
+    occurred_at_ms: i64,
+) -> String {
     json!([{
         "eventId": event_id,
         "subscriptionId": 4242,

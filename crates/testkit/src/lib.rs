@@ -23,7 +23,11 @@ pub use stack::{Stack, StackOptions};
 pub type Result<T> = anyhow::Result<T>;
 
 /// Polls `check` every 50 ms until it returns `Some`, or fails after `timeout`.
-pub async fn eventually<T, F, Fut>(what: &str, timeout: std::time::Duration, mut check: F) -> Result<T>
+pub async fn eventually<T, F, Fut>(
+    what: &str,
+    timeout: std::time::Duration,
+    mut check: F,
+) -> Result<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,

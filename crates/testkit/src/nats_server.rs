@@ -53,7 +53,11 @@ impl NatsServer {
         let store = self.dir.join("jetstream");
         std::fs::create_dir_all(&store)?;
         // Port -1 asks nats-server for a free port; restarts reuse the one it chose.
-        let port = if self.port == 0 { "-1".to_owned() } else { self.port.to_string() };
+        let port = if self.port == 0 {
+            "-1".to_owned()
+        } else {
+            self.port.to_string()
+        };
         let config = format!(
             "listen: \"127.0.0.1:{port}\"\nserver_name: test\njetstream {{\n  store_dir: \"{}\"\n  sync_interval: always\n}}\n",
             store.display()
@@ -88,6 +92,10 @@ fn read_port(log: &PathBuf) -> anyhow::Result<u16> {
         .rev()
         .find_map(|l| l.split(marker).nth(1))
         .context("nats-server did not log its client port")?;
-    let port = line.trim().rsplit(':').next().context("no port in the listen line")?;
+    let port = line
+        .trim()
+        .rsplit(':')
+        .next()
+        .context("no port in the listen line")?;
     Ok(port.parse()?)
 }

@@ -40,7 +40,12 @@ impl NetSuiteApi {
         }
     }
 
-    async fn send(&self, method: reqwest::Method, url: &str, body: Option<Value>) -> anyhow::Result<reqwest::Response> {
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<reqwest::Response> {
         let parsed = url::Url::parse(url)?;
         let credentials = TbaCredentials {
             realm: &self.credentials.realm,
@@ -56,7 +61,10 @@ impl NetSuiteApi {
             &oauth1::generate_nonce(),
             oauth1::unix_timestamp(),
         );
-        let mut request = self.http.request(method, parsed).header("Authorization", header);
+        let mut request = self
+            .http
+            .request(method, parsed)
+            .header("Authorization", header);
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -81,26 +89,44 @@ impl NetSuiteApi {
         let page = self.get_json(url.as_str()).await?.unwrap_or_default();
         Ok(page["items"]
             .as_array()
-            .map(|items| items.iter().filter_map(|i| i["id"].as_str().map(str::to_owned)).collect())
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|i| i["id"].as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default())
     }
 
     /// One record with sublists expanded, by id.
     pub async fn record(&self, record: &str, id: &str) -> anyhow::Result<Option<Value>> {
-        self.get_json(&format!("{}{RECORD_PATH}/{record}/{id}?expandSubResources=true", self.base))
-            .await
+        self.get_json(&format!(
+            "{}{RECORD_PATH}/{record}/{id}?expandSubResources=true",
+            self.base
+        ))
+        .await
     }
 
     /// One record by external id (`eid:`), or `None`.
-    pub async fn record_by_external_id(&self, record: &str, external_id: &str) -> anyhow::Result<Option<Value>> {
+    pub async fn record_by_external_id(
+        &self,
+        record: &str,
+        external_id: &str,
+    ) -> anyhow::Result<Option<Value>> {
         let encoded = oauth1::encode(external_id);
-        self.get_json(&format!("{}{RECORD_PATH}/{record}/eid:{encoded}", self.base))
-            .await
+        self.get_json(&format!(
+            "{}{RECORD_PATH}/{record}/eid:{encoded}",
+            self.base
+        ))
+        .await
     }
 
     /// Every sales order (expanded) whose `externalId` is `external_id`: the
     /// "nothing doubled" check lists them all rather than trusting `eid:`.
-    pub async fn sales_orders_with_external_id(&self, external_id: &str) -> anyhow::Result<Vec<Value>> {
+    pub async fn sales_orders_with_external_id(
+        &self,
+        external_id: &str,
+    ) -> anyhow::Result<Vec<Value>> {
         let ids = self
             .query_ids("salesOrder", &format!("externalId IS \"{external_id}\""))
             .await?;
@@ -118,10 +144,17 @@ impl NetSuiteApi {
         let mut ids = Vec::new();
         let mut offset = 0;
         loop {
-            let url = format!("{}{RECORD_PATH}/salesOrder?limit=1000&offset={offset}", self.base);
+            let url = format!(
+                "{}{RECORD_PATH}/salesOrder?limit=1000&offset={offset}",
+                self.base
+            );
             let page = self.get_json(&url).await?.unwrap_or_default();
             let items = page["items"].as_array().cloned().unwrap_or_default();
-            ids.extend(items.iter().filter_map(|i| i["id"].as_str().map(str::to_owned)));
+            ids.extend(
+                items
+                    .iter()
+                    .filter_map(|i| i["id"].as_str().map(str::to_owned)),
+            );
             if !page["hasMore"].as_bool().unwrap_or(false) || items.is_empty() {
                 return Ok(ids);
             }
@@ -131,13 +164,21 @@ impl NetSuiteApi {
 
     /// Creates the inventory item `sku` unless it exists.
     pub async fn ensure_item(&self, sku: &str, name: &str, price: &str) -> anyhow::Result<()> {
-        if !self.query_ids("inventoryItem", &format!("itemId IS \"{sku}\"")).await?.is_empty() {
+        if !self
+            .query_ids("inventoryItem", &format!("itemId IS \"{sku}\""))
+            .await?
+            .is_empty()
+        {
             return Ok(());
         }
         let url = format!("{}{RECORD_PATH}/inventoryItem", self.base);
         let body = json!({ "itemId": sku, "displayName": name, "basePrice": price.parse::<f64>().unwrap_or(0.0) });
         let response = self.send(reqwest::Method::POST, &url, Some(body)).await?;
-        anyhow::ensure!(response.status().as_u16() == 204, "create item answered {}", response.status());
+        anyhow::ensure!(
+            response.status().as_u16() == 204,
+            "create item answered {}",
+            response.status()
+        );
         Ok(())
     }
 }

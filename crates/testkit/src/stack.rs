@@ -89,15 +89,33 @@ impl Stack {
         let netsuite_url = format!("http://{}", sandbox.listener("netsuite")?);
 
         let config_path = dir.path().join("crmerp.toml");
-        std::fs::write(&config_path, render_config(&nats.url(), &hubspot_url, &netsuite_url, &options))?;
+        std::fs::write(
+            &config_path,
+            render_config(&nats.url(), &hubspot_url, &netsuite_url, &options),
+        )?;
 
-        let ingress = spawn_service(dir.path(), "ingress", &config_path, &options.env, &["http"]).await?;
+        let ingress =
+            spawn_service(dir.path(), "ingress", &config_path, &options.env, &["http"]).await?;
         let ingress_url = format!("http://{}", ingress.listener("http")?);
         // The sandbox signs v3 webhooks over this exact URL, as HubSpot signs the URL it calls.
-        set_webhook_target(&hubspot_url, &format!("{ingress_url}/webhooks/hubspot"), options.webhook_signature).await?;
+        set_webhook_target(
+            &hubspot_url,
+            &format!("{ingress_url}/webhooks/hubspot"),
+            options.webhook_signature,
+        )
+        .await?;
 
         let worker = if options.with_worker {
-            Some(spawn_service(dir.path(), "deal-to-order", &config_path, &options.env, &["admin"]).await?)
+            Some(
+                spawn_service(
+                    dir.path(),
+                    "deal-to-order",
+                    &config_path,
+                    &options.env,
+                    &["admin"],
+                )
+                .await?,
+            )
         } else {
             None
         };
@@ -112,8 +130,14 @@ impl Stack {
             config_path,
             options,
         };
-        stack.netsuite.ensure_item("SKU-100", "Widget", "100.00").await?;
-        stack.netsuite.ensure_item("SKU-200", "Gadget", "49.50").await?;
+        stack
+            .netsuite
+            .ensure_item("SKU-100", "Widget", "100.00")
+            .await?;
+        stack
+            .netsuite
+            .ensure_item("SKU-200", "Gadget", "49.50")
+            .await?;
         stack.wait_ready().await?;
         Ok(stack)
     }
@@ -125,8 +149,14 @@ impl Stack {
 
     /// Starts (or restarts after a kill) the deal-to-order worker.
     pub async fn start_worker(&mut self) -> anyhow::Result<()> {
-        let worker =
-            spawn_service(self.dir.path(), "deal-to-order", &self.config_path, &self.options.env, &["admin"]).await?;
+        let worker = spawn_service(
+            self.dir.path(),
+            "deal-to-order",
+            &self.config_path,
+            &self.options.env,
+            &["admin"],
+        )
+        .await?;
         self.worker = Some(worker);
         Ok(())
     }
@@ -187,13 +217,21 @@ async fn spawn_service(
     .with_context(|| format!("starting {name}"))
 }
 
-async fn set_webhook_target(hubspot_url: &str, target: &str, signature: &str) -> anyhow::Result<()> {
+async fn set_webhook_target(
+    hubspot_url: &str,
+    target: &str,
+    signature: &str,
+) -> anyhow::Result<()> {
     let response = reqwest::Client::new()
         .put(format!("{hubspot_url}/__sandbox/webhooks"))
         .json(&serde_json::json!({ "target_url": target, "signature": signature }))
         .send()
         .await?;
-    anyhow::ensure!(response.status().is_success(), "sandbox webhook target: {}", response.status());
+    anyhow::ensure!(
+        response.status().is_success(),
+        "sandbox webhook target: {}",
+        response.status()
+    );
     Ok(())
 }
 

@@ -2,15 +2,18 @@
 
 use std::sync::Arc;
 
-use crmerp_connector::hubspot::HubSpotCrm;
 use crmerp_connector::http_client::build_client;
+use crmerp_connector::hubspot::HubSpotCrm;
 use crmerp_connector::netsuite::NetSuiteErp;
 use crmerp_connector::{CrmConnector, ErpConnector};
 
 use crate::Settings;
 
+/// The configured CRM and ERP, shared by every in-flight message.
+pub type Connectors = (Arc<dyn CrmConnector>, Arc<dyn ErpConnector>);
+
 /// The CRM and ERP selected by `crm.kind` and `erp.kind`.
-pub fn from_settings(settings: &Settings) -> Result<(Arc<dyn CrmConnector>, Arc<dyn ErpConnector>), String> {
+pub fn from_settings(settings: &Settings) -> Result<Connectors, String> {
     let crm: Arc<dyn CrmConnector> = match settings.crm.kind.as_str() {
         "hubspot" => {
             let config = settings
@@ -21,7 +24,11 @@ pub fn from_settings(settings: &Settings) -> Result<(Arc<dyn CrmConnector>, Arc<
             let client = build_client(&config.timeouts).map_err(|e| format!("crm.hubspot: {e}"))?;
             Arc::new(HubSpotCrm::new(config, client).map_err(|e| e.to_string())?)
         }
-        other => return Err(format!("crm.kind \"{other}\" is not a supported CRM (supported: hubspot)")),
+        other => {
+            return Err(format!(
+                "crm.kind \"{other}\" is not a supported CRM (supported: hubspot)"
+            ));
+        }
     };
     let erp: Arc<dyn ErpConnector> = match settings.erp.kind.as_str() {
         "netsuite" => {
@@ -30,10 +37,15 @@ pub fn from_settings(settings: &Settings) -> Result<(Arc<dyn CrmConnector>, Arc<
                 .netsuite
                 .clone()
                 .ok_or("erp.kind is \"netsuite\" but section [erp.netsuite] is missing")?;
-            let client = build_client(&config.timeouts).map_err(|e| format!("erp.netsuite: {e}"))?;
+            let client =
+                build_client(&config.timeouts).map_err(|e| format!("erp.netsuite: {e}"))?;
             Arc::new(NetSuiteErp::new(config, client).map_err(|e| e.to_string())?)
         }
-        other => return Err(format!("erp.kind \"{other}\" is not a supported ERP (supported: netsuite)")),
+        other => {
+            return Err(format!(
+                "erp.kind \"{other}\" is not a supported ERP (supported: netsuite)"
+            ));
+        }
     };
     Ok((crm, erp))
 }

@@ -19,7 +19,11 @@ pub struct DealToOrder {
 
 impl DealToOrder {
     /// A handler over the configured connectors.
-    pub fn new(crm: Arc<dyn CrmConnector>, erp: Arc<dyn ErpConnector>, min_order_value: Decimal) -> Self {
+    pub fn new(
+        crm: Arc<dyn CrmConnector>,
+        erp: Arc<dyn ErpConnector>,
+        min_order_value: Decimal,
+    ) -> Self {
         Self {
             crm,
             erp,
@@ -35,24 +39,47 @@ impl DealToOrder {
 
     async fn flag(&self, deal_ref: &RecordRef, reason: &str, attempt: &Attempt) {
         // Best effort: the dead letter is the record of truth, the flag is a courtesy to sales.
-        if let Err(error) = self.crm.flag_sync_error(&deal_ref.id, reason, &attempt.calls).await {
+        if let Err(error) = self
+            .crm
+            .flag_sync_error(&deal_ref.id, reason, &attempt.calls)
+            .await
+        {
             tracing::warn!(%error, deal_id = %deal_ref.id, "Cannot flag the deal in the CRM.");
         }
     }
 
-    async fn order_for(&self, deal: &Deal, external_ref: &str, attempt: &Attempt) -> Result<SalesOrder, Failure> {
+    async fn order_for(
+        &self,
+        deal: &Deal,
+        external_ref: &str,
+        attempt: &Attempt,
+    ) -> Result<SalesOrder, Failure> {
         let crm_ref = deal.r#ref.clone();
         let vendor = |e| Failure::vendor(e, crm_ref.clone());
-        if let Some(existing) = self.erp.find_order(external_ref, &attempt.calls).await.map_err(vendor)? {
+        if let Some(existing) = self
+            .erp
+            .find_order(external_ref, &attempt.calls)
+            .await
+            .map_err(vendor)?
+        {
             tracing::info!(order_number = %existing.order_number, "Order already exists; not creating another.");
             return Ok(existing);
         }
         // validate_deal guarantees an account.
         let account = deal.account.clone().unwrap_or_default();
-        let customer = match self.erp.find_customer(&account, &attempt.calls).await.map_err(vendor)? {
+        let customer = match self
+            .erp
+            .find_customer(&account, &attempt.calls)
+            .await
+            .map_err(vendor)?
+        {
             Some(customer) => customer,
             None => {
-                let created = self.erp.create_customer(&account, &attempt.calls).await.map_err(vendor)?;
+                let created = self
+                    .erp
+                    .create_customer(&account, &attempt.calls)
+                    .await
+                    .map_err(vendor)?;
                 tracing::info!(customer_id = %created.id, "Customer created in the ERP.");
                 created
             }
@@ -62,7 +89,10 @@ impl DealToOrder {
             customer: &customer,
             deal,
         };
-        self.erp.create_order(&request, &attempt.calls).await.map_err(vendor)
+        self.erp
+            .create_order(&request, &attempt.calls)
+            .await
+            .map_err(vendor)
     }
 }
 

@@ -59,7 +59,11 @@ impl Application {
     /// fast with a message naming any missing setting.
     pub async fn build(settings: Settings, admin: TcpListener) -> Result<Self, ServiceError> {
         let (crm, erp) = connectors::from_settings(&settings).map_err(ServiceError::Config)?;
-        let handler = Arc::new(DealToOrder::new(crm, erp, settings.deal_to_order.min_order_value));
+        let handler = Arc::new(DealToOrder::new(
+            crm,
+            erp,
+            settings.deal_to_order.min_order_value,
+        ));
         let admin_addr = admin.local_addr()?;
         Ok(Self {
             settings,

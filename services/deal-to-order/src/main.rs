@@ -10,7 +10,12 @@ async fn main() -> anyhow::Result<()> {
     let _telemetry = telemetry::init("deal-to-order", &settings.telemetry)?;
     let admin = tokio::net::TcpListener::bind(&settings.deal_to_order.admin_addr)
         .await
-        .with_context(|| format!("Cannot bind the admin listener to {}", settings.deal_to_order.admin_addr))?;
+        .with_context(|| {
+            format!(
+                "Cannot bind the admin listener to {}",
+                settings.deal_to_order.admin_addr
+            )
+        })?;
     let app = Application::build(settings, admin).await?;
     app.run_until_stopped(shutdown::on_signal()).await?;
     Ok(())

@@ -43,7 +43,10 @@ pub fn validate_deal(deal: &Deal, min_order_value: Decimal) -> Result<(), Invali
         ));
     }
     if deal.line_items.is_empty() {
-        return Err(Invalid::new("The deal has no line items.", "add_missing_field:line_items"));
+        return Err(Invalid::new(
+            "The deal has no line items.",
+            "add_missing_field:line_items",
+        ));
     }
     let mut total = Decimal::ZERO;
     for line in &deal.line_items {
@@ -55,7 +58,10 @@ pub fn validate_deal(deal: &Deal, min_order_value: Decimal) -> Result<(), Invali
         }
         let quantity = parse_positive(&line.quantity).ok_or_else(|| {
             Invalid::new(
-                format!("Line item \"{}\" has an invalid quantity \"{}\".", line.name, line.quantity),
+                format!(
+                    "Line item \"{}\" has an invalid quantity \"{}\".",
+                    line.name, line.quantity
+                ),
                 "fix_line_item:quantity",
             )
         })?;
@@ -97,7 +103,10 @@ pub fn validate_deal(deal: &Deal, min_order_value: Decimal) -> Result<(), Invali
 }
 
 fn parse_positive(text: &str) -> Option<Decimal> {
-    text.trim().parse::<Decimal>().ok().filter(|q| *q > Decimal::ZERO)
+    text.trim()
+        .parse::<Decimal>()
+        .ok()
+        .filter(|q| *q > Decimal::ZERO)
 }
 
 fn is_complete(address: &Address) -> bool {
@@ -156,23 +165,38 @@ mod tests {
         if let Some(a) = d.shipping_address.as_mut() {
             a.city.clear();
         }
-        assert_eq!(validate_deal(&d, Decimal::ZERO).unwrap_err().resolution, "fix_address_format");
+        assert_eq!(
+            validate_deal(&d, Decimal::ZERO).unwrap_err().resolution,
+            "fix_address_format"
+        );
     }
 
     #[test]
     fn no_lines_no_company_no_sku_bad_quantity() {
         let mut d = deal();
         d.line_items.clear();
-        assert_eq!(validate_deal(&d, Decimal::ZERO).unwrap_err().resolution, "add_missing_field:line_items");
+        assert_eq!(
+            validate_deal(&d, Decimal::ZERO).unwrap_err().resolution,
+            "add_missing_field:line_items"
+        );
         let mut d = deal();
         d.account = None;
-        assert_eq!(validate_deal(&d, Decimal::ZERO).unwrap_err().resolution, "add_missing_field:company");
+        assert_eq!(
+            validate_deal(&d, Decimal::ZERO).unwrap_err().resolution,
+            "add_missing_field:company"
+        );
         let mut d = deal();
         d.line_items[0].sku.clear();
-        assert_eq!(validate_deal(&d, Decimal::ZERO).unwrap_err().resolution, "add_missing_field:sku");
+        assert_eq!(
+            validate_deal(&d, Decimal::ZERO).unwrap_err().resolution,
+            "add_missing_field:sku"
+        );
         let mut d = deal();
         d.line_items[0].quantity = "0".into();
-        assert_eq!(validate_deal(&d, Decimal::ZERO).unwrap_err().resolution, "fix_line_item:quantity");
+        assert_eq!(
+            validate_deal(&d, Decimal::ZERO).unwrap_err().resolution,
+            "fix_line_item:quantity"
+        );
     }
 
     #[test]
@@ -180,7 +204,9 @@ mod tests {
         // 2 x 10.50 = 21.00
         assert!(validate_deal(&deal(), Decimal::new(2100, 2)).is_ok());
         assert_eq!(
-            validate_deal(&deal(), Decimal::new(2101, 2)).unwrap_err().resolution,
+            validate_deal(&deal(), Decimal::new(2101, 2))
+                .unwrap_err()
+                .resolution,
             "raise_order_value"
         );
     }

@@ -42,13 +42,37 @@ struct Problem<'a> {
 impl IngressError {
     fn parts(&self) -> (StatusCode, &'static str, &'static str) {
         match self {
-            Self::MissingSignature => (StatusCode::UNAUTHORIZED, "missing_signature", "Missing signature"),
-            Self::InvalidSignature => (StatusCode::UNAUTHORIZED, "invalid_signature", "Invalid signature"),
-            Self::StaleTimestamp => (StatusCode::UNAUTHORIZED, "stale_timestamp", "Stale timestamp"),
+            Self::MissingSignature => (
+                StatusCode::UNAUTHORIZED,
+                "missing_signature",
+                "Missing signature",
+            ),
+            Self::InvalidSignature => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_signature",
+                "Invalid signature",
+            ),
+            Self::StaleTimestamp => (
+                StatusCode::UNAUTHORIZED,
+                "stale_timestamp",
+                "Stale timestamp",
+            ),
             Self::Malformed(_) => (StatusCode::BAD_REQUEST, "malformed_body", "Malformed body"),
-            Self::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "Body too large"),
-            Self::SourceNotConfigured => (StatusCode::NOT_FOUND, "source_not_configured", "Source not configured"),
-            Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "event_store_unavailable", "Event store unavailable"),
+            Self::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                "Body too large",
+            ),
+            Self::SourceNotConfigured => (
+                StatusCode::NOT_FOUND,
+                "source_not_configured",
+                "Source not configured",
+            ),
+            Self::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "event_store_unavailable",
+                "Event store unavailable",
+            ),
         }
     }
 

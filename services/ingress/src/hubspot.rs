@@ -1,17 +1,18 @@
 //! `POST /webhooks/hubspot`: HubSpot webhook deliveries.
 
+use axum::Json;
 use axum::Router;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use axum::Json;
 use bytes::Bytes;
 use chrono::Utc;
-use crmerp_connector::hubspot::webhook::{
-    self, DealWonNotice, SignatureError,
+use crmerp_connector::hubspot::webhook::{self, DealWonNotice, SignatureError};
+use crmerp_proto::{
+    DealWon, EventEnvelope, RecordRef, event_envelope::Data, event_types, timestamp_from,
+    timestamp_now,
 };
-use crmerp_proto::{DealWon, EventEnvelope, RecordRef, event_envelope::Data, event_types, timestamp_from, timestamp_now};
 use crmerp_service_kit::topology::deal_won_subject;
 use serde::Serialize;
 
@@ -42,7 +43,10 @@ async fn receive(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Accepted>), IngressError> {
-    let settings = state.hubspot.as_deref().ok_or(IngressError::SourceNotConfigured)?;
+    let settings = state
+        .hubspot
+        .as_deref()
+        .ok_or(IngressError::SourceNotConfigured)?;
     let body = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             IngressError::TooLarge
@@ -50,13 +54,21 @@ async fn receive(
             IngressError::Malformed(rejection.body_text())
         }
     })?;
-    let public_uri = format!("{}{}", state.public_base_url, uri.path_and_query().map_or("", |p| p.as_str()));
+    let public_uri = format!(
+        "{}{}",
+        state.public_base_url,
+        uri.path_and_query().map_or("", |p| p.as_str())
+    );
     verify(settings, &headers, &public_uri, &body)?;
 
-    let events = webhook::parse_events(&body).map_err(|e| IngressError::Malformed(e.to_string()))?;
+    let events =
+        webhook::parse_events(&body).map_err(|e| IngressError::Malformed(e.to_string()))?;
     let notices = webhook::deal_won_notices(&events, &settings.won_stages);
     let ignored = events.len() - notices.len();
-    let batch: Vec<(String, EventEnvelope)> = notices.iter().map(|n| (deal_won_subject(SYSTEM), envelope(n))).collect();
+    let batch: Vec<(String, EventEnvelope)> = notices
+        .iter()
+        .map(|n| (deal_won_subject(SYSTEM), envelope(n)))
+        .collect();
     let report = state.publisher.publish_all(batch).await?;
     metrics::counter!("crmerp_ingress_events_total", "source" => SYSTEM, "result" => "accepted")
         .increment(report.stored as u64);
@@ -99,8 +111,18 @@ fn verify(
         )
     } else if settings.accept_v1_v2 && header(webhook::HEADER_SIGNATURE).is_some() {
         match header(webhook::HEADER_SIGNATURE_VERSION).unwrap_or("v1") {
-            "v2" => webhook::verify_v2(&settings.client_secret, "POST", public_uri, body, header(webhook::HEADER_SIGNATURE)),
-            _ => webhook::verify_v1(&settings.client_secret, body, header(webhook::HEADER_SIGNATURE)),
+            "v2" => webhook::verify_v2(
+                &settings.client_secret,
+                "POST",
+                public_uri,
+                body,
+                header(webhook::HEADER_SIGNATURE),
+            ),
+            _ => webhook::verify_v1(
+                &settings.client_secret,
+                body,
+                header(webhook::HEADER_SIGNATURE),
+            ),
         }
     } else {
         return Err(IngressError::MissingSignature);

@@ -111,7 +111,10 @@ fn declare_streams_in_background(
     shutdown: CancellationToken,
 ) {
     tokio::spawn(async move {
-        if topology::ensure_streams_until_ready(&js, &settings, &shutdown).await.is_ok() {
+        if topology::ensure_streams_until_ready(&js, &settings, &shutdown)
+            .await
+            .is_ok()
+        {
             readiness.set(true);
             tracing::info!("Streams declared.");
         }
