@@ -250,7 +250,7 @@ async fn a_deal_without_shipping_address_is_dead_lettered_and_flagged() -> anyho
             .update_object(
                 "companies",
                 company_id,
-                serde_json::json!({"address": "", "city": "", "country": ""}),
+                serde_json::json!({"address": "", "city": "", "zip": "", "country": ""}),
             )
             .await?;
     }
@@ -263,7 +263,7 @@ async fn a_deal_without_shipping_address_is_dead_lettered_and_flagged() -> anyho
         let js = stack.jetstream().await.ok()?;
         let stream = js.get_stream("DLQ").await.ok()?;
         let message = stream
-            .direct_get_first_for_subject("dlq.deal-to-order")
+            .get_last_raw_message_by_subject("dlq.deal-to-order")
             .await
             .ok()?;
         let envelope = EventEnvelope::decode(message.payload).ok()?;
