@@ -20,7 +20,9 @@ jetstream {
 CONF
 
 pids=()
+stopping=""
 stop() {
+  stopping=1
   trap - INT TERM EXIT
   echo
   echo "Stopping..."
@@ -70,4 +72,6 @@ INFO
 
 # Stop everything as soon as any process exits.
 wait -n "${pids[@]}" || true
-echo "A process exited; see $VAR/logs/." >&2
+if [ -z "$stopping" ]; then
+  echo "A process exited; see $VAR/logs/. Stopping the rest." >&2
+fi

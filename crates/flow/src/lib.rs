@@ -13,7 +13,7 @@
 //!
 //! Retries use NAK-with-delay and **no** consumer `BackOff` list: JetStream's
 //! BackOff only applies to ack-wait expiry and combines badly with NAK delays
-//! (see `docs/reliability.md`), and only a NAK lets a vendor's `Retry-After`
+//! (see `docs/architecture.md`), and only a NAK lets a vendor's `Retry-After`
 //! win over the schedule.
 
 mod handler;
