@@ -1,0 +1,413 @@
+//! HubSpot webhook delivery: signed POSTs of deal events, ordered per deal, retried with growing
+//! delays, and logged.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, KeyInit, Mac};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{HubSpotConfig, RetryPolicy, SignatureMode};
+use crate::error::SandboxError;
+use crate::util::{lock, read, write};
+
+/// User agent HubSpot sends webhooks with (plus a sandbox marker).
+const USER_AGENT: &str = "HubSpot Connect 2.0 (http://dev.hubspot.com/) (sandbox)";
+/// Subscription ids of the sandbox app's two subscriptions.
+const CREATION_SUBSCRIPTION_ID: u64 = 2_418_001;
+const STAGE_SUBSCRIPTION_ID: u64 = 2_418_002;
+/// Deliveries kept in the log.
+const DELIVERY_LOG_CAPACITY: usize = 10_000;
+
+/// Where webhooks go and how they are signed; changeable at runtime.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct WebhookSettings {
+    pub(super) target_url: Option<String>,
+    pub(super) signature: SignatureMode,
+}
+
+/// One delivery attempt.
+#[derive(Debug, Clone, Serialize)]
+pub(super) struct DeliveryRecord {
+    event_id: u64,
+    subscription_type: &'static str,
+    object_id: u64,
+    attempt: u32,
+    target_url: String,
+    status: Option<u16>,
+    error: Option<String>,
+    delivered: bool,
+    gave_up: bool,
+    time: DateTime<Utc>,
+}
+
+/// A webhook event waiting for delivery.
+#[derive(Debug, Clone)]
+struct Event {
+    event_id: u64,
+    subscription_id: u64,
+    subscription_type: &'static str,
+    object_id: u64,
+    occurred_at: i64,
+    change_flag: &'static str,
+    property: Option<(&'static str, String)>,
+}
+
+struct Inner {
+    settings: RwLock<WebhookSettings>,
+    client_secret: String,
+    portal_id: u64,
+    app_id: u64,
+    retry: RetryPolicy,
+    client: reqwest::Client,
+    next_event_id: AtomicU64,
+    queues: Mutex<HashMap<u64, mpsc::UnboundedSender<Event>>>,
+    deliveries: Mutex<VecDeque<DeliveryRecord>>,
+    shutdown: CancellationToken,
+}
+
+/// The webhook dispatcher of the HubSpot simulator.
+pub(super) struct Webhooks {
+    inner: Arc<Inner>,
+}
+
+impl Webhooks {
+    /// Creates the dispatcher; deliveries stop when `shutdown` is cancelled.
+    pub(super) fn new(
+        config: &HubSpotConfig,
+        shutdown: CancellationToken,
+    ) -> Result<Self, SandboxError> {
+        let client = reqwest::Client::builder()
+            .timeout(config.webhooks.request_timeout)
+            .build()
+            .map_err(SandboxError::HttpClient)?;
+        // Unique across restarts without persisting a counter, and below 2^53.
+        let first_event_id = u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0) * 1000;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                settings: RwLock::new(WebhookSettings {
+                    target_url: config.webhooks.target_url.clone(),
+                    signature: config.webhooks.signature,
+                }),
+                client_secret: config.client_secret.clone(),
+                portal_id: config.portal_id,
+                app_id: config.app_id,
+                retry: config.webhooks.retry,
+                client,
+                next_event_id: AtomicU64::new(first_event_id),
+                queues: Mutex::new(HashMap::new()),
+                deliveries: Mutex::new(VecDeque::new()),
+                shutdown,
+            }),
+        })
+    }
+
+    /// Current settings.
+    pub(super) fn settings(&self) -> WebhookSettings {
+        read(&self.inner.settings).clone()
+    }
+
+    /// Replaces the settings; applies to every later attempt.
+    pub(super) fn set_settings(&self, settings: WebhookSettings) {
+        *write(&self.inner.settings) = settings;
+    }
+
+    /// The delivery log, oldest first.
+    pub(super) fn deliveries(&self) -> Vec<DeliveryRecord> {
+        lock(&self.inner.deliveries).iter().cloned().collect()
+    }
+
+    /// Empties the delivery log.
+    pub(super) fn clear_deliveries(&self) {
+        lock(&self.inner.deliveries).clear();
+    }
+
+    /// Emits `deal.creation`, then `deal.propertyChange` of `dealstage` when a stage is set.
+    ///
+    /// Call with the state write lock held so events are queued in the order of the changes.
+    pub(super) fn deal_created(&self, deal_id: u64, stage: Option<String>) {
+        self.enqueue(
+            deal_id,
+            CREATION_SUBSCRIPTION_ID,
+            "deal.creation",
+            "CREATED",
+            None,
+        );
+        if let Some(stage) = stage {
+            self.deal_stage_changed(deal_id, stage);
+        }
+    }
+
+    /// Emits `deal.propertyChange` for a new `dealstage`.
+    pub(super) fn deal_stage_changed(&self, deal_id: u64, stage: String) {
+        self.enqueue(
+            deal_id,
+            STAGE_SUBSCRIPTION_ID,
+            "deal.propertyChange",
+            "UPDATED",
+            Some(("dealstage", stage)),
+        );
+    }
+
+    fn enqueue(
+        &self,
+        object_id: u64,
+        subscription_id: u64,
+        subscription_type: &'static str,
+        change_flag: &'static str,
+        property: Option<(&'static str, String)>,
+    ) {
+        if read(&self.inner.settings).target_url.is_none() {
+            return;
+        }
+        let event = Event {
+            event_id: self.inner.next_event_id.fetch_add(1, Ordering::Relaxed),
+            subscription_id,
+            subscription_type,
+            object_id,
+            occurred_at: Utc::now().timestamp_millis(),
+            change_flag,
+            property,
+        };
+        let mut queues = lock(&self.inner.queues);
+        let event = match queues.get(&object_id) {
+            Some(sender) => match sender.send(event) {
+                Ok(()) => return,
+                // The deal's worker stopped (shutdown); start a new one.
+                Err(mpsc::error::SendError(event)) => event,
+            },
+            None => event,
+        };
+        let (sender, receiver) = mpsc::unbounded_channel();
+        if sender.send(event).is_err() {
+            return;
+        }
+        queues.insert(object_id, sender);
+        tokio::spawn(drain(Arc::clone(&self.inner), object_id, receiver));
+    }
+}
+
+/// Delivers one deal's events in order, then retires the deal's queue.
+async fn drain(inner: Arc<Inner>, object_id: u64, mut receiver: mpsc::UnboundedReceiver<Event>) {
+    loop {
+        let event = {
+            // Senders push under this lock, so an empty queue seen here stays ours to retire.
+            let mut queues = lock(&inner.queues);
+            match receiver.try_recv() {
+                Ok(event) => event,
+                Err(_) => {
+                    queues.remove(&object_id);
+                    return;
+                }
+            }
+        };
+        inner.deliver(&event).await;
+        if inner.shutdown.is_cancelled() {
+            return;
+        }
+    }
+}
+
+impl Inner {
+    async fn deliver(&self, event: &Event) {
+        let attempts = self.retry.max_attempts.max(1);
+        for attempt in 0..attempts {
+            let settings = read(&self.settings).clone();
+            let Some(target) = settings.target_url else {
+                return;
+            };
+            let body = self.body(event, attempt);
+            let timestamp = Utc::now().timestamp_millis();
+            let mut request = self
+                .client
+                .post(&target)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .header(reqwest::header::USER_AGENT, USER_AGENT);
+            if settings.signature.includes_v1() {
+                request = request
+                    .header(
+                        "X-HubSpot-Signature",
+                        signature_v1(&self.client_secret, &body),
+                    )
+                    .header("X-HubSpot-Signature-Version", "v1");
+            }
+            if settings.signature.includes_v3() {
+                request = request
+                    .header(
+                        "X-HubSpot-Signature-v3",
+                        signature_v3(&self.client_secret, "POST", &target, &body, timestamp),
+                    )
+                    .header("X-HubSpot-Request-Timestamp", timestamp.to_string());
+                if !settings.signature.includes_v1() {
+                    request = request.header("X-HubSpot-Signature-Version", "v3");
+                }
+            }
+            let outcome = tokio::select! {
+                outcome = request.body(body).send() => outcome,
+                () = self.shutdown.cancelled() => return,
+            };
+            let (status, error) = match outcome {
+                Ok(response) if response.status().is_success() => {
+                    (Some(response.status().as_u16()), None)
+                }
+                Ok(response) => (
+                    Some(response.status().as_u16()),
+                    Some(format!("HTTP {}", response.status())),
+                ),
+                Err(error) => (None, Some(error.to_string())),
+            };
+            let delivered = error.is_none();
+            let gave_up = !delivered && attempt + 1 >= attempts;
+            if gave_up {
+                tracing::warn!(
+                    event_id = event.event_id,
+                    attempts,
+                    "Webhook delivery gave up."
+                );
+            }
+            self.record(DeliveryRecord {
+                event_id: event.event_id,
+                subscription_type: event.subscription_type,
+                object_id: event.object_id,
+                attempt,
+                target_url: target,
+                status,
+                error,
+                delivered,
+                gave_up,
+                time: Utc::now(),
+            });
+            if delivered || gave_up {
+                return;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(self.retry.delay_after(attempt)) => {}
+                () = self.shutdown.cancelled() => return,
+            }
+        }
+    }
+
+    fn body(&self, event: &Event, attempt: u32) -> Vec<u8> {
+        let mut payload = json!({
+            "eventId": event.event_id,
+            "subscriptionId": event.subscription_id,
+            "portalId": self.portal_id,
+            "appId": self.app_id,
+            "occurredAt": event.occurred_at,
+            "subscriptionType": event.subscription_type,
+            "attemptNumber": attempt,
+            "objectId": event.object_id,
+            "changeSource": "CRM_UI",
+            "changeFlag": event.change_flag,
+        });
+        if let Some((name, value)) = &event.property {
+            payload["propertyName"] = json!(name);
+            payload["propertyValue"] = json!(value);
+        }
+        json!([payload]).to_string().into_bytes()
+    }
+
+    fn record(&self, record: DeliveryRecord) {
+        let mut deliveries = lock(&self.deliveries);
+        if deliveries.len() >= DELIVERY_LOG_CAPACITY {
+            deliveries.pop_front();
+        }
+        deliveries.push_back(record);
+    }
+}
+
+/// `X-HubSpot-Signature` v1: hex SHA-256 of client secret followed by the body.
+pub(super) fn signature_v1(client_secret: &str, body: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(client_secret.as_bytes());
+    hasher.update(body);
+    hex::encode(hasher.finalize())
+}
+
+/// `X-HubSpot-Signature-v3`: Base64 HMAC-SHA256 keyed by the client secret over
+/// method + URI + body + timestamp, where the URI has HubSpot's listed escapes decoded.
+pub(super) fn signature_v3(
+    client_secret: &str,
+    method: &str,
+    uri: &str,
+    body: &[u8],
+    timestamp_ms: i64,
+) -> String {
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(client_secret.as_bytes()) else {
+        // HMAC accepts keys of any length.
+        return String::new();
+    };
+    mac.update(method.as_bytes());
+    mac.update(decode_uri(uri).as_bytes());
+    mac.update(body);
+    mac.update(timestamp_ms.to_string().as_bytes());
+    BASE64.encode(mac.finalize().into_bytes())
+}
+
+/// Decodes the percent-escapes HubSpot decodes before signing.
+fn decode_uri(uri: &str) -> String {
+    const ESCAPES: [(&str, &str); 12] = [
+        ("%3A", ":"),
+        ("%2F", "/"),
+        ("%3F", "?"),
+        ("%40", "@"),
+        ("%21", "!"),
+        ("%24", "$"),
+        ("%27", "'"),
+        ("%28", "("),
+        ("%29", ")"),
+        ("%2A", "*"),
+        ("%2C", ","),
+        ("%3B", ";"),
+    ];
+    let mut out = uri.to_owned();
+    for (escape, plain) in ESCAPES {
+        out = out
+            .replace(escape, plain)
+            .replace(&escape.to_lowercase(), plain);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BODY: &[u8] = br#"[{"eventId":1}]"#;
+
+    #[test]
+    fn v1_matches_an_independent_vector() {
+        // python3: hashlib.sha256(b"dev-hubspot-client-secret" + b'[{"eventId":1}]').hexdigest()
+        assert_eq!(
+            signature_v1("dev-hubspot-client-secret", BODY),
+            "72df6d912fc03c8498b1fd1befbe4644751166d49177c2b9ae4424e3638a2f48"
+        );
+    }
+
+    #[test]
+    fn v3_matches_an_independent_vector_and_decodes_escapes() {
+        // python3: base64.b64encode(hmac.new(b"dev-hubspot-client-secret",
+        //   b"POST" + b"http://127.0.0.1:8080/webhooks/hubspot?a=b:c" + b'[{"eventId":1}]'
+        //   + b"1700000000000", hashlib.sha256).digest())
+        let expected = "YlOYfi4pXgRKMgaFfmVZDdj9tN3VWV4d30Pyn7kjyRk=";
+        let secret = "dev-hubspot-client-secret";
+        let plain = "http://127.0.0.1:8080/webhooks/hubspot?a=b:c";
+        let escaped = "http://127.0.0.1:8080/webhooks/hubspot?a=b%3Ac";
+        assert_eq!(
+            signature_v3(secret, "POST", plain, BODY, 1_700_000_000_000),
+            expected
+        );
+        assert_eq!(
+            signature_v3(secret, "POST", escaped, BODY, 1_700_000_000_000),
+            expected
+        );
+    }
+}

@@ -1,0 +1,191 @@
+//! HTTP-level simulator of the HubSpot CRM API and the NetSuite REST Record API.
+//!
+//! The sandbox stands in for the real vendors in `make run`, in end-to-end tests and in
+//! benchmarks. Each vendor gets its own listener and behaves like the real service at the HTTP
+//! level: the same paths, authentication checks (a bearer token for HubSpot, OAuth 1.0a TBA with
+//! HMAC-SHA256 for NetSuite), payload shapes, status codes and error bodies. State is kept in
+//! memory and optionally persisted to a directory, HubSpot emits signed webhooks, and tests can
+//! inject faults through the `/__sandbox/` control endpoints on each listener.
+//!
+//! Start it in-process with [`serve`] (passing already-bound listeners) or [`spawn`] (which binds
+//! `127.0.0.1:0` itself), or run the `crmerp-sandbox` binary.
+//!
+//! # Control endpoints
+//!
+//! On each listener, outside the vendor paths and without authentication:
+//!
+//! | Endpoint | Effect |
+//! |---|---|
+//! | `POST /__sandbox/faults` | set the fault ([`FaultSpec`]): `status` 0 drops the connection unanswered, a 2xx status only adds `latency_ms`, any other answers the vendor's own error body |
+//! | `GET` / `DELETE /__sandbox/faults` | show (`{"fault","injected","remaining"}`) / clear the fault |
+//! | `GET /__sandbox/requests?path_prefix=&method=` | request log `{"count","requests":[{"seq","method","path","query","status","fault","time","duration_ms"}]}` (last 100,000; status 0 = dropped) |
+//! | `DELETE /__sandbox/requests` | clear the request log |
+//! | `GET /__sandbox/state` | the vendor's state as JSON |
+//! | `POST /__sandbox/reset` | clear the state (HubSpot keeps its seeded properties), faults, the request log and the webhook delivery log |
+//! | `GET` / `PUT /__sandbox/webhooks` | HubSpot only: `{"target_url","signature":"v1\|v3\|both"}` |
+//! | `GET` / `DELETE /__sandbox/webhooks/deliveries` | HubSpot only: one entry per delivery attempt |
+
+mod config;
+mod conn;
+mod control;
+mod error;
+mod hubspot;
+mod netsuite;
+mod persist;
+mod util;
+
+use std::net::SocketAddr;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use config::{
+    DEV_HUBSPOT_APP_ID, DEV_HUBSPOT_CLIENT_SECRET, DEV_HUBSPOT_PORTAL_ID, DEV_HUBSPOT_TOKEN,
+    DEV_NETSUITE_ACCOUNT, DEV_NETSUITE_CONSUMER_KEY, DEV_NETSUITE_CONSUMER_SECRET,
+    DEV_NETSUITE_TOKEN_ID, DEV_NETSUITE_TOKEN_SECRET, HubSpotConfig, NetSuiteConfig, RetryPolicy,
+    SandboxConfig, SignatureMode, WebhookConfig,
+};
+pub use control::FaultSpec;
+pub use error::SandboxError;
+
+/// Serves the HubSpot and NetSuite simulators on the given listeners until `shutdown` is
+/// cancelled, then flushes state to the state directory (when one is configured).
+///
+/// State is loaded from the state directory before the listeners start answering.
+///
+/// # Errors
+///
+/// Fails when the persisted state cannot be read or parsed, when a server fails, or when the
+/// final state flush fails.
+pub async fn serve(
+    config: SandboxConfig,
+    hubspot_listener: TcpListener,
+    netsuite_listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), SandboxError> {
+    let SandboxConfig {
+        hubspot: hubspot_config,
+        netsuite: netsuite_config,
+        state_dir,
+    } = config;
+
+    let hubspot = hubspot::HubSpot::new(hubspot_config, state_dir.as_deref(), &shutdown)?;
+    let netsuite = netsuite::NetSuite::new(netsuite_config, state_dir.as_deref())?;
+
+    let hubspot_persister = hubspot.persister();
+    let netsuite_persister = netsuite.persister();
+    let persist_tasks = [hubspot_persister.clone(), netsuite_persister.clone()]
+        .into_iter()
+        .flatten()
+        .map(|persister| tokio::spawn(persister.run(shutdown.clone())))
+        .collect::<Vec<_>>();
+
+    let hubspot_server = conn::run_http(hubspot_listener, hubspot.router(), shutdown.clone());
+    let netsuite_server = conn::run_http(netsuite_listener, netsuite.router(), shutdown.clone());
+    let (hubspot_result, netsuite_result) = tokio::join!(hubspot_server, netsuite_server);
+
+    // A server can only stop early on an I/O error; make sure everything else stops too.
+    shutdown.cancel();
+    for task in persist_tasks {
+        if let Err(error) = task.await {
+            tracing::error!(%error, "State persister task failed.");
+        }
+    }
+    for persister in [hubspot_persister, netsuite_persister]
+        .into_iter()
+        .flatten()
+    {
+        persister.flush().await?;
+    }
+    hubspot_result.map_err(|source| SandboxError::Serve {
+        listener: "hubspot",
+        source,
+    })?;
+    netsuite_result.map_err(|source| SandboxError::Serve {
+        listener: "netsuite",
+        source,
+    })?;
+    Ok(())
+}
+
+/// A sandbox started in the background by [`spawn`].
+#[derive(Debug)]
+pub struct RunningSandbox {
+    hubspot_addr: SocketAddr,
+    netsuite_addr: SocketAddr,
+    shutdown: CancellationToken,
+    task: JoinHandle<Result<(), SandboxError>>,
+}
+
+impl RunningSandbox {
+    /// Address the HubSpot simulator listens on.
+    #[must_use]
+    pub fn hubspot_addr(&self) -> SocketAddr {
+        self.hubspot_addr
+    }
+
+    /// Address the NetSuite simulator listens on.
+    #[must_use]
+    pub fn netsuite_addr(&self) -> SocketAddr {
+        self.netsuite_addr
+    }
+
+    /// Base URL of the HubSpot simulator, e.g. `http://127.0.0.1:40123`.
+    #[must_use]
+    pub fn hubspot_url(&self) -> String {
+        format!("http://{}", self.hubspot_addr)
+    }
+
+    /// Base URL of the NetSuite simulator, e.g. `http://127.0.0.1:40124`.
+    #[must_use]
+    pub fn netsuite_url(&self) -> String {
+        format!("http://{}", self.netsuite_addr)
+    }
+
+    /// Stops both simulators, waits for the state flush and returns the outcome of [`serve`].
+    ///
+    /// # Errors
+    ///
+    /// Returns the error [`serve`] ended with, or [`SandboxError::Task`] when its task panicked.
+    pub async fn shutdown(self) -> Result<(), SandboxError> {
+        self.shutdown.cancel();
+        self.task.await.map_err(SandboxError::Task)?
+    }
+}
+
+/// Binds both simulators on `127.0.0.1:0` and serves them in a background task.
+///
+/// # Errors
+///
+/// Fails when a listener cannot be bound.
+pub async fn spawn(config: SandboxConfig) -> Result<RunningSandbox, SandboxError> {
+    let bind = |listener: &'static str| async move {
+        TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|source| SandboxError::Bind { listener, source })
+    };
+    let hubspot_listener = bind("hubspot").await?;
+    let netsuite_listener = bind("netsuite").await?;
+    let local_addr = |listener: &TcpListener, name: &'static str| {
+        listener.local_addr().map_err(|source| SandboxError::Bind {
+            listener: name,
+            source,
+        })
+    };
+    let hubspot_addr = local_addr(&hubspot_listener, "hubspot")?;
+    let netsuite_addr = local_addr(&netsuite_listener, "netsuite")?;
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(serve(
+        config,
+        hubspot_listener,
+        netsuite_listener,
+        shutdown.clone(),
+    ));
+    Ok(RunningSandbox {
+        hubspot_addr,
+        netsuite_addr,
+        shutdown,
+        task,
+    })
+}

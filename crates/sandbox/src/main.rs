@@ -1,0 +1,215 @@
+//! `crmerp-sandbox`: runs the HubSpot and NetSuite simulators until SIGTERM or SIGINT.
+//!
+//! On start it logs one JSON line per listener to stdout,
+//! `{"timestamp":..,"level":"INFO","message":"Listening.","listener":"hubspot","addr":"127.0.0.1:PORT",..}`,
+//! which test harnesses parse to find the bound ports (useful with port 0).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Parser;
+use crmerp_sandbox::{
+    DEV_HUBSPOT_APP_ID, DEV_HUBSPOT_CLIENT_SECRET, DEV_HUBSPOT_PORTAL_ID, DEV_HUBSPOT_TOKEN,
+    DEV_NETSUITE_ACCOUNT, DEV_NETSUITE_CONSUMER_KEY, DEV_NETSUITE_CONSUMER_SECRET,
+    DEV_NETSUITE_TOKEN_ID, DEV_NETSUITE_TOKEN_SECRET, HubSpotConfig, NetSuiteConfig, RetryPolicy,
+    SandboxConfig, SignatureMode, WebhookConfig,
+};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+/// Log target of the "Listening." lines; always enabled whatever `RUST_LOG` says.
+const LISTEN_TARGET: &str = "crmerp_sandbox::listen";
+
+/// Simulator of the HubSpot CRM and NetSuite REST Record APIs.
+#[derive(Debug, Parser)]
+#[command(name = "crmerp-sandbox", version, about)]
+struct Args {
+    /// Address of the HubSpot listener (port 0 picks a free port).
+    #[arg(long, env = "SANDBOX_HUBSPOT_ADDR", default_value = "127.0.0.1:9101")]
+    hubspot_addr: SocketAddr,
+    /// Address of the NetSuite listener (port 0 picks a free port).
+    #[arg(long, env = "SANDBOX_NETSUITE_ADDR", default_value = "127.0.0.1:9201")]
+    netsuite_addr: SocketAddr,
+    /// Directory for hubspot.json and netsuite.json; state is memory-only without it.
+    #[arg(long, env = "SANDBOX_STATE_DIR")]
+    state_dir: Option<PathBuf>,
+    /// URL receiving HubSpot webhooks, e.g. http://127.0.0.1:8080/webhooks/hubspot.
+    #[arg(long, env = "SANDBOX_WEBHOOK_TARGET")]
+    webhook_target: Option<String>,
+    /// Webhook signature headers to send: v1, v3 or both.
+    #[arg(long, env = "SANDBOX_WEBHOOK_SIGNATURE", default_value_t = SignatureMode::Both)]
+    webhook_signature: SignatureMode,
+    /// Webhook delivery attempts, the first included.
+    #[arg(long, env = "SANDBOX_WEBHOOK_MAX_ATTEMPTS", default_value_t = 10)]
+    webhook_max_attempts: u32,
+    /// Delay before the first webhook retry, in milliseconds; doubles per retry.
+    #[arg(long, env = "SANDBOX_WEBHOOK_INITIAL_DELAY_MS", default_value_t = 1000)]
+    webhook_initial_delay_ms: u64,
+    /// Upper bound of one webhook retry delay, in milliseconds.
+    #[arg(long, env = "SANDBOX_WEBHOOK_MAX_DELAY_MS", default_value_t = 300_000)]
+    webhook_max_delay_ms: u64,
+    /// Timeout of one webhook delivery attempt, in milliseconds.
+    #[arg(long, env = "SANDBOX_WEBHOOK_TIMEOUT_MS", default_value_t = 5000)]
+    webhook_timeout_ms: u64,
+    /// HubSpot private-app token that API requests must carry.
+    #[arg(long, env = "SANDBOX_HUBSPOT_TOKEN", default_value = DEV_HUBSPOT_TOKEN, hide_env_values = true)]
+    hubspot_token: String,
+    /// HubSpot app client secret that signs webhooks.
+    #[arg(long, env = "SANDBOX_HUBSPOT_CLIENT_SECRET", default_value = DEV_HUBSPOT_CLIENT_SECRET, hide_env_values = true)]
+    hubspot_client_secret: String,
+    /// HubSpot portal id reported in webhook events.
+    #[arg(long, env = "SANDBOX_HUBSPOT_PORTAL_ID", default_value_t = DEV_HUBSPOT_PORTAL_ID)]
+    hubspot_portal_id: u64,
+    /// HubSpot app id reported in webhook events.
+    #[arg(long, env = "SANDBOX_HUBSPOT_APP_ID", default_value_t = DEV_HUBSPOT_APP_ID)]
+    hubspot_app_id: u64,
+    /// HubSpot requests allowed per 10 seconds before 429.
+    #[arg(long, env = "SANDBOX_HUBSPOT_RATE_LIMIT", default_value_t = 1_000_000)]
+    hubspot_rate_limit: u32,
+    /// HubSpot requests allowed per day before 429.
+    #[arg(
+        long,
+        env = "SANDBOX_HUBSPOT_DAILY_LIMIT",
+        default_value_t = 1_000_000_000
+    )]
+    hubspot_daily_limit: u64,
+    /// NetSuite account id (the OAuth realm).
+    #[arg(long, env = "SANDBOX_NETSUITE_ACCOUNT", default_value = DEV_NETSUITE_ACCOUNT)]
+    netsuite_account: String,
+    /// NetSuite consumer key.
+    #[arg(long, env = "SANDBOX_NETSUITE_CONSUMER_KEY", default_value = DEV_NETSUITE_CONSUMER_KEY)]
+    netsuite_consumer_key: String,
+    /// NetSuite consumer secret.
+    #[arg(long, env = "SANDBOX_NETSUITE_CONSUMER_SECRET", default_value = DEV_NETSUITE_CONSUMER_SECRET, hide_env_values = true)]
+    netsuite_consumer_secret: String,
+    /// NetSuite token id.
+    #[arg(long, env = "SANDBOX_NETSUITE_TOKEN_ID", default_value = DEV_NETSUITE_TOKEN_ID)]
+    netsuite_token_id: String,
+    /// NetSuite token secret.
+    #[arg(long, env = "SANDBOX_NETSUITE_TOKEN_SECRET", default_value = DEV_NETSUITE_TOKEN_SECRET, hide_env_values = true)]
+    netsuite_token_secret: String,
+    /// NetSuite requests served at once before 429 CONCURRENCY_LIMIT_EXCEEDED (unlimited if unset).
+    #[arg(long, env = "SANDBOX_NETSUITE_CONCURRENCY_LIMIT")]
+    netsuite_concurrency_limit: Option<usize>,
+}
+
+impl Args {
+    fn into_config(self) -> SandboxConfig {
+        SandboxConfig {
+            hubspot: HubSpotConfig {
+                access_token: self.hubspot_token,
+                client_secret: self.hubspot_client_secret,
+                portal_id: self.hubspot_portal_id,
+                app_id: self.hubspot_app_id,
+                rate_limit_per_interval: self.hubspot_rate_limit,
+                daily_limit: self.hubspot_daily_limit,
+                webhooks: WebhookConfig {
+                    target_url: self.webhook_target,
+                    signature: self.webhook_signature,
+                    retry: RetryPolicy {
+                        max_attempts: self.webhook_max_attempts,
+                        initial_delay: Duration::from_millis(self.webhook_initial_delay_ms),
+                        max_delay: Duration::from_millis(self.webhook_max_delay_ms),
+                    },
+                    request_timeout: Duration::from_millis(self.webhook_timeout_ms),
+                },
+            },
+            netsuite: NetSuiteConfig {
+                account: self.netsuite_account,
+                consumer_key: self.netsuite_consumer_key,
+                consumer_secret: self.netsuite_consumer_secret,
+                token_id: self.netsuite_token_id,
+                token_secret: self.netsuite_token_secret,
+                concurrency_limit: self.netsuite_concurrency_limit,
+                ..NetSuiteConfig::default()
+            },
+            state_dir: self.state_dir,
+        }
+    }
+}
+
+/// JSON lines on stdout, filtered by `RUST_LOG` (default `info`).
+fn init_tracing() -> anyhow::Result<()> {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info"))
+        .add_directive(
+            format!("{LISTEN_TARGET}=info")
+                .parse()
+                .context("Invalid listen log directive.")?,
+        );
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_env_filter(filter)
+        .with_writer(std::io::stdout)
+        .try_init()
+        .map_err(|error| anyhow::anyhow!(error))
+        .context("Failed to initialise logging.")
+}
+
+async fn bind(addr: SocketAddr, listener: &'static str) -> anyhow::Result<TcpListener> {
+    let bound = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("Failed to bind the {listener} listener to {addr}."))?;
+    let local = bound
+        .local_addr()
+        .context("Failed to read a bound address.")?;
+    tracing::info!(target: LISTEN_TARGET, listener, addr = %local, "Listening.");
+    Ok(bound)
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "Failed to listen for SIGINT.");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "Failed to listen for SIGTERM.");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    init_tracing()?;
+    let hubspot_listener = bind(args.hubspot_addr, "hubspot").await?;
+    let netsuite_listener = bind(args.netsuite_addr, "netsuite").await?;
+    let config = args.into_config();
+
+    let shutdown = CancellationToken::new();
+    let trigger = shutdown.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("Shutting down.");
+        trigger.cancel();
+    });
+
+    crmerp_sandbox::serve(config, hubspot_listener, netsuite_listener, shutdown)
+        .await
+        .context("Sandbox failed.")?;
+    tracing::info!("Stopped.");
+    Ok(())
+}
