@@ -34,7 +34,9 @@ demo: ## Against a running `make run`: win a HubSpot deal and wait for its NetSu
 
 .PHONY: test
 test: venv build ## Run the whole test suite (unit, sandbox, end-to-end over real processes).
-	NATS_SERVER_BIN=$(abspath $(NATS_SERVER)) $(CARGO) test --workspace
+	@mkdir -p var
+	set -o pipefail; NATS_SERVER_BIN=$(abspath $(NATS_SERVER)) $(CARGO) test --workspace 2>&1 | tee var/test-output.log
+	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "\nsummary: %d passed, %d failed\n", p, f}' var/test-output.log
 
 .PHONY: lint
 lint: ## rustfmt check and clippy with warnings as errors.
