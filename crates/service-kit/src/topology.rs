@@ -46,7 +46,7 @@ pub fn dlq_subject(flow: &str) -> String {
 #[derive(Debug, thiserror::Error)]
 #[error("cannot declare stream {stream}: {message}")]
 pub struct TopologyError {
-    stream: &'static str,
+    stream: String,
     message: String,
 }
 
@@ -101,23 +101,12 @@ pub async fn ensure_streams(
     settings: &NatsSettings,
 ) -> Result<(), TopologyError> {
     for config in stream_configs(settings) {
-        let name = stream_name(&config.name);
+        let stream = config.name.clone();
         ensure_stream(js, config)
             .await
-            .map_err(|message| TopologyError {
-                stream: name,
-                message,
-            })?;
+            .map_err(|message| TopologyError { stream, message })?;
     }
     Ok(())
-}
-
-fn stream_name(name: &str) -> &'static str {
-    match name {
-        INBOUND_STREAM => INBOUND_STREAM,
-        OUTCOMES_STREAM => OUTCOMES_STREAM,
-        _ => DLQ_STREAM,
-    }
 }
 
 /// Declares every stream, retrying with backoff while NATS is not reachable yet,
