@@ -17,6 +17,7 @@
 //! win over the schedule.
 
 mod handler;
+pub mod requeue;
 mod runtime;
 mod settings;
 
