@@ -17,6 +17,7 @@ pub mod error;
 pub mod http_client;
 pub mod hubspot;
 pub mod netsuite;
+pub mod registry;
 mod traits;
 
 #[cfg(test)]

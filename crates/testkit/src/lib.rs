@@ -14,6 +14,7 @@ pub mod netsuite;
 pub mod paths;
 pub mod process;
 pub mod stack;
+pub mod vendors;
 
 pub use nats_server::NatsServer;
 pub use process::Process;

@@ -10,6 +10,7 @@ use crate::nats_server::NatsServer;
 use crate::netsuite::NetSuiteApi;
 use crate::paths::binary;
 use crate::process::{Process, Spawn};
+use crate::vendors::{self, CrmDriver, ErpInspector};
 
 /// Knobs a test can turn.
 #[derive(Debug, Clone)]
@@ -27,6 +28,10 @@ pub struct StackOptions {
     pub webhook_signature: &'static str,
     /// Start deal-to-order (off for ingress-only tests).
     pub with_worker: bool,
+    /// The CRM of this deployment (see [`crate::vendors::CRMS`]).
+    pub crm: &'static str,
+    /// The ERP of this deployment (see [`crate::vendors::ERPS`]).
+    pub erp: &'static str,
 }
 
 impl Default for StackOptions {
@@ -38,6 +43,8 @@ impl Default for StackOptions {
             ack_wait: "5s",
             webhook_signature: "both",
             with_worker: true,
+            crm: "hubspot",
+            erp: "netsuite",
         }
     }
 }
@@ -58,6 +65,10 @@ pub struct Stack {
     pub hubspot: HubSpotApi,
     /// NetSuite API client pointed at the sandbox.
     pub netsuite: NetSuiteApi,
+    /// Drives the selected CRM through its own API.
+    pub crm: Box<dyn CrmDriver>,
+    /// Reads the selected ERP through its own API.
+    pub erp: Box<dyn ErpInspector>,
     config_path: PathBuf,
     options: StackOptions,
 }
@@ -68,20 +79,14 @@ impl Stack {
         let dir = tempfile::Builder::new().prefix("crmerp-stack-").tempdir()?;
         let nats = NatsServer::start(&dir.path().join("nats")).await?;
         let sandbox_bin = binary("crmerp-sandbox")?;
+        let listeners = sandbox_listeners(&options);
         let sandbox = Process::spawn(Spawn {
             name: "sandbox",
             program: &sandbox_bin,
-            args: vec![
-                "--hubspot-addr".into(),
-                "127.0.0.1:0".into(),
-                "--netsuite-addr".into(),
-                "127.0.0.1:0".into(),
-                "--webhook-signature".into(),
-                options.webhook_signature.into(),
-            ],
+            args: sandbox_args(&listeners, options.webhook_signature),
             env: vec![],
             log_dir: dir.path(),
-            listeners: &["hubspot", "netsuite"],
+            listeners: &listeners,
             ready_marker: None,
         })
         .await?;
@@ -89,18 +94,20 @@ impl Stack {
         let netsuite_url = format!("http://{}", sandbox.listener("netsuite")?);
 
         let config_path = dir.path().join("crmerp.toml");
-        std::fs::write(
-            &config_path,
-            render_config(&nats.url(), &hubspot_url, &netsuite_url, &options),
-        )?;
+        let config = render_config(&nats.url(), &options)
+            + &vendors::crm_config(options.crm, &sandbox)?
+            + "\n"
+            + &vendors::erp_config(options.erp, &sandbox)?;
+        std::fs::write(&config_path, config)?;
 
         let ingress =
             spawn_service(dir.path(), "ingress", &config_path, &options.env, &["http"]).await?;
         let ingress_url = format!("http://{}", ingress.listener("http")?);
-        // The sandbox signs v3 webhooks over this exact URL, as HubSpot signs the URL it calls.
-        set_webhook_target(
-            &hubspot_url,
-            &format!("{ingress_url}/webhooks/hubspot"),
+        // Vendors sign over the exact URL they call, so they must call ingress's real address.
+        vendors::point_webhooks(
+            options.crm,
+            &sandbox,
+            &ingress_url,
             options.webhook_signature,
         )
         .await?;
@@ -122,6 +129,8 @@ impl Stack {
         let stack = Self {
             hubspot: HubSpotApi::new(&hubspot_url),
             netsuite: NetSuiteApi::new(&netsuite_url),
+            crm: vendors::crm_driver(options.crm, &sandbox)?,
+            erp: vendors::erp_inspector(options.erp, &sandbox)?,
             dir,
             nats,
             sandbox,
@@ -217,25 +226,30 @@ async fn spawn_service(
     .with_context(|| format!("starting {name}"))
 }
 
-async fn set_webhook_target(
-    hubspot_url: &str,
-    target: &str,
-    signature: &str,
-) -> anyhow::Result<()> {
-    let response = reqwest::Client::new()
-        .put(format!("{hubspot_url}/__sandbox/webhooks"))
-        .json(&serde_json::json!({ "target_url": target, "signature": signature }))
-        .send()
-        .await?;
-    anyhow::ensure!(
-        response.status().is_success(),
-        "sandbox webhook target: {}",
-        response.status()
-    );
-    Ok(())
+/// `--<name>-addr 127.0.0.1:0` for every listener: free ports, so stacks run in parallel.
+fn sandbox_args(listeners: &[&str], signature: &str) -> Vec<String> {
+    let mut args: Vec<String> = listeners
+        .iter()
+        .flat_map(|name| [format!("--{name}-addr"), "127.0.0.1:0".to_owned()])
+        .collect();
+    args.extend(["--webhook-signature".to_owned(), signature.to_owned()]);
+    args
 }
 
-fn render_config(nats: &str, hubspot: &str, netsuite: &str, options: &StackOptions) -> String {
+/// Listener names the sandbox must announce before the stack goes on.
+fn sandbox_listeners(options: &StackOptions) -> Vec<&'static str> {
+    let mut names = vec![
+        "hubspot",
+        "netsuite",
+        vendors::listener(options.crm),
+        vendors::listener(options.erp),
+    ];
+    names.sort_unstable();
+    names.dedup();
+    names
+}
+
+fn render_config(nats: &str, options: &StackOptions) -> String {
     let schedule = options
         .retry_schedule
         .iter()
@@ -268,25 +282,6 @@ concurrency = 16
 shutdown_grace = "5s"
 publish_retry_delay = "200ms"
 
-[crm]
-kind = "hubspot"
-
-[crm.hubspot]
-base_url = "{hubspot}"
-access_token = "pat-na1-dev-token"
-client_secret = "dev-hubspot-client-secret"
-won_stages = ["closedwon"]
-
-[erp]
-kind = "netsuite"
-
-[erp.netsuite]
-base_url = "{netsuite}"
-account_id = "1234567_SB1"
-consumer_key = "dev-ns-consumer-key"
-consumer_secret = "dev-ns-consumer-secret"
-token_id = "dev-ns-token-id"
-token_secret = "dev-ns-token-secret"
 "#,
         ack_wait = options.ack_wait,
         max_deliver = options.max_deliver,

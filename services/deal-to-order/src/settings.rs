@@ -1,7 +1,7 @@
 //! deal-to-order settings.
 
-use crmerp_connector::hubspot::HubSpotConfig;
-use crmerp_connector::netsuite::NetSuiteConfig;
+use std::collections::HashMap;
+
 use crmerp_flow::FlowSettings;
 use crmerp_service_kit::settings::NatsSettings;
 use crmerp_service_kit::telemetry::TelemetrySettings;
@@ -24,9 +24,9 @@ pub struct Settings {
     /// Consumer and retry schedule.
     pub flow: FlowSettings,
     /// Which CRM, and its settings.
-    pub crm: CrmSelection,
+    pub crm: ConnectorSelection,
     /// Which ERP, and its settings.
-    pub erp: ErpSelection,
+    pub erp: ConnectorSelection,
 }
 
 /// Section `[deal_to_order]`.
@@ -38,22 +38,22 @@ pub struct DealToOrderSettings {
     pub min_order_value: Decimal,
 }
 
-/// Section `[crm]`: `kind` picks the connector, the sub-section configures it.
+/// Section `[crm]` or `[erp]`: `kind` picks the connector and the sub-section
+/// of that name (e.g. `[crm.hubspot]`) configures it.
 #[derive(Debug, Deserialize)]
-pub struct CrmSelection {
-    /// Connector name, e.g. `hubspot`.
+pub struct ConnectorSelection {
+    /// Connector name, e.g. `hubspot` or `netsuite`.
     pub kind: String,
-    /// `[crm.hubspot]`.
-    pub hubspot: Option<HubSpotConfig>,
+    /// Every sub-section, by connector name; only the selected one is read.
+    #[serde(flatten)]
+    pub sections: HashMap<String, serde_json::Value>,
 }
 
-/// Section `[erp]`: `kind` picks the connector, the sub-section configures it.
-#[derive(Debug, Deserialize)]
-pub struct ErpSelection {
-    /// Connector name, e.g. `netsuite`.
-    pub kind: String,
-    /// `[erp.netsuite]`.
-    pub netsuite: Option<NetSuiteConfig>,
+impl ConnectorSelection {
+    /// The selected connector's section, if present.
+    pub fn selected(&self) -> Option<serde_json::Value> {
+        self.sections.get(&self.kind).cloned()
+    }
 }
 
 impl Settings {
