@@ -14,6 +14,9 @@ pub enum SandboxError {
         #[source]
         source: std::io::Error,
     },
+    /// No simulator has this name.
+    #[error("unknown vendor simulator \"{0}\"")]
+    UnknownVendor(String),
     /// An HTTP server stopped with an I/O error.
     #[error("the {listener} server failed")]
     Serve {

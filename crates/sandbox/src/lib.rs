@@ -33,6 +33,7 @@ mod hubspot;
 mod netsuite;
 mod persist;
 mod util;
+mod vendors;
 
 use std::net::SocketAddr;
 
@@ -48,42 +49,45 @@ pub use config::{
 };
 pub use control::FaultSpec;
 pub use error::SandboxError;
+pub use vendors::VENDORS;
 
-/// Serves the HubSpot and NetSuite simulators on the given listeners until `shutdown` is
+/// Serves one simulator per `(vendor name, listener)` until `shutdown` is
 /// cancelled, then flushes state to the state directory (when one is configured).
 ///
 /// State is loaded from the state directory before the listeners start answering.
+/// Vendor names are those of [`VENDORS`].
 ///
 /// # Errors
 ///
-/// Fails when the persisted state cannot be read or parsed, when a server fails, or when the
-/// final state flush fails.
+/// Fails for an unknown vendor name, when the persisted state cannot be read or
+/// parsed, when a server fails, or when the final state flush fails.
 pub async fn serve(
     config: SandboxConfig,
-    hubspot_listener: TcpListener,
-    netsuite_listener: TcpListener,
+    listeners: Vec<(&'static str, TcpListener)>,
     shutdown: CancellationToken,
 ) -> Result<(), SandboxError> {
-    let SandboxConfig {
-        hubspot: hubspot_config,
-        netsuite: netsuite_config,
-        state_dir,
-    } = config;
-
-    let hubspot = hubspot::HubSpot::new(hubspot_config, state_dir.as_deref(), &shutdown)?;
-    let netsuite = netsuite::NetSuite::new(netsuite_config, state_dir.as_deref())?;
-
-    let hubspot_persister = hubspot.persister();
-    let netsuite_persister = netsuite.persister();
-    let persist_tasks = [hubspot_persister.clone(), netsuite_persister.clone()]
-        .into_iter()
-        .flatten()
+    let mut simulators = Vec::with_capacity(listeners.len());
+    for (name, listener) in listeners {
+        simulators.push((vendors::build(name, &config, &shutdown)?, listener));
+    }
+    let persisters: Vec<persist::Persister> = simulators
+        .iter()
+        .filter_map(|(s, _)| s.persister.clone())
+        .collect();
+    let persist_tasks = persisters
+        .iter()
+        .cloned()
         .map(|persister| tokio::spawn(persister.run(shutdown.clone())))
         .collect::<Vec<_>>();
 
-    let hubspot_server = conn::run_http(hubspot_listener, hubspot.router(), shutdown.clone());
-    let netsuite_server = conn::run_http(netsuite_listener, netsuite.router(), shutdown.clone());
-    let (hubspot_result, netsuite_result) = tokio::join!(hubspot_server, netsuite_server);
+    let servers = simulators.into_iter().map(|(simulator, listener)| {
+        let shutdown = shutdown.clone();
+        async move {
+            let result = conn::run_http(listener, simulator.router, shutdown).await;
+            (simulator.name, result)
+        }
+    });
+    let results = futures::future::join_all(servers).await;
 
     // A server can only stop early on an I/O error; make sure everything else stops too.
     shutdown.cancel();
@@ -92,20 +96,12 @@ pub async fn serve(
             tracing::error!(%error, "State persister task failed.");
         }
     }
-    for persister in [hubspot_persister, netsuite_persister]
-        .into_iter()
-        .flatten()
-    {
+    for persister in persisters {
         persister.flush().await?;
     }
-    hubspot_result.map_err(|source| SandboxError::Serve {
-        listener: "hubspot",
-        source,
-    })?;
-    netsuite_result.map_err(|source| SandboxError::Serve {
-        listener: "netsuite",
-        source,
-    })?;
+    for (listener, result) in results {
+        result.map_err(|source| SandboxError::Serve { listener, source })?;
+    }
     Ok(())
 }
 
@@ -178,8 +174,10 @@ pub async fn spawn(config: SandboxConfig) -> Result<RunningSandbox, SandboxError
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(serve(
         config,
-        hubspot_listener,
-        netsuite_listener,
+        vec![
+            ("hubspot", hubspot_listener),
+            ("netsuite", netsuite_listener),
+        ],
         shutdown.clone(),
     ));
     Ok(RunningSandbox {

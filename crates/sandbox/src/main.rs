@@ -207,7 +207,11 @@ async fn main() -> anyhow::Result<()> {
         trigger.cancel();
     });
 
-    crmerp_sandbox::serve(config, hubspot_listener, netsuite_listener, shutdown)
+    let listeners = vec![
+        ("hubspot", hubspot_listener),
+        ("netsuite", netsuite_listener),
+    ];
+    crmerp_sandbox::serve(config, listeners, shutdown)
         .await
         .context("Sandbox failed.")?;
     tracing::info!("Stopped.");
