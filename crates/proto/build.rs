@@ -8,7 +8,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         root.join("crmerp/v1/canonical.proto"),
         root.join("crmerp/v1/events.proto"),
     ];
-    println!("cargo:rerun-if-changed={}", root.display());
+    for file in &files {
+        println!("cargo:rerun-if-changed={}", file.display());
+    }
     let descriptors = protox::compile(&files, [&root])?;
     prost_build::Config::new().compile_fds(descriptors)?;
     Ok(())

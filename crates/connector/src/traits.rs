@@ -30,6 +30,10 @@ pub trait CrmConnector: Send + Sync {
         reason: &str,
         calls: &CallLog,
     ) -> Result<(), ConnectorError>;
+
+    /// A cheap authenticated read used to tell whether the CRM is back after an
+    /// outage or a credentials problem (the flow's circuit breaker calls it).
+    async fn probe(&self) -> Result<(), ConnectorError>;
 }
 
 /// What the ERP needs to create a sales order for a won deal.

@@ -61,4 +61,8 @@ impl Failure {
 pub trait Handler: Send + Sync + 'static {
     /// Processes one event. Vendor calls are recorded in `attempt.calls`.
     async fn handle(&self, event: &EventEnvelope, attempt: &Attempt) -> Result<Success, Failure>;
+
+    /// A cheap authenticated call to `system` (a name from `ConnectorError::system`),
+    /// used while the flow is paused to learn when the vendor is back.
+    async fn probe(&self, system: &str) -> Result<(), ConnectorError>;
 }

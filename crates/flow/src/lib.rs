@@ -16,11 +16,25 @@
 //! (see `docs/architecture.md`), and only a NAK lets a vendor's `Retry-After`
 //! win over the schedule.
 
+mod breaker;
 mod handler;
+mod history;
+mod ordering;
+mod process;
+mod publish;
 pub mod requeue;
 mod runtime;
 mod settings;
 
+pub use breaker::{Breakers, Transition};
 pub use handler::{Attempt, Failure, Handler, Success};
+pub use ordering::{Sequencer, Turn};
 pub use runtime::{FlowError, run};
 pub use settings::FlowSettings;
+
+/// Test-only fault injection: when `CRMERP_CRASH_POINT` names `point` and the
+/// marker file `CRMERP_CRASH_MARKER` does not exist yet, creates it and aborts
+/// the process, so crash windows are tested with a real crash, once.
+pub fn crash_point(point: &str) {
+    process::crash_if(point);
+}

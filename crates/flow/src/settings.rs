@@ -26,6 +26,21 @@ pub struct FlowSettings {
     /// Delay before retrying a message whose outcome could not be published.
     #[serde(with = "humantime_serde_compat")]
     pub publish_retry_delay: Duration,
+    /// Consecutive outage failures (5xx, timeouts, connection errors) of one
+    /// vendor that pause the flow; a rejected credential pauses it at once.
+    #[serde(default = "default_breaker_threshold")]
+    pub breaker_threshold: u32,
+    /// While paused, how often the vendor is probed.
+    #[serde(default = "default_probe_interval", with = "humantime_serde_compat")]
+    pub probe_interval: Duration,
+}
+
+fn default_breaker_threshold() -> u32 {
+    5
+}
+
+fn default_probe_interval() -> Duration {
+    Duration::from_secs(10)
 }
 
 impl FlowSettings {
@@ -52,6 +67,9 @@ impl FlowSettings {
         }
         if self.ack_wait < Duration::from_millis(300) {
             return Err("flow.ack_wait must be at least 300ms".into());
+        }
+        if self.breaker_threshold == 0 {
+            return Err("flow.breaker_threshold must be at least 1".into());
         }
         Ok(())
     }
@@ -89,6 +107,8 @@ mod tests {
             concurrency: 8,
             shutdown_grace: Duration::from_secs(10),
             publish_retry_delay: Duration::from_secs(1),
+            breaker_threshold: 5,
+            probe_interval: Duration::from_secs(10),
         }
     }
 

@@ -21,6 +21,9 @@ pub const OUTCOMES_STREAM: &str = "OUTCOMES";
 /// Stream of dead letters.
 pub const DLQ_STREAM: &str = "DLQ";
 
+/// Key-value bucket holding the outcomes of earlier attempts of events being retried.
+pub const ATTEMPTS_BUCKET: &str = "FLOW_ATTEMPTS";
+
 /// Filter matching every deal-won event, whatever the CRM.
 pub const DEAL_WON_FILTER: &str = "inbound.crm.deal.won.>";
 
@@ -106,7 +109,36 @@ pub async fn ensure_streams(
             .await
             .map_err(|message| TopologyError { stream, message })?;
     }
-    Ok(())
+    ensure_attempts_bucket(js, settings).await
+}
+
+/// Declares the attempt-history bucket: one key per event being retried,
+/// kept as long as inbound events so every retry window is covered.
+async fn ensure_attempts_bucket(
+    js: &jetstream::Context,
+    settings: &NatsSettings,
+) -> Result<(), TopologyError> {
+    let config = jetstream::kv::Config {
+        bucket: ATTEMPTS_BUCKET.to_owned(),
+        description: "Outcomes of earlier attempts of events being retried.".to_owned(),
+        history: 1,
+        max_age: settings.inbound_max_age,
+        storage: stream::StorageType::File,
+        num_replicas: settings.replicas,
+        ..Default::default()
+    };
+    let error = |message: String| TopologyError {
+        stream: format!("KV_{ATTEMPTS_BUCKET}"),
+        message,
+    };
+    match js.get_key_value(ATTEMPTS_BUCKET).await {
+        Ok(_) => Ok(()),
+        Err(_) => js
+            .create_key_value(config)
+            .await
+            .map(drop)
+            .map_err(|e| error(e.to_string())),
+    }
 }
 
 /// Declares every stream, retrying with backoff while NATS is not reachable yet,

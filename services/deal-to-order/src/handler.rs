@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use crmerp_connector::{CrmConnector, ErpConnector, OrderRequest};
-use crmerp_flow::{Attempt, Failure, Handler, Success};
+use crmerp_connector::{ConnectorError, CrmConnector, ErpConnector, ErrorCategory, OrderRequest};
+use crmerp_flow::{Attempt, Failure, Handler, Success, crash_point};
 use crmerp_proto::{Deal, EventEnvelope, RecordRef, SalesOrder, event_envelope::Data};
 use rust_decimal::Decimal;
 
@@ -48,6 +48,20 @@ impl DealToOrder {
         }
     }
 
+    /// Wraps a vendor error, naming which side's credentials to check.
+    fn vendor_failure(&self, error: ConnectorError, crm_record: Option<RecordRef>) -> Failure {
+        let mut error = error;
+        if error.resolution.is_none() && error.category == ErrorCategory::Unauthorized {
+            let side = if error.system == self.erp.system() {
+                "erp"
+            } else {
+                "crm"
+            };
+            error.resolution = Some(format!("check_{side}_credentials"));
+        }
+        Failure::vendor(error, crm_record)
+    }
+
     async fn order_for(
         &self,
         deal: &Deal,
@@ -55,7 +69,7 @@ impl DealToOrder {
         attempt: &Attempt,
     ) -> Result<SalesOrder, Failure> {
         let crm_ref = deal.r#ref.clone();
-        let vendor = |e| Failure::vendor(e, crm_ref.clone());
+        let vendor = |e| self.vendor_failure(e, crm_ref.clone());
         if let Some(existing) = self
             .erp
             .find_order(external_ref, &attempt.calls)
@@ -89,10 +103,13 @@ impl DealToOrder {
             customer: &customer,
             deal,
         };
-        self.erp
+        let order = self
+            .erp
             .create_order(&request, &attempt.calls)
             .await
-            .map_err(vendor)
+            .map_err(vendor)?;
+        crash_point("after_erp_create");
+        Ok(order)
     }
 }
 
@@ -119,7 +136,7 @@ impl Handler for DealToOrder {
                 .crm
                 .fetch_deal(&deal_ref.id, &attempt.calls)
                 .await
-                .map_err(|e| Failure::vendor(e, crm_record.clone()))?,
+                .map_err(|e| self.vendor_failure(e, crm_record.clone()))?,
         };
 
         if let Err(invalid) = validate_deal(&deal, self.min_order_value) {
@@ -146,12 +163,21 @@ impl Handler for DealToOrder {
         self.crm
             .write_back_order(&deal_ref.id, &order, &attempt.calls)
             .await
-            .map_err(|e| Failure::vendor(e, crm_record.clone()))?;
+            .map_err(|e| self.vendor_failure(e, crm_record.clone()))?;
+        crash_point("after_write_back");
 
         Ok(Success {
             crm_record,
             erp_record: order.r#ref.clone(),
             erp_order_number: order.order_number,
         })
+    }
+
+    async fn probe(&self, system: &str) -> Result<(), ConnectorError> {
+        if system == self.erp.system() {
+            self.erp.probe().await
+        } else {
+            self.crm.probe().await
+        }
     }
 }

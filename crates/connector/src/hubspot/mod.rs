@@ -36,6 +36,7 @@ const ENDPOINT_LINE_ITEMS: &str = "POST /crm/v3/objects/line_items/batch/read";
 const ENDPOINT_COMPANY: &str = "GET /crm/v3/objects/companies/{id}";
 const ENDPOINT_UPDATE_DEAL: &str = "PATCH /crm/v3/objects/deals/{id}";
 const ENDPOINT_CREATE_NOTE: &str = "POST /crm/v3/objects/notes";
+const ENDPOINT_PROBE: &str = "GET /crm/v3/objects/deals";
 
 /// Batch-read inputs per request (HubSpot's limit).
 const BATCH_SIZE: usize = 100;
@@ -239,6 +240,19 @@ impl HubSpotCrm {
 impl CrmConnector for HubSpotCrm {
     fn system(&self) -> &'static str {
         SYSTEM
+    }
+
+    async fn probe(&self) -> Result<(), ConnectorError> {
+        let calls = CallLog::new();
+        let _: Value = self
+            .get_json(
+                &calls,
+                ENDPOINT_PROBE,
+                "/crm/v3/objects/deals",
+                &[("limit", "1")],
+            )
+            .await?;
+        Ok(())
     }
 
     async fn fetch_deal(&self, deal_id: &str, calls: &CallLog) -> Result<Deal, ConnectorError> {
