@@ -67,6 +67,9 @@ impl<H: Handler> Flow<H> {
     ) {
         let span = tracing::info_span!("flow.process", flow = %self.name, event_id = %event.id, subject = %event.subject, attempt = attempt_number);
         async {
+            if !self.hold_while_paused(&message, hard_stop).await {
+                return;
+            }
             let attempt = Attempt {
                 number: attempt_number,
                 is_last: attempt_number >= self.settings.max_deliver,
@@ -110,6 +113,32 @@ impl<H: Handler> Flow<H> {
         }
         .instrument(span)
         .await;
+    }
+
+    /// While a breaker is open, keeps an already-fetched message (in-progress
+    /// acks) instead of spending one of its attempts on a vendor known to be down.
+    /// Returns false when shutdown came first and the message was handed back.
+    async fn hold_while_paused(
+        &self,
+        message: &jetstream::Message,
+        hard_stop: &CancellationToken,
+    ) -> bool {
+        let period = (self.settings.ack_wait / 3).max(Duration::from_millis(100));
+        while self.breakers.any_open() {
+            tokio::select! {
+                () = self.breakers.wait_all_closed() => {}
+                () = tokio::time::sleep(period) => {
+                    if let Err(error) = message.ack_with(AckKind::Progress).await {
+                        tracing::warn!(%error, "Cannot send in-progress ack while paused.");
+                    }
+                }
+                () = hard_stop.cancelled() => {
+                    nak(message, None).await;
+                    return false;
+                }
+            }
+        }
+        true
     }
 
     fn record_metrics(&self, outcome: &Outcome, elapsed: Duration) {
