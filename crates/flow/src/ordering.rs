@@ -6,11 +6,14 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
 
+/// The last queued turn of each key: its generation and the signal it will send.
+type Tails = Arc<Mutex<HashMap<String, (u64, Option<oneshot::Receiver<()>>)>>>;
+
 /// Hands out turns per key. A turn must be taken in fetch order (synchronously,
 /// in the fetch loop) and is waited for inside the message's task.
 #[derive(Debug, Default, Clone)]
 pub struct Sequencer {
-    tails: Arc<Mutex<HashMap<String, (u64, Option<oneshot::Receiver<()>>)>>>,
+    tails: Tails,
     next_generation: Arc<std::sync::atomic::AtomicU64>,
 }
 
@@ -21,7 +24,7 @@ pub struct Turn {
     generation: u64,
     previous: Option<oneshot::Receiver<()>>,
     done: Option<oneshot::Sender<()>>,
-    tails: Arc<Mutex<HashMap<String, (u64, Option<oneshot::Receiver<()>>)>>>,
+    tails: Tails,
 }
 
 impl Sequencer {
