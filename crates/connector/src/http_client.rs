@@ -128,7 +128,45 @@ impl VendorResponse {
 /// Sends `request`, records it in `calls` under the low-cardinality `endpoint`
 /// template, and reads the body. Any HTTP status is returned as `Ok`; only
 /// transport failures (timeout, connection, broken body) are errors.
+///
+/// Each call is a `vendor.call` client span, and the request carries its W3C
+/// `traceparent` (through the global propagator), so the vendor call sits in
+/// the deal's trace and a tracing-aware vendor can continue it.
 pub async fn execute(
+    calls: &CallLog,
+    system: &'static str,
+    endpoint: &str,
+    request: RequestBuilder,
+) -> Result<VendorResponse, ConnectorError> {
+    use tracing::Instrument as _;
+
+    struct TraceHeaders<'a>(&'a mut HeaderMap);
+    impl opentelemetry::propagation::Injector for TraceHeaders<'_> {
+        fn set(&mut self, key: &str, value: String) {
+            if let (Ok(name), Ok(value)) = (
+                reqwest::header::HeaderName::from_bytes(key.as_bytes()),
+                reqwest::header::HeaderValue::from_str(&value),
+            ) {
+                self.0.insert(name, value);
+            }
+        }
+    }
+
+    let span = tracing::info_span!("vendor.call", otel.kind = "client", system, endpoint);
+    // Entering the span makes its context current for the propagator.
+    let request = span.in_scope(|| {
+        let mut headers = HeaderMap::new();
+        opentelemetry::global::get_text_map_propagator(|propagator| {
+            propagator.inject(&mut TraceHeaders(&mut headers));
+        });
+        request.headers(headers)
+    });
+    execute_traced(calls, system, endpoint, request)
+        .instrument(span)
+        .await
+}
+
+async fn execute_traced(
     calls: &CallLog,
     system: &'static str,
     endpoint: &str,

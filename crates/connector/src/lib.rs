@@ -10,15 +10,27 @@
 // would change the public API every flow codes against.
 #![allow(clippy::result_large_err)]
 
+pub mod auth;
+pub mod businesscentral;
 pub mod calls;
 pub mod config;
 mod decimal;
+pub mod dynamics365;
 pub mod error;
 pub mod http_client;
 pub mod hubspot;
+pub mod mapping;
 pub mod netsuite;
+pub mod oauth2;
+pub mod oraclefusion;
+pub mod pipedrive;
 pub mod registry;
+pub mod s4hana;
+pub mod salesforce;
+pub mod session_cache;
+pub mod standard_webhooks;
 mod traits;
+pub mod tryton;
 
 #[cfg(test)]
 mod test_support;

@@ -10,12 +10,26 @@ use serde::de::DeserializeOwned;
 
 use crate::config::ConfigError;
 use crate::http_client::{HttpTimeouts, build_client};
-use crate::{CrmConnector, ErpConnector, hubspot, netsuite};
+use crate::{
+    CrmConnector, ErpConnector, businesscentral, dynamics365, hubspot, netsuite, oraclefusion,
+    pipedrive, s4hana, salesforce, tryton,
+};
 
 /// Every CRM connector name.
-pub const CRM_KINDS: &[&str] = &[hubspot::SYSTEM];
+pub const CRM_KINDS: &[&str] = &[
+    hubspot::SYSTEM,
+    salesforce::SYSTEM,
+    pipedrive::SYSTEM,
+    dynamics365::SYSTEM,
+];
 /// Every ERP connector name.
-pub const ERP_KINDS: &[&str] = &[netsuite::SYSTEM];
+pub const ERP_KINDS: &[&str] = &[
+    netsuite::SYSTEM,
+    tryton::SYSTEM,
+    businesscentral::SYSTEM,
+    s4hana::SYSTEM,
+    oraclefusion::SYSTEM,
+];
 
 /// Builds the CRM connector `kind` from its section (`section` is `None` when
 /// `[crm.<kind>]` is absent). Errors name the missing or invalid setting.
@@ -28,6 +42,21 @@ pub fn build_crm(
             let config: hubspot::HubSpotConfig = parse("crm", kind, section)?;
             let client = client("crm", kind, &config.timeouts)?;
             Ok(Arc::new(hubspot::HubSpotCrm::new(config, client)?))
+        }
+        dynamics365::SYSTEM => {
+            let config: dynamics365::Dynamics365Config = parse("crm", kind, section)?;
+            let client = client("crm", kind, &config.timeouts)?;
+            Ok(Arc::new(dynamics365::Dynamics365Crm::new(config, client)?))
+        }
+        pipedrive::SYSTEM => {
+            let config: pipedrive::PipedriveConfig = parse("crm", kind, section)?;
+            let client = client("crm", kind, &config.timeouts)?;
+            Ok(Arc::new(pipedrive::PipedriveCrm::new(config, client)?))
+        }
+        salesforce::SYSTEM => {
+            let config: salesforce::SalesforceConfig = parse("crm", kind, section)?;
+            let client = client("crm", kind, &config.timeouts)?;
+            Ok(Arc::new(salesforce::SalesforceCrm::new(config, client)?))
         }
         other => Err(ConfigError::invalid(
             "crm.kind",
@@ -50,6 +79,30 @@ pub fn build_erp(
             let config: netsuite::NetSuiteConfig = parse("erp", kind, section)?;
             let client = client("erp", kind, &config.timeouts)?;
             Ok(Arc::new(netsuite::NetSuiteErp::new(config, client)?))
+        }
+        tryton::SYSTEM => {
+            let config: tryton::TrytonConfig = parse("erp", kind, section)?;
+            let client = client("erp", kind, &config.timeouts)?;
+            Ok(Arc::new(tryton::TrytonErp::new(config, client)?))
+        }
+        businesscentral::SYSTEM => {
+            let config: businesscentral::BusinessCentralConfig = parse("erp", kind, section)?;
+            let client = client("erp", kind, &config.timeouts)?;
+            Ok(Arc::new(businesscentral::BusinessCentralErp::new(
+                config, client,
+            )?))
+        }
+        s4hana::SYSTEM => {
+            let config: s4hana::S4HanaConfig = parse("erp", kind, section)?;
+            let client = client("erp", kind, &config.timeouts)?;
+            Ok(Arc::new(s4hana::S4HanaErp::new(config, client)?))
+        }
+        oraclefusion::SYSTEM => {
+            let config: oraclefusion::OracleFusionConfig = parse("erp", kind, section)?;
+            let client = client("erp", kind, &config.timeouts)?;
+            Ok(Arc::new(oraclefusion::OracleFusionErp::new(
+                config, client,
+            )?))
         }
         other => Err(ConfigError::invalid(
             "erp.kind",

@@ -13,3 +13,31 @@ pub(crate) async fn serve(router: axum::Router) -> SocketAddr {
     });
     addr
 }
+
+/// One vendor simulator of the sandbox on an ephemeral loopback port, stopped on drop.
+pub(crate) struct Simulator {
+    /// Base URL, e.g. `http://127.0.0.1:40123`.
+    pub(crate) url: String,
+    shutdown: tokio_util::sync::CancellationToken,
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Starts the sandbox simulator `vendor` (a name of `crmerp_sandbox::VENDORS`) with dev settings.
+pub(crate) async fn simulator(vendor: &'static str) -> Simulator {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let url = format!("http://{}", listener.local_addr().expect("local addr"));
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(crmerp_sandbox::serve(
+        crmerp_sandbox::SandboxConfig::default(),
+        vec![(vendor, listener)],
+        shutdown.clone(),
+    ));
+    Simulator { url, shutdown }
+}

@@ -33,6 +33,18 @@ pub struct SandboxConfig {
     pub hubspot: HubSpotConfig,
     /// The NetSuite simulator.
     pub netsuite: NetSuiteConfig,
+    /// The Dataverse (Dynamics 365) simulator.
+    pub dynamics365: crate::dynamics365::config::Dynamics365Config,
+    /// The Pipedrive simulator.
+    pub pipedrive: crate::pipedrive::config::PipedriveConfig,
+    /// The Salesforce simulator.
+    pub salesforce: crate::salesforce::config::SalesforceConfig,
+    /// The Business Central simulator.
+    pub businesscentral: crate::businesscentral::config::BusinessCentralConfig,
+    /// The SAP S/4HANA simulator.
+    pub s4hana: crate::s4hana::config::S4HanaConfig,
+    /// The Oracle Fusion simulator.
+    pub oraclefusion: crate::oraclefusion::config::OracleFusionConfig,
     /// Directory holding `hubspot.json` and `netsuite.json`; `None` keeps state in memory only.
     pub state_dir: Option<PathBuf>,
 }

@@ -24,14 +24,27 @@
 //! | `POST /__sandbox/reset` | clear the state (HubSpot keeps its seeded properties), faults, the request log and the webhook delivery log |
 //! | `GET` / `PUT /__sandbox/webhooks` | HubSpot only: `{"target_url","signature":"v1\|v3\|both"}` |
 //! | `GET` / `DELETE /__sandbox/webhooks/deliveries` | HubSpot only: one entry per delivery attempt |
+//! | `PUT /__sandbox/webhooks` (Salesforce) | `{"target_url","format":"outbound_message\|callout"}`: where a won opportunity is announced |
+//! | `PUT /__sandbox/webhooks` (Pipedrive) | `{"target_url","http_auth_user"?,"http_auth_password"?}`: where webhooks v2 go |
+//! | `PUT /__sandbox/webhooks` (Dataverse) | `{"target_url"}`: the service endpoint of the `Win` step |
+//! | `GET` / `DELETE /__sandbox/webhooks/deliveries` (those three) | one entry per delivery attempt |
 
+mod businesscentral;
 mod config;
 mod conn;
 mod control;
+mod delivery;
+mod dynamics365;
+pub mod edmx;
 mod error;
 mod hubspot;
 mod netsuite;
+mod odata;
+mod oraclefusion;
 mod persist;
+mod pipedrive;
+mod s4hana;
+mod salesforce;
 mod util;
 mod vendors;
 
@@ -41,6 +54,10 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub use businesscentral::config::{
+    BusinessCentralConfig, DEV_BC_CLIENT_ID, DEV_BC_CLIENT_SECRET, DEV_BC_COMPANY_ID,
+    DEV_BC_ENVIRONMENT, DEV_BC_TENANT_ID,
+};
 pub use config::{
     DEV_HUBSPOT_APP_ID, DEV_HUBSPOT_CLIENT_SECRET, DEV_HUBSPOT_PORTAL_ID, DEV_HUBSPOT_TOKEN,
     DEV_NETSUITE_ACCOUNT, DEV_NETSUITE_CONSUMER_KEY, DEV_NETSUITE_CONSUMER_SECRET,
@@ -48,7 +65,30 @@ pub use config::{
     SandboxConfig, SignatureMode, WebhookConfig,
 };
 pub use control::FaultSpec;
+pub use dynamics365::config::{
+    DEV_DYNAMICS_CLIENT_ID, DEV_DYNAMICS_CLIENT_SECRET, DEV_DYNAMICS_ORG_ID,
+    DEV_DYNAMICS_TENANT_ID, DEV_DYNAMICS_WEBHOOK_HEADER, DEV_DYNAMICS_WEBHOOK_SECRET,
+    Dynamics365Config,
+};
 pub use error::SandboxError;
+pub use oraclefusion::config::{
+    DEV_ORACLE_BUSINESS_UNIT, DEV_ORACLE_CLIENT_ID, DEV_ORACLE_CLIENT_SECRET, DEV_ORACLE_PASSWORD,
+    DEV_ORACLE_SOURCE_SYSTEM, DEV_ORACLE_USER, OracleFusionConfig as OracleFusionSandboxConfig,
+};
+pub use pipedrive::config::{
+    DEV_PIPEDRIVE_API_TOKEN, DEV_PIPEDRIVE_CLIENT_ID, DEV_PIPEDRIVE_CLIENT_SECRET,
+    DEV_PIPEDRIVE_ORDER_FIELD, DEV_PIPEDRIVE_REFRESH_TOKEN, DEV_PIPEDRIVE_STATUS_FIELD,
+    DEV_PIPEDRIVE_WEBHOOK_PASSWORD, DEV_PIPEDRIVE_WEBHOOK_USER, PipedriveConfig,
+};
+pub use s4hana::config::{
+    DEV_S4_CLIENT_ID, DEV_S4_CLIENT_SECRET, DEV_S4_PASSWORD, DEV_S4_USER,
+    S4HanaConfig as S4HanaSandboxConfig,
+};
+pub use salesforce::config::{
+    DEV_SALESFORCE_CALLOUT_SECRET, DEV_SALESFORCE_CLIENT_ID, DEV_SALESFORCE_CLIENT_SECRET,
+    DEV_SALESFORCE_JWT_PUBLIC_KEY, DEV_SALESFORCE_ORG_ID, DEV_SALESFORCE_USERNAME, NotifyFormat,
+    SalesforceConfig,
+};
 pub use vendors::VENDORS;
 
 /// Serves one simulator per `(vendor name, listener)` until `shutdown` is

@@ -33,6 +33,50 @@ struct Args {
     /// Address of the NetSuite listener (port 0 picks a free port).
     #[arg(long, env = "SANDBOX_NETSUITE_ADDR", default_value = "127.0.0.1:9201")]
     netsuite_addr: SocketAddr,
+    /// Address of the Dataverse (Dynamics 365) listener (port 0 picks a free port).
+    #[arg(
+        long,
+        env = "SANDBOX_DYNAMICS365_ADDR",
+        default_value = "127.0.0.1:9104"
+    )]
+    dynamics365_addr: SocketAddr,
+    /// URL receiving Salesforce Outbound Messages of won opportunities (e.g. ingress's
+    /// /webhooks/salesforce/outbound-message); none are sent without it.
+    #[arg(long, env = "SANDBOX_SALESFORCE_NOTIFY_URL")]
+    salesforce_notify_url: Option<String>,
+    /// URL receiving Pipedrive webhooks v2 (e.g. ingress's /webhooks/pipedrive).
+    #[arg(long, env = "SANDBOX_PIPEDRIVE_WEBHOOK_URL")]
+    pipedrive_webhook_url: Option<String>,
+    /// URL of the Dataverse service endpoint (e.g. ingress's /webhooks/dynamics365).
+    #[arg(long, env = "SANDBOX_DYNAMICS365_WEBHOOK_URL")]
+    dynamics365_webhook_url: Option<String>,
+    /// Address of the Pipedrive listener (port 0 picks a free port).
+    #[arg(long, env = "SANDBOX_PIPEDRIVE_ADDR", default_value = "127.0.0.1:9103")]
+    pipedrive_addr: SocketAddr,
+    /// Address of the Salesforce listener (port 0 picks a free port).
+    #[arg(
+        long,
+        env = "SANDBOX_SALESFORCE_ADDR",
+        default_value = "127.0.0.1:9102"
+    )]
+    salesforce_addr: SocketAddr,
+    /// Address of the Business Central listener (port 0 picks a free port).
+    #[arg(
+        long,
+        env = "SANDBOX_BUSINESSCENTRAL_ADDR",
+        default_value = "127.0.0.1:9202"
+    )]
+    businesscentral_addr: SocketAddr,
+    /// Address of the SAP S/4HANA listener (port 0 picks a free port).
+    #[arg(long, env = "SANDBOX_S4HANA_ADDR", default_value = "127.0.0.1:9203")]
+    s4hana_addr: SocketAddr,
+    /// Address of the Oracle Fusion listener (port 0 picks a free port).
+    #[arg(
+        long,
+        env = "SANDBOX_ORACLEFUSION_ADDR",
+        default_value = "127.0.0.1:9204"
+    )]
+    oraclefusion_addr: SocketAddr,
     /// Directory for hubspot.json and netsuite.json; state is memory-only without it.
     #[arg(long, env = "SANDBOX_STATE_DIR")]
     state_dir: Option<PathBuf>,
@@ -126,6 +170,21 @@ impl Args {
                 concurrency_limit: self.netsuite_concurrency_limit,
                 ..NetSuiteConfig::default()
             },
+            salesforce: crmerp_sandbox::SalesforceConfig {
+                notify_url: self.salesforce_notify_url,
+                ..crmerp_sandbox::SalesforceConfig::default()
+            },
+            pipedrive: crmerp_sandbox::PipedriveConfig {
+                webhook_url: self.pipedrive_webhook_url,
+                ..crmerp_sandbox::PipedriveConfig::default()
+            },
+            dynamics365: crmerp_sandbox::Dynamics365Config {
+                webhook_url: self.dynamics365_webhook_url,
+                ..crmerp_sandbox::Dynamics365Config::default()
+            },
+            businesscentral: crmerp_sandbox::BusinessCentralConfig::default(),
+            s4hana: crmerp_sandbox::S4HanaSandboxConfig::default(),
+            oraclefusion: crmerp_sandbox::OracleFusionSandboxConfig::default(),
             state_dir: self.state_dir,
         }
     }
@@ -197,6 +256,12 @@ async fn main() -> anyhow::Result<()> {
     init_tracing()?;
     let hubspot_listener = bind(args.hubspot_addr, "hubspot").await?;
     let netsuite_listener = bind(args.netsuite_addr, "netsuite").await?;
+    let salesforce_listener = bind(args.salesforce_addr, "salesforce").await?;
+    let pipedrive_listener = bind(args.pipedrive_addr, "pipedrive").await?;
+    let dynamics365_listener = bind(args.dynamics365_addr, "dynamics365").await?;
+    let businesscentral_listener = bind(args.businesscentral_addr, "businesscentral").await?;
+    let s4hana_listener = bind(args.s4hana_addr, "s4hana").await?;
+    let oraclefusion_listener = bind(args.oraclefusion_addr, "oraclefusion").await?;
     let config = args.into_config();
 
     let shutdown = CancellationToken::new();
@@ -208,8 +273,14 @@ async fn main() -> anyhow::Result<()> {
     });
 
     let listeners = vec![
+        ("oraclefusion", oraclefusion_listener),
+        ("s4hana", s4hana_listener),
+        ("businesscentral", businesscentral_listener),
         ("hubspot", hubspot_listener),
         ("netsuite", netsuite_listener),
+        ("salesforce", salesforce_listener),
+        ("pipedrive", pipedrive_listener),
+        ("dynamics365", dynamics365_listener),
     ];
     crmerp_sandbox::serve(config, listeners, shutdown)
         .await

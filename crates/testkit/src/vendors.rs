@@ -6,14 +6,23 @@
 use async_trait::async_trait;
 use serde_json::Value;
 
+use crate::businesscentral::BusinessCentralApi;
 use crate::hubspot::{CreatedDeal, DealSpec, HubSpotApi};
 use crate::netsuite::NetSuiteApi;
+use crate::oraclefusion::OracleFusionApi;
 use crate::process::Process;
+use crate::s4hana::S4HanaApi;
 
 /// Every CRM the harness can drive.
-pub const CRMS: &[&str] = &["hubspot"];
+pub const CRMS: &[&str] = &["hubspot", "salesforce", "pipedrive", "dynamics365"];
 /// Every ERP the harness can inspect.
-pub const ERPS: &[&str] = &["netsuite"];
+pub const ERPS: &[&str] = &[
+    "netsuite",
+    "tryton",
+    "businesscentral",
+    "s4hana",
+    "oraclefusion",
+];
 
 /// The sandbox listener name of a vendor (one port per vendor).
 pub fn listener(kind: &str) -> &str {
@@ -49,16 +58,44 @@ pub fn crm_config(kind: &str, sandbox: &Process) -> anyhow::Result<String> {
         "hubspot" => format!(
             "[crm]\nkind = \"hubspot\"\n\n[crm.hubspot]\nbase_url = \"{url}\"\naccess_token = \"pat-na1-dev-token\"\nclient_secret = \"dev-hubspot-client-secret\"\nwon_stages = [\"closedwon\"]\n"
         ),
+        "salesforce" => crate::salesforce::crm_config(&url),
+        "pipedrive" => crate::pipedrive::crm_config(&url),
+        "dynamics365" => crate::dynamics365::crm_config(&url),
         other => anyhow::bail!("the harness does not know CRM {other}"),
     })
 }
 
-/// TOML for `[erp]` and `[erp.<kind>]`, pointing at the sandbox.
+/// TOML for `[erp]` and `[erp.<kind>]`, pointing at the sandbox (for `tryton`,
+/// `sandbox` is the real Tryton server's process: see [`crate::tryton`]).
 pub fn erp_config(kind: &str, sandbox: &Process) -> anyhow::Result<String> {
     let url = format!("http://{}", sandbox.listener(listener(kind))?);
     Ok(match kind {
         "netsuite" => format!(
             "[erp]\nkind = \"netsuite\"\n\n[erp.netsuite]\nbase_url = \"{url}\"\naccount_id = \"1234567_SB1\"\nconsumer_key = \"dev-ns-consumer-key\"\nconsumer_secret = \"dev-ns-consumer-secret\"\ntoken_id = \"dev-ns-token-id\"\ntoken_secret = \"dev-ns-token-secret\"\n"
+        ),
+        "businesscentral" => {
+            let bc = crate::businesscentral::BusinessCentralApi::new(&url);
+            format!(
+                "[erp]\nkind = \"businesscentral\"\n\n[erp.businesscentral]\nbase_url = \"{url}\"\ntenant_id = \"{tenant}\"\nenvironment = \"{env}\"\ncompany_id = \"{company}\"\n\n[erp.businesscentral.oauth]\ntoken_url = \"{token_url}\"\nclient_id = \"{client_id}\"\nclient_secret = \"{client_secret}\"\n",
+                tenant = crate::businesscentral::DEV_TENANT_ID,
+                env = crate::businesscentral::DEV_ENVIRONMENT,
+                company = crate::businesscentral::DEV_COMPANY_ID,
+                token_url = bc.token_url(),
+                client_id = crate::businesscentral::DEV_CLIENT_ID,
+                client_secret = crate::businesscentral::DEV_CLIENT_SECRET,
+            )
+        }
+        "tryton" => crate::tryton::TrytonServer::erp_config(&url, crate::tryton::DATABASE),
+        "s4hana" => format!(
+            "[erp]\nkind = \"s4hana\"\n\n[erp.s4hana]\nbase_url = \"{url}\"\nsales_organization = \"1010\"\ndistribution_channel = \"10\"\norganization_division = \"00\"\nprice_condition_type = \"PPR0\"\nquantity_unit = \"PC\"\n\n[erp.s4hana.auth]\nkind = \"basic\"\nusername = \"{user}\"\npassword = \"{password}\"\n",
+            user = crate::s4hana::DEV_USER,
+            password = crate::s4hana::DEV_PASSWORD,
+        ),
+        "oraclefusion" => format!(
+            "[erp]\nkind = \"oraclefusion\"\n\n[erp.oraclefusion]\nbase_url = \"{url}\"\nbusiness_unit_name = \"{unit}\"\n\n[erp.oraclefusion.auth]\nkind = \"basic\"\nusername = \"{user}\"\npassword = \"{password}\"\n",
+            unit = crate::oraclefusion::DEV_BUSINESS_UNIT,
+            user = crate::oraclefusion::DEV_USER,
+            password = crate::oraclefusion::DEV_PASSWORD,
         ),
         other => anyhow::bail!("the harness does not know ERP {other}"),
     })
@@ -76,6 +113,16 @@ pub async fn point_webhooks(
         "hubspot" => {
             serde_json::json!({ "target_url": format!("{ingress_url}/webhooks/hubspot"), "signature": signature })
         }
+        "pipedrive" => {
+            serde_json::json!({ "target_url": format!("{ingress_url}/webhooks/pipedrive") })
+        }
+        "dynamics365" => {
+            serde_json::json!({ "target_url": format!("{ingress_url}/webhooks/dynamics365") })
+        }
+        "salesforce" => serde_json::json!({
+            "target_url": format!("{ingress_url}/webhooks/salesforce/outbound-message"),
+            "format": "outbound_message",
+        }),
         other => anyhow::bail!("the harness does not know CRM {other}"),
     };
     let response = reqwest::Client::new()
@@ -96,6 +143,9 @@ pub fn crm_driver(kind: &str, sandbox: &Process) -> anyhow::Result<Box<dyn CrmDr
     let url = format!("http://{}", sandbox.listener(listener(kind))?);
     Ok(match kind {
         "hubspot" => Box::new(HubSpotApi::new(&url)),
+        "salesforce" => Box::new(crate::salesforce::SalesforceApi::new(&url)),
+        "pipedrive" => Box::new(crate::pipedrive::PipedriveApi::new(&url)),
+        "dynamics365" => Box::new(crate::dynamics365::DataverseApi::new(&url)),
         other => anyhow::bail!("the harness does not know CRM {other}"),
     })
 }
@@ -105,6 +155,10 @@ pub fn erp_inspector(kind: &str, sandbox: &Process) -> anyhow::Result<Box<dyn Er
     let url = format!("http://{}", sandbox.listener(listener(kind))?);
     Ok(match kind {
         "netsuite" => Box::new(NetSuiteApi::new(&url)),
+        "tryton" => Box::new(crate::tryton::TrytonApi::new(&url, crate::tryton::DATABASE)),
+        "businesscentral" => Box::new(BusinessCentralApi::new(&url)),
+        "s4hana" => Box::new(S4HanaApi::new(&url)),
+        "oraclefusion" => Box::new(OracleFusionApi::new(&url)),
         other => anyhow::bail!("the harness does not know ERP {other}"),
     })
 }
@@ -143,5 +197,48 @@ impl ErpInspector for NetSuiteApi {
 
     async fn orders_for(&self, external_ref: &str) -> anyhow::Result<Vec<Value>> {
         self.sales_orders_with_external_id(external_ref).await
+    }
+}
+
+#[async_trait]
+impl ErpInspector for BusinessCentralApi {
+    async fn ensure_items(&self, items: &[(&str, &str, &str)]) -> anyhow::Result<()> {
+        for (sku, name, price) in items {
+            self.ensure_item(sku, name, price).await?;
+        }
+        Ok(())
+    }
+
+    async fn orders_for(&self, external_ref: &str) -> anyhow::Result<Vec<Value>> {
+        self.sales_orders_with_reference(external_ref).await
+    }
+}
+
+#[async_trait]
+impl ErpInspector for S4HanaApi {
+    async fn ensure_items(&self, items: &[(&str, &str, &str)]) -> anyhow::Result<()> {
+        // SAP prices from conditions; the deal's price travels on the order item.
+        for (sku, name, _price) in items {
+            self.ensure_product(sku, name).await?;
+        }
+        Ok(())
+    }
+
+    async fn orders_for(&self, external_ref: &str) -> anyhow::Result<Vec<Value>> {
+        self.sales_orders_with_reference(external_ref).await
+    }
+}
+
+#[async_trait]
+impl ErpInspector for OracleFusionApi {
+    async fn ensure_items(&self, items: &[(&str, &str, &str)]) -> anyhow::Result<()> {
+        for (sku, name, price) in items {
+            self.ensure_item(sku, name, price).await?;
+        }
+        Ok(())
+    }
+
+    async fn orders_for(&self, external_ref: &str) -> anyhow::Result<Vec<Value>> {
+        self.orders_with_reference(external_ref).await
     }
 }

@@ -16,6 +16,10 @@ pub enum IngressError {
     /// 401: the signed timestamp is too old (or in the future).
     #[error("stale or invalid timestamp")]
     StaleTimestamp,
+    /// 401: the request's credentials (Basic auth, a configured key, the sending
+    /// organisation) are missing or wrong; for vendors that sign nothing.
+    #[error("invalid credentials")]
+    InvalidCredentials,
     /// 400: the body is not the vendor's JSON shape.
     #[error("malformed body: {0}")]
     Malformed(String),
@@ -57,6 +61,11 @@ impl IngressError {
                 "stale_timestamp",
                 "Stale timestamp",
             ),
+            Self::InvalidCredentials => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "Invalid credentials",
+            ),
             Self::Malformed(_) => (StatusCode::BAD_REQUEST, "malformed_body", "Malformed body"),
             Self::TooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -81,6 +90,7 @@ impl IngressError {
             Self::MissingSignature => "The request carries no signature this endpoint accepts.".into(),
             Self::InvalidSignature => "The signature does not match the request. Check the client secret and the public URL.".into(),
             Self::StaleTimestamp => "The signed timestamp is more than 5 minutes away from now.".into(),
+            Self::InvalidCredentials => "The request's credentials or sender do not match this endpoint's configuration.".into(),
             Self::Malformed(why) => format!("The body is not a valid webhook payload: {why}"),
             Self::TooLarge => "The body exceeds the configured limit.".into(),
             Self::SourceNotConfigured => "This webhook source is not configured in this deployment.".into(),

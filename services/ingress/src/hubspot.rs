@@ -8,14 +8,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use bytes::Bytes;
 use chrono::Utc;
-use crmerp_connector::hubspot::webhook::{self, DealWonNotice, SignatureError};
-use crmerp_proto::{
-    DealWon, EventEnvelope, RecordRef, event_envelope::Data, event_types, timestamp_from,
-    timestamp_now,
-};
-use crmerp_service_kit::topology::deal_won_subject;
-use serde::Serialize;
+use crmerp_connector::hubspot::webhook::{self, SignatureError};
 
+use crate::deal_won::{self, Accepted, WonDeal};
 use crate::error::IngressError;
 use crate::{AppState, HubSpotWebhookSettings};
 
@@ -24,17 +19,6 @@ const SYSTEM: &str = "hubspot";
 /// The HubSpot routes.
 pub(crate) fn router() -> Router<AppState> {
     Router::new().route("/webhooks/hubspot", post(receive))
-}
-
-/// What ingress did with a delivery.
-#[derive(Debug, Serialize)]
-struct Accepted {
-    /// Won-deal events newly stored.
-    accepted: usize,
-    /// Won-deal events already stored earlier (a re-sent webhook).
-    duplicates: usize,
-    /// Events in the batch that are not deal wins.
-    ignored: usize,
 }
 
 async fn receive(
@@ -47,13 +31,7 @@ async fn receive(
         .hubspot
         .as_deref()
         .ok_or(IngressError::SourceNotConfigured)?;
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            IngressError::TooLarge
-        } else {
-            IngressError::Malformed(rejection.body_text())
-        }
-    })?;
+    let body = deal_won::body(body)?;
     let public_uri = format!(
         "{}{}",
         state.public_base_url,
@@ -65,30 +43,18 @@ async fn receive(
         webhook::parse_events(&body).map_err(|e| IngressError::Malformed(e.to_string()))?;
     let notices = webhook::deal_won_notices(&events, &settings.won_stages);
     let ignored = events.len() - notices.len();
-    let batch: Vec<(String, EventEnvelope)> = notices
+    let won: Vec<WonDeal> = notices
         .iter()
-        .map(|n| (deal_won_subject(SYSTEM), envelope(n)))
+        .map(|n| WonDeal {
+            deal_id: n.deal_id.clone(),
+            stage: n.stage.clone(),
+            tenant: n.portal_id.to_string(),
+            dedup_key: n.dedup_key(),
+            occurred_at: n.occurred_at,
+        })
         .collect();
-    let report = state.publisher.publish_all(batch).await?;
-    metrics::counter!("crmerp_ingress_events_total", "source" => SYSTEM, "result" => "accepted")
-        .increment(report.stored as u64);
-    metrics::counter!("crmerp_ingress_events_total", "source" => SYSTEM, "result" => "duplicate")
-        .increment(report.duplicates as u64);
-    tracing::info!(
-        source = SYSTEM,
-        accepted = report.stored,
-        duplicates = report.duplicates,
-        ignored,
-        "Webhook accepted."
-    );
-    Ok((
-        StatusCode::OK,
-        Json(Accepted {
-            accepted: report.stored,
-            duplicates: report.duplicates,
-            ignored,
-        }),
-    ))
+    let accepted = deal_won::publish(&state.publisher, SYSTEM, &won, ignored).await?;
+    Ok((StatusCode::OK, Json(accepted)))
 }
 
 /// Checks v3 when present (it binds a timestamp, so replays expire), else v1/v2.
@@ -132,28 +98,4 @@ fn verify(
         SignatureError::Stale { .. } => IngressError::StaleTimestamp,
         SignatureError::Malformed(_) | SignatureError::Mismatch => IngressError::InvalidSignature,
     })
-}
-
-fn envelope(notice: &DealWonNotice) -> EventEnvelope {
-    let id = notice.dedup_key();
-    EventEnvelope {
-        id: id.clone(),
-        source: format!("crmerp://ingress/hubspot/{}", notice.portal_id),
-        r#type: event_types::DEAL_WON.to_owned(),
-        subject: format!("hubspot/deal/{}", notice.deal_id),
-        time: Some(timestamp_from(notice.occurred_at)),
-        correlation_id: id,
-        causation_id: String::new(),
-        data: Some(Data::DealWon(DealWon {
-            deal: Some(RecordRef {
-                system: SYSTEM.to_owned(),
-                object_type: "deal".to_owned(),
-                id: notice.deal_id.clone(),
-            }),
-            stage: notice.stage.clone(),
-            occurred_at: Some(timestamp_from(notice.occurred_at)),
-            accepted_at: Some(timestamp_now()),
-            corrected_deal: None,
-        })),
-    }
 }

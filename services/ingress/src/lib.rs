@@ -7,9 +7,13 @@
 //! JetStream acknowledged every event; when JetStream is unreachable it answers
 //! 503 so the vendor retries. A rejected request publishes nothing.
 
+mod deal_won;
+mod dynamics365;
 mod error;
 mod hubspot;
+mod pipedrive;
 mod publisher;
+mod salesforce;
 mod settings;
 
 use std::net::SocketAddr;
@@ -22,8 +26,11 @@ use crmerp_service_kit::{Readiness, admin, announce_listener, nats, topology};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub use dynamics365::Dynamics365WebhookSettings;
 pub use error::IngressError;
+pub use pipedrive::PipedriveWebhookSettings;
 pub use publisher::Publisher;
+pub use salesforce::SalesforceWebhookSettings;
 pub use settings::{HubSpotWebhookSettings, IngressSettings, Settings};
 
 /// Shared state of the HTTP handlers.
@@ -76,6 +83,9 @@ impl Application {
         };
         let router = Router::new()
             .merge(hubspot::router())
+            .merge(salesforce::router(&state, settings.crm.salesforce))
+            .merge(pipedrive::router(&state, settings.crm.pipedrive))
+            .merge(dynamics365::router(&state, settings.crm.dynamics365))
             .with_state(state)
             .layer(DefaultBodyLimit::max(settings.ingress.body_limit))
             .merge(admin::router(readiness.clone(), admin::install_metrics()));

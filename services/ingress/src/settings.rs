@@ -41,6 +41,12 @@ pub struct IngressSettings {
 pub struct CrmSettings {
     /// HubSpot webhook settings, section `[crm.hubspot]`. Absent: the route answers 404.
     pub hubspot: Option<HubSpotWebhookSettings>,
+    /// Salesforce inbound settings, section `[crm.salesforce]`. Absent: its routes answer 404.
+    pub salesforce: Option<crate::SalesforceWebhookSettings>,
+    /// Pipedrive webhook settings, section `[crm.pipedrive]`. Absent: the route answers 404.
+    pub pipedrive: Option<crate::PipedriveWebhookSettings>,
+    /// Dataverse webhook settings, section `[crm.dynamics365]`. Absent: the route answers 404.
+    pub dynamics365: Option<crate::Dynamics365WebhookSettings>,
 }
 
 /// The webhook half of `[crm.hubspot]`.

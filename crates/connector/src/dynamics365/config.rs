@@ -1,0 +1,124 @@
+//! Dynamics 365 / Dataverse connector and webhook settings, section `[crm.dynamics365]`.
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::config::{ConfigError, check_base_url, check_not_blank};
+use crate::http_client::HttpTimeouts;
+use crate::oauth2::ClientCredentialsConfig;
+
+/// Settings of the Dataverse connector and of its service-endpoint webhook.
+///
+/// `Debug` is safe to log: secrets print as `[REDACTED]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dynamics365Config {
+    /// Environment URL, e.g. `https://contoso.crm.dynamics.com`.
+    pub base_url: String,
+    /// Web API version (default `v9.2`).
+    #[serde(default = "default_version")]
+    pub api_version: String,
+    /// Entra ID client credentials; `token_url` is
+    /// `https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token` and `scope`
+    /// `https://{org}.crm.dynamics.com/.default`.
+    pub oauth: ClientCredentialsConfig,
+    /// Opportunity column receiving the ERP order number (a custom column, e.g. `new_erpordernumber`).
+    #[serde(default = "default_write_back")]
+    pub write_back_field: String,
+    /// Opportunity column receiving `synced` / `error`; empty to not write one.
+    #[serde(default)]
+    pub sync_status_field: String,
+    /// Currency used when the opportunity has none (default `USD`).
+    #[serde(default = "default_currency")]
+    pub default_currency: String,
+    /// Webhook auth `HttpHeader`: the header name of the service endpoint's key.
+    #[serde(default)]
+    pub webhook_header_name: String,
+    /// Webhook auth `HttpHeader`: the header's value.
+    #[serde(default)]
+    pub webhook_header_value: SecretString,
+    /// Webhook auth `WebhookKey`: the `code` query value.
+    #[serde(default)]
+    pub webhook_key: SecretString,
+    /// HTTP timeouts.
+    #[serde(default)]
+    pub timeouts: HttpTimeouts,
+}
+
+fn default_version() -> String {
+    "v9.2".into()
+}
+
+fn default_write_back() -> String {
+    "new_erpordernumber".into()
+}
+
+fn default_currency() -> String {
+    "USD".into()
+}
+
+impl Dynamics365Config {
+    /// Checks every setting the API connector needs.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_base_url("dynamics365.base_url", &self.base_url)?;
+        self.oauth.validate("dynamics365.oauth")?;
+        let version = self.api_version.strip_prefix('v').unwrap_or("");
+        if version.split('.').count() != 2 || !version.split('.').all(|p| p.parse::<u32>().is_ok())
+        {
+            return Err(ConfigError::invalid(
+                "dynamics365.api_version",
+                "must look like v9.2",
+            ));
+        }
+        check_not_blank("dynamics365.write_back_field", &self.write_back_field)?;
+        for (key, value) in [
+            ("dynamics365.write_back_field", &self.write_back_field),
+            ("dynamics365.sync_status_field", &self.sync_status_field),
+        ] {
+            if !value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            {
+                return Err(ConfigError::invalid(key, "must be a column logical name"));
+            }
+        }
+        let currency = &self.default_currency;
+        if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(ConfigError::invalid(
+                "dynamics365.default_currency",
+                "must be an ISO 4217 code such as USD",
+            ));
+        }
+        self.timeouts.validate("dynamics365.timeouts")
+    }
+
+    /// True when a webhook authentication is configured.
+    pub fn webhook_configured(&self) -> bool {
+        !self.webhook_header_value.expose_secret().is_empty()
+            || !self.webhook_key.expose_secret().is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_names_the_bad_setting() {
+        let cfg: Dynamics365Config = serde_json::from_str(
+            r#"{"base_url":"https://x.crm.dynamics.com","oauth":{"token_url":"https://login.microsoftonline.com/t/oauth2/v2.0/token","client_id":"c","client_secret":"s"}}"#,
+        )
+        .expect("parses");
+        assert!(cfg.validate().is_ok());
+        let bad = Dynamics365Config {
+            write_back_field: "x;y".into(),
+            ..cfg.clone()
+        };
+        assert!(
+            matches!(bad.validate(), Err(ConfigError::Invalid { key, .. }) if key == "dynamics365.write_back_field")
+        );
+        let err = serde_json::from_str::<Dynamics365Config>(r#"{"base_url":"https://x"}"#)
+            .expect_err("oauth required");
+        assert!(err.to_string().contains("oauth"));
+    }
+}

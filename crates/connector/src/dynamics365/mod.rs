@@ -1,0 +1,332 @@
+//! Microsoft Dynamics 365 / Dataverse (Web API, OData v4; Entra ID client
+//! credentials) as a [`CrmConnector`], plus the service-endpoint webhook
+//! parsing ingress needs.
+
+mod config;
+mod mapping;
+pub mod webhook;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use crmerp_proto::{Deal, SalesOrder};
+use reqwest::Method;
+use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+
+pub use config::Dynamics365Config;
+
+use crate::config::{ConfigError, check_base_url};
+use crate::http_client::{execute, protocol_error};
+use crate::oauth2::TokenCache;
+use crate::{CallLog, ConnectorError, CrmConnector, ErrorCategory, ErrorKind};
+
+/// System name in references, outcomes and metrics.
+pub const SYSTEM: &str = "dynamics365";
+
+pub(crate) const ENDPOINT_OPPORTUNITY: &str = "GET /api/data/{v}/opportunities({id})";
+const ENDPOINT_ACCOUNT: &str = "GET /api/data/{v}/accounts({id})";
+const ENDPOINT_CURRENCY: &str = "GET /api/data/{v}/transactioncurrencies({id})";
+const ENDPOINT_LINES: &str = "GET /api/data/{v}/opportunities({id})/product_opportunities";
+const ENDPOINT_PRODUCT: &str = "GET /api/data/{v}/products({id})";
+const ENDPOINT_UPDATE: &str = "PATCH /api/data/{v}/opportunities({id})";
+const ENDPOINT_TASK: &str = "POST /api/data/{v}/tasks";
+const ENDPOINT_WHOAMI: &str = "GET /api/data/{v}/WhoAmI";
+/// Rows per page asked with `Prefer: odata.maxpagesize`.
+const PAGE_SIZE: &str = "odata.maxpagesize=500";
+/// Pages followed before giving up (a runaway nextLink guard).
+const MAX_PAGES: usize = 100;
+
+/// The Dataverse connector. Share it behind an `Arc`: the token lives here.
+#[derive(Debug)]
+pub struct Dynamics365Crm {
+    config: Dynamics365Config,
+    api: String,
+    client: reqwest::Client,
+    tokens: TokenCache,
+}
+
+impl Dynamics365Crm {
+    /// Validates `config` and wraps `client` (see [`crate::http_client::build_client`]).
+    pub fn new(config: Dynamics365Config, client: reqwest::Client) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let base = check_base_url("dynamics365.base_url", &config.base_url)?;
+        let api = format!(
+            "{}/api/data/{}",
+            base.as_str().trim_end_matches('/'),
+            config.api_version
+        );
+        let tokens = TokenCache::new(SYSTEM, config.oauth.clone(), client.clone());
+        Ok(Self {
+            config,
+            api,
+            client,
+            tokens,
+        })
+    }
+
+    /// One authenticated call to `url`; a 401 renews the token once.
+    async fn call(
+        &self,
+        calls: &CallLog,
+        method: Method,
+        endpoint: &str,
+        url: &str,
+        body: Option<&Value>,
+    ) -> Result<Option<Value>, ConnectorError> {
+        let mut retried = false;
+        loop {
+            let token = self.tokens.token(calls).await?;
+            let mut bearer = HeaderValue::try_from(format!("Bearer {}", token.expose_secret()))
+                .map_err(|_| {
+                    protocol_error(SYSTEM, endpoint, "access token is not a header value")
+                })?;
+            bearer.set_sensitive(true);
+            let mut request = self
+                .client
+                .request(method.clone(), url)
+                .header(AUTHORIZATION, bearer)
+                .header(ACCEPT, "application/json")
+                .header("OData-MaxVersion", "4.0")
+                .header("OData-Version", "4.0")
+                .header("Prefer", PAGE_SIZE);
+            if method == Method::PATCH {
+                // Update only: without it a PATCH to a missing id would create the row.
+                request = request.header("If-Match", "*");
+            }
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let response = execute(calls, SYSTEM, endpoint, request).await?;
+            if response.is_success() {
+                return if response.body.is_empty() {
+                    Ok(None)
+                } else {
+                    response.json(SYSTEM, endpoint).map(Some)
+                };
+            }
+            if response.status.as_u16() == 401 && !retried {
+                retried = true;
+                self.tokens.invalidate(&token).await;
+                continue;
+            }
+            return Err(mapping::classify(endpoint, &response));
+        }
+    }
+
+    async fn get(
+        &self,
+        calls: &CallLog,
+        endpoint: &str,
+        url: &str,
+    ) -> Result<Value, ConnectorError> {
+        self.call(calls, Method::GET, endpoint, url, None)
+            .await?
+            .ok_or_else(|| protocol_error(SYSTEM, endpoint, "empty answer"))
+    }
+
+    /// Every product row of the opportunity, following `@odata.nextLink`.
+    async fn lines(&self, calls: &CallLog, id: &str) -> Result<Vec<Value>, ConnectorError> {
+        let mut url = format!(
+            "{}/opportunities({id})/product_opportunities?$select={}",
+            self.api,
+            mapping::LINE_SELECT
+        );
+        let mut rows = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let page = self.get(calls, ENDPOINT_LINES, &url).await?;
+            rows.extend(page["value"].as_array().cloned().unwrap_or_default());
+            match page["@odata.nextLink"].as_str() {
+                // Only links on our own API: a token must never follow a link elsewhere.
+                Some(next) if next.starts_with(&self.api) => url = next.to_owned(),
+                Some(next) => {
+                    return Err(protocol_error(
+                        SYSTEM,
+                        ENDPOINT_LINES,
+                        format!("nextLink outside the API: {next}"),
+                    ));
+                }
+                None => return Ok(rows),
+            }
+        }
+        Err(protocol_error(
+            SYSTEM,
+            ENDPOINT_LINES,
+            format!("more than {MAX_PAGES} pages"),
+        ))
+    }
+
+    async fn update(&self, calls: &CallLog, id: &str, body: Value) -> Result<(), ConnectorError> {
+        self.call(
+            calls,
+            Method::PATCH,
+            ENDPOINT_UPDATE,
+            &format!("{}/opportunities({id})", self.api),
+            Some(&body),
+        )
+        .await
+        .map(drop)
+    }
+}
+
+#[async_trait]
+impl CrmConnector for Dynamics365Crm {
+    fn system(&self) -> &'static str {
+        SYSTEM
+    }
+
+    async fn probe(&self) -> Result<(), ConnectorError> {
+        self.get(
+            &CallLog::new(),
+            ENDPOINT_WHOAMI,
+            &format!("{}/WhoAmI", self.api),
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn fetch_deal(&self, deal_id: &str, calls: &CallLog) -> Result<Deal, ConnectorError> {
+        check_id(deal_id, ENDPOINT_OPPORTUNITY)?;
+        let write_back = &self.config.write_back_field;
+        let select = format!(
+            "opportunityid,name,statecode,totalamount,estimatedvalue,actualclosedate,_parentaccountid_value,_transactioncurrencyid_value,{write_back}"
+        );
+        let opp = self
+            .get(
+                calls,
+                ENDPOINT_OPPORTUNITY,
+                &format!("{}/opportunities({deal_id})?$select={select}", self.api),
+            )
+            .await?;
+        let account = match mapping::text(&opp, "_parentaccountid_value") {
+            id if check_id(&id, ENDPOINT_ACCOUNT).is_ok() => Some(
+                self.get(
+                    calls,
+                    ENDPOINT_ACCOUNT,
+                    &format!(
+                        "{}/accounts({id})?$select={}",
+                        self.api,
+                        mapping::ACCOUNT_SELECT
+                    ),
+                )
+                .await?,
+            ),
+            _ => None,
+        };
+        let currency = match mapping::text(&opp, "_transactioncurrencyid_value") {
+            id if check_id(&id, ENDPOINT_CURRENCY).is_ok() => {
+                let row = self
+                    .get(
+                        calls,
+                        ENDPOINT_CURRENCY,
+                        &format!(
+                            "{}/transactioncurrencies({id})?$select=isocurrencycode",
+                            self.api
+                        ),
+                    )
+                    .await?;
+                mapping::text(&row, "isocurrencycode").to_ascii_uppercase()
+            }
+            _ => self.config.default_currency.clone(),
+        };
+        let lines = self.lines(calls, deal_id).await?;
+        let mut products: Vec<Value> = Vec::new();
+        for line in &lines {
+            let id = mapping::text(line, "_productid_value");
+            if check_id(&id, ENDPOINT_PRODUCT).is_ok()
+                && !products.iter().any(|p| mapping::text(p, "productid") == id)
+            {
+                products.push(
+                    self.get(
+                        calls,
+                        ENDPOINT_PRODUCT,
+                        &format!(
+                            "{}/products({id})?$select=productid,name,productnumber",
+                            self.api
+                        ),
+                    )
+                    .await?,
+                );
+            }
+        }
+        mapping::map_deal(
+            write_back,
+            &currency,
+            &opp,
+            account.as_ref(),
+            &lines,
+            &products,
+        )
+    }
+
+    async fn write_back_order(
+        &self,
+        deal_id: &str,
+        order: &SalesOrder,
+        calls: &CallLog,
+    ) -> Result<(), ConnectorError> {
+        check_id(deal_id, ENDPOINT_UPDATE)?;
+        let mut body = json!({ self.config.write_back_field.as_str(): order.order_number });
+        if !self.config.sync_status_field.is_empty() {
+            body[self.config.sync_status_field.as_str()] = json!("synced");
+        }
+        self.update(calls, deal_id, body).await
+    }
+
+    async fn flag_sync_error(
+        &self,
+        deal_id: &str,
+        reason: &str,
+        calls: &CallLog,
+    ) -> Result<(), ConnectorError> {
+        check_id(deal_id, ENDPOINT_TASK)?;
+        if !self.config.sync_status_field.is_empty() {
+            self.update(
+                calls,
+                deal_id,
+                json!({ self.config.sync_status_field.as_str(): "error" }),
+            )
+            .await?;
+        }
+        // A task regarding the opportunity, in its owner's activities.
+        let task = json!({
+            "subject": "ERP sync failed",
+            "description": reason.chars().take(2000).collect::<String>(),
+            "prioritycode": 2,
+            "scheduledend": Utc::now().to_rfc3339(),
+            "regardingobjectid_opportunity@odata.bind": format!("/opportunities({deal_id})"),
+        });
+        self.call(
+            calls,
+            Method::POST,
+            ENDPOINT_TASK,
+            &format!("{}/tasks", self.api),
+            Some(&task),
+        )
+        .await
+        .map(drop)
+    }
+}
+
+/// Dataverse ids are GUIDs; nothing else may reach a URL.
+fn check_id(id: &str, endpoint: &str) -> Result<(), ConnectorError> {
+    let groups: Vec<&str> = id.split('-').collect();
+    let ok = groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+        && groups
+            .iter()
+            .all(|g| g.bytes().all(|b| b.is_ascii_hexdigit()));
+    if ok {
+        Ok(())
+    } else {
+        Err(ConnectorError::new(
+            ErrorKind::Permanent,
+            ErrorCategory::Validation,
+            SYSTEM,
+            endpoint,
+            format!("invalid Dataverse id {id:?}"),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests;

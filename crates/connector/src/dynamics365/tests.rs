@@ -1,0 +1,195 @@
+//! The connector against the sandbox's Dataverse simulator, served in-process:
+//! Entra ID client credentials, `@odata.nextLink` paging, write-back with
+//! `If-Match: *`, the sync-error task and error classification.
+
+use crmerp_proto::SalesOrder;
+use crmerp_sandbox::{
+    DEV_DYNAMICS_CLIENT_ID, DEV_DYNAMICS_CLIENT_SECRET, DEV_DYNAMICS_TENANT_ID, SandboxConfig,
+};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use super::*;
+use crate::http_client::{HttpTimeouts, build_client};
+use crate::oauth2::ClientCredentialsConfig;
+
+struct Env {
+    base: String,
+    http: reqwest::Client,
+    token: String,
+    _shutdown: tokio_util::sync::DropGuard,
+}
+
+impl Env {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let shutdown = CancellationToken::new();
+        tokio::spawn(crmerp_sandbox::serve(
+            SandboxConfig::default(),
+            vec![("dynamics365", listener)],
+            shutdown.clone(),
+        ));
+        let http = reqwest::Client::new();
+        let token: Value = http
+            .post(format!("{base}/{DEV_DYNAMICS_TENANT_ID}/oauth2/v2.0/token"))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(format!("grant_type=client_credentials&client_id={DEV_DYNAMICS_CLIENT_ID}&client_secret={DEV_DYNAMICS_CLIENT_SECRET}&scope=x%2F.default"))
+            .send().await.expect("token").json().await.expect("json");
+        Self {
+            base,
+            http,
+            token: token["access_token"].as_str().expect("token").to_owned(),
+            _shutdown: shutdown.drop_guard(),
+        }
+    }
+
+    async fn create(&self, set: &str, body: Value) -> String {
+        let response = self
+            .http
+            .post(format!("{}/api/data/v9.2/{set}", self.base))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .expect("create");
+        let id = response
+            .headers()
+            .get("OData-EntityId")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|l| l.rsplit_once('('))
+            .map(|(_, id)| id.trim_end_matches(')').to_owned());
+        id.unwrap_or_else(|| panic!("created {set}"))
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        self.http
+            .get(format!("{}/api/data/v9.2/{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("json")
+    }
+
+    fn connector(&self, secret: &str) -> Dynamics365Crm {
+        let config = Dynamics365Config {
+            base_url: self.base.clone(),
+            api_version: "v9.2".into(),
+            oauth: ClientCredentialsConfig {
+                token_url: format!("{}/{DEV_DYNAMICS_TENANT_ID}/oauth2/v2.0/token", self.base),
+                client_id: DEV_DYNAMICS_CLIENT_ID.into(),
+                client_secret: secret.into(),
+                scope: Some("https://sandbox.crm.dynamics.com/.default".into()),
+                refresh_margin_secs: 120,
+            },
+            write_back_field: "new_erpordernumber".into(),
+            sync_status_field: "new_erpsyncstatus".into(),
+            default_currency: "USD".into(),
+            webhook_header_name: String::new(),
+            webhook_header_value: Default::default(),
+            webhook_key: Default::default(),
+            timeouts: HttpTimeouts::default(),
+        };
+        Dynamics365Crm::new(
+            config,
+            build_client(&HttpTimeouts::default()).expect("client"),
+        )
+        .expect("valid")
+    }
+}
+
+#[tokio::test]
+async fn hydrates_every_page_writes_back_and_creates_a_task() {
+    let env = Env::start().await;
+    let currency = env
+        .create("transactioncurrencies", json!({"isocurrencycode": "EUR"}))
+        .await;
+    let account = env.create("accounts", json!({"name": "Acme", "address2_line1": "Lagerstrasse 7", "address2_city": "Hamburg", "address2_country": "DE"})).await;
+    let opp = env.create("opportunities", json!({"name": "Big", "parentaccountid@odata.bind": format!("/accounts({account})"), "transactioncurrencyid@odata.bind": format!("/transactioncurrencies({currency})")})).await;
+    let product = env
+        .create(
+            "products",
+            json!({"name": "Widget", "productnumber": "SKU-100"}),
+        )
+        .await;
+    for i in 0..501 {
+        env.create("opportunityproducts", json!({"opportunityid@odata.bind": format!("/opportunities({opp})"), "productid@odata.bind": format!("/products({product})"), "quantity": 1, "priceperunit": 2.5, "sequencenumber": i})).await;
+    }
+    let crm = env.connector(DEV_DYNAMICS_CLIENT_SECRET);
+    let calls = CallLog::new();
+    let deal = crm.fetch_deal(&opp, &calls).await.expect("hydrated");
+    assert_eq!(deal.line_items.len(), 501, "nextLink followed");
+    assert_eq!(deal.line_items[0].sku, "SKU-100");
+    assert_eq!(
+        deal.amount.map(|m| (m.currency_code, m.amount)),
+        Some(("EUR".into(), "1252.5".into()))
+    );
+    assert_eq!(
+        deal.shipping_address.map(|a| a.city),
+        Some("Hamburg".to_owned())
+    );
+    assert_eq!(
+        calls
+            .snapshot()
+            .iter()
+            .filter(|c| c.endpoint == ENDPOINT_LINES)
+            .count(),
+        2
+    );
+
+    crm.write_back_order(
+        &opp,
+        &SalesOrder {
+            order_number: "SO-9".into(),
+            ..SalesOrder::default()
+        },
+        &calls,
+    )
+    .await
+    .expect("written");
+    let row = env
+        .get(&format!(
+            "opportunities({opp})?$select=new_erpordernumber,new_erpsyncstatus"
+        ))
+        .await;
+    assert_eq!(row["new_erpordernumber"], "SO-9");
+    crm.flag_sync_error(&opp, "SKU-9 unknown", &calls)
+        .await
+        .expect("flagged");
+    let tasks = env.get("tasks").await;
+    assert_eq!(tasks["value"][0]["_regardingobjectid_value"], opp.as_str());
+    crm.probe().await.expect("probe");
+
+    let missing = "00000000-0000-4000-8000-000000000000";
+    let err = crm
+        .write_back_order(missing, &SalesOrder::default(), &calls)
+        .await
+        .expect_err("If-Match refuses to create");
+    assert_eq!(err.category, ErrorCategory::NotFound, "{err}");
+    assert!(
+        env.get(&format!("opportunities({missing})")).await["error"].is_object(),
+        "no row was created"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_secret_is_an_auth_error_and_ids_are_checked() {
+    let env = Env::start().await;
+    let err = env
+        .connector("wrong")
+        .fetch_deal("00000000-0000-4000-8000-000000000000", &CallLog::new())
+        .await
+        .expect_err("refused");
+    assert_eq!(err.kind, ErrorKind::Auth, "{err}");
+    let err = env
+        .connector(DEV_DYNAMICS_CLIENT_SECRET)
+        .fetch_deal("x')/accounts(", &CallLog::new())
+        .await
+        .expect_err("bad id");
+    assert_eq!(err.category, ErrorCategory::Validation);
+}

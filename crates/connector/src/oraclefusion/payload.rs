@@ -1,0 +1,145 @@
+//! `salesOrdersForOrderHub` and `accounts` request bodies built from canonical records.
+
+use chrono::{DateTime, Utc};
+use crmerp_proto::{Account, Deal};
+use serde_json::{Map, Value, json};
+
+use super::{OracleFusionConfig, SYSTEM};
+use crate::ConnectorError;
+use crate::mapping::{fit_reference, insert_text, invalid, json_number, line_numbers, line_sku};
+
+/// `SourceTransactionNumber` / `SourceTransactionId` are 50 characters.
+pub const MAX_SOURCE_TRANSACTION: usize = 50;
+
+/// The CRM reference as the order's source transaction number and id, fitted
+/// to 50 characters (see [`fit_reference`]).
+pub(crate) fn source_transaction(
+    external_ref: &str,
+    endpoint: &str,
+) -> Result<String, ConnectorError> {
+    if external_ref.trim().is_empty() {
+        return Err(invalid(SYSTEM, endpoint, "the external reference is empty")
+            .with_resolution("fix_external_ref"));
+    }
+    Ok(fit_reference(external_ref, MAX_SOURCE_TRANSACTION))
+}
+
+/// `POST accounts`: an organisation customer carrying our source system reference.
+pub(crate) fn account_body(
+    config: &OracleFusionConfig,
+    account: &Account,
+    key: &str,
+    name: &str,
+) -> Value {
+    let mut body = Map::new();
+    insert_text(&mut body, "OrganizationName", name, 360);
+    body.insert("Type".into(), json!("ZCA_CUSTOMER"));
+    body.insert(
+        "SourceSystem".into(),
+        json!(config.source_transaction_system),
+    );
+    body.insert("SourceSystemReferenceValue".into(), json!(key));
+    insert_text(&mut body, "EmailAddress", &account.email, 320);
+    if let Some(a) = &account.billing_address {
+        let mut address = Map::new();
+        insert_text(&mut address, "AddressLine1", &a.line1, 240);
+        insert_text(&mut address, "City", &a.city, 60);
+        insert_text(&mut address, "State", &a.region, 60);
+        insert_text(&mut address, "PostalCode", &a.postal_code, 60);
+        insert_text(&mut address, "Country", &a.country_code, 2);
+        if address.contains_key("Country") {
+            body.insert("PrimaryAddress".into(), json!([address]));
+        }
+    }
+    Value::Object(body)
+}
+
+/// `POST salesOrdersForOrderHub`: header, lines and the ship-to of the deal.
+pub(crate) fn order_body(
+    config: &OracleFusionConfig,
+    deal: &Deal,
+    party_id: i64,
+    reference: &str,
+    now: DateTime<Utc>,
+    endpoint: &str,
+) -> Result<Value, ConnectorError> {
+    let mut currency = deal
+        .amount
+        .as_ref()
+        .map(|m| m.currency_code.trim().to_owned())
+        .unwrap_or_default();
+    let mut lines = Vec::with_capacity(deal.line_items.len());
+    for (n, line) in (1u32..).zip(&deal.line_items) {
+        let sku = line_sku(SYSTEM, line, endpoint)?;
+        let (quantity, price) = line_numbers(SYSTEM, line, endpoint)?;
+        if currency.is_empty() {
+            currency = line
+                .unit_price
+                .as_ref()
+                .map(|p| p.currency_code.trim().to_owned())
+                .unwrap_or_default();
+        }
+        let id = n.to_string();
+        let mut body = Map::new();
+        body.insert("SourceTransactionLineId".into(), json!(id));
+        body.insert("SourceTransactionLineNumber".into(), json!(id));
+        body.insert("SourceScheduleId".into(), json!(id));
+        body.insert("SourceScheduleNumber".into(), json!(id));
+        body.insert("TransactionCategoryCode".into(), json!("ORDER"));
+        body.insert("ProductNumber".into(), json!(sku));
+        body.insert(
+            "OrderedQuantity".into(),
+            json_number(SYSTEM, &quantity, "line_items.quantity", endpoint)?,
+        );
+        body.insert("OrderedUOMCode".into(), json!(config.ordered_uom_code));
+        body.insert(
+            "UnitListPrice".into(),
+            json_number(SYSTEM, &price, "line_items.unit_price", endpoint)?,
+        );
+        if let Some(org) = &config.fulfillment_organization_code {
+            body.insert("RequestedFulfillmentOrganizationCode".into(), json!(org));
+        }
+        lines.push(Value::Object(body));
+    }
+    if currency.is_empty() {
+        return Err(crate::mapping::missing(
+            SYSTEM,
+            endpoint,
+            "amount.currency_code",
+            "the deal has no currency",
+        ));
+    }
+    let mut order = Map::new();
+    order.insert("SourceTransactionNumber".into(), json!(reference));
+    order.insert("SourceTransactionId".into(), json!(reference));
+    order.insert(
+        "SourceTransactionSystem".into(),
+        json!(config.source_transaction_system),
+    );
+    order.insert("BusinessUnitName".into(), json!(config.business_unit_name));
+    order.insert(
+        "RequestingBusinessUnitName".into(),
+        json!(config.business_unit_name),
+    );
+    order.insert("BuyingPartyId".into(), json!(party_id));
+    order.insert("TransactionalCurrencyCode".into(), json!(currency));
+    order.insert(
+        "TransactionOn".into(),
+        json!(now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+    );
+    order.insert("SubmittedFlag".into(), json!(config.submit));
+    order.insert("FreezePriceFlag".into(), json!(false));
+    order.insert("lines".into(), Value::Array(lines));
+    let mut ship_to = Map::new();
+    ship_to.insert("PartyId".into(), json!(party_id));
+    if let Some(a) = &deal.shipping_address {
+        insert_text(&mut ship_to, "AddressLine1", &a.line1, 240);
+        insert_text(&mut ship_to, "AddressLine2", &a.line2, 240);
+        insert_text(&mut ship_to, "City", &a.city, 60);
+        insert_text(&mut ship_to, "State", &a.region, 60);
+        insert_text(&mut ship_to, "PostalCode", &a.postal_code, 60);
+        insert_text(&mut ship_to, "Country", &a.country_code, 2);
+    }
+    order.insert("shipToCustomer".into(), json!([ship_to]));
+    Ok(Value::Object(order))
+}

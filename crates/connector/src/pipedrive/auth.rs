@@ -1,0 +1,77 @@
+//! Pipedrive OAuth 2.0: the refresh-token grant with the client authenticated
+//! by HTTP Basic, as Pipedrive's token endpoint requires. The refresh token may
+//! rotate on each refresh, so the newest one is kept.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+
+use super::{ENDPOINT_TOKEN, PipedriveCrm, PipedriveOAuth, SYSTEM, errors};
+use crate::http_client::execute;
+use crate::session_cache::Token;
+use crate::{CallLog, ConnectorError, ErrorCategory, ErrorKind};
+
+#[derive(Deserialize)]
+struct OAuthToken {
+    access_token: String,
+    #[serde(default)]
+    refresh_token: Option<String>,
+    #[serde(default)]
+    expires_in: Option<u64>,
+}
+
+impl PipedriveCrm {
+    /// The refresh-token grant (RFC 6749 §6), client authenticated with Basic.
+    pub(super) async fn refresh(
+        &self,
+        oauth: &PipedriveOAuth,
+        calls: &CallLog,
+    ) -> Result<Token, ConnectorError> {
+        let current = self
+            .refresh_token
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+            .unwrap_or_else(|| oauth.refresh_token.clone());
+        let form = {
+            let mut form = url::form_urlencoded::Serializer::new(String::new());
+            form.append_pair("grant_type", "refresh_token")
+                .append_pair("refresh_token", current.expose_secret());
+            form.finish()
+        };
+        let request = self
+            .client
+            .post(&oauth.token_url)
+            .basic_auth(&oauth.client_id, Some(oauth.client_secret.expose_secret()))
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(form);
+        let response = execute(calls, SYSTEM, ENDPOINT_TOKEN, request).await?;
+        if !response.is_success() {
+            let mut err = errors::classify(ENDPOINT_TOKEN, &response, Utc::now());
+            if matches!(response.status.as_u16(), 400 | 401 | 403) {
+                err.kind = ErrorKind::Auth;
+                err.category = ErrorCategory::Unauthorized;
+                err.resolution = Some("check_crm_credentials".into());
+            }
+            return Err(err);
+        }
+        let token: OAuthToken = response.json(SYSTEM, ENDPOINT_TOKEN)?;
+        if let Some(next) = token.refresh_token.filter(|t| !t.is_empty()) {
+            *self
+                .refresh_token
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(next.into());
+        }
+        Ok(Token {
+            access_token: token.access_token.into(),
+            instance_url: None,
+            expires_at: tokio::time::Instant::now()
+                + Duration::from_secs(token.expires_in.unwrap_or(3599)),
+        })
+    }
+}

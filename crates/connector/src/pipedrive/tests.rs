@@ -1,0 +1,201 @@
+//! The connector against the sandbox's Pipedrive simulator, served in-process:
+//! API token and OAuth, deal-product paging, write-back, note and activity.
+
+use crmerp_proto::SalesOrder;
+use crmerp_sandbox::{
+    DEV_PIPEDRIVE_API_TOKEN, DEV_PIPEDRIVE_CLIENT_ID, DEV_PIPEDRIVE_CLIENT_SECRET,
+    DEV_PIPEDRIVE_ORDER_FIELD, DEV_PIPEDRIVE_REFRESH_TOKEN, DEV_PIPEDRIVE_STATUS_FIELD,
+    SandboxConfig,
+};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use super::*;
+use crate::http_client::{HttpTimeouts, build_client};
+
+struct Company {
+    base: String,
+    http: reqwest::Client,
+    _shutdown: tokio_util::sync::DropGuard,
+}
+
+impl Company {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let shutdown = CancellationToken::new();
+        tokio::spawn(crmerp_sandbox::serve(
+            SandboxConfig::default(),
+            vec![("pipedrive", listener)],
+            shutdown.clone(),
+        ));
+        Self {
+            base,
+            http: reqwest::Client::new(),
+            _shutdown: shutdown.drop_guard(),
+        }
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Value {
+        let response: Value = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("x-api-token", DEV_PIPEDRIVE_API_TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .expect("post")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(response["success"], true, "{path}: {response}");
+        response["data"].clone()
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        let response: Value = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("x-api-token", DEV_PIPEDRIVE_API_TOKEN)
+            .send()
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("json");
+        response["data"].clone()
+    }
+
+    /// A deal with an organization, a person and 600 attached products (two pages).
+    async fn seed(&self) -> String {
+        let org = self.post("/api/v2/organizations", json!({"name": "Acme GmbH", "address": {"route": "Lagerstrasse", "street_number": "7", "locality": "Hamburg", "postal_code": "20095", "country": "DE"}})).await;
+        let person = self
+            .post(
+                "/api/v2/persons",
+                json!({"name": "Ann", "emails": [{"value": "ann@acme.example", "primary": true}]}),
+            )
+            .await;
+        let deal = self.post("/api/v2/deals", json!({"title": "Big", "currency": "EUR", "org_id": org["id"], "person_id": person["id"]})).await;
+        let product = self
+            .post(
+                "/api/v2/products",
+                json!({"name": "Widget", "code": "SKU-100"}),
+            )
+            .await;
+        for _ in 0..600 {
+            self.post(
+                &format!("/api/v2/deals/{}/products", deal["id"]),
+                json!({"product_id": product["id"], "item_price": 1.5, "quantity": 2}),
+            )
+            .await;
+        }
+        deal["id"].to_string()
+    }
+
+    fn connector(&self, oauth: bool) -> PipedriveCrm {
+        let mut config = PipedriveConfig {
+            base_url: self.base.clone(),
+            write_back_field: DEV_PIPEDRIVE_ORDER_FIELD.into(),
+            sync_status_field: DEV_PIPEDRIVE_STATUS_FIELD.into(),
+            ..PipedriveConfig::default()
+        };
+        if oauth {
+            config.oauth = Some(PipedriveOAuth {
+                token_url: format!("{}/oauth/token", self.base),
+                client_id: DEV_PIPEDRIVE_CLIENT_ID.into(),
+                client_secret: DEV_PIPEDRIVE_CLIENT_SECRET.into(),
+                refresh_token: DEV_PIPEDRIVE_REFRESH_TOKEN.into(),
+            });
+        } else {
+            config.api_token = DEV_PIPEDRIVE_API_TOKEN.into();
+        }
+        PipedriveCrm::new(
+            config,
+            build_client(&HttpTimeouts::default()).expect("client"),
+        )
+        .expect("valid")
+    }
+}
+
+#[tokio::test]
+async fn hydrates_every_page_writes_back_and_flags_with_token_or_oauth() {
+    let company = Company::start().await;
+    let deal_id = company.seed().await;
+    for oauth in [false, true] {
+        let crm = company.connector(oauth);
+        let calls = CallLog::new();
+        let deal = crm.fetch_deal(&deal_id, &calls).await.expect("hydrated");
+        assert_eq!(deal.line_items.len(), 600, "oauth={oauth}: both pages");
+        assert_eq!(deal.line_items[0].sku, "SKU-100");
+        assert_eq!(deal.amount.map(|m| m.amount), Some("1800".to_owned()));
+        assert_eq!(
+            deal.account.map(|a| a.email),
+            Some("ann@acme.example".to_owned())
+        );
+        assert_eq!(
+            deal.shipping_address.map(|a| a.line1),
+            Some("Lagerstrasse 7".to_owned())
+        );
+        let tokens = calls
+            .snapshot()
+            .iter()
+            .filter(|c| c.endpoint == ENDPOINT_TOKEN)
+            .count();
+        assert_eq!(tokens, usize::from(oauth));
+    }
+    let crm = company.connector(true);
+    let calls = CallLog::new();
+    crm.write_back_order(
+        &deal_id,
+        &SalesOrder {
+            order_number: "SO-7".into(),
+            ..SalesOrder::default()
+        },
+        &calls,
+    )
+    .await
+    .expect("written");
+    let deal = company.get(&format!("/api/v2/deals/{deal_id}")).await;
+    assert_eq!(deal["custom_fields"][DEV_PIPEDRIVE_ORDER_FIELD], "SO-7");
+    crm.flag_sync_error(&deal_id, "SKU <9> unknown", &calls)
+        .await
+        .expect("flagged");
+    let notes = company
+        .get(&format!("/api/v1/notes?deal_id={deal_id}"))
+        .await;
+    assert_eq!(
+        notes[0]["content"],
+        "ERP sync failed: SKU &lt;9&gt; unknown"
+    );
+    let activities = company
+        .get(&format!("/api/v2/activities?deal_id={deal_id}"))
+        .await;
+    assert_eq!(activities[0]["type"], "task");
+    crm.probe().await.expect("probe");
+}
+
+#[tokio::test]
+async fn bad_credentials_are_auth_errors_and_ids_are_checked() {
+    let company = Company::start().await;
+    let mut crm = company.connector(false);
+    crm.config.api_token = "wrong".into();
+    let err = crm
+        .fetch_deal("1", &CallLog::new())
+        .await
+        .expect_err("refused");
+    assert_eq!(err.kind, ErrorKind::Auth, "{err}");
+    let err = company
+        .connector(false)
+        .fetch_deal("../1", &CallLog::new())
+        .await
+        .expect_err("bad id");
+    assert_eq!(err.category, ErrorCategory::Validation);
+    let err = company
+        .connector(false)
+        .fetch_deal("999", &CallLog::new())
+        .await
+        .expect_err("missing");
+    assert_eq!(err.category, ErrorCategory::NotFound);
+}

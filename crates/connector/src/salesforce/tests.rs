@@ -1,0 +1,278 @@
+//! The connector against the sandbox's Salesforce simulator, served in-process
+//! on 127.0.0.1: both OAuth flows, composite hydration with pagination,
+//! write-back, the sync-error Task, session refresh and the API allowance.
+
+use std::time::Duration;
+
+use crmerp_proto::SalesOrder;
+use crmerp_sandbox::{
+    DEV_SALESFORCE_CLIENT_ID, DEV_SALESFORCE_CLIENT_SECRET, DEV_SALESFORCE_USERNAME, SandboxConfig,
+};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use super::*;
+use crate::http_client::{HttpTimeouts, build_client};
+
+const DEV_KEY: &str = include_str!("../../../../config/dev-keys/salesforce-jwt-dev-private.pem");
+
+struct Org {
+    base: String,
+    http: reqwest::Client,
+    token: String,
+    _shutdown: tokio_util::sync::DropGuard,
+}
+
+impl Org {
+    async fn start(page_size: usize, daily_api_limit: u64) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let mut config = SandboxConfig::default();
+        config.salesforce.page_size = page_size;
+        config.salesforce.daily_api_limit = daily_api_limit;
+        let shutdown = CancellationToken::new();
+        tokio::spawn(crmerp_sandbox::serve(
+            config,
+            vec![("salesforce", listener)],
+            shutdown.clone(),
+        ));
+        let http = reqwest::Client::new();
+        let token: Value = http
+            .post(format!("{base}/services/oauth2/token"))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(format!("grant_type=client_credentials&client_id={DEV_SALESFORCE_CLIENT_ID}&client_secret={DEV_SALESFORCE_CLIENT_SECRET}"))
+            .send()
+            .await
+            .expect("token")
+            .json()
+            .await
+            .expect("json");
+        let token = token["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned();
+        Self {
+            base,
+            http,
+            token,
+            _shutdown: shutdown.drop_guard(),
+        }
+    }
+
+    async fn create(&self, object: &str, fields: Value) -> String {
+        let response: Value = self
+            .http
+            .post(format!(
+                "{}/services/data/v62.0/sobjects/{object}",
+                self.base
+            ))
+            .bearer_auth(&self.token)
+            .json(&fields)
+            .send()
+            .await
+            .expect("create")
+            .json()
+            .await
+            .expect("json");
+        response["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("created {object}: {response}"))
+            .to_owned()
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        self.http
+            .get(format!("{}/services/data/v62.0/{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("json")
+    }
+
+    /// An account with a shipping address, an opportunity and three lines.
+    async fn seed(&self) -> String {
+        let account = self.create("Account", json!({"Name": "Acme GmbH", "ShippingStreet": "Lagerstrasse 7", "ShippingCity": "Hamburg", "ShippingPostalCode": "20095", "ShippingCountry": "DE"})).await;
+        let opp = self.create("Opportunity", json!({"Name": "Acme 3 lines", "StageName": "Closed Won", "CloseDate": "2026-11-20", "AccountId": account, "CurrencyIsoCode": "EUR"})).await;
+        for (i, (sku, qty, price)) in [
+            ("SKU-1", 2.0, 10.0),
+            ("SKU-2", 1.0, 5.5),
+            ("SKU-3", 3.0, 1.0),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let product = self
+                .create(
+                    "Product2",
+                    json!({"Name": format!("Product {sku}"), "ProductCode": sku}),
+                )
+                .await;
+            self.create("OpportunityLineItem", json!({"OpportunityId": opp, "Product2Id": product, "Quantity": qty, "UnitPrice": price, "SortOrder": i + 1})).await;
+        }
+        opp
+    }
+
+    fn connector(&self, flow: AuthFlow) -> SalesforceCrm {
+        let config = SalesforceConfig {
+            login_url: self.base.clone(),
+            auth_flow: flow,
+            client_id: DEV_SALESFORCE_CLIENT_ID.into(),
+            client_secret: DEV_SALESFORCE_CLIENT_SECRET.into(),
+            username: DEV_SALESFORCE_USERNAME.into(),
+            private_key: DEV_KEY.into(),
+            currency_field: "CurrencyIsoCode".into(),
+            ..SalesforceConfig::default()
+        };
+        SalesforceCrm::new(
+            config,
+            build_client(&HttpTimeouts::default()).expect("client"),
+        )
+        .expect("valid")
+    }
+}
+
+#[tokio::test]
+async fn hydrates_writes_back_and_flags_with_either_flow() {
+    let org = Org::start(2, 1_000_000).await;
+    let opp = org.seed().await;
+    for flow in [AuthFlow::JwtBearer, AuthFlow::ClientCredentials] {
+        let crm = org.connector(flow);
+        let calls = CallLog::new();
+        let deal = crm.fetch_deal(&opp, &calls).await.expect("hydrated");
+        let skus: Vec<_> = deal.line_items.iter().map(|l| l.sku.as_str()).collect();
+        assert_eq!(
+            skus,
+            ["SKU-1", "SKU-2", "SKU-3"],
+            "{flow:?}: every page followed, in order"
+        );
+        assert_eq!(
+            deal.amount
+                .as_ref()
+                .map(|m| (m.currency_code.as_str(), m.amount.as_str())),
+            Some(("EUR", "28.5"))
+        );
+        assert_eq!(
+            deal.shipping_address.as_ref().map(|a| a.city.as_str()),
+            Some("Hamburg")
+        );
+        assert_eq!(
+            deal.account.as_ref().map(|a| a.name.as_str()),
+            Some("Acme GmbH")
+        );
+        let endpoints: Vec<String> = calls.snapshot().into_iter().map(|c| c.endpoint).collect();
+        assert_eq!(
+            endpoints
+                .iter()
+                .filter(|e| e.as_str() == auth::ENDPOINT_TOKEN)
+                .count(),
+            1
+        );
+        assert!(
+            endpoints.iter().any(|e| e == ENDPOINT_NEXT_LINES),
+            "{endpoints:?}"
+        );
+    }
+
+    let crm = org.connector(AuthFlow::JwtBearer);
+    let calls = CallLog::new();
+    let order = SalesOrder {
+        order_number: "SO-1001".into(),
+        ..SalesOrder::default()
+    };
+    crm.write_back_order(&opp, &order, &calls)
+        .await
+        .expect("written");
+    crm.write_back_order(&opp, &order, &calls)
+        .await
+        .expect("idempotent");
+    let record = org
+        .get(&format!(
+            "sobjects/Opportunity/{opp}?fields=ERP_Order_Number__c,ERP_Sync_Status__c"
+        ))
+        .await;
+    assert_eq!(record["ERP_Order_Number__c"], "SO-1001");
+    assert_eq!(record["ERP_Sync_Status__c"], "synced");
+
+    crm.flag_sync_error(&opp, "SKU-9 is unknown to the ERP", &calls)
+        .await
+        .expect("flagged");
+    let state: Value = org
+        .http
+        .get(format!("{}/__sandbox/state", org.base))
+        .send()
+        .await
+        .expect("state")
+        .json()
+        .await
+        .expect("json");
+    let tasks: Vec<&Value> = state["records"]["Task"]
+        .as_object()
+        .map(|t| t.values().collect())
+        .unwrap_or_default();
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(tasks[0]["WhatId"], opp.as_str());
+    assert_eq!(tasks[0]["Description"], "SKU-9 is unknown to the ERP");
+    crm.probe().await.expect("probe");
+}
+
+#[tokio::test]
+async fn a_revoked_session_is_renewed_once_and_bad_credentials_are_auth_errors() {
+    let org = Org::start(200, 1_000_000).await;
+    let opp = org.seed().await;
+    let crm = org.connector(AuthFlow::JwtBearer);
+    crm.fetch_deal(&opp, &CallLog::new()).await.expect("first");
+    // Resetting the org ends every session (and the records).
+    org.http
+        .post(format!("{}/__sandbox/reset", org.base))
+        .send()
+        .await
+        .expect("reset");
+    let calls = CallLog::new();
+    let err = crm.fetch_deal(&opp, &calls).await.expect_err("record gone");
+    assert_eq!(err.category, ErrorCategory::NotFound, "{err}");
+    let tokens = calls
+        .snapshot()
+        .into_iter()
+        .filter(|c| c.endpoint == auth::ENDPOINT_TOKEN)
+        .count();
+    assert_eq!(tokens, 1, "one new session after the 401");
+
+    let mut wrong = org.connector(AuthFlow::ClientCredentials);
+    wrong.config.client_secret = "wrong".into();
+    let err = wrong
+        .fetch_deal(&opp, &CallLog::new())
+        .await
+        .expect_err("refused");
+    assert_eq!(err.kind, ErrorKind::Auth, "{err}");
+    assert!(check_id("006'; DROP--xxxx", "x").is_err());
+}
+
+#[tokio::test]
+async fn a_spent_api_allowance_is_transient_and_holds_calls_back() {
+    let org = Org::start(200, 8).await;
+    let opp = org.seed().await;
+    let crm = org.connector(AuthFlow::ClientCredentials);
+    let err = crm
+        .fetch_deal(&opp, &CallLog::new())
+        .await
+        .expect_err("limit");
+    assert_eq!(err.kind, ErrorKind::Transient, "{err}");
+    assert_eq!(err.category, ErrorCategory::RateLimited);
+    assert_eq!(err.http_status, 403);
+    let calls = CallLog::new();
+    let again = crm.fetch_deal(&opp, &calls).await.expect_err("held back");
+    assert!(
+        again
+            .retry_after
+            .is_some_and(|d| d > Duration::from_secs(60))
+    );
+    assert!(
+        calls.snapshot().is_empty(),
+        "no call while the allowance is spent"
+    );
+}

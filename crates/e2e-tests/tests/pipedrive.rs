@@ -1,0 +1,144 @@
+//! Pipedrive end to end: a deal marked won is delivered by a webhooks v2 call
+//! with Basic auth, becomes one ERP order, and gets its number written back;
+//! ingress rejects wrong credentials and malformed bodies and publishes nothing.
+
+use std::time::Duration;
+
+use crmerp_testkit::hubspot::DealSpec;
+use crmerp_testkit::pipedrive::{DEV_WEBHOOK_PASSWORD, DEV_WEBHOOK_USER};
+use crmerp_testkit::{Stack, StackOptions, eventually};
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn options(with_worker: bool) -> StackOptions {
+    StackOptions {
+        crm: "pipedrive",
+        erp: "netsuite",
+        with_worker,
+        ..StackOptions::default()
+    }
+}
+
+fn won_webhook(deal_id: u64, won_time: &str) -> String {
+    json!({
+        "data": {"id": deal_id, "title": "Acme", "status": "won", "won_time": won_time, "custom_fields": {}},
+        "previous": {"status": "open"},
+        "meta": {"action": "change", "entity": "deal", "entity_id": deal_id.to_string(), "id": "e-1", "company_id": "7734",
+                 "timestamp": "2026-11-20T10:00:01.000Z", "version": "2.0", "webhook_id": "55", "attempt": 1}
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn won_deal_becomes_one_order_with_the_number_written_back() -> anyhow::Result<()> {
+    let stack = Stack::start(options(true)).await?;
+    let deal = stack
+        .crm
+        .create_deal(&DealSpec::complete("Pipedrive Happy"))
+        .await?;
+    stack.crm.win(&deal.deal_id).await?;
+    let number = eventually("the order number on the deal", WAIT, || async {
+        stack
+            .crm
+            .erp_order_number(&deal.deal_id)
+            .await
+            .ok()
+            .flatten()
+    })
+    .await?;
+    let orders = stack
+        .erp
+        .orders_for(&stack.crm.external_ref(&deal.deal_id))
+        .await?;
+    assert_eq!(orders.len(), 1, "one order for {number}");
+    // The write-back is itself a deal change Pipedrive announces; it must not start a second run.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        stack.stream_messages("INBOUND").await?,
+        1,
+        "only the win was published"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn wrong_credentials_and_malformed_bodies_publish_nothing() -> anyhow::Result<()> {
+    let stack = Stack::start(options(false)).await?;
+    let url = format!("{}/webhooks/pipedrive", stack.ingress_url()?);
+    let http = reqwest::Client::new();
+    let body = won_webhook(42, "2026-11-20T10:00:00Z");
+    let cases: Vec<(&str, reqwest::RequestBuilder, u16, &str)> = vec![
+        (
+            "no credentials",
+            http.post(&url).body(body.clone()),
+            401,
+            "invalid_credentials",
+        ),
+        (
+            "wrong password",
+            http.post(&url)
+                .basic_auth(DEV_WEBHOOK_USER, Some("nope"))
+                .body(body.clone()),
+            401,
+            "invalid_credentials",
+        ),
+        (
+            "wrong user",
+            http.post(&url)
+                .basic_auth("someone", Some(DEV_WEBHOOK_PASSWORD))
+                .body(body.clone()),
+            401,
+            "invalid_credentials",
+        ),
+        (
+            "malformed body",
+            http.post(&url)
+                .basic_auth(DEV_WEBHOOK_USER, Some(DEV_WEBHOOK_PASSWORD))
+                .body("{not json"),
+            400,
+            "malformed_body",
+        ),
+        (
+            "a v1 webhook",
+            http.post(&url)
+                .basic_auth(DEV_WEBHOOK_USER, Some(DEV_WEBHOOK_PASSWORD))
+                .body(body.replace("\"2.0\"", "\"1.0\"")),
+            400,
+            "malformed_body",
+        ),
+    ];
+    for (name, request, status, code) in cases {
+        let response = request.send().await?;
+        assert_eq!(response.status().as_u16(), status, "{name}");
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        assert_eq!(content_type, "application/problem+json", "{name}");
+        let problem: Value = response.json().await?;
+        assert_eq!(problem["code"], code, "{name}: {problem}");
+    }
+    assert_eq!(
+        stack.stream_messages("INBOUND").await?,
+        0,
+        "nothing published"
+    );
+    for expected in [
+        json!({"accepted": 1, "duplicates": 0, "ignored": 0}),
+        json!({"accepted": 0, "duplicates": 1, "ignored": 0}),
+    ] {
+        let response = http
+            .post(&url)
+            .basic_auth(DEV_WEBHOOK_USER, Some(DEV_WEBHOOK_PASSWORD))
+            .body(body.clone())
+            .send()
+            .await?;
+        assert_eq!(response.status().as_u16(), 200);
+        assert_eq!(response.json::<Value>().await?, expected);
+    }
+    assert_eq!(stack.stream_messages("INBOUND").await?, 1);
+    Ok(())
+}

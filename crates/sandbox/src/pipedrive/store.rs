@@ -1,0 +1,213 @@
+//! The simulated company account: records by resource, and the v2 rules of
+//! creating and changing them.
+
+use std::collections::BTreeMap;
+
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+/// A rejected write: status and Pipedrive's error text.
+pub(crate) type Rejection = (u16, String);
+
+/// Resources and their required field.
+pub(crate) const RESOURCES: &[(&str, &str)] = &[
+    ("deals", "title"),
+    ("organizations", "name"),
+    ("persons", "name"),
+    ("products", "name"),
+    ("activities", "subject"),
+    ("notes", "content"),
+    ("deal_products", "product_id"),
+];
+
+/// Every record, by resource then id.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct CompanyData {
+    pub(crate) records: BTreeMap<String, BTreeMap<u64, Value>>,
+    next_id: u64,
+}
+
+fn now() -> String {
+    Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+impl CompanyData {
+    pub(crate) fn get(&self, resource: &str, id: u64) -> Option<&Value> {
+        self.records.get(resource)?.get(&id)
+    }
+
+    pub(crate) fn list(&self, resource: &str) -> Vec<Value> {
+        self.records
+            .get(resource)
+            .map(|r| r.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Creates a record after the resource's checks; returns it.
+    pub(crate) fn create(
+        &mut self,
+        resource: &str,
+        body: Map<String, Value>,
+        custom_fields: &[String],
+    ) -> Result<Value, Rejection> {
+        let required = RESOURCES
+            .iter()
+            .find(|(r, _)| *r == resource)
+            .map(|(_, f)| *f)
+            .ok_or((404, "Unknown resource".to_owned()))?;
+        if body
+            .get(required)
+            .is_none_or(|v| v.is_null() || v.as_str().is_some_and(str::is_empty))
+        {
+            return Err((400, format!("{required} is required")));
+        }
+        self.check(resource, &body, custom_fields)?;
+        self.next_id += 1;
+        let mut record = Value::Object(body);
+        record["id"] = json!(self.next_id);
+        record["add_time"] = json!(now());
+        record["update_time"] = json!(now());
+        if resource == "deals" {
+            record["status"] = json!(record["status"].as_str().unwrap_or("open"));
+            if record["status"] == "won" {
+                record["won_time"] = json!(now());
+            }
+            if !record["custom_fields"].is_object() {
+                record["custom_fields"] = json!({});
+            }
+            for key in custom_fields {
+                if record["custom_fields"].get(key).is_none() {
+                    record["custom_fields"][key] = Value::Null;
+                }
+            }
+        }
+        if resource == "deal_products" {
+            let quantity = record["quantity"].as_f64().unwrap_or(1.0);
+            let price = record["item_price"].as_f64().unwrap_or(0.0);
+            record["quantity"] = json!(quantity);
+            record["sum"] = json!(quantity * price);
+            if let Some(product) = record["product_id"]
+                .as_u64()
+                .and_then(|id| self.get("products", id))
+            {
+                record["name"] = product["name"].clone();
+            }
+        }
+        self.records
+            .entry(resource.to_owned())
+            .or_default()
+            .insert(self.next_id, record.clone());
+        if resource == "deal_products" {
+            self.recompute_value(record["deal_id"].as_u64().unwrap_or_default());
+        }
+        Ok(record)
+    }
+
+    /// Changes a record (v2 PATCH); returns `(previous values of changed fields, record)`.
+    pub(crate) fn update(
+        &mut self,
+        resource: &str,
+        id: u64,
+        body: Map<String, Value>,
+        custom_fields: &[String],
+    ) -> Result<(Value, Value), Rejection> {
+        self.check(resource, &body, custom_fields)?;
+        let record = self
+            .records
+            .get_mut(resource)
+            .and_then(|r| r.get_mut(&id))
+            .ok_or((404, not_found(resource)))?;
+        let mut previous = Map::new();
+        for (key, value) in body {
+            if key == "custom_fields" {
+                let mut before = Map::new();
+                for (field, v) in value.as_object().cloned().unwrap_or_default() {
+                    before.insert(field.clone(), record["custom_fields"][&field].clone());
+                    record["custom_fields"][&field] = v;
+                }
+                previous.insert(key, Value::Object(before));
+            } else if record.get(&key) != Some(&value) {
+                previous.insert(
+                    key.clone(),
+                    record.get(&key).cloned().unwrap_or(Value::Null),
+                );
+                record[&key] = value;
+            }
+        }
+        if previous.contains_key("status") && record["status"] == "won" {
+            record["won_time"] = json!(now());
+        }
+        record["update_time"] = json!(now());
+        Ok((Value::Object(previous), record.clone()))
+    }
+
+    fn check(
+        &self,
+        resource: &str,
+        body: &Map<String, Value>,
+        custom_fields: &[String],
+    ) -> Result<(), Rejection> {
+        if resource == "deals" {
+            if let Some(status) = body.get("status")
+                && !matches!(status.as_str(), Some("open" | "won" | "lost"))
+            {
+                return Err((400, "status must be one of open, won, lost".into()));
+            }
+            if let Some(fields) = body.get("custom_fields") {
+                let Some(fields) = fields.as_object() else {
+                    return Err((400, "custom_fields must be an object".into()));
+                };
+                if let Some(unknown) = fields.keys().find(|k| !custom_fields.contains(k)) {
+                    return Err((400, format!("Custom field {unknown} does not exist")));
+                }
+            }
+        }
+        for (field, resource) in [
+            ("org_id", "organizations"),
+            ("person_id", "persons"),
+            ("deal_id", "deals"),
+            ("product_id", "products"),
+        ] {
+            if let Some(value) = body.get(field).filter(|v| !v.is_null())
+                && value
+                    .as_u64()
+                    .and_then(|id| self.get(resource, id))
+                    .is_none()
+            {
+                return Err((400, format!("{field} refers to a missing record")));
+            }
+        }
+        Ok(())
+    }
+
+    /// A deal with products is worth the sum of their sums.
+    fn recompute_value(&mut self, deal_id: u64) {
+        let total: f64 = self
+            .list("deal_products")
+            .iter()
+            .filter(|p| p["deal_id"].as_u64() == Some(deal_id))
+            .filter_map(|p| p["sum"].as_f64())
+            .sum();
+        if let Some(deal) = self
+            .records
+            .get_mut("deals")
+            .and_then(|d| d.get_mut(&deal_id))
+        {
+            deal["value"] = json!(total);
+        }
+    }
+}
+
+/// Pipedrive's not-found text, e.g. "Deal not found".
+pub(crate) fn not_found(resource: &str) -> String {
+    let singular = match resource {
+        "deals" => "Deal",
+        "organizations" => "Organization",
+        "persons" => "Person",
+        "products" => "Product",
+        "activities" => "Activity",
+        _ => "Item",
+    };
+    format!("{singular} not found")
+}

@@ -1,0 +1,211 @@
+//! `POST /services/oauth2/token`: the JWT bearer and client-credentials grants,
+//! and the session check of every API request.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use chrono::Utc;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use serde_json::json;
+use subtle::ConstantTimeEq;
+
+use super::AppState;
+use super::error::SfError;
+use crate::util::lock;
+
+/// The JWT bearer grant type.
+const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+/// Audiences Salesforce accepts besides the simulator's own URL.
+const AUDIENCES: [&str; 2] = [
+    "https://login.salesforce.com",
+    "https://test.salesforce.com",
+];
+/// The longest a JWT assertion may still be valid.
+const MAX_ASSERTION_TTL_SECS: i64 = 180;
+
+/// Issued sessions and their expiry.
+#[derive(Default)]
+pub(crate) struct Sessions {
+    tokens: Mutex<HashMap<String, Instant>>,
+}
+
+impl Sessions {
+    /// A new session id, shaped like Salesforce's (`<org id>!<opaque>`).
+    fn issue(&self, organization_id: &str, lifetime: Duration) -> String {
+        let token = format!(
+            "{}!AR{}",
+            organization_id.get(..15).unwrap_or(organization_id),
+            uuid::Uuid::new_v4().simple()
+        );
+        let mut tokens = lock(&self.tokens);
+        let now = Instant::now();
+        tokens.retain(|_, expiry| *expiry > now);
+        tokens.insert(token.clone(), now + lifetime);
+        token
+    }
+
+    fn valid(&self, token: &str) -> bool {
+        lock(&self.tokens)
+            .get(token)
+            .is_some_and(|expiry| *expiry > Instant::now())
+    }
+
+    /// Ends every session (as an admin revoking the app would).
+    pub(crate) fn revoke_all(&self) {
+        lock(&self.tokens).clear();
+    }
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    iss: String,
+    sub: String,
+    exp: i64,
+}
+
+fn oauth_error(code: &str, description: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({ "error": code, "error_description": description })),
+    )
+        .into_response()
+}
+
+/// `http://{Host}`: the instance URL and the simulator's own audience.
+pub(crate) fn own_url(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("login.salesforce.com");
+    format!("http://{host}")
+}
+
+pub(crate) async fn token(
+    State(shared): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form: HashMap<String, String> = url_decode(&body);
+    let config = &shared.config;
+    let own = own_url(&headers);
+    match form.get("grant_type").map(String::as_str) {
+        Some(JWT_BEARER) => {
+            let Some(assertion) = form.get("assertion") else {
+                return oauth_error("invalid_request", "assertion is required");
+            };
+            let Ok(key) = DecodingKey::from_rsa_pem(config.jwt_public_key.as_bytes()) else {
+                return oauth_error(
+                    "invalid_client",
+                    "the connected app has no usable certificate",
+                );
+            };
+            let mut validation = Validation::new(Algorithm::RS256);
+            let mut audiences: Vec<String> = AUDIENCES.iter().map(|a| (*a).to_owned()).collect();
+            audiences.push(own);
+            validation.set_audience(&audiences);
+            validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
+            validation.leeway = 0;
+            let claims = match jsonwebtoken::decode::<Claims>(assertion, &key, &validation) {
+                Ok(data) => data.claims,
+                Err(error) => {
+                    use jsonwebtoken::errors::ErrorKind as K;
+                    return match error.kind() {
+                        K::InvalidAudience => oauth_error("invalid_grant", "audience is invalid"),
+                        K::ExpiredSignature => {
+                            oauth_error("invalid_grant", "expired authorization code")
+                        }
+                        _ => oauth_error("invalid_grant", "invalid assertion"),
+                    };
+                }
+            };
+            if claims.iss != config.client_id {
+                return oauth_error("invalid_client_id", "client identifier invalid");
+            }
+            if claims.sub != config.username {
+                return oauth_error("invalid_grant", "user hasn't approved this consumer");
+            }
+            if claims.exp > Utc::now().timestamp() + MAX_ASSERTION_TTL_SECS {
+                return oauth_error("invalid_grant", "invalid assertion");
+            }
+        }
+        Some("client_credentials") => {
+            let same = |field: &str, expected: &str| {
+                form.get(field)
+                    .is_some_and(|v| bool::from(v.as_bytes().ct_eq(expected.as_bytes())))
+            };
+            if !same("client_id", &config.client_id)
+                || !same("client_secret", &config.client_secret)
+            {
+                return oauth_error("invalid_client", "invalid client credentials");
+            }
+        }
+        _ => return oauth_error("unsupported_grant_type", "grant type not supported"),
+    }
+    let access_token = shared
+        .sessions
+        .issue(&config.organization_id, config.session_lifetime);
+    let issued_at = Utc::now().timestamp_millis().to_string();
+    let id = format!(
+        "{}/id/{}/0055g000000IntUAAS",
+        own_url(&headers),
+        config.organization_id
+    );
+    let signature = base64::engine::general_purpose::STANDARD.encode(format!("{id}{issued_at}"));
+    Json(json!({
+        "access_token": access_token,
+        "instance_url": own_url(&headers),
+        "id": id,
+        "token_type": "Bearer",
+        "issued_at": issued_at,
+        "signature": signature,
+        "scope": "api",
+    }))
+    .into_response()
+}
+
+/// The session check in front of `/services/data/`.
+pub(crate) async fn guard(
+    State(shared): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let token = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("OAuth "))
+        });
+    if !token.is_some_and(|t| shared.sessions.valid(t)) {
+        return SfError::session().into_response();
+    }
+    let used = {
+        let mut data = shared.write();
+        data.api_requests += 1;
+        data.api_requests
+    };
+    let limit = shared.config.daily_api_limit;
+    let mut response = if used > limit {
+        SfError::limit().into_response()
+    } else {
+        next.run(request).await
+    };
+    if let Ok(value) = format!("api-usage={}/{limit}", used.min(limit)).parse() {
+        response.headers_mut().insert("Sforce-Limit-Info", value);
+    }
+    response
+}
+
+fn url_decode(body: &[u8]) -> HashMap<String, String> {
+    url::form_urlencoded::parse(body).into_owned().collect()
+}

@@ -1,0 +1,132 @@
+//! `POST /webhooks/dynamics365`: a Dataverse service-endpoint webhook (the
+//! `RemoteExecutionContext` of a `Win` or `Update` step on opportunity).
+//! Dataverse signs nothing; the endpoint's registration carries a key, sent as
+//! a configured header (`HttpHeader`) or as `?code=` (`WebhookKey`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use crmerp_connector::dynamics365::webhook;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::deal_won::{self, Accepted, WonDeal, secret_matches};
+use crate::error::IngressError;
+use crate::{AppState, Publisher};
+
+const SYSTEM: &str = "dynamics365";
+
+/// The inbound half of `[crm.dynamics365]`.
+#[derive(Debug, Deserialize)]
+pub struct Dynamics365WebhookSettings {
+    /// `HttpHeader` authentication: the header name.
+    #[serde(default)]
+    pub webhook_header_name: String,
+    /// `HttpHeader` authentication: its value.
+    #[serde(default)]
+    pub webhook_header_value: SecretString,
+    /// `WebhookKey` authentication: the `code` query value.
+    #[serde(default)]
+    pub webhook_key: SecretString,
+}
+
+#[derive(Clone)]
+struct RouteState {
+    publisher: Publisher,
+    settings: Option<Arc<Dynamics365WebhookSettings>>,
+}
+
+/// The Dataverse route, carrying its own settings.
+pub(crate) fn router(
+    state: &AppState,
+    settings: Option<Dynamics365WebhookSettings>,
+) -> Router<AppState> {
+    Router::new()
+        .route("/webhooks/dynamics365", post(receive))
+        .with_state(RouteState {
+            publisher: state.publisher.clone(),
+            settings: settings.map(Arc::new),
+        })
+}
+
+/// True when the request carries the configured header key or `code`.
+fn authorised(
+    settings: &Dynamics365WebhookSettings,
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+) -> bool {
+    let header_ok = !settings.webhook_header_name.is_empty()
+        && headers
+            .get(settings.webhook_header_name.as_str())
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| secret_matches(v, settings.webhook_header_value.expose_secret()));
+    let key_ok = query
+        .get("code")
+        .is_some_and(|code| secret_matches(code, settings.webhook_key.expose_secret()));
+    header_ok || key_ok
+}
+
+async fn receive(
+    State(state): State<RouteState>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Accepted>), IngressError> {
+    let settings = state
+        .settings
+        .as_deref()
+        .ok_or(IngressError::SourceNotConfigured)?;
+    if settings.webhook_header_value.expose_secret().is_empty()
+        && settings.webhook_key.expose_secret().is_empty()
+    {
+        return Err(IngressError::SourceNotConfigured);
+    }
+    if !authorised(settings, &headers, &query) {
+        return Err(IngressError::InvalidCredentials);
+    }
+    let body = deal_won::body(body)?;
+    let context = webhook::parse(&body).map_err(|e| IngressError::Malformed(e.to_string()))?;
+    let won: Vec<WonDeal> = webhook::deal_won(&context)
+        .map(|n| WonDeal {
+            dedup_key: format!(
+                "dynamics365:{}:opportunity:{}:{}",
+                n.organization_id, n.opportunity_id, n.operation_id
+            ),
+            occurred_at: n
+                .occurred_at
+                .as_deref()
+                .and_then(parse_time)
+                .unwrap_or_else(Utc::now),
+            deal_id: n.opportunity_id,
+            stage: "won".to_owned(),
+            tenant: n.organization_id,
+        })
+        .into_iter()
+        .collect();
+    let ignored = usize::from(won.is_empty());
+    let accepted = deal_won::publish(&state.publisher, SYSTEM, &won, ignored).await?;
+    Ok((StatusCode::OK, Json(accepted)))
+}
+
+/// ISO 8601, or the WCF `/Date(ms)/` form the execution context uses.
+fn parse_time(raw: &str) -> Option<DateTime<Utc>> {
+    if let Some(ms) = raw
+        .strip_prefix("/Date(")
+        .and_then(|r| r.strip_suffix(")/"))
+    {
+        let digits: String = ms
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '-')
+            .collect();
+        return DateTime::from_timestamp_millis(digits.parse().ok()?);
+    }
+    DateTime::parse_from_rfc3339(raw).ok().map(|t| t.to_utc())
+}
