@@ -2,8 +2,10 @@
 //!
 //! Logs are JSON lines on stdout (one event per line, fields flattened) so that
 //! `make run`, test harnesses and log shippers read the same format; `pretty`
-//! is available for humans. When an OTLP endpoint is configured, spans are also
-//! exported over OTLP/HTTP and W3C trace context is the global propagator.
+//! is available for humans. Each line carries the trace and span ids of its
+//! span and is redacted (see [`crate::redact`]). When an OTLP endpoint is
+//! configured, spans are also exported over OTLP/HTTP; W3C trace context is
+//! the global propagator either way.
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig;
@@ -12,6 +14,8 @@ use serde::Deserialize;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
+
+use crate::log_format::{RedactingJson, RedactingWriter};
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -84,42 +88,39 @@ impl Drop for TelemetryGuard {
 pub fn init(service: &str, settings: &TelemetrySettings) -> Result<TelemetryGuard, TelemetryError> {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(settings.log_filter.as_str()));
+    // Both formats pass through the redaction rules of `crate::redact`.
     let fmt_layer = match settings.log_format {
         LogFormat::Json => tracing_subscriber::fmt::layer()
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .with_span_list(false)
-            .with_target(true)
+            .event_format(RedactingJson)
             .boxed(),
-        LogFormat::Pretty => tracing_subscriber::fmt::layer().pretty().boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer()
+            .pretty()
+            .with_writer(RedactingWriter(std::io::stdout))
+            .boxed(),
     };
 
-    let provider = match &settings.otlp_endpoint {
-        Some(endpoint) => {
-            let exporter = opentelemetry_otlp::SpanExporter::builder()
-                .with_http()
-                .with_endpoint(endpoint)
-                .build()?;
-            let resource = opentelemetry_sdk::Resource::builder()
-                .with_service_name(service.to_owned())
-                .build();
-            Some(
-                SdkTracerProvider::builder()
-                    .with_batch_exporter(exporter)
-                    .with_resource(resource)
-                    .build(),
-            )
-        }
-        None => None,
-    };
+    let resource = opentelemetry_sdk::Resource::builder()
+        .with_service_name(service.to_owned())
+        .build();
+    // Spans always get OpenTelemetry ids, exported or not: log lines carry
+    // trace ids and the W3C context propagates through this service even
+    // when only its neighbours export.
+    let mut builder = SdkTracerProvider::builder().with_resource(resource);
+    if let Some(endpoint) = &settings.otlp_endpoint {
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_endpoint(endpoint)
+            .build()?;
+        builder = builder.with_batch_exporter(exporter);
+    }
+    let provider = builder.build();
     opentelemetry::global::set_text_map_propagator(
         opentelemetry_sdk::propagation::TraceContextPropagator::new(),
     );
-    let otel_layer = provider.as_ref().map(|provider| {
-        opentelemetry::global::set_tracer_provider(provider.clone());
-        tracing_opentelemetry::layer().with_tracer(provider.tracer(service.to_owned()))
-    });
+    opentelemetry::global::set_tracer_provider(provider.clone());
+    let otel_layer =
+        tracing_opentelemetry::layer().with_tracer(provider.tracer(service.to_owned()));
+    let provider = Some(provider);
 
     tracing_subscriber::registry()
         .with(filter)

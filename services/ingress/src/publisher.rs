@@ -4,8 +4,9 @@ use async_nats::jetstream;
 use async_nats::{HeaderMap, connection::State};
 use bytes::Bytes;
 use crmerp_proto::{EventEnvelope, Message as _};
-use crmerp_service_kit::Readiness;
+use crmerp_service_kit::{Readiness, trace_context};
 use futures::future::join_all;
+use tracing::Instrument as _;
 
 use crate::error::IngressError;
 
@@ -38,7 +39,8 @@ impl Publisher {
 
     /// Publishes every `(subject, envelope)` concurrently and waits for all PubAcks.
     ///
-    /// The envelope id is the `Nats-Msg-Id`. Fails with 503 when NATS is not
+    /// The envelope id is the `Nats-Msg-Id`; each event starts its own trace,
+    /// whose W3C context travels in the message headers. Fails with 503 when NATS is not
     /// connected, streams are not declared yet, or any PubAck is missing; the
     /// vendor then re-sends, and the events already stored are de-duplicated.
     pub async fn publish_all(
@@ -48,16 +50,29 @@ impl Publisher {
         if self.client.connection_state() != State::Connected || !self.readiness.is_ready() {
             return Err(IngressError::Unavailable);
         }
-        let acks = join_all(events.into_iter().map(|(subject, envelope)| async move {
-            let mut headers = HeaderMap::new();
-            headers.insert(async_nats::header::NATS_MESSAGE_ID, envelope.id.as_str());
-            let payload = Bytes::from(envelope.encode_to_vec());
-            let ack = self
-                .js
-                .publish_with_headers(subject, headers, payload)
-                .await
-                .map_err(|e| e.to_string())?;
-            ack.await.map_err(|e| e.to_string())
+        let acks = join_all(events.into_iter().map(|(subject, envelope)| {
+            // One trace per event (a webhook may carry several deals): this root
+            // span is its first span, and consumers continue it from the headers.
+            let span = tracing::info_span!(
+                parent: None,
+                "ingress.publish",
+                otel.kind = "producer",
+                event_id = %envelope.id,
+                subject = %subject,
+            );
+            async move {
+                let mut headers = HeaderMap::new();
+                headers.insert(async_nats::header::NATS_MESSAGE_ID, envelope.id.as_str());
+                trace_context::inject(&mut headers);
+                let payload = Bytes::from(envelope.encode_to_vec());
+                let ack = self
+                    .js
+                    .publish_with_headers(subject, headers, payload)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                ack.await.map_err(|e| e.to_string())
+            }
+            .instrument(span)
         }))
         .await;
         let mut report = PublishReport::default();
