@@ -1,0 +1,356 @@
+//! Alert routing over real processes: Slack and PagerDuty sinks over HTTP, a
+//! real SMTP sink, and two monitoring replicas evaluating the same rules.
+
+use std::time::Duration;
+
+use chrono::{Datelike, Utc};
+use crmerp_testkit::alert_sinks::{HttpSink, SmtpSink};
+use crmerp_testkit::hubspot::DealSpec;
+use crmerp_testkit::monitoring::Monitoring;
+use crmerp_testkit::{Stack, StackOptions, eventually};
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+struct Sinks {
+    slack: HttpSink,
+    pagerduty: HttpSink,
+    smtp: SmtpSink,
+}
+
+impl Sinks {
+    async fn start(slack_failures: u32) -> anyhow::Result<Self> {
+        Ok(Self {
+            slack: HttpSink::start(slack_failures).await?,
+            pagerduty: HttpSink::start(0).await?,
+            smtp: SmtpSink::start().await?,
+        })
+    }
+
+    fn config(&self, days: &str, lag_threshold: u64, retries: u32) -> String {
+        format!(
+            r#"
+[monitoring.alerts]
+evaluate_every = "200ms"
+no_success_window = "2s"
+consumer_lag_threshold = {lag_threshold}
+
+[monitoring.alerts.business_hours]
+timezone = "Europe/Berlin"
+days = [{days}]
+start = "00:00"
+end = "24:00"
+
+[monitoring.alerts.retry]
+retries = {retries}
+min_delay = "50ms"
+max_delay = "200ms"
+
+[monitoring.alerts.slack]
+webhook_url = "{slack}"
+
+[monitoring.alerts.pagerduty]
+events_url = "{pagerduty}"
+routing_key = "R0UTINGKEY0000000000000000000000"
+
+[monitoring.alerts.email]
+smtp_host = "127.0.0.1"
+smtp_port = {smtp}
+security = "none"
+from = "crmerp <alerts@example.com>"
+to = ["ops@example.com"]
+"#,
+            slack = self.slack.url("/services/T000/B000/XXXX"),
+            pagerduty = self.pagerduty.url("/v2/enqueue"),
+            smtp = self.smtp.port(),
+        )
+    }
+
+    fn pages(&self, action: &str) -> Vec<Value> {
+        self.pagerduty
+            .received()
+            .into_iter()
+            .map(|(_, body)| body)
+            .filter(|b| b["event_action"] == action)
+            .collect()
+    }
+}
+
+const EVERY_DAY: &str = r#""mon", "tue", "wed", "thu", "fri", "sat", "sun""#;
+
+async fn win_deal_without_address(stack: &Stack, name: &str) -> anyhow::Result<String> {
+    let mut spec = DealSpec::complete(name);
+    spec.shipping_address = false;
+    let deal = stack.hubspot.create_deal(&spec).await?;
+    if let Some(company_id) = &deal.company_id {
+        stack
+            .hubspot
+            .update_object(
+                "companies",
+                company_id,
+                json!({"address": "", "city": "", "zip": "", "country": ""}),
+            )
+            .await?;
+    }
+    stack
+        .hubspot
+        .move_to_stage(&deal.deal_id, "closedwon")
+        .await?;
+    Ok(deal.deal_id)
+}
+
+#[tokio::test]
+async fn dead_letters_and_a_silent_flow_alert_once_across_two_replicas() -> anyhow::Result<()> {
+    let stack = Stack::start(StackOptions::default()).await?;
+    // Slack fails twice first: the delivery is retried with backoff.
+    let sinks = Sinks::start(2).await?;
+    let mut monitoring = Monitoring::start_with(&stack, &sinks.config(EVERY_DAY, 1000, 4)).await?;
+    monitoring.add_replica().await?;
+
+    let deal_id = win_deal_without_address(&stack, "Alerted").await?;
+    eventually("a Slack message", WAIT, || async {
+        (!sinks.slack.received().is_empty()).then_some(())
+    })
+    .await?;
+    let mail = eventually("an email", WAIT, || async {
+        sinks.smtp.mails().first().cloned()
+    })
+    .await?;
+    // P1 for the silent flow: no success for 2 s in (always) business hours.
+    let trigger = eventually("a PagerDuty trigger", WAIT, || async {
+        sinks.pages("trigger").first().cloned()
+    })
+    .await?;
+    // Give both replicas several more evaluations to (not) repeat anything.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let slack: Vec<String> = sinks
+        .slack
+        .received()
+        .into_iter()
+        .filter_map(|(_, b)| b["text"].as_str().map(str::to_owned))
+        .collect();
+    let dead_letter_messages: Vec<&String> =
+        slack.iter().filter(|t| t.contains("Dead letter")).collect();
+    assert_eq!(dead_letter_messages.len(), 1, "{slack:?}");
+    let text = dead_letter_messages[0];
+    assert!(
+        text.starts_with("[P3] Dead letter in deal-to-order"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "CRM record: {}/contacts/0/record/deal/{deal_id}",
+            stack.hubspot.base()
+        )),
+        "{text}"
+    );
+    assert!(text.contains("ERP error: "), "{text}");
+    assert!(
+        text.contains("Recommended resolution: The record has no shipping address"),
+        "{text}"
+    );
+
+    assert_eq!(sinks.smtp.mails().len(), 1, "one email");
+    assert_eq!(mail.to, vec!["ops@example.com".to_owned()]);
+    assert!(
+        mail.data
+            .contains("Subject: [P3] Dead letter in deal-to-order"),
+        "{}",
+        mail.data
+    );
+    assert!(mail.data.contains("no shipping address"), "{}", mail.data);
+
+    assert_eq!(
+        sinks.pages("trigger").len(),
+        1,
+        "{:?}",
+        sinks.pagerduty.received()
+    );
+    assert_eq!(trigger["dedup_key"], "no_success:deal-to-order");
+    assert_eq!(trigger["payload"]["severity"], "critical");
+    assert_eq!(trigger["routing_key"], "R0UTINGKEY0000000000000000000000");
+    assert!(
+        slack.iter().filter(|t| t.starts_with("[P1]")).count() == 1,
+        "{slack:?}"
+    );
+
+    // A success resolves the incident, once.
+    let deal = stack
+        .hubspot
+        .create_deal(&DealSpec::complete("Recovered"))
+        .await?;
+    stack
+        .hubspot
+        .move_to_stage(&deal.deal_id, "closedwon")
+        .await?;
+    let resolve = eventually("a PagerDuty resolve", WAIT, || async {
+        sinks.pages("resolve").first().cloned()
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(resolve["dedup_key"], "no_success:deal-to-order");
+    assert_eq!(sinks.pages("resolve").len(), 1);
+    assert_eq!(sinks.pages("trigger").len(), 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn outside_business_hours_a_silent_flow_does_not_page_and_failed_deliveries_are_counted()
+-> anyhow::Result<()> {
+    let stack = Stack::start(StackOptions::default()).await?;
+    // Slack always fails (more failures than retries).
+    let sinks = Sinks::start(1000).await?;
+    // Business hours only on a day that is neither today nor tomorrow in Berlin.
+    let other_day = (Utc::now() + chrono::Duration::days(3))
+        .weekday()
+        .to_string()
+        .to_lowercase();
+    let monitoring =
+        Monitoring::start_with(&stack, &sinks.config(&format!("\"{other_day}\""), 1000, 1)).await?;
+
+    win_deal_without_address(&stack, "After Hours").await?;
+    eventually("an email", WAIT, || async {
+        sinks.smtp.mails().first().cloned()
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        sinks.pages("trigger").is_empty(),
+        "{:?}",
+        sinks.pagerduty.received()
+    );
+    assert!(sinks.slack.received().is_empty());
+
+    let metrics = reqwest::get(format!("{}/metrics", monitoring.url(0)?))
+        .await?
+        .text()
+        .await?;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("crmerp_monitoring_alert_failures_total{channel=\"slack\"}")),
+        "{metrics}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn consumer_lag_over_the_threshold_alerts_and_resolves() -> anyhow::Result<()> {
+    let mut stack = Stack::start(StackOptions::default()).await?;
+    let sinks = Sinks::start(0).await?;
+    let _monitoring = Monitoring::start_with(&stack, &sinks.config(EVERY_DAY, 1, 2)).await?;
+    if let Some(worker) = stack.worker.as_mut() {
+        worker.terminate(Duration::from_secs(10)).await?;
+    }
+    for name in ["Lag 1", "Lag 2", "Lag 3"] {
+        let deal = stack.hubspot.create_deal(&DealSpec::complete(name)).await?;
+        stack
+            .hubspot
+            .move_to_stage(&deal.deal_id, "closedwon")
+            .await?;
+    }
+    let trigger = eventually("a lag alert", WAIT, || async {
+        sinks
+            .pages("trigger")
+            .into_iter()
+            .find(|p| p["dedup_key"] == "consumer_lag:deal-to-order")
+    })
+    .await?;
+    assert_eq!(trigger["payload"]["severity"], "error");
+    assert!(
+        trigger["payload"]["summary"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("3 events pending"),
+        "{trigger}"
+    );
+    stack.start_worker().await?;
+    eventually("the lag resolved", WAIT, || async {
+        sinks
+            .pages("resolve")
+            .into_iter()
+            .find(|p| p["dedup_key"] == "consumer_lag:deal-to-order")
+    })
+    .await?;
+    Ok(())
+}
+
+async fn publish_breaker(stack: &Stack, open: bool, at_seconds: i64) -> anyhow::Result<()> {
+    use crmerp_proto::{BreakerChange, EventEnvelope, Message as _, event_envelope::Data};
+    let label = if open {
+        "breaker_opened"
+    } else {
+        "breaker_closed"
+    };
+    let at = crmerp_proto::timestamp_from(
+        chrono::DateTime::from_timestamp(at_seconds, 0).unwrap_or_default(),
+    );
+    let envelope = EventEnvelope {
+        id: format!("breaker:deal-to-order:netsuite:{label}:{at_seconds}"),
+        r#type: "integration.outcome".into(),
+        time: Some(at),
+        data: Some(Data::BreakerChange(BreakerChange {
+            flow: "deal-to-order".into(),
+            system: "netsuite".into(),
+            open,
+            reason: "NetSuite answered 503 five times".into(),
+            error_category: "unavailable".into(),
+            consecutive_failures: 5,
+            resolution_code: String::new(),
+            at: Some(at),
+        })),
+        ..Default::default()
+    };
+    let js = stack.jetstream().await?;
+    js.publish(
+        format!("outcome.deal-to-order.{label}"),
+        envelope.encode_to_vec().into(),
+    )
+    .await?
+    .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_flow_paused_by_its_breaker_alerts_until_the_breaker_closes() -> anyhow::Result<()> {
+    let stack = Stack::start(StackOptions {
+        with_worker: false,
+        ..StackOptions::default()
+    })
+    .await?;
+    let sinks = Sinks::start(0).await?;
+    let monitoring = Monitoring::start_with(&stack, &sinks.config(EVERY_DAY, 1000, 2)).await?;
+    let now = Utc::now().timestamp();
+    publish_breaker(&stack, true, now).await?;
+    let trigger = eventually("a breaker alert", WAIT, || async {
+        sinks
+            .pages("trigger")
+            .into_iter()
+            .find(|p| p["dedup_key"] == "breaker:deal-to-order:netsuite")
+    })
+    .await?;
+    assert!(
+        trigger["payload"]["summary"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("deal-to-order paused: netsuite keeps failing"),
+        "{trigger}"
+    );
+    publish_breaker(&stack, false, now + 1).await?;
+    eventually("the breaker alert resolved", WAIT, || async {
+        sinks
+            .pages("resolve")
+            .into_iter()
+            .find(|p| p["dedup_key"] == "breaker:deal-to-order:netsuite")
+    })
+    .await?;
+    let api = monitoring.api(Some(crmerp_testkit::monitoring::VIEWER_TOKEN))?;
+    let (_, events) = api.get("/api/v1/events?flow=deal-to-order").await?;
+    let outcomes: Vec<&str> = events["items"]
+        .as_array()
+        .map(|items| items.iter().filter_map(|e| e["outcome"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(outcomes, vec!["breaker_closed", "breaker_opened"]);
+    Ok(())
+}

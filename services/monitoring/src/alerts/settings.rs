@@ -1,0 +1,337 @@
+//! Section `[monitoring.alerts]`: rules, business hours, channels and routing.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Datelike, NaiveTime, Utc, Weekday};
+use chrono_tz::Tz;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+/// How urgent an alert is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Page someone now (a flow is down in business hours).
+    P1,
+    /// Needs attention today (retries exhausted, consumer lag).
+    P2,
+    /// Informational (a new dead letter).
+    P3,
+}
+
+/// A delivery channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    /// Slack incoming webhook.
+    Slack,
+    /// Email over SMTP.
+    Email,
+    /// PagerDuty Events API v2.
+    PagerDuty,
+}
+
+/// Alerting configuration; off unless at least one channel is configured.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct AlertSettings {
+    /// How often rules are evaluated.
+    #[serde(with = "humantime_serde")]
+    pub evaluate_every: Duration,
+    /// A flow with no success for this long in business hours pages (P1).
+    #[serde(with = "humantime_serde")]
+    pub no_success_window: Duration,
+    /// Pending messages on a flow's consumer above this alert (P2).
+    pub consumer_lag_threshold: u64,
+    /// When the no-success rule applies.
+    pub business_hours: BusinessHours,
+    /// Channels per severity.
+    pub routes: Routes,
+    /// Slack incoming webhook.
+    pub slack: Option<SlackSettings>,
+    /// SMTP email.
+    pub email: Option<EmailSettings>,
+    /// PagerDuty Events API v2.
+    pub pagerduty: Option<PagerDutySettings>,
+    /// Delivery retries.
+    pub retry: RetrySettings,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        Self {
+            evaluate_every: Duration::from_secs(30),
+            no_success_window: Duration::from_secs(15 * 60),
+            consumer_lag_threshold: 1000,
+            business_hours: BusinessHours::default(),
+            routes: Routes::default(),
+            slack: None,
+            email: None,
+            pagerduty: None,
+            retry: RetrySettings::default(),
+        }
+    }
+}
+
+/// Channels per severity.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Routes {
+    /// P1 channels.
+    pub p1: Vec<Channel>,
+    /// P2 channels.
+    pub p2: Vec<Channel>,
+    /// P3 channels.
+    pub p3: Vec<Channel>,
+}
+
+impl Default for Routes {
+    fn default() -> Self {
+        Self {
+            p1: vec![Channel::PagerDuty, Channel::Slack],
+            p2: vec![Channel::PagerDuty, Channel::Slack, Channel::Email],
+            p3: vec![Channel::Slack, Channel::Email],
+        }
+    }
+}
+
+impl Routes {
+    /// The channels of `severity`.
+    pub fn channels(&self, severity: Severity) -> &[Channel] {
+        match severity {
+            Severity::P1 => &self.p1,
+            Severity::P2 => &self.p2,
+            Severity::P3 => &self.p3,
+        }
+    }
+}
+
+/// Business hours in one time zone, e.g. Mon-Fri 08:00-18:00 Europe/Berlin.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct BusinessHours {
+    /// IANA time zone, e.g. `Europe/Berlin`.
+    pub timezone: String,
+    /// Working days: `mon`, `tue`, ... `sun`.
+    pub days: Vec<String>,
+    /// Local start time, `HH:MM`.
+    pub start: String,
+    /// Local end time, `HH:MM` (exclusive; `24:00` for midnight).
+    pub end: String,
+}
+
+impl Default for BusinessHours {
+    fn default() -> Self {
+        Self {
+            timezone: "UTC".into(),
+            days: ["mon", "tue", "wed", "thu", "fri"]
+                .map(String::from)
+                .to_vec(),
+            start: "09:00".into(),
+            end: "17:00".into(),
+        }
+    }
+}
+
+/// Business hours, parsed.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    tz: Tz,
+    days: Vec<Weekday>,
+    start: NaiveTime,
+    /// `None` means midnight at the end of the day.
+    end: Option<NaiveTime>,
+}
+
+fn parse_time(text: &str) -> Result<Option<NaiveTime>, String> {
+    if text == "24:00" {
+        return Ok(None);
+    }
+    NaiveTime::parse_from_str(text, "%H:%M")
+        .map(Some)
+        .map_err(|_| format!("\"{text}\" is not an HH:MM time"))
+}
+
+impl BusinessHours {
+    /// Parses the configured values; the error names the bad one.
+    pub fn schedule(&self) -> Result<Schedule, String> {
+        let tz: Tz = self
+            .timezone
+            .parse()
+            .map_err(|_| format!("\"{}\" is not an IANA time zone", self.timezone))?;
+        let days = self
+            .days
+            .iter()
+            .map(|d| {
+                d.parse::<Weekday>()
+                    .map_err(|_| format!("\"{d}\" is not a weekday"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let start = parse_time(&self.start)?.ok_or_else(|| "start cannot be 24:00".to_owned())?;
+        Ok(Schedule {
+            tz,
+            days,
+            start,
+            end: parse_time(&self.end)?,
+        })
+    }
+}
+
+impl Schedule {
+    /// True when `now` falls in business hours in the configured zone.
+    pub fn contains(&self, now: DateTime<Utc>) -> bool {
+        let local = now.with_timezone(&self.tz);
+        let time = local.time();
+        self.days.contains(&local.weekday())
+            && time >= self.start
+            && self.end.is_none_or(|end| time < end)
+    }
+}
+
+/// Slack incoming webhook.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SlackSettings {
+    /// The webhook URL (a secret: it grants posting).
+    pub webhook_url: SecretString,
+}
+
+/// How the SMTP connection is secured.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    /// Plain SMTP (a local relay or a test sink only).
+    None,
+    /// STARTTLS on the submission port.
+    #[default]
+    Starttls,
+    /// Implicit TLS (port 465).
+    Tls,
+}
+
+/// Email over SMTP.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EmailSettings {
+    /// SMTP host.
+    pub smtp_host: String,
+    /// SMTP port.
+    pub smtp_port: u16,
+    /// Connection security.
+    #[serde(default)]
+    pub security: SmtpSecurity,
+    /// SMTP user, if the relay needs one.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// SMTP password.
+    #[serde(default)]
+    pub password: Option<SecretString>,
+    /// Sender address.
+    pub from: String,
+    /// Recipients (the ops channel).
+    pub to: Vec<String>,
+}
+
+/// PagerDuty Events API v2.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PagerDutySettings {
+    /// The enqueue URL.
+    #[serde(default = "default_pagerduty_url")]
+    pub events_url: String,
+    /// The service integration's routing key.
+    pub routing_key: SecretString,
+}
+
+fn default_pagerduty_url() -> String {
+    "https://events.pagerduty.com/v2/enqueue".into()
+}
+
+/// Delivery retries with exponential backoff.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RetrySettings {
+    /// Retries after the first attempt.
+    pub retries: usize,
+    /// First delay.
+    #[serde(with = "humantime_serde")]
+    pub min_delay: Duration,
+    /// Largest delay.
+    #[serde(with = "humantime_serde")]
+    pub max_delay: Duration,
+}
+
+impl Default for RetrySettings {
+    fn default() -> Self {
+        Self {
+            retries: 4,
+            min_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hours(tz: &str, days: &[&str], start: &str, end: &str) -> Schedule {
+        BusinessHours {
+            timezone: tz.into(),
+            days: days.iter().map(|d| (*d).to_owned()).collect(),
+            start: start.into(),
+            end: end.into(),
+        }
+        .schedule()
+        .expect("valid")
+    }
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .expect("time")
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn business_hours_follow_the_local_clock_across_a_zone_boundary() {
+        let berlin = hours(
+            "Europe/Berlin",
+            &["mon", "tue", "wed", "thu", "fri"],
+            "09:00",
+            "17:00",
+        );
+        // Friday 2026-11-27 07:30 UTC is 08:30 in Berlin: not yet open.
+        assert!(!berlin.contains(at("2026-11-27T07:30:00Z")));
+        assert!(berlin.contains(at("2026-11-27T08:00:00Z")));
+        // 16:30 UTC is 17:30 in Berlin: closed, though still "office hours" in UTC.
+        assert!(!berlin.contains(at("2026-11-27T16:30:00Z")));
+        // Friday 23:30 UTC is Saturday 00:30 in Berlin... and Friday 18:30 in New York.
+        let new_york = hours("America/New_York", &["fri"], "09:00", "24:00");
+        assert!(new_york.contains(at("2026-11-27T23:30:00Z")));
+        assert!(
+            !hours("Europe/Berlin", &["fri"], "00:00", "24:00")
+                .contains(at("2026-11-27T23:30:00Z"))
+        );
+    }
+
+    #[test]
+    fn summer_time_moves_the_window_in_utc() {
+        let berlin = hours("Europe/Berlin", &["mon"], "09:00", "10:00");
+        // Monday 2026-07-06: CEST (UTC+2), 09:00 local is 07:00 UTC.
+        assert!(berlin.contains(at("2026-07-06T07:30:00Z")));
+        // Monday 2026-12-07: CET (UTC+1), 07:30 UTC is 08:30 local.
+        assert!(!berlin.contains(at("2026-12-07T07:30:00Z")));
+        assert!(berlin.contains(at("2026-12-07T08:30:00Z")));
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let bh = BusinessHours {
+            timezone: "Mars/Olympus".into(),
+            ..Default::default()
+        };
+        assert!(bh.schedule().unwrap_err().contains("Mars/Olympus"));
+        let bh = BusinessHours {
+            days: vec!["funday".into()],
+            ..Default::default()
+        };
+        assert!(bh.schedule().unwrap_err().contains("funday"));
+    }
+}

@@ -1,0 +1,322 @@
+//! Dead-letter review: list, detail, correct-and-requeue, discard.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{Duration, Utc};
+use crmerp_connector::CallLog;
+use crmerp_proto::{Deal, EventEnvelope, Message as _, event_envelope::Data};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{non_empty, parse_limit};
+use crate::AppState;
+use crate::auth::{Operator, Viewer};
+use crate::deal_json::{deal_from_json, deal_to_json};
+use crate::error::ApiError;
+use crate::records::envelope_json;
+use crate::resolution::explain;
+use crate::store::dead_letters::{self, DeadLetterFilter, DeadLetterSummary};
+
+/// The routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/dead-letters", get(list))
+        .route("/api/v1/dead-letters/{id}", get(detail))
+        .route("/api/v1/dead-letters/{id}/requeue", post(requeue))
+        .route("/api/v1/dead-letters/{id}/discard", post(discard))
+}
+
+/// List filters; all optional. Ages are in minutes.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    flow: Option<String>,
+    category: Option<String>,
+    status: Option<String>,
+    min_age_minutes: Option<String>,
+    max_age_minutes: Option<String>,
+    limit: Option<String>,
+}
+
+/// A listed dead letter with its resolution in words.
+#[derive(Debug, Serialize)]
+pub struct ListedDeadLetter {
+    #[serde(flatten)]
+    summary: DeadLetterSummary,
+    resolution: String,
+}
+
+/// The list.
+#[derive(Debug, Serialize)]
+pub struct DeadLetterList {
+    /// Newest first.
+    pub items: Vec<ListedDeadLetter>,
+}
+
+const STATUSES: [&str; 4] = ["open", "requeued", "resolved", "discarded"];
+
+async fn list(
+    Viewer(_): Viewer,
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<DeadLetterList>, ApiError> {
+    let status = non_empty(query.status);
+    if let Some(status) = &status
+        && !STATUSES.contains(&status.as_str())
+    {
+        return Err(ApiError::BadRequest(format!(
+            "status must be one of {}",
+            STATUSES.join(", ")
+        )));
+    }
+    let now = Utc::now();
+    let minutes = |name: &str, value: Option<String>| -> Result<Option<i64>, ApiError> {
+        non_empty(value)
+            .map(|v| {
+                v.parse::<i64>()
+                    .ok()
+                    .filter(|m| (0..=525_600).contains(m))
+                    .ok_or_else(|| {
+                        ApiError::BadRequest(format!("{name} must be a number of minutes"))
+                    })
+            })
+            .transpose()
+    };
+    let filter = DeadLetterFilter {
+        flow: non_empty(query.flow),
+        category: non_empty(query.category),
+        status,
+        older_than: minutes("min_age_minutes", query.min_age_minutes)?
+            .map(|m| now - Duration::minutes(m)),
+        newer_than: minutes("max_age_minutes", query.max_age_minutes)?
+            .map(|m| now - Duration::minutes(m)),
+    };
+    let limit = parse_limit(query.limit.as_deref(), 100, 1000)?;
+    let items = dead_letters::list(&state.pool, &filter, limit)
+        .await?
+        .into_iter()
+        .map(|summary| ListedDeadLetter {
+            resolution: explain(&summary.resolution_code),
+            summary,
+        })
+        .collect();
+    Ok(Json(DeadLetterList { items }))
+}
+
+/// Everything an operator needs to decide.
+#[derive(Debug, Serialize)]
+pub struct DeadLetterDetail {
+    #[serde(flatten)]
+    summary: DeadLetterSummary,
+    /// The recommended resolution in plain words.
+    resolution: String,
+    /// Link to the CRM record, when configured.
+    crm_record_url: Option<String>,
+    /// The dead letter as published, including the original event and every attempt.
+    envelope: Value,
+    /// The deal as it stands (the last correction, or the CRM's current data): the base of a correction.
+    deal: Option<Value>,
+    /// Why `deal` is missing, if it is.
+    deal_error: Option<String>,
+}
+
+async fn load(state: &AppState, id: &str) -> Result<(DeadLetterSummary, EventEnvelope), ApiError> {
+    let (summary, bytes) = dead_letters::get(&state.pool, id)
+        .await?
+        .ok_or(ApiError::NotFound("dead letter"))?;
+    let envelope = EventEnvelope::decode(bytes.as_slice())
+        .map_err(|e| anyhow::anyhow!("stored dead letter {id} does not decode: {e}"))?;
+    Ok((summary, envelope))
+}
+
+/// The deal a correction starts from: the last correction, else the CRM's current data.
+async fn current_deal(state: &AppState, envelope: &EventEnvelope) -> Result<Deal, ApiError> {
+    let Some(Data::DeadLetter(dl)) = &envelope.data else {
+        return Err(ApiError::Conflict("not a dead letter".into()));
+    };
+    let Some(Data::DealWon(won)) = dl.original.as_deref().and_then(|o| o.data.as_ref()) else {
+        return Err(ApiError::Conflict(
+            "only deal-won events carry a deal to correct".into(),
+        ));
+    };
+    if let Some(deal) = &won.corrected_deal {
+        return Ok(deal.clone());
+    }
+    let deal_ref = won.deal.clone().unwrap_or_default();
+    let crm = state
+        .crm
+        .as_ref()
+        .ok_or_else(|| ApiError::Unavailable("no CRM is configured to read the deal".into()))?;
+    crm.fetch_deal(&deal_ref.id, &CallLog::new())
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("cannot read the deal from the CRM: {e}")))
+}
+
+async fn detail(
+    Viewer(_): Viewer,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<DeadLetterDetail>, ApiError> {
+    let (summary, envelope) = load(&state, &id).await?;
+    let (deal, deal_error) = match current_deal(&state, &envelope).await {
+        Ok(deal) => (Some(deal_to_json(&deal)), None),
+        Err(error) => (None, Some(error.to_string())),
+    };
+    Ok(Json(DeadLetterDetail {
+        resolution: explain(&summary.resolution_code),
+        crm_record_url: state.record_link(
+            &summary.crm_system,
+            &summary.crm_object_type,
+            &summary.crm_record_id,
+        ),
+        envelope: envelope_json(&envelope),
+        summary,
+        deal,
+        deal_error,
+    }))
+}
+
+/// Body of a requeue: an optional RFC 6902 JSON patch of the canonical deal.
+#[derive(Debug, Default, Deserialize)]
+pub struct RequeueRequest {
+    #[serde(default)]
+    patch: Option<json_patch::Patch>,
+}
+
+/// What a requeue did.
+#[derive(Debug, Serialize)]
+pub struct RequeueResponse {
+    /// The dead letter.
+    pub dead_letter_id: String,
+    /// The id of the event now on its way.
+    pub requeued_event_id: String,
+    /// The dead letter's new status.
+    pub status: &'static str,
+}
+
+/// Applies the patch and validates the result; returns the corrected deal and
+/// what changed (a minimal patch from the base, for the audit trail).
+async fn corrected_deal(
+    state: &AppState,
+    envelope: &EventEnvelope,
+    patch: &json_patch::Patch,
+) -> Result<(Deal, json_patch::Patch), ApiError> {
+    let base = current_deal(state, envelope).await?;
+    let before = deal_to_json(&base);
+    let mut json = before.clone();
+    json_patch::patch(&mut json, patch)
+        .map_err(|e| ApiError::BadRequest(format!("the patch does not apply: {e}")))?;
+    let changes = json_patch::diff(&before, &json);
+    let deal = deal_from_json(json).map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+    crmerp_deal_to_order::validate_deal(&deal, state.min_order_value).map_err(|invalid| {
+        ApiError::Unprocessable(format!(
+            "The corrected deal is still invalid: {} ({})",
+            invalid.reason, invalid.resolution
+        ))
+    })?;
+    Ok((deal, changes))
+}
+
+/// Parses an optional JSON body, answering problems as problem+json.
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Option<T>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    serde_json::from_slice(body).map(Some).map_err(|e| {
+        ApiError::BadRequest(format!("the body is not valid JSON for this action: {e}"))
+    })
+}
+
+fn ensure_actionable(status: &str) -> Result<(), ApiError> {
+    match status {
+        "open" | "requeued" => Ok(()),
+        other => Err(ApiError::Conflict(format!(
+            "the dead letter is already {other}"
+        ))),
+    }
+}
+
+async fn requeue(
+    Operator(principal): Operator,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<RequeueResponse>), ApiError> {
+    let request: RequeueRequest = json_body(&body)?.unwrap_or_default();
+    let (summary, envelope) = load(&state, &id).await?;
+    ensure_actionable(&summary.status)?;
+    let (corrected, changes) = match &request.patch {
+        Some(patch) => {
+            let (deal, changes) = corrected_deal(&state, &envelope, patch).await?;
+            (Some(deal), Some(changes))
+        }
+        None => (None, None),
+    };
+    let mut tx = state.pool.begin().await?;
+    let (status, count) = dead_letters::lock(&mut tx, &id)
+        .await?
+        .ok_or(ApiError::NotFound("dead letter"))?;
+    ensure_actionable(&status)?;
+    let attempt = u32::try_from(count).unwrap_or(0) + 1;
+    let (_, event) = crmerp_flow::requeue::requeued_event(&envelope, corrected.clone(), attempt)
+        .map_err(|e| ApiError::Conflict(e.to_string()))?;
+    // The audit keeps what changed, whatever shape of patch the caller sent.
+    let patch_json = changes.as_ref().and_then(|p| serde_json::to_value(p).ok());
+    dead_letters::record_requeue(
+        &mut tx,
+        &summary,
+        &event.id,
+        &principal.name,
+        patch_json.as_ref(),
+    )
+    .await?;
+    // Published inside the transaction: if JetStream refuses, nothing is recorded;
+    // if the commit fails after the publish, a retry reuses the id and JetStream de-duplicates it.
+    let event_id = crmerp_flow::requeue::requeue(&state.js, &envelope, corrected, attempt)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    tx.commit().await?;
+    dead_letters::resolve_if_already_succeeded(&state.pool, &id).await?;
+    tracing::info!(dead_letter = %id, event_id = %event_id, actor = %principal.name, corrected = request.patch.is_some(), "Dead letter requeued.");
+    metrics::counter!("crmerp_monitoring_requeues_total").increment(1);
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(RequeueResponse {
+            dead_letter_id: id,
+            requeued_event_id: event_id,
+            status: "requeued",
+        }),
+    ))
+}
+
+/// Body of a discard.
+#[derive(Debug, Deserialize)]
+pub struct DiscardRequest {
+    reason: String,
+}
+
+async fn discard(
+    Operator(principal): Operator,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let reason = json_body::<DiscardRequest>(&body)?
+        .map(|b| b.reason.trim().to_owned())
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| ApiError::BadRequest("give a non-empty reason".into()))?;
+    let (summary, _) = load(&state, &id).await?;
+    let mut tx = state.pool.begin().await?;
+    let (status, _) = dead_letters::lock(&mut tx, &id)
+        .await?
+        .ok_or(ApiError::NotFound("dead letter"))?;
+    ensure_actionable(&status)?;
+    dead_letters::record_discard(&mut tx, &summary, &principal.name, &reason).await?;
+    tx.commit().await?;
+    tracing::info!(dead_letter = %id, actor = %principal.name, "Dead letter discarded.");
+    Ok(Json(
+        serde_json::json!({"dead_letter_id": id, "status": "discarded"}),
+    ))
+}

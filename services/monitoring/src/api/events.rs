@@ -1,0 +1,90 @@
+//! `GET /api/v1/events` (search) and `GET /api/v1/timeline` (one record's history).
+
+use axum::extract::{Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use super::{non_empty, parse_limit, parse_time};
+use crate::AppState;
+use crate::auth::Viewer;
+use crate::error::ApiError;
+use crate::store::events::{self, Cursor, EventFilter, Page, StoredEvent};
+
+/// The routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/events", get(search))
+        .route("/api/v1/timeline", get(timeline))
+}
+
+/// Search parameters; all optional.
+#[derive(Debug, Deserialize)]
+pub struct SearchQuery {
+    crm_record_id: Option<String>,
+    erp_order_number: Option<String>,
+    event_type: Option<String>,
+    flow: Option<String>,
+    outcome: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+async fn search(
+    Viewer(_): Viewer,
+    State(state): State<AppState>,
+    Query(query): Query<SearchQuery>,
+) -> Result<Json<Page<StoredEvent>>, ApiError> {
+    let filter = EventFilter {
+        crm_record_id: non_empty(query.crm_record_id),
+        erp_order_number: non_empty(query.erp_order_number),
+        event_type: non_empty(query.event_type),
+        flow: non_empty(query.flow),
+        outcome: non_empty(query.outcome),
+        from: parse_time("from", query.from.as_deref())?,
+        to: parse_time("to", query.to.as_deref())?,
+    };
+    let cursor = match non_empty(query.cursor) {
+        Some(text) => Some(
+            Cursor::decode(&text)
+                .ok_or_else(|| ApiError::BadRequest("cursor is not one this API issued".into()))?,
+        ),
+        None => None,
+    };
+    let limit = parse_limit(query.limit.as_deref(), 50, 500)?;
+    Ok(Json(
+        events::search(&state.pool, &filter, cursor, limit).await?,
+    ))
+}
+
+/// Timeline parameters: one of the two.
+#[derive(Debug, Deserialize)]
+pub struct TimelineQuery {
+    crm_record_id: Option<String>,
+    erp_order_number: Option<String>,
+}
+
+/// A record's events, oldest first.
+#[derive(Debug, Serialize)]
+pub struct Timeline {
+    /// The events.
+    pub items: Vec<StoredEvent>,
+}
+
+async fn timeline(
+    Viewer(_): Viewer,
+    State(state): State<AppState>,
+    Query(query): Query<TimelineQuery>,
+) -> Result<Json<Timeline>, ApiError> {
+    let crm = non_empty(query.crm_record_id);
+    let erp = non_empty(query.erp_order_number);
+    if crm.is_none() && erp.is_none() {
+        return Err(ApiError::BadRequest(
+            "give crm_record_id or erp_order_number".into(),
+        ));
+    }
+    let items = events::timeline(&state.pool, crm.as_deref(), erp.as_deref()).await?;
+    Ok(Json(Timeline { items }))
+}

@@ -1,0 +1,189 @@
+//! `GET /api/v1/reports/sla?week=2026-W48[&format=csv]`: the weekly SLA report.
+
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc, Weekday};
+use serde::{Deserialize, Serialize};
+
+use crate::AppState;
+use crate::auth::Viewer;
+use crate::error::ApiError;
+use crate::store::stats::{self, CategoryVolume, Resolution};
+
+/// The routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/v1/reports/sla", get(sla))
+}
+
+/// Report parameters.
+#[derive(Debug, Deserialize)]
+pub struct SlaQuery {
+    /// ISO week, e.g. `2026-W48`; default: the current week.
+    week: Option<String>,
+    /// `json` (default) or `csv`.
+    format: Option<String>,
+}
+
+/// Success rate of one flow in the week.
+#[derive(Debug, Serialize)]
+pub struct FlowSuccess {
+    flow: String,
+    events: i64,
+    successes: i64,
+    failures: i64,
+    success_rate: Option<f64>,
+}
+
+/// The weekly SLA report.
+#[derive(Debug, Serialize)]
+pub struct SlaReport {
+    /// ISO week.
+    week: String,
+    /// Monday 00:00 UTC.
+    from: DateTime<Utc>,
+    /// The next Monday 00:00 UTC.
+    to: DateTime<Utc>,
+    /// Success rate per flow.
+    flows: Vec<FlowSuccess>,
+    /// Dead letters per flow and category.
+    dead_letters: Vec<CategoryVolume>,
+    /// Time to resolution of dead letters resolved in the week.
+    resolution: Vec<Resolution>,
+}
+
+/// Parses `YYYY-Www` into the week's bounds.
+pub fn week_bounds(week: &str) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    let (year, number) = week.split_once("-W")?;
+    let monday =
+        NaiveDate::from_isoywd_opt(year.parse().ok()?, number.parse().ok()?, Weekday::Mon)?;
+    let from = monday.and_hms_opt(0, 0, 0)?.and_utc();
+    Some((from, from + Duration::days(7)))
+}
+
+fn current_week() -> String {
+    let week = Utc::now().iso_week();
+    format!("{}-W{:02}", week.year(), week.week())
+}
+
+async fn sla(
+    Viewer(_): Viewer,
+    State(state): State<AppState>,
+    Query(query): Query<SlaQuery>,
+) -> Result<Response, ApiError> {
+    let week = query
+        .week
+        .filter(|w| !w.is_empty())
+        .unwrap_or_else(current_week);
+    let (from, to) = week_bounds(&week)
+        .ok_or_else(|| ApiError::BadRequest("week must look like 2026-W48".into()))?;
+    let flows = stats::flow_stats(&state.pool, from, to)
+        .await?
+        .into_iter()
+        .map(|s| {
+            let finished = s.successes + s.failures;
+            FlowSuccess {
+                success_rate: (finished > 0).then(|| s.successes as f64 / finished as f64),
+                flow: s.flow,
+                events: s.events,
+                successes: s.successes,
+                failures: s.failures,
+            }
+        })
+        .collect();
+    let report = SlaReport {
+        dead_letters: stats::dlq_volume(&state.pool, from, to).await?,
+        resolution: stats::resolution_times(&state.pool, from, to).await?,
+        week,
+        from,
+        to,
+        flows,
+    };
+    match query.format.as_deref() {
+        None | Some("") | Some("json") => Ok(Json(report).into_response()),
+        Some("csv") => {
+            let filename = format!("attachment; filename=\"sla-{}.csv\"", report.week);
+            Ok((
+                [
+                    (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+                    (header::CONTENT_DISPOSITION, filename),
+                ],
+                to_csv(&report),
+            )
+                .into_response())
+        }
+        Some(_) => Err(ApiError::BadRequest("format must be json or csv".into())),
+    }
+}
+
+fn number(value: Option<f64>) -> String {
+    value.map(|v| format!("{v:.4}")).unwrap_or_default()
+}
+
+fn field(text: &str) -> String {
+    if text.contains([',', '"', '\n']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_owned()
+    }
+}
+
+/// One row per figure: `week,section,flow,key,value`.
+pub fn to_csv(report: &SlaReport) -> String {
+    let mut out = String::from("week,section,flow,key,value\n");
+    let mut row = |section: &str, flow: &str, key: &str, value: String| {
+        out.push_str(&format!(
+            "{},{section},{},{},{value}\n",
+            report.week,
+            field(flow),
+            field(key)
+        ));
+    };
+    for f in &report.flows {
+        row("success", &f.flow, "events", f.events.to_string());
+        row("success", &f.flow, "successes", f.successes.to_string());
+        row("success", &f.flow, "failures", f.failures.to_string());
+        row("success", &f.flow, "success_rate", number(f.success_rate));
+    }
+    for d in &report.dead_letters {
+        row(
+            "dead_letters",
+            &d.flow,
+            &d.category,
+            d.dead_letters.to_string(),
+        );
+    }
+    for r in &report.resolution {
+        row("resolution", &r.flow, "resolved", r.resolved.to_string());
+        row(
+            "resolution",
+            &r.flow,
+            "mean_minutes",
+            number(r.mean_minutes),
+        );
+        row("resolution", &r.flow, "p95_minutes", number(r.p95_minutes));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso_weeks_start_on_monday() {
+        let (from, to) = week_bounds("2026-W01").expect("valid");
+        assert_eq!(from.to_rfc3339(), "2025-12-29T00:00:00+00:00");
+        assert_eq!(to - from, Duration::days(7));
+        assert!(week_bounds("2026-W54").is_none());
+        assert!(week_bounds("last week").is_none());
+    }
+
+    #[test]
+    fn csv_fields_are_quoted_when_needed() {
+        assert_eq!(field("a,b"), "\"a,b\"");
+        assert_eq!(field("plain"), "plain");
+    }
+}

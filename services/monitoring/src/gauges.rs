@@ -1,0 +1,41 @@
+//! Prometheus gauges read from JetStream: DLQ depth per flow and flow consumer lag.
+//! Refreshed periodically by every replica (gauges, so replicas agree).
+
+use std::time::Duration;
+
+use async_nats::jetstream;
+use crmerp_service_kit::topology::{DLQ_STREAM, INBOUND_STREAM};
+use futures::TryStreamExt;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::health::subject_counts;
+
+/// Refreshes the gauges every `every` until `shutdown`.
+pub async fn run(js: jetstream::Context, every: Duration, shutdown: CancellationToken) {
+    let mut ticker = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            () = shutdown.cancelled() => return,
+        }
+        if let Err(error) = refresh(&js).await {
+            tracing::debug!(%error, "Cannot refresh JetStream gauges.");
+        }
+    }
+}
+
+async fn refresh(js: &jetstream::Context) -> Result<(), async_nats::Error> {
+    for (subject, count) in subject_counts(js, DLQ_STREAM, "dlq.>").await? {
+        let flow = subject.trim_start_matches("dlq.").to_owned();
+        metrics::gauge!("crmerp_dlq_depth", "flow" => flow).set(count as f64);
+    }
+    let stream = js.get_stream(INBOUND_STREAM).await?;
+    let infos: Vec<_> = stream.consumers().try_collect().await?;
+    for info in infos {
+        metrics::gauge!("crmerp_consumer_pending", "consumer" => info.name.clone())
+            .set(info.num_pending as f64);
+        metrics::gauge!("crmerp_consumer_ack_pending", "consumer" => info.name.clone())
+            .set(info.num_ack_pending as f64);
+    }
+    Ok(())
+}

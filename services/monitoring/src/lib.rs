@@ -1,0 +1,248 @@
+//! Monitoring: the operations team's view of every flow.
+//!
+//! - Ingest ([`ingest`]): durable consumers on `outcome.>` and `dlq.>` write
+//!   each outcome and dead letter into an append-only Postgres event log,
+//!   batched and idempotent.
+//! - Ops API ([`api`]): event search, record timelines, dead-letter review
+//!   with correct-and-requeue and discard, every action audited.
+//! - Auth ([`auth`]): bearer tokens with the roles viewer, operator and admin.
+
+pub mod alerts;
+pub mod api;
+pub mod auth;
+pub mod console;
+pub mod deal_json;
+pub mod error;
+pub mod gauges;
+pub mod ingest;
+pub mod records;
+pub mod resolution;
+pub mod settings;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use crmerp_connector::CrmConnector;
+use crmerp_service_kit::settings::NatsSettings;
+use crmerp_service_kit::{Readiness, admin, announce_listener, nats, topology};
+use rust_decimal::Decimal;
+use secrecy::ExposeSecret;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use settings::Settings;
+
+/// Shared state of the HTTP handlers.
+#[derive(Clone)]
+pub struct AppState {
+    /// The event log.
+    pub pool: PgPool,
+    /// JetStream, for requeues and stream state.
+    pub js: async_nats::jetstream::Context,
+    /// Token check.
+    pub auth: auth::Authenticator,
+    /// The CRM, to read a dead-lettered deal; `None` when not configured.
+    pub crm: Option<Arc<dyn CrmConnector>>,
+    /// deal-to-order's minimum order value, for validating corrections.
+    pub min_order_value: Decimal,
+    /// CRM record link template.
+    pub crm_record_url: Arc<str>,
+}
+
+impl AppState {
+    /// The link to a CRM record, when a template is configured.
+    pub fn record_link(&self, system: &str, object_type: &str, id: &str) -> Option<String> {
+        (!self.crm_record_url.is_empty() && !id.is_empty()).then(|| {
+            self.crm_record_url
+                .replace("{system}", system)
+                .replace("{object_type}", object_type)
+                .replace("{id}", id)
+        })
+    }
+}
+
+/// Monitoring could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// NATS connection failed.
+    #[error(transparent)]
+    Nats(#[from] nats::ConnectError),
+    /// Postgres could not be reached or migrated.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    /// The CRM connector is misconfigured.
+    #[error("invalid CRM configuration: {0}")]
+    Crm(String),
+    /// The alert configuration is invalid.
+    #[error("invalid alert configuration: {0}")]
+    Alerts(String),
+    /// The listener has no local address.
+    #[error("listener has no local address: {0}")]
+    Listener(#[from] std::io::Error),
+}
+
+/// A built monitoring service, bound to its listener and ready to run.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    addr: SocketAddr,
+    state: AppState,
+    nats: NatsSettings,
+    batch: ingest::BatchSettings,
+    readiness: Readiness,
+    alerts: Option<alerts::Evaluator>,
+}
+
+impl Application {
+    /// Connects to NATS and Postgres, runs the migrations and builds the router.
+    pub async fn build(settings: Settings, listener: TcpListener) -> Result<Self, StartError> {
+        let addr = listener.local_addr()?;
+        let (_client, js) = nats::connect(&settings.nats, "monitoring").await?;
+        let pool = store::connect_and_migrate(
+            settings.monitoring.database_url.expose_secret(),
+            settings.monitoring.db_max_connections,
+        )
+        .await?;
+        let crm = match settings.crm.selected() {
+            Some(section) => Some(
+                crmerp_connector::registry::build_crm(&settings.crm.kind, Some(section))
+                    .map_err(|e| StartError::Crm(e.to_string()))?,
+            ),
+            None => None,
+        };
+        let state = AppState {
+            pool,
+            js,
+            auth: auth::Authenticator::new(&settings.monitoring.tokens),
+            crm,
+            min_order_value: settings.deal_to_order.min_order_value,
+            crm_record_url: settings.monitoring.crm_record_url.as_str().into(),
+        };
+        let alerts = alerts::Evaluator::new(
+            state.pool.clone(),
+            state.js.clone(),
+            settings.monitoring.alerts.clone(),
+            state.crm_record_url.clone(),
+        )
+        .map_err(StartError::Alerts)?;
+        let readiness = Readiness::new();
+        let router = api::router()
+            .route("/openapi.json", axum::routing::get(openapi))
+            .merge(console::router())
+            .fallback(not_found)
+            .with_state(state.clone())
+            .merge(admin::router(readiness.clone(), admin::install_metrics()));
+        Ok(Self {
+            listener,
+            router,
+            addr,
+            state,
+            nats: settings.nats,
+            batch: ingest::BatchSettings {
+                size: settings.monitoring.batch_size,
+                wait: settings.monitoring.batch_wait,
+            },
+            readiness,
+            alerts,
+        })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Ingests and serves until `shutdown` fires.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> std::io::Result<()> {
+        let Self {
+            listener,
+            router,
+            addr,
+            state,
+            nats,
+            batch,
+            readiness,
+            alerts,
+        } = self;
+        let tasks = tokio_util::task::TaskTracker::new();
+        {
+            let (js, shutdown, tasks2) = (state.js.clone(), shutdown.clone(), tasks.clone());
+            tasks.spawn(async move {
+                if topology::ensure_streams_until_ready(&js, &nats, &shutdown)
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                tracing::info!("Streams declared.");
+                for spec in ingest::SPECS {
+                    tasks2.spawn(ingest::run(
+                        js.clone(),
+                        state.pool.clone(),
+                        spec,
+                        batch,
+                        readiness.clone(),
+                        shutdown.clone(),
+                    ));
+                }
+            });
+        }
+        tasks.spawn(gauges::run(
+            state.js.clone(),
+            std::time::Duration::from_secs(15),
+            shutdown.clone(),
+        ));
+        if let Some(evaluator) = alerts {
+            tasks.spawn(evaluator.run(shutdown.clone()));
+        }
+        announce_listener("http", addr);
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown({
+                let shutdown = shutdown.clone();
+                async move { shutdown.cancelled().await }
+            })
+            .await;
+        tasks.close();
+        tasks.wait().await;
+        served
+    }
+}
+
+/// The OpenAPI 3.1 document of the ops API.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+async fn openapi() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
+}
+
+async fn not_found() -> error::ApiError {
+    error::ApiError::NotFound("route")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_openapi_document_lists_every_route() {
+        let doc: serde_json::Value = serde_json::from_str(super::OPENAPI).expect("valid JSON");
+        for path in [
+            "/api/v1/me",
+            "/api/v1/events",
+            "/api/v1/timeline",
+            "/api/v1/dead-letters",
+            "/api/v1/dead-letters/{id}",
+            "/api/v1/dead-letters/{id}/requeue",
+            "/api/v1/dead-letters/{id}/discard",
+            "/api/v1/health",
+            "/api/v1/health/series",
+            "/api/v1/reports/sla",
+        ] {
+            assert!(doc["paths"].get(path).is_some(), "{path} is undocumented");
+        }
+    }
+}

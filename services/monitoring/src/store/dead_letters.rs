@@ -1,0 +1,250 @@
+//! The dead-letter index: review state, requeue and discard, each audited in the event log.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{Value, json};
+use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
+
+use crate::records::EventRow;
+
+/// A dead letter as the API lists it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct DeadLetterSummary {
+    /// Dead-letter id (its envelope id).
+    pub id: String,
+    /// Flow.
+    pub flow: String,
+    /// `permanent`, `exhausted` or `poison`.
+    pub class: String,
+    /// Error category, e.g. `missing_data`.
+    pub error_category: String,
+    /// Recommended resolution code.
+    pub resolution_code: String,
+    /// Why it failed.
+    pub reason: String,
+    /// The vendor's error detail.
+    pub error_detail: String,
+    /// CRM system.
+    pub crm_system: String,
+    /// CRM object type.
+    pub crm_object_type: String,
+    /// CRM record id.
+    pub crm_record_id: String,
+    /// Id of the event that failed.
+    pub original_event_id: String,
+    /// Its subject.
+    pub original_subject: String,
+    /// When it was dead-lettered.
+    pub dead_lettered_at: DateTime<Utc>,
+    /// `open`, `requeued`, `resolved` or `discarded`.
+    pub status: String,
+    /// Events published by requeues, oldest first.
+    pub requeue_event_ids: Vec<String>,
+    /// When its requeued event succeeded.
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// Why it was discarded.
+    pub discard_reason: String,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// List filters.
+#[derive(Debug, Clone, Default)]
+pub struct DeadLetterFilter {
+    /// Flow.
+    pub flow: Option<String>,
+    /// Error category.
+    pub category: Option<String>,
+    /// Review status.
+    pub status: Option<String>,
+    /// Dead-lettered at least this long ago.
+    pub older_than: Option<DateTime<Utc>>,
+    /// Dead-lettered at most this long ago.
+    pub newer_than: Option<DateTime<Utc>>,
+}
+
+const COLUMNS: &str = "id, flow, class, error_category, resolution_code, reason, error_detail, \
+    crm_system, crm_object_type, crm_record_id, original_event_id, original_subject, \
+    dead_lettered_at, status, requeue_event_ids, resolved_at, discard_reason, updated_at";
+
+/// Lists dead letters, newest first.
+pub async fn list(
+    pool: &PgPool,
+    filter: &DeadLetterFilter,
+    limit: i64,
+) -> Result<Vec<DeadLetterSummary>, sqlx::Error> {
+    let mut query =
+        QueryBuilder::<Postgres>::new(format!("SELECT {COLUMNS} FROM dead_letters WHERE TRUE"));
+    for (column, value) in [
+        ("flow", &filter.flow),
+        ("error_category", &filter.category),
+        ("status", &filter.status),
+    ] {
+        if let Some(value) = value {
+            query
+                .push(format!(" AND {column} = "))
+                .push_bind(value.clone());
+        }
+    }
+    if let Some(at) = filter.older_than {
+        query.push(" AND dead_lettered_at <= ").push_bind(at);
+    }
+    if let Some(at) = filter.newer_than {
+        query.push(" AND dead_lettered_at >= ").push_bind(at);
+    }
+    query
+        .push(" ORDER BY dead_lettered_at DESC, id DESC LIMIT ")
+        .push_bind(limit);
+    query.build_query_as().fetch_all(pool).await
+}
+
+/// One dead letter and its envelope bytes.
+pub async fn get(
+    pool: &PgPool,
+    id: &str,
+) -> Result<Option<(DeadLetterSummary, Vec<u8>)>, sqlx::Error> {
+    let summary: Option<DeadLetterSummary> =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM dead_letters WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+    let Some(summary) = summary else {
+        return Ok(None);
+    };
+    let envelope: Vec<u8> = sqlx::query_scalar("SELECT envelope FROM dead_letters WHERE id = $1")
+        .bind(id)
+        .fetch_one(pool)
+        .await?;
+    Ok(Some((summary, envelope)))
+}
+
+/// Locks a dead letter for an action and returns its status and requeue count.
+pub async fn lock(
+    tx: &mut Transaction<'_, Postgres>,
+    id: &str,
+) -> Result<Option<(String, i32)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT status, cardinality(requeue_event_ids) FROM dead_letters WHERE id = $1 FOR UPDATE",
+    )
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await
+}
+
+/// Records a requeue (before the publish, in the caller's transaction).
+pub async fn record_requeue(
+    tx: &mut Transaction<'_, Postgres>,
+    dead_letter: &DeadLetterSummary,
+    event_id: &str,
+    actor: &str,
+    correction: Option<&Value>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE dead_letters SET status = 'requeued', updated_at = now(), \
+         requeue_event_ids = array_append(requeue_event_ids, $2) WHERE id = $1",
+    )
+    .bind(&dead_letter.id)
+    .bind(event_id)
+    .execute(&mut **tx)
+    .await?;
+    let detail =
+        json!({"deadLetterId": dead_letter.id, "requeuedEventId": event_id, "patch": correction});
+    audit(tx, dead_letter, "requeued", actor, event_id, detail).await
+}
+
+/// Marks a dead letter discarded.
+pub async fn record_discard(
+    tx: &mut Transaction<'_, Postgres>,
+    dead_letter: &DeadLetterSummary,
+    actor: &str,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE dead_letters SET status = 'discarded', discard_reason = $2, updated_at = now() WHERE id = $1",
+    )
+    .bind(&dead_letter.id)
+    .bind(reason)
+    .execute(&mut **tx)
+    .await?;
+    let detail = json!({"deadLetterId": dead_letter.id, "reason": reason});
+    audit(tx, dead_letter, "discarded", actor, "", detail).await
+}
+
+async fn audit(
+    tx: &mut Transaction<'_, Postgres>,
+    dead_letter: &DeadLetterSummary,
+    action: &str,
+    actor: &str,
+    event_id: &str,
+    detail: Value,
+) -> Result<(), sqlx::Error> {
+    let row = EventRow {
+        envelope_id: format!("audit:{}", uuid::Uuid::now_v7()),
+        kind: "audit",
+        event_type: format!("monitoring.dead_letter.{action}"),
+        flow: dead_letter.flow.clone(),
+        outcome: action.to_owned(),
+        crm: crmerp_proto::RecordRef {
+            system: dead_letter.crm_system.clone(),
+            object_type: dead_letter.crm_object_type.clone(),
+            id: dead_letter.crm_record_id.clone(),
+        },
+        resolution_code: dead_letter.resolution_code.clone(),
+        event_id: event_id.to_owned(),
+        causation_id: dead_letter.id.clone(),
+        actor: actor.to_owned(),
+        occurred_at: Utc::now(),
+        payload: detail,
+        ..Default::default()
+    };
+    super::events::insert_events(tx, &[&row]).await.map(drop)
+}
+
+/// Resolves requeued dead letters whose requeued event succeeded, auditing each.
+pub async fn resolve_by_success(
+    tx: &mut Transaction<'_, Postgres>,
+    succeeded_event_ids: &[String],
+) -> Result<u64, sqlx::Error> {
+    let result = sqlx::query(
+        "WITH resolved AS ( \
+           UPDATE dead_letters SET status = 'resolved', resolved_at = now(), updated_at = now() \
+           WHERE status = 'requeued' AND requeue_event_ids && $1::text[] \
+           RETURNING id, flow, resolution_code, crm_system, crm_object_type, crm_record_id) \
+         INSERT INTO events (envelope_id, kind, event_type, flow, outcome, crm_system, \
+           crm_object_type, crm_record_id, resolution_code, causation_id, actor, occurred_at, payload) \
+         SELECT 'audit:resolved:' || id, 'audit', 'monitoring.dead_letter.resolved', flow, 'resolved', \
+           crm_system, crm_object_type, crm_record_id, resolution_code, id, 'system', now(), \
+           jsonb_build_object('deadLetterId', id) FROM resolved \
+         ON CONFLICT (envelope_id) DO NOTHING",
+    )
+    .bind(succeeded_event_ids)
+    .execute(&mut **tx)
+    .await?;
+    if result.rows_affected() > 0 {
+        tracing::info!(
+            resolved = result.rows_affected(),
+            "Dead letters resolved by a successful requeue."
+        );
+        metrics::counter!("crmerp_monitoring_dead_letters_resolved_total")
+            .increment(result.rows_affected());
+    }
+    Ok(result.rows_affected())
+}
+
+/// Resolves a dead letter whose requeued event succeeded before the requeue was
+/// recorded (the success outcome can overtake the requeue's commit).
+pub async fn resolve_if_already_succeeded(pool: &PgPool, id: &str) -> Result<(), sqlx::Error> {
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT e.event_id FROM events e JOIN dead_letters d ON e.event_id = ANY(d.requeue_event_ids) \
+         WHERE d.id = $1 AND d.status = 'requeued' AND e.kind = 'outcome' AND e.outcome = 'success'",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?;
+    if !ids.is_empty() {
+        let mut tx = pool.begin().await?;
+        resolve_by_success(&mut tx, &ids).await?;
+        tx.commit().await?;
+    }
+    Ok(())
+}
