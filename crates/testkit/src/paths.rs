@@ -10,11 +10,18 @@ pub fn workspace_root() -> PathBuf {
         .unwrap_or_else(|_| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")))
 }
 
+/// Environment variable naming the directory of the service binaries, overriding [`bin_dir`]'s guess.
+pub const BIN_DIR_ENV: &str = "CRMERP_BIN_DIR";
+
 /// The directory holding this build's binaries (`<target>/debug` or `<target>/release`).
 ///
 /// Test executables live in `<profile>/deps/`, binaries one level up, so this
-/// works with any `CARGO_TARGET_DIR`.
+/// works with any `CARGO_TARGET_DIR`. `$CRMERP_BIN_DIR`, when set and not empty,
+/// wins (e.g. a debug harness driving release binaries).
 pub fn bin_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os(BIN_DIR_ENV).filter(|dir| !dir.is_empty()) {
+        return PathBuf::from(dir);
+    }
     let exe = std::env::current_exe().unwrap_or_default();
     let mut dir = exe.parent().map(PathBuf::from).unwrap_or_default();
     if dir.ends_with("deps") {

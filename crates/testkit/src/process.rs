@@ -139,6 +139,17 @@ impl Process {
             .ok_or_else(|| anyhow::anyhow!("{} announced no listener {name}", self.name))
     }
 
+    /// Records a listener the process cannot announce itself (a server told
+    /// its port on the command line, such as Tryton).
+    pub fn add_listener(&mut self, name: &str, addr: SocketAddr) {
+        self.listeners.insert(name.to_owned(), addr);
+    }
+
+    /// True once the process has exited (it is not waited for otherwise).
+    pub fn has_exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
     /// The log file of this process.
     pub fn log_path(&self) -> &Path {
         &self.log_path

@@ -10,6 +10,7 @@ use crate::nats_server::NatsServer;
 use crate::netsuite::NetSuiteApi;
 use crate::paths::binary;
 use crate::process::{Process, Spawn};
+use crate::tryton::TrytonServer;
 use crate::vendors::{self, CrmDriver, ErpInspector};
 
 /// Knobs a test can turn.
@@ -28,6 +29,8 @@ pub struct StackOptions {
     pub webhook_signature: &'static str,
     /// Start deal-to-order (off for ingress-only tests).
     pub with_worker: bool,
+    /// Also start Postgres and the monitoring service (see [`Stack::monitoring`]).
+    pub with_monitoring: bool,
     /// The CRM of this deployment (see [`crate::vendors::CRMS`]).
     pub crm: &'static str,
     /// The ERP of this deployment (see [`crate::vendors::ERPS`]).
@@ -43,6 +46,7 @@ impl Default for StackOptions {
             ack_wait: "5s",
             webhook_signature: "both",
             with_worker: true,
+            with_monitoring: false,
             crm: "hubspot",
             erp: "netsuite",
         }
@@ -61,6 +65,8 @@ pub struct Stack {
     pub ingress: Process,
     /// The deal-to-order worker, when started.
     pub worker: Option<Process>,
+    /// Postgres and the monitoring service, when `with_monitoring` is set.
+    pub monitoring: Option<crate::monitoring::Monitoring>,
     /// HubSpot API client pointed at the sandbox.
     pub hubspot: HubSpotApi,
     /// NetSuite API client pointed at the sandbox.
@@ -69,6 +75,8 @@ pub struct Stack {
     pub crm: Box<dyn CrmDriver>,
     /// Reads the selected ERP through its own API.
     pub erp: Box<dyn ErpInspector>,
+    /// The real Tryton server when the ERP is `tryton` (not a sandbox simulator).
+    pub tryton: Option<TrytonServer>,
     config_path: PathBuf,
     options: StackOptions,
 }
@@ -92,12 +100,19 @@ impl Stack {
         .await?;
         let hubspot_url = format!("http://{}", sandbox.listener("hubspot")?);
         let netsuite_url = format!("http://{}", sandbox.listener("netsuite")?);
+        let tryton = if options.erp == crate::tryton::LISTENER {
+            Some(TrytonServer::start(dir.path()).await?)
+        } else {
+            None
+        };
+        // The process serving the ERP's API: the sandbox, or the real Tryton.
+        let erp_host = tryton.as_ref().map_or(&sandbox, TrytonServer::process);
 
         let config_path = dir.path().join("crmerp.toml");
         let config = render_config(&nats.url(), &options)
             + &vendors::crm_config(options.crm, &sandbox)?
             + "\n"
-            + &vendors::erp_config(options.erp, &sandbox)?;
+            + &vendors::erp_config(options.erp, erp_host)?;
         std::fs::write(&config_path, config)?;
 
         let ingress =
@@ -126,16 +141,19 @@ impl Stack {
         } else {
             None
         };
-        let stack = Self {
+        let erp = vendors::erp_inspector(options.erp, erp_host)?;
+        let mut stack = Self {
             hubspot: HubSpotApi::new(&hubspot_url),
             netsuite: NetSuiteApi::new(&netsuite_url),
             crm: vendors::crm_driver(options.crm, &sandbox)?,
-            erp: vendors::erp_inspector(options.erp, &sandbox)?,
+            erp,
+            tryton,
             dir,
             nats,
             sandbox,
             ingress,
             worker,
+            monitoring: None,
             config_path,
             options,
         };
@@ -147,13 +165,56 @@ impl Stack {
             .netsuite
             .ensure_item("SKU-200", "Gadget", "49.50")
             .await?;
+        // The selected ERP's catalogue holds the same items, created through its own API.
+        stack
+            .erp
+            .ensure_items(&[
+                ("SKU-100", "Widget", "100.00"),
+                ("SKU-200", "Gadget", "49.50"),
+            ])
+            .await?;
         stack.wait_ready().await?;
+        if stack.options.with_monitoring {
+            stack.monitoring = Some(crate::monitoring::Monitoring::start(&stack).await?);
+        }
         Ok(stack)
     }
 
     /// Base URL of ingress.
     pub fn ingress_url(&self) -> anyhow::Result<String> {
         Ok(format!("http://{}", self.ingress.listener("http")?))
+    }
+
+    /// Kills ingress (SIGKILL) and starts it again on the same port, so the
+    /// vendors' webhook URL stays valid.
+    pub async fn restart_ingress(&mut self) -> anyhow::Result<()> {
+        let addr = self.ingress.listener("http")?;
+        self.ingress.kill().await?;
+        let mut env = self.options.env.clone();
+        env.push(("CRMERP__INGRESS__ADDR".to_owned(), addr.to_string()));
+        // The old socket may linger for a moment after the kill.
+        let mut last_error = None;
+        for _ in 0..50 {
+            match spawn_service(
+                self.dir.path(),
+                "ingress",
+                &self.config_path,
+                &env,
+                &["http"],
+            )
+            .await
+            {
+                Ok(process) => {
+                    self.ingress = process;
+                    return Ok(());
+                }
+                Err(error) => {
+                    last_error = Some(error);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+        Err(last_error.unwrap_or_else(|| anyhow::anyhow!("ingress did not restart")))
     }
 
     /// Starts (or restarts after a kill) the deal-to-order worker.
@@ -227,8 +288,14 @@ async fn spawn_service(
 }
 
 /// `--<name>-addr 127.0.0.1:0` for every listener: free ports, so stacks run in parallel.
+/// Every simulator the binary binds gets one, not only the awaited `listeners`: a
+/// simulator left on its default port would collide with the next stack's.
 fn sandbox_args(listeners: &[&str], signature: &str) -> Vec<String> {
-    let mut args: Vec<String> = listeners
+    let mut names: Vec<&str> = listeners.to_vec();
+    names.extend(crmerp_sandbox::VENDORS.iter().copied());
+    names.sort_unstable();
+    names.dedup();
+    let mut args: Vec<String> = names
         .iter()
         .flat_map(|name| [format!("--{name}-addr"), "127.0.0.1:0".to_owned()])
         .collect();
@@ -244,6 +311,8 @@ fn sandbox_listeners(options: &StackOptions) -> Vec<&'static str> {
         vendors::listener(options.crm),
         vendors::listener(options.erp),
     ];
+    // Tryton is a real ERP started by the stack, not a sandbox simulator.
+    names.retain(|name| *name != crate::tryton::LISTENER);
     names.sort_unstable();
     names.dedup();
     names

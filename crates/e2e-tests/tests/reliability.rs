@@ -1,0 +1,491 @@
+//! Nothing lost, nothing doubled: fault injection over real processes.
+//!
+//! Each test runs its own nats-server, sandbox, ingress and deal-to-order, with
+//! the real retry schedule compressed to milliseconds, and ends by checking that
+//! every accepted deal has exactly one ERP order and its write-back.
+
+use std::time::Duration;
+
+use crmerp_proto::{DeadLetterClass, OutcomeStatus, event_envelope::Data};
+use crmerp_testkit::hubspot::DealSpec;
+use crmerp_testkit::{Stack, StackOptions, eventually};
+use serde_json::json;
+
+const WAIT: Duration = Duration::from_secs(90);
+
+fn options(env: &[(&str, &str)]) -> StackOptions {
+    let mut env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    env.push(("CRMERP__FLOW__PROBE_INTERVAL".into(), "200ms".into()));
+    StackOptions {
+        env,
+        ..StackOptions::default()
+    }
+}
+
+/// Waits until every deal has its order number written back.
+async fn wait_all_written_back(stack: &Stack, deal_ids: &[String]) -> anyhow::Result<()> {
+    eventually("every deal written back", WAIT, || async {
+        for id in deal_ids {
+            stack.crm.erp_order_number(id).await.ok().flatten()?;
+        }
+        Some(())
+    })
+    .await
+}
+
+async fn win_all(stack: &Stack, deal_ids: &[String]) -> anyhow::Result<()> {
+    for id in deal_ids {
+        stack.crm.win(id).await?;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn erp_outage_pauses_the_flow_and_every_deal_gets_one_order_after_recovery()
+-> anyhow::Result<()> {
+    let stack = Stack::start(options(&[("CRMERP__FLOW__BREAKER_THRESHOLD", "3")])).await?;
+    let deals = stack
+        .hubspot
+        .create_deals_for_one_company("Outage", 200)
+        .await?;
+    stack
+        .inject_fault("netsuite", json!({"status": 503, "rate": 1.0}))
+        .await?;
+    win_all(&stack, &deals).await?;
+
+    // The breaker opens and the flow stops calling NetSuite instead of burning retries.
+    let opened = eventually("breaker opened", WAIT, || async {
+        let outcomes = stack.stream_envelopes("OUTCOMES").await.ok()?;
+        outcomes.into_iter().find(
+            |e| matches!(&e.data, Some(Data::BreakerChange(b)) if b.open && b.system == "netsuite"),
+        )
+    })
+    .await?;
+    assert!(opened.id.contains("breaker_opened"));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let during = stack
+        .vendor_requests("netsuite", "POST", "/services/rest/record/v1/salesOrder")
+        .await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let later = stack
+        .vendor_requests("netsuite", "POST", "/services/rest/record/v1/salesOrder")
+        .await?;
+    assert_eq!(during, later, "no order creation attempts while paused");
+    assert!(
+        stack.dead_letters().await?.is_empty(),
+        "an outage dead-letters nothing"
+    );
+
+    stack.clear_fault("netsuite").await?;
+    wait_all_written_back(&stack, &deals).await?;
+    stack.assert_one_order_per_deal(&deals).await
+}
+
+#[tokio::test]
+async fn rate_limited_erp_is_retried_after_retry_after() -> anyhow::Result<()> {
+    let stack = Stack::start(options(&[])).await?;
+    let deals = stack
+        .hubspot
+        .create_deals_for_one_company("Throttled", 20)
+        .await?;
+    stack
+        .inject_fault(
+            "netsuite",
+            json!({"status": 429, "rate": 1.0, "retry_after_secs": 1, "count": 8}),
+        )
+        .await?;
+    win_all(&stack, &deals).await?;
+    wait_all_written_back(&stack, &deals).await?;
+    stack.assert_one_order_per_deal(&deals).await?;
+    let retries: Vec<_> = stack
+        .stream_envelopes("OUTCOMES")
+        .await?
+        .into_iter()
+        .filter_map(|e| match e.data {
+            Some(Data::Outcome(o)) if o.status == OutcomeStatus::RetryScheduled as i32 => Some(o),
+            _ => None,
+        })
+        .collect();
+    assert!(!retries.is_empty(), "429s were retried");
+    // The schedule says 100 ms; the vendor's Retry-After of 1 s wins.
+    assert!(
+        retries.iter().all(|o| o.next_retry_ms >= 1000),
+        "{retries:?}"
+    );
+    assert!(stack.dead_letters().await?.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn killing_the_worker_mid_batch_loses_and_doubles_nothing() -> anyhow::Result<()> {
+    let mut stack = Stack::start(options(&[])).await?;
+    let deals = stack
+        .hubspot
+        .create_deals_for_one_company("Killed", 60)
+        .await?;
+    // Slow NetSuite down so the kill lands with work in flight.
+    stack
+        .inject_fault(
+            "netsuite",
+            json!({"status": 200, "rate": 1.0, "latency_ms": 50}),
+        )
+        .await?;
+    win_all(&stack, &deals).await?;
+    eventually("some orders created", WAIT, || async {
+        let n = stack
+            .vendor_requests("netsuite", "POST", "/services/rest/record/v1/salesOrder")
+            .await
+            .ok()?;
+        (n >= 5).then_some(())
+    })
+    .await?;
+    if let Some(worker) = stack.worker.as_mut() {
+        worker.kill().await?;
+    }
+    stack.start_worker().await?;
+    stack.clear_fault("netsuite").await?;
+    wait_all_written_back(&stack, &deals).await?;
+    stack.assert_one_order_per_deal(&deals).await
+}
+
+#[tokio::test]
+async fn killing_nats_while_webhooks_arrive_keeps_every_accepted_event() -> anyhow::Result<()> {
+    let mut stack = Stack::start(options(&[])).await?;
+    let deals = stack
+        .hubspot
+        .create_deals_for_one_company("Broker", 40)
+        .await?;
+    let mut accepted = Vec::new();
+    let mut rejected = 0;
+    for (n, deal_id) in deals.iter().enumerate() {
+        if n == 15 {
+            stack.nats.kill().await?;
+        }
+        if n == 25 {
+            stack.nats.restart().await?;
+        }
+        let status = stack
+            .post_deal_won(deal_id, 10_000 + n as u64, 1_700_000_000_000 + n as i64)
+            .await?;
+        if (200..300).contains(&status) {
+            accepted.push(deal_id.clone());
+        } else {
+            assert!(status == 503 || status == 0, "unexpected status {status}");
+            rejected += 1;
+        }
+    }
+    assert!(rejected > 0, "some webhooks hit the outage");
+    assert!(
+        accepted.len() >= 25,
+        "ingress accepted again after the restart"
+    );
+    wait_all_written_back(&stack, &accepted).await?;
+    stack.assert_one_order_per_deal(&accepted).await
+}
+
+#[tokio::test]
+async fn a_crash_between_erp_create_and_write_back_ends_with_one_order() -> anyhow::Result<()> {
+    crash_window("after_erp_create").await
+}
+
+#[tokio::test]
+async fn a_crash_between_write_back_and_ack_ends_with_one_order() -> anyhow::Result<()> {
+    crash_window("before_ack").await
+}
+
+async fn crash_window(point: &str) -> anyhow::Result<()> {
+    let marker = tempfile_path(point);
+    let mut stack = Stack::start(options(&[
+        ("CRMERP_CRASH_POINT", point),
+        ("CRMERP_CRASH_MARKER", marker.as_str()),
+    ]))
+    .await?;
+    let deal = stack
+        .hubspot
+        .create_deal(&DealSpec::complete(&format!("Crash {point}")))
+        .await?;
+    stack.crm.win(&deal.deal_id).await?;
+    eventually("the injected crash", WAIT, || async {
+        std::fs::metadata(&marker).ok()
+    })
+    .await?;
+    if let Some(worker) = stack.worker.as_mut() {
+        // Reap the aborted process.
+        let _ = worker.kill().await;
+    }
+    stack.start_worker().await?;
+    let deals = vec![deal.deal_id];
+    wait_all_written_back(&stack, &deals).await?;
+    stack.assert_one_order_per_deal(&deals).await?;
+    let _ = std::fs::remove_file(&marker);
+    Ok(())
+}
+
+fn tempfile_path(point: &str) -> String {
+    std::env::temp_dir()
+        .join(format!(
+            "crmerp-crash-{point}-{}-{}",
+            std::process::id(),
+            chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
+        ))
+        .display()
+        .to_string()
+}
+
+#[tokio::test]
+async fn each_webhook_delivered_several_times_concurrently_makes_one_order() -> anyhow::Result<()> {
+    let stack = Stack::start(options(&[])).await?;
+    let deals = stack
+        .hubspot
+        .create_deals_for_one_company("Storm", 20)
+        .await?;
+    let sends = deals.iter().enumerate().flat_map(|(n, deal_id)| {
+        let stack = &stack;
+        (0..5).map(move |_| async move {
+            stack
+                .post_deal_won(deal_id, 50_000 + n as u64, 1_700_000_000_000 + n as i64)
+                .await
+        })
+    });
+    let statuses = futures::future::join_all(sends).await;
+    assert!(
+        statuses.iter().all(|s| matches!(s, Ok(200))),
+        "{statuses:?}"
+    );
+    wait_all_written_back(&stack, &deals).await?;
+    stack.assert_one_order_per_deal(&deals).await
+}
+
+#[tokio::test]
+async fn poison_and_invalid_events_are_dead_lettered_while_good_ones_flow() -> anyhow::Result<()> {
+    let stack = Stack::start(options(&[])).await?;
+    let good = stack
+        .hubspot
+        .create_deals_for_one_company("Good", 5)
+        .await?;
+    let mut bad_spec = DealSpec::complete("No lines");
+    bad_spec.lines.clear();
+    let bad = stack.hubspot.create_deal(&bad_spec).await?;
+
+    let js = stack.jetstream().await?;
+    js.publish(
+        "inbound.crm.deal.won.hubspot",
+        b"\xff\x00 not a protobuf envelope".as_ref().into(),
+    )
+    .await?
+    .await?;
+    stack.crm.win(&bad.deal_id).await?;
+    win_all(&stack, &good).await?;
+
+    wait_all_written_back(&stack, &good).await?;
+    stack.assert_one_order_per_deal(&good).await?;
+    let dead = eventually("two dead letters", WAIT, || async {
+        let dead = stack.dead_letters().await.ok()?;
+        (dead.len() == 2).then_some(dead)
+    })
+    .await?;
+    let poison = dead
+        .iter()
+        .find(|d| d.class == DeadLetterClass::Poison as i32)
+        .expect("poison dead letter");
+    assert_eq!(poison.resolution_code, "discard_or_fix_producer");
+    assert!(!poison.raw_payload.is_empty(), "the raw bytes are kept");
+    let invalid = dead
+        .iter()
+        .find(|d| d.class == DeadLetterClass::Permanent as i32)
+        .expect("invalid dead letter");
+    assert_eq!(invalid.resolution_code, "add_missing_field:line_items");
+    Ok(())
+}
+
+#[tokio::test]
+async fn exhausted_retries_dead_letter_after_exactly_max_deliver_attempts() -> anyhow::Result<()> {
+    // A high breaker threshold keeps the flow running so the retries are used up.
+    let stack = Stack::start(options(&[("CRMERP__FLOW__BREAKER_THRESHOLD", "1000")])).await?;
+    stack
+        .inject_fault("netsuite", json!({"status": 503, "rate": 1.0}))
+        .await?;
+    let deal = stack
+        .hubspot
+        .create_deal(&DealSpec::complete("Exhausted"))
+        .await?;
+    stack.crm.win(&deal.deal_id).await?;
+    let dead = eventually("the dead letter", WAIT, || async {
+        stack.dead_letters().await.ok()?.into_iter().next()
+    })
+    .await?;
+    assert_eq!(dead.class, DeadLetterClass::Exhausted as i32);
+    let attempts: Vec<u32> = dead.attempts.iter().map(|a| a.attempt).collect();
+    assert_eq!(
+        attempts,
+        vec![1, 2, 3, 4, 5, 6],
+        "every attempt recorded, max_deliver = 6"
+    );
+    assert!(dead.attempts.iter().all(|a| a.http_status == 503));
+    assert_eq!(dead.resolution_code, "retry_when_available:netsuite");
+    assert!(
+        !dead.error_detail.is_empty(),
+        "NetSuite's error body is kept"
+    );
+    // No more deliveries after the last attempt.
+    let calls = stack
+        .vendor_requests("netsuite", "GET", "/services/rest/record/v1/salesOrder")
+        .await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        calls,
+        stack
+            .vendor_requests("netsuite", "GET", "/services/rest/record/v1/salesOrder")
+            .await?
+    );
+    let props = stack
+        .hubspot
+        .deal_properties(&deal.deal_id, &["erp_sync_status"])
+        .await?;
+    assert_eq!(
+        props["erp_sync_status"].as_str(),
+        Some("error"),
+        "the deal is flagged on the last attempt"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn requeue_of_a_corrected_dead_letter_creates_the_order_exactly_once() -> anyhow::Result<()> {
+    let stack = Stack::start(options(&[])).await?;
+    let mut spec = DealSpec::complete("Corrected");
+    spec.shipping_address = false;
+    let deal = stack.hubspot.create_deal(&spec).await?;
+    if let Some(company_id) = &deal.company_id {
+        stack
+            .hubspot
+            .update_object(
+                "companies",
+                company_id,
+                json!({"address": "", "city": "", "zip": "", "country": ""}),
+            )
+            .await?;
+    }
+    stack.crm.win(&deal.deal_id).await?;
+    let dlq = eventually("the dead letter", WAIT, || async {
+        stack
+            .stream_envelopes("DLQ")
+            .await
+            .ok()?
+            .into_iter()
+            .find(|e| matches!(e.data, Some(Data::DeadLetter(_))))
+    })
+    .await?;
+
+    // The operator adds the address the deal was missing.
+    let Some(Data::DeadLetter(dead_letter)) = &dlq.data else {
+        anyhow::bail!("not a dead letter");
+    };
+    assert_eq!(
+        dead_letter.resolution_code,
+        "add_missing_field:shipping_address"
+    );
+    let corrected = crmerp_proto::Deal {
+        r#ref: Some(crmerp_proto::RecordRef {
+            system: "hubspot".into(),
+            object_type: "deal".into(),
+            id: deal.deal_id.clone(),
+        }),
+        name: "Corrected".into(),
+        account: Some(crmerp_proto::Account {
+            r#ref: Some(crmerp_proto::RecordRef {
+                system: "hubspot".into(),
+                object_type: "company".into(),
+                id: deal.company_id.clone().unwrap_or_default(),
+            }),
+            name: "Corrected GmbH".into(),
+            ..Default::default()
+        }),
+        line_items: vec![crmerp_proto::LineItem {
+            sku: "SKU-100".into(),
+            name: "Widget".into(),
+            quantity: "2".into(),
+            unit_price: Some(crmerp_proto::Money {
+                currency_code: "EUR".into(),
+                amount: "100.00".into(),
+            }),
+            ..Default::default()
+        }],
+        shipping_address: Some(crmerp_proto::Address {
+            line1: "Hafenstrasse 1".into(),
+            city: "Hamburg".into(),
+            postal_code: "20095".into(),
+            country_code: "DE".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let js = stack.jetstream().await?;
+    crmerp_flow::requeue::requeue(&js, &dlq, Some(corrected.clone()), 1).await?;
+    let deals = vec![deal.deal_id.clone()];
+    wait_all_written_back(&stack, &deals).await?;
+    // A second requeue (an operator double-click) must not make a second order.
+    crmerp_flow::requeue::requeue(&js, &dlq, Some(corrected), 2).await?;
+    eventually("the second requeue processed", WAIT, || async {
+        let outcomes = stack.stream_envelopes("OUTCOMES").await.ok()?;
+        let done = outcomes
+            .iter()
+            .filter(|e| e.id.contains(":requeue:") && e.id.contains("succeeded"))
+            .count();
+        (done == 2).then_some(())
+    })
+    .await?;
+    stack.assert_one_order_per_deal(&deals).await?;
+    let order = &stack
+        .netsuite
+        .sales_orders_with_external_id(&format!("hubspot-deal-{}", deal.deal_id))
+        .await?[0];
+    assert_eq!(order["shippingAddress"]["city"].as_str(), Some("Hamburg"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn rejected_erp_credentials_pause_the_flow_instead_of_dead_lettering() -> anyhow::Result<()> {
+    let stack = Stack::start(options(&[])).await?;
+    let deals = stack
+        .hubspot
+        .create_deals_for_one_company("Locked out", 10)
+        .await?;
+    stack
+        .inject_fault("netsuite", json!({"status": 401, "rate": 1.0}))
+        .await?;
+    win_all(&stack, &deals).await?;
+    let opened = eventually("breaker opened on 401", WAIT, || async {
+        let outcomes = stack.stream_envelopes("OUTCOMES").await.ok()?;
+        outcomes.into_iter().find_map(|e| match e.data {
+            Some(Data::BreakerChange(b)) if b.open => Some(b),
+            _ => None,
+        })
+    })
+    .await?;
+    assert_eq!(opened.error_category, "unauthorized");
+    assert_eq!(opened.resolution_code, "check_erp_credentials");
+    assert_eq!(
+        opened.consecutive_failures, 1,
+        "a rejected credential pauses at once"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        stack.dead_letters().await?.is_empty(),
+        "nothing dead-lettered while credentials are wrong"
+    );
+
+    stack.clear_fault("netsuite").await?;
+    wait_all_written_back(&stack, &deals).await?;
+    stack.assert_one_order_per_deal(&deals).await?;
+    let closed = stack
+        .stream_envelopes("OUTCOMES")
+        .await?
+        .into_iter()
+        .any(|e| matches!(e.data, Some(Data::BreakerChange(b)) if !b.open));
+    assert!(closed, "the flow announced it resumed");
+    Ok(())
+}
