@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
-BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
+# Ask cargo where it builds (CARGO_TARGET_DIR or .cargo/config.toml may move it).
+TARGET_DIR="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
+BIN="$TARGET_DIR/debug"
 VAR="$ROOT/var"
 mkdir -p "$VAR/nats" "$VAR/sandbox" "$VAR/logs"
 
@@ -105,6 +107,9 @@ crmerp is running. Logs: $VAR/logs/. Data: $VAR/.
   sandbox Salesforce http://127.0.0.1:9102   (OAuth client credentials or JWT bearer)
   sandbox Pipedrive  http://127.0.0.1:9103   (token dev-pipedrive-api-token)
   sandbox Dataverse  http://127.0.0.1:9104   (Entra ID client credentials)
+  sandbox Business Central http://127.0.0.1:9202   (Entra ID client credentials)
+  sandbox SAP S/4HANA      http://127.0.0.1:9203   (basic auth or OAuth, CSRF token)
+  sandbox Oracle Fusion    http://127.0.0.1:9204   (basic auth or OAuth)
   NATS               nats://127.0.0.1:4222   (monitoring http://127.0.0.1:8222)
 
 Try it: make demo        Stop: Ctrl-C
