@@ -115,6 +115,8 @@ pub fn parse_events(body: &[u8]) -> Result<Vec<WebhookEvent>, WebhookError> {
 /// dropping repeats of the same change within the batch.
 pub fn deal_won_notices(events: &[WebhookEvent], won_stages: &[String]) -> Vec<DealWonNotice> {
     let mut notices: Vec<DealWonNotice> = Vec::new();
+    // A batch may repeat a change; keys seen so far keep the scan linear.
+    let mut seen = std::collections::HashSet::new();
     for event in events {
         let is_deal_change = match event.subscription_type.as_str() {
             DEAL_PROPERTY_CHANGE => true,
@@ -145,7 +147,7 @@ pub fn deal_won_notices(events: &[WebhookEvent], won_stages: &[String]) -> Vec<D
             portal_id: event.portal_id,
             occurred_at,
         };
-        if !notices.iter().any(|n| n.dedup_key() == notice.dedup_key()) {
+        if seen.insert(notice.dedup_key()) {
             notices.push(notice);
         }
     }
