@@ -43,8 +43,20 @@ struct AdminState {
 ///
 /// Returns `None` when a recorder is already installed (a second service in
 /// the same test process); metrics then go to the first recorder.
+/// Must be called inside a Tokio runtime: it spawns the recorder's upkeep,
+/// which drains histogram samples even when nobody scrapes `/metrics` (without
+/// it every sample is kept until the next scrape, an unbounded growth).
 pub fn install_metrics() -> Option<PrometheusHandle> {
-    PrometheusBuilder::new().install_recorder().ok()
+    let handle = PrometheusBuilder::new().install_recorder().ok()?;
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            ticker.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
+    Some(handle)
 }
 
 /// The admin routes, to merge into a service's router or serve on their own.
