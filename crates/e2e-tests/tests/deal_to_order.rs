@@ -215,20 +215,7 @@ async fn rejected_webhooks_get_the_right_status_and_publish_nothing() -> anyhow:
             "body_too_large",
         ),
     ];
-    for (name, request, status, code) in cases {
-        let response = request.send().await?;
-        assert_eq!(response.status().as_u16(), status, "{name}");
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        assert_eq!(content_type, "application/problem+json", "{name}");
-        let problem: Value = response.json().await?;
-        assert_eq!(problem["code"], code, "{name}: {problem}");
-        assert_eq!(problem["status"], status, "{name}");
-    }
+    crmerp_testkit::problems::expect_problems(cases).await?;
     assert_eq!(
         stack.stream_messages("INBOUND").await?,
         0,

@@ -108,19 +108,7 @@ async fn wrong_credentials_and_malformed_bodies_publish_nothing() -> anyhow::Res
             "malformed_body",
         ),
     ];
-    for (name, request, status, code) in cases {
-        let response = request.send().await?;
-        assert_eq!(response.status().as_u16(), status, "{name}");
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        assert_eq!(content_type, "application/problem+json", "{name}");
-        let problem: Value = response.json().await?;
-        assert_eq!(problem["code"], code, "{name}: {problem}");
-    }
+    crmerp_testkit::problems::expect_problems(cases).await?;
     assert_eq!(
         stack.stream_messages("INBOUND").await?,
         0,
