@@ -3,12 +3,24 @@
 //! accepted deal has exactly one ERP order and its write-back.
 //!
 //! `make chaos` runs it for minutes; `make test` runs a short version.
+//!
+//! The fault schedule (which process dies, and the pauses between kills) comes
+//! from a seeded RNG: `CRMERP_CHAOS_SEED` when set, else the clock. The seed is
+//! printed at the start and carried in the report and in every error, so a
+//! failing run can be replayed with the same schedule (the timing of the load
+//! still differs from run to run).
+//!
+//! The stack's ERP is Business Central, whose API (like the real one) does not
+//! enforce unique external document numbers: a doubled order is stored, not
+//! refused, so the "nothing doubled" count tests the product and not the ERP.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use rand::Rng;
+use anyhow::Context;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use tokio::sync::Mutex;
 
@@ -24,11 +36,37 @@ pub struct ChaosOptions {
     pub deals_per_second: u32,
     /// Mean pause between two faults.
     pub mean_fault_interval: Duration,
+    /// Seed of the fault schedule; `None` reads [`SEED_ENV`], else uses the clock.
+    pub seed: Option<u64>,
+}
+
+/// Environment variable that fixes the fault schedule's seed (to replay a run).
+pub const SEED_ENV: &str = "CRMERP_CHAOS_SEED";
+
+/// The ERP of the chaos stack: one that stores doubled references instead of refusing them.
+pub const ERP: &str = "businesscentral";
+
+/// The seed to use: `explicit`, else `$CRMERP_CHAOS_SEED`, else the clock.
+pub fn choose_seed(explicit: Option<u64>) -> anyhow::Result<u64> {
+    if let Some(seed) = explicit {
+        return Ok(seed);
+    }
+    if let Ok(text) = std::env::var(SEED_ENV) {
+        return text
+            .trim()
+            .parse()
+            .with_context(|| format!("{SEED_ENV}={text} is not a u64"));
+    }
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+    // Nanoseconds truncated to 64 bits: distinct for runs started apart.
+    Ok(now.as_nanos() as u64)
 }
 
 /// What happened, printed by `make chaos`.
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct ChaosReport {
+    /// Seed of the fault schedule (`CRMERP_CHAOS_SEED=<seed>` replays it).
+    pub seed: u64,
     /// Deals won (webhooks sent, counting each deal once).
     pub deals: u64,
     /// Deals whose webhook ingress accepted (2xx), possibly after re-sends.
@@ -50,10 +88,21 @@ pub struct ChaosReport {
 }
 
 /// Runs the soak and returns the counts; fails only on harness errors (the
-/// invariants are reported in the counts, so the caller decides).
+/// invariants are reported in the counts, so the caller decides). Prints the
+/// seed first; every error names it.
 pub async fn run(options: ChaosOptions) -> anyhow::Result<ChaosReport> {
+    let seed = choose_seed(options.seed)?;
+    eprintln!("chaos: seed {seed} (replay the fault schedule with {SEED_ENV}={seed})");
+    run_seeded(options, seed)
+        .await
+        .with_context(|| format!("chaos run failed ({SEED_ENV}={seed} replays it)"))
+}
+
+async fn run_seeded(options: ChaosOptions, seed: u64) -> anyhow::Result<ChaosReport> {
+    let mut rng = StdRng::seed_from_u64(seed);
     let stack = Stack::start(StackOptions {
         env: vec![("CRMERP__FLOW__PROBE_INTERVAL".into(), "200ms".into())],
+        erp: ERP,
         ..StackOptions::default()
     })
     .await?;
@@ -67,6 +116,7 @@ pub async fn run(options: ChaosOptions) -> anyhow::Result<ChaosReport> {
     let stack = Arc::new(Mutex::new(stack));
     let rejections = Arc::new(AtomicU64::new(0));
     let mut report = ChaosReport {
+        seed,
         deals: total,
         ..ChaosReport::default()
     };
@@ -96,11 +146,11 @@ pub async fn run(options: ChaosOptions) -> anyhow::Result<ChaosReport> {
 
     // The faults.
     while started.elapsed() < options.duration {
-        let pause = rand::rng()
-            .random_range(options.mean_fault_interval / 2..options.mean_fault_interval * 3 / 2);
+        let pause =
+            rng.random_range(options.mean_fault_interval / 2..options.mean_fault_interval * 3 / 2);
         tokio::time::sleep(pause).await;
         let mut stack = stack.lock().await;
-        match rand::rng().random_range(0..3) {
+        match rng.random_range(0..3) {
             0 => {
                 if let Some(worker) = stack.worker.as_mut() {
                     worker.kill().await?;
@@ -154,16 +204,17 @@ pub async fn run(options: ChaosOptions) -> anyhow::Result<ChaosReport> {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     report.drain_seconds = drain_started.elapsed().as_secs_f64();
-    let counts = stack.netsuite.order_count_by_external_id().await?;
-    report.doubled = counts.values().filter(|n| **n > 1).count() as u64;
+    // Counted through the ERP's own API, per deal: none is lost, more than one is doubled.
     for deal_id in &accepted {
-        if counts
-            .get(&stack.crm.external_ref(deal_id))
-            .copied()
-            .unwrap_or(0)
-            == 0
-        {
+        let orders = stack
+            .erp
+            .orders_for(&stack.crm.external_ref(deal_id))
+            .await?
+            .len();
+        if orders == 0 {
             report.lost += 1;
+        } else if orders > 1 {
+            report.doubled += 1;
         }
     }
     Ok(report)

@@ -3,10 +3,12 @@
 //! accepted deal was lost or doubled.
 //!
 //! Usage: `crmerp-chaos [seconds] [deals-per-second]` (defaults 180 and 5).
+//! The fault schedule's seed is printed first; `CRMERP_CHAOS_SEED=<seed>`
+//! replays it.
 
 use std::time::Duration;
 
-use crmerp_testkit::chaos::{ChaosOptions, run};
+use crmerp_testkit::chaos::{ChaosOptions, SEED_ENV, run};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -20,14 +22,16 @@ async fn main() -> anyhow::Result<()> {
         duration: Duration::from_secs(seconds),
         deals_per_second: rate,
         mean_fault_interval: Duration::from_secs(4),
+        seed: None,
     })
     .await?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     anyhow::ensure!(
         report.lost == 0 && report.doubled == 0,
-        "invariants violated: {} lost, {} doubled",
+        "invariants violated: {} lost, {} doubled (replay with {SEED_ENV}={})",
         report.lost,
-        report.doubled
+        report.doubled,
+        report.seed
     );
     println!("Nothing lost, nothing doubled.");
     Ok(())
