@@ -43,6 +43,9 @@ pub enum ErrorCategory {
     UnknownItem,
     /// The vendor answered something we cannot parse.
     Protocol,
+    /// Another worker holds the record's claim (or the claim store did not
+    /// answer): nothing is wrong with the vendor, the attempt is retried.
+    Contended,
 }
 
 impl ErrorCategory {
@@ -60,6 +63,7 @@ impl ErrorCategory {
             Self::MissingData => "missing_data",
             Self::UnknownItem => "unknown_item",
             Self::Protocol => "protocol",
+            Self::Contended => "contended",
         }
     }
 }

@@ -17,6 +17,7 @@
 //! win over the schedule.
 
 mod breaker;
+pub mod claims;
 mod handler;
 mod history;
 mod ordering;
@@ -27,6 +28,7 @@ mod runtime;
 mod settings;
 
 pub use breaker::{Breakers, Transition};
+pub use claims::{Acquired, Claim, ClaimError, Claims};
 pub use handler::{Attempt, Failure, Handler, Success};
 pub use ordering::{Sequencer, Turn};
 pub use runtime::{FlowError, run};

@@ -375,6 +375,7 @@ fn resolution(error: &ConnectorError) -> String {
         ErrorCategory::Validation | ErrorCategory::MissingData => "fix_record_in_crm".to_owned(),
         ErrorCategory::UnknownItem => "create_item_in_erp".to_owned(),
         ErrorCategory::Protocol => "report_integration_bug".to_owned(),
+        ErrorCategory::Contended => "check_erp_then_requeue".to_owned(),
     }
 }
 

@@ -33,6 +33,23 @@ pub struct FlowSettings {
     /// While paused, how often the vendor is probed.
     #[serde(default = "default_probe_interval", with = "humantime_serde_compat")]
     pub probe_interval: Duration,
+    /// How long a create-type effect's claim outlives a holder that stopped
+    /// renewing it (crashed, cut off). Must exceed the longest vendor request,
+    /// so a live holder's effect finishes before anyone can take over.
+    #[serde(default = "default_claim_ttl", with = "humantime_serde_compat")]
+    pub claim_ttl: Duration,
+    /// How long a worker waits for another worker's claim on the same record
+    /// before the attempt counts as a (transient) failure.
+    #[serde(default = "default_claim_wait", with = "humantime_serde_compat")]
+    pub claim_wait: Duration,
+}
+
+fn default_claim_ttl() -> Duration {
+    Duration::from_secs(120)
+}
+
+fn default_claim_wait() -> Duration {
+    Duration::from_secs(180)
 }
 
 fn default_breaker_threshold() -> u32 {
@@ -70,6 +87,26 @@ impl FlowSettings {
         }
         if self.breaker_threshold == 0 {
             return Err("flow.breaker_threshold must be at least 1".into());
+        }
+        if self.claim_ttl < Duration::from_secs(1) {
+            return Err(
+                "flow.claim_ttl must be at least 1s (JetStream message TTLs are whole seconds)"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// Checks that a holder's create call always ends well inside its claim,
+    /// so no other worker can take over mid-call. One create may take up to
+    /// three requests (a token fetch, a 401, the renewed retry) of at most
+    /// `request_timeout` each, hence four times the timeout.
+    pub fn validate_claim_for(&self, request_timeout: Duration) -> Result<(), String> {
+        if self.claim_ttl < request_timeout * 4 {
+            return Err(format!(
+                "flow.claim_ttl ({:?}) must be at least four times the ERP's request timeout ({request_timeout:?})",
+                self.claim_ttl
+            ));
         }
         Ok(())
     }
@@ -109,6 +146,8 @@ mod tests {
             publish_retry_delay: Duration::from_secs(1),
             breaker_threshold: 5,
             probe_interval: Duration::from_secs(10),
+            claim_ttl: Duration::from_secs(120),
+            claim_wait: Duration::from_secs(180),
         }
     }
 
@@ -127,5 +166,16 @@ mod tests {
         s.retry_schedule = vec![Duration::from_secs(1)];
         s.max_deliver = 0;
         assert!(s.validate().unwrap_err().contains("max_deliver"));
+        s.max_deliver = 6;
+        s.claim_ttl = Duration::from_millis(500);
+        assert!(s.validate().unwrap_err().contains("claim_ttl"));
+    }
+
+    #[test]
+    fn a_claim_must_outlive_the_longest_vendor_request() {
+        let s = settings(&[30]);
+        assert!(s.validate_claim_for(Duration::from_secs(30)).is_ok());
+        let error = s.validate_claim_for(Duration::from_secs(31)).unwrap_err();
+        assert!(error.contains("flow.claim_ttl"), "{error}");
     }
 }

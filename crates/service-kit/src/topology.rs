@@ -24,6 +24,9 @@ pub const DLQ_STREAM: &str = "DLQ";
 /// Key-value bucket holding the outcomes of earlier attempts of events being retried.
 pub const ATTEMPTS_BUCKET: &str = "FLOW_ATTEMPTS";
 
+/// Key-value bucket of create-type effect claims (one holder per record across replicas).
+pub const CLAIMS_BUCKET: &str = "FLOW_CLAIMS";
+
 /// Filter matching every deal-won event, whatever the CRM.
 pub const DEAL_WON_FILTER: &str = "inbound.crm.deal.won.>";
 
@@ -109,16 +112,14 @@ pub async fn ensure_streams(
             .await
             .map_err(|message| TopologyError { stream, message })?;
     }
-    ensure_attempts_bucket(js, settings).await
+    ensure_bucket(js, attempts_bucket(settings)).await?;
+    ensure_bucket(js, claims_bucket(settings)).await
 }
 
-/// Declares the attempt-history bucket: one key per event being retried,
-/// kept as long as inbound events so every retry window is covered.
-async fn ensure_attempts_bucket(
-    js: &jetstream::Context,
-    settings: &NatsSettings,
-) -> Result<(), TopologyError> {
-    let config = jetstream::kv::Config {
+/// The attempt-history bucket: one key per event being retried, kept as long
+/// as inbound events so every retry window is covered.
+fn attempts_bucket(settings: &NatsSettings) -> jetstream::kv::Config {
+    jetstream::kv::Config {
         bucket: ATTEMPTS_BUCKET.to_owned(),
         description: "Outcomes of earlier attempts of events being retried.".to_owned(),
         history: 1,
@@ -126,19 +127,38 @@ async fn ensure_attempts_bucket(
         storage: stream::StorageType::File,
         num_replicas: settings.replicas,
         ..Default::default()
-    };
-    let error = |message: String| TopologyError {
-        stream: format!("KV_{ATTEMPTS_BUCKET}"),
-        message,
-    };
-    match js.get_key_value(ATTEMPTS_BUCKET).await {
-        Ok(_) => Ok(()),
-        Err(_) => js
-            .create_key_value(config)
-            .await
-            .map(drop)
-            .map_err(|e| error(e.to_string())),
     }
+}
+
+/// The claims bucket: per-message TTLs let a dead holder's claim expire on the
+/// server's clock; recorded results are kept as long as inbound events, so
+/// every redelivery and requeue of an event still finds them.
+fn claims_bucket(settings: &NatsSettings) -> jetstream::kv::Config {
+    jetstream::kv::Config {
+        bucket: CLAIMS_BUCKET.to_owned(),
+        description: "Claims and results of create-type effects, one holder per record.".to_owned(),
+        // Enables per-message TTL; markers of expired claims live a minute.
+        limit_markers: Some(Duration::from_secs(60)),
+        ..attempts_bucket(settings)
+    }
+}
+
+/// Declares a key-value bucket unless it exists.
+async fn ensure_bucket(
+    js: &jetstream::Context,
+    config: jetstream::kv::Config,
+) -> Result<(), TopologyError> {
+    if js.get_key_value(&config.bucket).await.is_ok() {
+        return Ok(());
+    }
+    let stream = format!("KV_{}", config.bucket);
+    js.create_key_value(config)
+        .await
+        .map(drop)
+        .map_err(|e| TopologyError {
+            stream,
+            message: e.to_string(),
+        })
 }
 
 /// Declares every stream, retrying with backoff while NATS is not reachable yet,

@@ -73,28 +73,85 @@ impl Stack {
         post_deal_won(&self.ingress_url()?, deal_id, event_id, occurred_at_ms).await
     }
 
-    /// Every deal has its order number written back and exactly one ERP order,
-    /// and the ERP holds no order for any other deal: "nothing lost, nothing doubled".
+    /// Every request `vendor` answered with `method` on paths starting with
+    /// `path_prefix`, as the sandbox logged them (`path`, `status`, `time`, ...).
+    pub async fn vendor_request_log(
+        &self,
+        vendor: &str,
+        method: &str,
+        path_prefix: &str,
+    ) -> anyhow::Result<Vec<Value>> {
+        let response = reqwest::Client::new()
+            .get(self.control_url(vendor, "requests")?)
+            .query(&[("method", method), ("path_prefix", path_prefix)])
+            .send()
+            .await?;
+        let body: Value = response.json().await?;
+        body["requests"]
+            .as_array()
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("no requests in {body}"))
+    }
+
+    /// How many order creates the ERP answered with success: every effective
+    /// create, including any the ERP would store twice for one reference.
+    /// `None` for a real ERP (Tryton), where only its records can be counted.
+    pub async fn effective_order_creates(&self) -> anyhow::Result<Option<usize>> {
+        let Some(path) = self.erp.order_create_path() else {
+            return Ok(None);
+        };
+        let log = self
+            .vendor_request_log(crate::vendors::listener(self.erp_kind()), "POST", &path)
+            .await?;
+        Ok(Some(
+            log.iter()
+                .filter(|r| r["path"].as_str() == Some(path.as_str()))
+                .filter(|r| {
+                    r["status"]
+                        .as_u64()
+                        .is_some_and(|s| (200..300).contains(&s))
+                })
+                .count(),
+        ))
+    }
+
+    /// "Nothing lost, nothing doubled" for `deal_ids`, which must be every deal
+    /// the test won: each deal has exactly one order in the ERP, the number
+    /// written back on the deal is that order's number, and the ERP answered
+    /// exactly one successful create per deal (so a duplicate the ERP refused,
+    /// or one it would store, both show).
     pub async fn assert_one_order_per_deal(&self, deal_ids: &[String]) -> anyhow::Result<()> {
         for deal_id in deal_ids {
-            let number = self.crm.erp_order_number(deal_id).await?;
+            let written_back = self.crm.erp_order_number(deal_id).await?;
+            let Some(written_back) = written_back else {
+                anyhow::bail!("deal {deal_id} has no order number written back");
+            };
+            let external_ref = self.crm.external_ref(deal_id);
+            let orders = self.erp.orders_for(&external_ref).await?;
             anyhow::ensure!(
-                number.is_some(),
-                "deal {deal_id} has no order number written back"
+                orders.len() == 1,
+                "deal {deal_id} ({external_ref}) has {} orders in {}: {:?}",
+                orders.len(),
+                self.erp_kind(),
+                orders
+                    .iter()
+                    .map(|o| self.erp.order_number(o))
+                    .collect::<Vec<_>>()
+            );
+            let number = self.erp.order_number(&orders[0]);
+            anyhow::ensure!(
+                number.as_deref() == Some(written_back.as_str()),
+                "deal {deal_id}: written back {written_back}, but the ERP's order is {number:?}"
             );
         }
-        let counts = self.netsuite.order_count_by_external_id().await?;
-        for deal_id in deal_ids {
-            let external_id = self.crm.external_ref(deal_id);
-            let count = counts.get(&external_id).copied().unwrap_or(0);
-            anyhow::ensure!(count == 1, "deal {deal_id} has {count} orders");
+        if let Some(creates) = self.effective_order_creates().await? {
+            anyhow::ensure!(
+                creates == deal_ids.len(),
+                "{} answered {creates} successful order creates for {} deals",
+                self.erp_kind(),
+                deal_ids.len()
+            );
         }
-        anyhow::ensure!(
-            counts.len() == deal_ids.len(),
-            "{} external ids in the ERP for {} deals",
-            counts.len(),
-            deal_ids.len()
-        );
         Ok(())
     }
 

@@ -65,6 +65,8 @@ pub struct Stack {
     pub ingress: Process,
     /// The deal-to-order worker, when started.
     pub worker: Option<Process>,
+    /// More deal-to-order replicas sharing the worker's durable consumer.
+    pub replicas: Vec<Process>,
     /// Postgres and the monitoring service, when `with_monitoring` is set.
     pub monitoring: Option<crate::monitoring::Monitoring>,
     /// HubSpot API client pointed at the sandbox.
@@ -112,7 +114,12 @@ impl Stack {
         let config = render_config(&nats.url(), &options)
             + &vendors::crm_config(options.crm, &sandbox)?
             + "\n"
-            + &vendors::erp_config(options.erp, erp_host)?;
+            + &vendors::erp_config(options.erp, erp_host)?
+            + &format!(
+                "\n[erp.{kind}.timeouts]\nrequest_timeout_ms = {timeout}\n",
+                kind = options.erp,
+                timeout = erp_request_timeout_ms(options.erp)
+            );
         std::fs::write(&config_path, config)?;
 
         let ingress =
@@ -153,6 +160,7 @@ impl Stack {
             sandbox,
             ingress,
             worker,
+            replicas: Vec::new(),
             monitoring: None,
             config_path,
             options,
@@ -231,6 +239,27 @@ impl Stack {
         Ok(())
     }
 
+    /// Starts one more deal-to-order replica on the same configuration (its own
+    /// admin port), sharing the durable consumer as a scaled deployment does.
+    pub async fn start_replica(&mut self) -> anyhow::Result<()> {
+        let replica = spawn_service(
+            self.dir.path(),
+            "deal-to-order",
+            &self.config_path,
+            &self.options.env,
+            &["admin"],
+        )
+        .await?;
+        wait_until_ready(&format!("http://{}/readyz", replica.listener("admin")?)).await?;
+        self.replicas.push(replica);
+        Ok(())
+    }
+
+    /// The ERP this stack runs against (a name from [`crate::vendors::ERPS`]).
+    pub fn erp_kind(&self) -> &'static str {
+        self.options.erp
+    }
+
     /// A JetStream context on the stack's server.
     pub async fn jetstream(&self) -> anyhow::Result<async_nats::jetstream::Context> {
         Ok(async_nats::jetstream::new(self.nats.client().await?))
@@ -249,19 +278,24 @@ impl Stack {
         if let Some(worker) = &self.worker {
             urls.push(format!("http://{}/readyz", worker.listener("admin")?));
         }
-        let http = reqwest::Client::new();
         for url in urls {
-            crate::eventually(&url, Duration::from_secs(20), || {
-                let (http, url) = (http.clone(), url.clone());
-                async move {
-                    let response = http.get(&url).send().await.ok()?;
-                    response.status().is_success().then_some(())
-                }
-            })
-            .await?;
+            wait_until_ready(&url).await?;
         }
         Ok(())
     }
+}
+
+/// Waits until `url` (a `/readyz`) answers 2xx.
+async fn wait_until_ready(url: &str) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    crate::eventually(url, Duration::from_secs(20), || {
+        let http = http.clone();
+        async move {
+            let response = http.get(url).send().await.ok()?;
+            response.status().is_success().then_some(())
+        }
+    })
+    .await
 }
 
 async fn spawn_service(
@@ -318,6 +352,16 @@ fn sandbox_listeners(options: &StackOptions) -> Vec<&'static str> {
     names
 }
 
+/// The ERP request timeout of test stacks: short, so a claim (four times as
+/// long) expires within seconds after a crash; the real Tryton server gets more.
+fn erp_request_timeout_ms(erp: &str) -> u64 {
+    if erp == crate::tryton::LISTENER {
+        5_000
+    } else {
+        2_500
+    }
+}
+
 fn render_config(nats: &str, options: &StackOptions) -> String {
     let schedule = options
         .retry_schedule
@@ -350,9 +394,12 @@ max_ack_pending = 1000
 concurrency = 16
 shutdown_grace = "5s"
 publish_retry_delay = "200ms"
+claim_ttl = "{claim_ttl}ms"
+claim_wait = "60s"
 
 "#,
         ack_wait = options.ack_wait,
         max_deliver = options.max_deliver,
+        claim_ttl = 4 * erp_request_timeout_ms(options.erp),
     )
 }

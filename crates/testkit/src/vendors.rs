@@ -49,6 +49,21 @@ pub trait ErpInspector: Send + Sync {
     async fn ensure_items(&self, items: &[(&str, &str, &str)]) -> anyhow::Result<()>;
     /// Every order carrying `external_ref` (more than one is a duplicate).
     async fn orders_for(&self, external_ref: &str) -> anyhow::Result<Vec<Value>>;
+    /// The ERP's own order number of `order`, as [`ErpInspector::orders_for`] returns it.
+    fn order_number(&self, order: &Value) -> Option<String>;
+    /// The path orders are created on (POST), so a test can count effective
+    /// creates in the sandbox's request log; `None` for a real ERP, whose
+    /// records are the only count.
+    fn order_create_path(&self) -> Option<String>;
+}
+
+/// `order[field]` as text (numbers too), if present and not empty.
+fn field_text(order: &Value, field: &str) -> Option<String> {
+    match &order[field] {
+        Value::String(text) if !text.is_empty() => Some(text.clone()),
+        Value::Number(number) => Some(number.to_string()),
+        _ => None,
+    }
 }
 
 /// TOML for `[crm]` and `[crm.<kind>]`, pointing at the sandbox.
@@ -198,6 +213,14 @@ impl ErpInspector for NetSuiteApi {
     async fn orders_for(&self, external_ref: &str) -> anyhow::Result<Vec<Value>> {
         self.sales_orders_with_external_id(external_ref).await
     }
+
+    fn order_number(&self, order: &Value) -> Option<String> {
+        field_text(order, "tranId")
+    }
+
+    fn order_create_path(&self) -> Option<String> {
+        Some("/services/rest/record/v1/salesOrder".to_owned())
+    }
 }
 
 #[async_trait]
@@ -211,6 +234,15 @@ impl ErpInspector for BusinessCentralApi {
 
     async fn orders_for(&self, external_ref: &str) -> anyhow::Result<Vec<Value>> {
         self.sales_orders_with_reference(external_ref).await
+    }
+
+    fn order_number(&self, order: &Value) -> Option<String> {
+        field_text(order, "number")
+    }
+
+    fn order_create_path(&self) -> Option<String> {
+        let url = url::Url::parse(&format!("{}/salesOrders", self.company_url())).ok()?;
+        Some(url.path().to_owned())
     }
 }
 
@@ -227,6 +259,14 @@ impl ErpInspector for S4HanaApi {
     async fn orders_for(&self, external_ref: &str) -> anyhow::Result<Vec<Value>> {
         self.sales_orders_with_reference(external_ref).await
     }
+
+    fn order_number(&self, order: &Value) -> Option<String> {
+        field_text(order, "SalesOrder")
+    }
+
+    fn order_create_path(&self) -> Option<String> {
+        Some("/sap/opu/odata/sap/API_SALES_ORDER_SRV/A_SalesOrder".to_owned())
+    }
 }
 
 #[async_trait]
@@ -240,5 +280,13 @@ impl ErpInspector for OracleFusionApi {
 
     async fn orders_for(&self, external_ref: &str) -> anyhow::Result<Vec<Value>> {
         self.orders_with_reference(external_ref).await
+    }
+
+    fn order_number(&self, order: &Value) -> Option<String> {
+        field_text(order, "OrderNumber")
+    }
+
+    fn order_create_path(&self) -> Option<String> {
+        Some("/fscmRestApi/resources/11.13.18.05/salesOrdersForOrderHub".to_owned())
     }
 }

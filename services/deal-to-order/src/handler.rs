@@ -3,30 +3,43 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use crmerp_connector::ErrorKind;
 use crmerp_connector::{ConnectorError, CrmConnector, ErpConnector, ErrorCategory, OrderRequest};
-use crmerp_flow::{Attempt, Failure, Handler, Success, crash_point};
-use crmerp_proto::{Deal, EventEnvelope, RecordRef, SalesOrder, event_envelope::Data};
+use crmerp_flow::{
+    Acquired, Attempt, Claim, ClaimError, Claims, Failure, Handler, Success, crash_point,
+};
+use crmerp_proto::{
+    Account, Deal, EventEnvelope, Message as _, RecordRef, SalesOrder, event_envelope::Data,
+};
 use rust_decimal::Decimal;
 
 use crate::validate::validate_deal;
 
 /// Turns a won deal into exactly one ERP order and writes its number back.
+///
+/// Every create-type effect (the order, a new customer) runs under a claim
+/// ([`Claims`]) on its business key, so however many replicas, redeliveries or
+/// trigger sources race on one deal, one worker looks up and creates, and the
+/// others find its recorded result.
 pub struct DealToOrder {
     crm: Arc<dyn CrmConnector>,
     erp: Arc<dyn ErpConnector>,
+    claims: Claims,
     min_order_value: Decimal,
 }
 
 impl DealToOrder {
-    /// A handler over the configured connectors.
+    /// A handler over the configured connectors, coordinating creates through `claims`.
     pub fn new(
         crm: Arc<dyn CrmConnector>,
         erp: Arc<dyn ErpConnector>,
+        claims: Claims,
         min_order_value: Decimal,
     ) -> Self {
         Self {
             crm,
             erp,
+            claims,
             min_order_value,
         }
     }
@@ -62,6 +75,8 @@ impl DealToOrder {
         Failure::vendor(error, crm_record)
     }
 
+    /// The deal's order: the one recorded under its claim, the one the ERP
+    /// already holds, or a new one, created by exactly one worker.
     async fn order_for(
         &self,
         deal: &Deal,
@@ -69,7 +84,49 @@ impl DealToOrder {
         attempt: &Attempt,
     ) -> Result<SalesOrder, Failure> {
         let crm_ref = deal.r#ref.clone();
+        let key = self
+            .claims
+            .key(&format!("order.{}", self.erp.system()), external_ref);
+        let claim = match self.claims.acquire(&key).await {
+            Ok(Acquired::Held(claim)) => claim,
+            Ok(Acquired::Done(recorded)) => {
+                let order = SalesOrder::decode(recorded.as_slice())
+                    .map_err(|e| claim_failure(ClaimError::Store(e.to_string()), &crm_ref))?;
+                tracing::info!(order_number = %order.order_number, "Order recorded by an earlier attempt; not creating another.");
+                return Ok(order);
+            }
+            Err(error) => return Err(claim_failure(error, &crm_ref)),
+        };
+        match self
+            .find_or_create_order(deal, external_ref, &claim, attempt)
+            .await
+        {
+            Ok(order) => {
+                if let Err(error) = claim.complete(&order.encode_to_vec()).await {
+                    // The ERP holds the order; a later worker finds it by its reference.
+                    tracing::warn!(%error, "Cannot record the order under its claim.");
+                }
+                Ok(order)
+            }
+            Err(failure) => {
+                claim.release().await;
+                Err(failure)
+            }
+        }
+    }
+
+    /// Under the order's claim: look up by the deal reference, then create.
+    async fn find_or_create_order(
+        &self,
+        deal: &Deal,
+        external_ref: &str,
+        claim: &Claim,
+        attempt: &Attempt,
+    ) -> Result<SalesOrder, Failure> {
+        let crm_ref = deal.r#ref.clone();
         let vendor = |e| self.vendor_failure(e, crm_ref.clone());
+        // The ERP is the source of truth: a holder that crashed after creating
+        // left no record, but the ERP has the order under this reference.
         if let Some(existing) = self
             .erp
             .find_order(external_ref, &attempt.calls)
@@ -81,28 +138,16 @@ impl DealToOrder {
         }
         // validate_deal guarantees an account.
         let account = deal.account.clone().unwrap_or_default();
-        let customer = match self
-            .erp
-            .find_customer(&account, &attempt.calls)
-            .await
-            .map_err(vendor)?
-        {
-            Some(customer) => customer,
-            None => {
-                let created = self
-                    .erp
-                    .create_customer(&account, &attempt.calls)
-                    .await
-                    .map_err(vendor)?;
-                tracing::info!(customer_id = %created.id, "Customer created in the ERP.");
-                created
-            }
-        };
+        let customer = self.customer_for(&account, &crm_ref, attempt).await?;
         let request = OrderRequest {
             external_ref,
             customer: &customer,
             deal,
         };
+        claim
+            .confirm()
+            .await
+            .map_err(|e| claim_failure(e, &crm_ref))?;
         let order = self
             .erp
             .create_order(&request, &attempt.calls)
@@ -111,6 +156,79 @@ impl DealToOrder {
         crash_point("after_erp_create");
         Ok(order)
     }
+
+    /// The account's ERP customer, found or created by exactly one worker.
+    async fn customer_for(
+        &self,
+        account: &Account,
+        crm_ref: &Option<RecordRef>,
+        attempt: &Attempt,
+    ) -> Result<RecordRef, Failure> {
+        let vendor = |e| self.vendor_failure(e, crm_ref.clone());
+        if let Some(customer) = self
+            .erp
+            .find_customer(account, &attempt.calls)
+            .await
+            .map_err(vendor)?
+        {
+            return Ok(customer);
+        }
+        let account_ref = account.r#ref.clone().unwrap_or_default();
+        let key = self.claims.key(
+            &format!("customer.{}", self.erp.system()),
+            &Self::external_ref(&account_ref),
+        );
+        let claim = match self.claims.acquire(&key).await {
+            Ok(Acquired::Held(claim)) => claim,
+            Ok(Acquired::Done(recorded)) => {
+                return RecordRef::decode(recorded.as_slice())
+                    .map_err(|e| claim_failure(ClaimError::Store(e.to_string()), crm_ref));
+            }
+            Err(error) => return Err(claim_failure(error, crm_ref)),
+        };
+        let created = async {
+            // Another worker may have created it between our look-up and the claim.
+            if let Some(customer) = self
+                .erp
+                .find_customer(account, &attempt.calls)
+                .await
+                .map_err(vendor)?
+            {
+                return Ok(customer);
+            }
+            claim
+                .confirm()
+                .await
+                .map_err(|e| claim_failure(e, crm_ref))?;
+            let created = self
+                .erp
+                .create_customer(account, &attempt.calls)
+                .await
+                .map_err(vendor)?;
+            tracing::info!(customer_id = %created.id, "Customer created in the ERP.");
+            Ok(created)
+        }
+        .await;
+        match created {
+            Ok(customer) => {
+                if let Err(error) = claim.complete(&customer.encode_to_vec()).await {
+                    tracing::warn!(%error, "Cannot record the customer under its claim.");
+                }
+                Ok(customer)
+            }
+            Err(failure) => {
+                claim.release().await;
+                Err(failure)
+            }
+        }
+    }
+}
+
+/// A claim that could not be taken or kept: transient, and no vendor's fault.
+fn claim_failure(error: ClaimError, crm_ref: &Option<RecordRef>) -> Failure {
+    let error = error.into_connector_error();
+    debug_assert_eq!(error.kind, ErrorKind::Transient);
+    Failure::vendor(error, crm_ref.clone())
 }
 
 #[async_trait]

@@ -4,8 +4,9 @@
 //! `inbound.crm.deal.won.>`. For each event it hydrates the deal from the CRM,
 //! validates it, finds or creates the ERP customer, finds the order by the
 //! deal's external reference or creates it, and writes the order number back
-//! to the deal. Retries, outcomes and dead letters are the flow runtime's
-//! (`crmerp-flow`).
+//! to the deal. Creates run under a claim in JetStream KV, so replicas never
+//! create twice for one deal. Retries, outcomes and dead letters are the flow
+//! runtime's (`crmerp-flow`).
 
 mod connectors;
 mod handler;
@@ -15,6 +16,8 @@ mod validate;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crmerp_connector::{CrmConnector, ErpConnector};
+use crmerp_flow::{ClaimError, Claims};
 use crmerp_service_kit::{Readiness, admin, announce_listener, nats, topology};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -41,6 +44,9 @@ pub enum ServiceError {
     /// The consumer failed.
     #[error(transparent)]
     Flow(#[from] crmerp_flow::FlowError),
+    /// The claims bucket could not be bound.
+    #[error(transparent)]
+    Claims(#[from] ClaimError),
     /// The admin listener failed.
     #[error("admin listener: {0}")]
     Io(#[from] std::io::Error),
@@ -49,7 +55,8 @@ pub enum ServiceError {
 /// A built deal-to-order service.
 pub struct Application {
     settings: Settings,
-    handler: Arc<DealToOrder>,
+    crm: Arc<dyn CrmConnector>,
+    erp: Arc<dyn ErpConnector>,
     admin: TcpListener,
     admin_addr: SocketAddr,
 }
@@ -59,15 +66,15 @@ impl Application {
     /// fast with a message naming any missing setting.
     pub async fn build(settings: Settings, admin: TcpListener) -> Result<Self, ServiceError> {
         let (crm, erp) = connectors::from_settings(&settings).map_err(ServiceError::Config)?;
-        let handler = Arc::new(DealToOrder::new(
-            crm,
-            erp,
-            settings.deal_to_order.min_order_value,
-        ));
+        settings
+            .flow
+            .validate_claim_for(settings.erp_request_timeout())
+            .map_err(ServiceError::Config)?;
         let admin_addr = admin.local_addr()?;
         Ok(Self {
             settings,
-            handler,
+            crm,
+            erp,
             admin,
             admin_addr,
         })
@@ -92,12 +99,26 @@ impl Application {
 
         let (_client, js) = nats::connect(&self.settings.nats, FLOW).await?;
         topology::ensure_streams_until_ready(&js, &self.settings.nats, &shutdown).await?;
+        let claims = Claims::bind(
+            &js,
+            topology::CLAIMS_BUCKET,
+            FLOW,
+            self.settings.flow.claim_ttl,
+            self.settings.flow.claim_wait,
+        )
+        .await?;
+        let handler = Arc::new(DealToOrder::new(
+            self.crm,
+            self.erp,
+            claims,
+            self.settings.deal_to_order.min_order_value,
+        ));
         crmerp_flow::run(
             FLOW,
             topology::DEAL_WON_FILTER,
             js,
             self.settings.flow.clone(),
-            self.handler,
+            handler,
             readiness,
             shutdown,
         )

@@ -56,7 +56,28 @@ impl ConnectorSelection {
     }
 }
 
+/// The connectors' request timeout when their section sets none.
+const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 30_000;
+
 impl Settings {
+    /// The selected ERP's whole-request timeout (`erp.<kind>.timeouts.request_timeout_ms`).
+    pub fn erp_request_timeout(&self) -> std::time::Duration {
+        let millis = self
+            .erp
+            .sections
+            .get(&self.erp.kind)
+            .and_then(|section| section.get("timeouts"))
+            .and_then(|timeouts| timeouts.get("request_timeout_ms"))
+            .and_then(|value| {
+                // Environment overrides may arrive as strings.
+                value
+                    .as_u64()
+                    .or_else(|| value.as_str().and_then(|s| s.parse().ok()))
+            })
+            .unwrap_or(DEFAULT_REQUEST_TIMEOUT_MS);
+        std::time::Duration::from_millis(millis)
+    }
+
     /// Loads and validates settings from defaults, `CRMERP_CONFIG` and `CRMERP__*`.
     pub fn load() -> Result<Self, ConfigError> {
         let settings: Self = load_settings(DEFAULTS)?;

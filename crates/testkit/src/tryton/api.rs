@@ -366,4 +366,16 @@ impl crate::vendors::ErpInspector for TrytonApi {
     async fn orders_for(&self, external_ref: &str) -> anyhow::Result<Vec<Value>> {
         self.sales_with_reference(external_ref).await
     }
+
+    fn order_number(&self, order: &Value) -> Option<String> {
+        order["number"]
+            .as_str()
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned)
+    }
+
+    fn order_create_path(&self) -> Option<String> {
+        // A real server: JSON-RPC calls all go to one path, and records are the count.
+        None
+    }
 }
