@@ -29,10 +29,32 @@ impl NatsCluster {
     /// has a meta leader (the cluster accepts stream declarations).
     pub async fn start(dir: &Path, size: usize) -> anyhow::Result<Self> {
         anyhow::ensure!(size >= 1, "a cluster needs at least one node");
+        let mut last_error = None;
+        // Route ports are chosen before any node runs (see `free_port`); a port
+        // taken in between makes a node exit, and the whole start is retried.
+        for _ in 0..START_ATTEMPTS {
+            match Self::try_start(dir, size).await {
+                Ok(cluster) => return Ok(cluster),
+                Err(error) if error.downcast_ref::<AddressInUse>().is_some() => {
+                    last_error = Some(error);
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| anyhow::anyhow!("the cluster did not start")))
+    }
+
+    async fn try_start(dir: &Path, size: usize) -> anyhow::Result<Self> {
         let mut nodes = Vec::with_capacity(size);
-        for _ in 0..size {
+        for index in 0..size {
+            // A failed earlier try may have left a half-formed store behind.
+            let store = dir.join(format!("n{index}")).join("jetstream");
+            if store.exists() {
+                std::fs::remove_dir_all(&store)?;
+            }
             nodes.push(Node {
-                client_port: free_port()?,
+                // Chosen by nats-server itself at first start (see `spawn_node`).
+                client_port: 0,
                 cluster_port: free_port()?,
                 process: None,
             });
@@ -45,8 +67,28 @@ impl NatsCluster {
         // its routes are up, which needs the others running.
         let launches: Vec<_> = (0..size).map(|i| cluster.spawn_node(i)).collect();
         let processes = futures::future::join_all(launches).await;
-        for (node, process) in cluster.nodes.iter_mut().zip(processes) {
-            node.process = Some(process?);
+        let mut failure = None;
+        for (index, (node, process)) in cluster.nodes.iter_mut().zip(processes).enumerate() {
+            match process {
+                Ok((process, client_port)) => {
+                    node.client_port = client_port;
+                    node.process = Some(process);
+                }
+                Err(error) => {
+                    let log = dir.join(format!("n{index}")).join("nats-server.log");
+                    let in_use = std::fs::read_to_string(&log)
+                        .is_ok_and(|text| text.contains("address already in use"));
+                    failure.get_or_insert(if in_use {
+                        error.context(AddressInUse)
+                    } else {
+                        error
+                    });
+                }
+            }
+        }
+        // Dropping the cluster kills the nodes that did start.
+        if let Some(error) = failure {
+            return Err(error);
         }
         cluster.wait_for_jetstream(Duration::from_secs(30)).await?;
         Ok(cluster)
@@ -95,7 +137,7 @@ impl NatsCluster {
     /// Starts node `index` again on its ports and store; it catches up from its peers.
     pub async fn restart(&mut self, index: usize) -> anyhow::Result<()> {
         self.kill(index).await?;
-        let process = self.spawn_node(index).await?;
+        let (process, _) = self.spawn_node(index).await?;
         if let Some(node) = self.nodes.get_mut(index) {
             node.process = Some(process);
         }
@@ -113,9 +155,21 @@ impl NatsCluster {
         .await
     }
 
-    fn spawn_node(&self, index: usize) -> impl Future<Output = anyhow::Result<Process>> + use<> {
+    /// Starts node `index`; answers the process and its client port. A node
+    /// that never ran listens on port -1 (nats-server picks a free one, read
+    /// back from its log); a restart reuses that port, as clients know it.
+    fn spawn_node(
+        &self,
+        index: usize,
+    ) -> impl Future<Output = anyhow::Result<(Process, u16)>> + use<> {
         let dir = self.dir.join(format!("n{index}"));
         let node = &self.nodes[index];
+        let known_port = node.client_port;
+        let client = if known_port == 0 {
+            "-1".to_owned()
+        } else {
+            known_port.to_string()
+        };
         let routes = self
             .nodes
             .iter()
@@ -128,7 +182,6 @@ impl NatsCluster {
             "server_name: n{index}\nlisten: \"127.0.0.1:{client}\"\n\
              jetstream {{\n  store_dir: \"{store}\"\n  sync_interval: always\n}}\n\
              cluster {{\n  name: crmerp-test\n  listen: \"127.0.0.1:{cluster}\"\n  routes: [{routes}]\n}}\n",
-            client = node.client_port,
             cluster = node.cluster_port,
             store = dir.join("jetstream").display(),
         );
@@ -137,7 +190,7 @@ impl NatsCluster {
             let config_path = dir.join("nats.conf");
             std::fs::write(&config_path, config)?;
             let program = crate::paths::nats_server()?;
-            Process::spawn(Spawn {
+            let process = Process::spawn(Spawn {
                 name: "nats-server",
                 program: &program,
                 args: vec!["-c".into(), config_path.display().to_string()],
@@ -146,13 +199,34 @@ impl NatsCluster {
                 listeners: &[],
                 ready_marker: Some("Server is ready"),
             })
-            .await
+            .await?;
+            let port = if known_port == 0 {
+                crate::nats_server::read_port(process.log_path())?
+            } else {
+                known_port
+            };
+            Ok((process, port))
         }
     }
 }
 
-/// A port the OS just handed out on loopback. Another process could take it
-/// before nats-server binds it; on loopback in a test run that is rare enough.
+/// Tries of a whole cluster start when a chosen route port was taken meanwhile.
+const START_ATTEMPTS: usize = 3;
+
+/// Marks a start that failed because a port was taken after we chose it.
+#[derive(Debug)]
+struct AddressInUse;
+
+impl std::fmt::Display for AddressInUse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a chosen port was taken before nats-server bound it")
+    }
+}
+
+/// A port the OS just handed out on loopback, released again. Route ports
+/// need this: every node's config must name its peers' route ports before any
+/// node runs, so nats-server cannot pick them itself. Another process could
+/// take the port in between; `start` detects that and starts over.
 fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?

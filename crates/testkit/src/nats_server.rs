@@ -93,15 +93,16 @@ impl NatsServer {
         })
         .await?;
         if self.port == 0 {
-            self.port = read_port(&process.log_path().to_path_buf())?;
+            self.port = read_port(process.log_path())?;
         }
         self.process = Some(process);
         Ok(())
     }
 }
 
-/// Reads the client port from "Listening for client connections on 127.0.0.1:PORT".
-fn read_port(log: &PathBuf) -> anyhow::Result<u16> {
+/// Reads the client port from "Listening for client connections on 127.0.0.1:PORT"
+/// (the last one in `log`, which restarts append to).
+pub(crate) fn read_port(log: &Path) -> anyhow::Result<u16> {
     let text = std::fs::read_to_string(log)?;
     let marker = "Listening for client connections on ";
     let line = text

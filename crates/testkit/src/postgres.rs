@@ -168,8 +168,11 @@ impl Postgres {
         );
 
         let mut last_error = None;
-        // A free port can be taken between the probe and the bind: try a few.
-        for _ in 0..3 {
+        let log_path = dir.join("postgres.log");
+        // A free port can be taken between the probe and the bind (see
+        // `free_port`): start over on another port when that happened.
+        for _ in 0..START_ATTEMPTS {
+            let log_before = std::fs::metadata(&log_path).map_or(0, |m| m.len());
             let port = free_port()?;
             let (program, args) = command_line(
                 user,
@@ -209,7 +212,8 @@ impl Postgres {
                     };
                     return Ok(server);
                 }
-                Err(error) => last_error = Some(error),
+                Err(error) if address_in_use(&log_path, log_before) => last_error = Some(error),
+                Err(error) => return Err(error),
             }
         }
         Err(last_error.unwrap_or_else(|| anyhow::anyhow!("postgres did not start")))
@@ -263,7 +267,24 @@ impl Drop for Postgres {
     }
 }
 
+/// Starts tried when the chosen port was taken before Postgres bound it.
+const START_ATTEMPTS: usize = 5;
+
+/// A port the OS just handed out on loopback, released again for Postgres.
+/// Postgres cannot take a port of the OS's choosing (`port` must be 1-65535,
+/// and it names its socket lock file after it), so the port is chosen first;
+/// another process may take it in between, which `start` detects and retries.
 fn free_port() -> anyhow::Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())
+}
+
+/// True when the log written since byte `from` says the port was taken.
+fn address_in_use(log: &Path, from: u64) -> bool {
+    std::fs::read(log).is_ok_and(|bytes| {
+        let new = bytes
+            .get(usize::try_from(from).unwrap_or(0)..)
+            .unwrap_or_default();
+        String::from_utf8_lossy(new).contains("Address already in use")
+    })
 }

@@ -9,15 +9,14 @@
 //! so concurrent tests build it once. Each test copies it and starts its own
 //! server in ~1-2 s.
 //!
-//! Tryton cannot report a port it chose, so a free port is found by binding
-//! 127.0.0.1:0 and closing it before trytond binds it. Another process may take
-//! it in between; that race is accepted, detected (our server exits, or the
-//! probe request that answered is not in our server's own request log) and
-//! retried on another port.
+//! trytond listens on port 0 (the OS picks a free port while trytond holds the
+//! socket) and the harness reads the port back from werkzeug's
+//! ` * Running on http://127.0.0.1:<port>` start-up line: no port is chosen
+//! first and released, so no other process can take it in between.
 
 mod api;
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -89,72 +88,71 @@ impl TrytonServer {
 
     async fn serve(dir: &Path, db_dir: &Path, database: &str) -> anyhow::Result<Self> {
         let program = venv_bin("trytond")?;
-        let mut last_error = None;
-        for attempt in 0..3 {
-            let port = free_port()?;
-            let config = write_config(dir, db_dir, port)?;
-            let mut process = Process::spawn(Spawn {
-                name: &format!("trytond-{attempt}"),
-                program: &program,
-                args: vec![
-                    "-c".into(),
-                    config.display().to_string(),
-                    "-d".into(),
-                    database.to_owned(),
-                ],
-                env: vec![],
-                log_dir: dir,
-                listeners: &[],
-                ready_marker: None,
-            })
-            .await?;
-            let url = format!("http://127.0.0.1:{port}");
-            match wait_ready(&mut process, &url).await {
-                Ok(()) => {
-                    process.add_listener(LISTENER, SocketAddr::from(([127, 0, 0, 1], port)));
-                    return Ok(Self {
-                        process,
-                        database: database.to_owned(),
-                        url,
-                    });
-                }
-                Err(err) => {
-                    last_error = Some(err.context(format!(
-                        "trytond on port {port} (log: {})",
-                        process.log_path().display()
-                    )))
-                }
-            }
-        }
-        Err(last_error.unwrap_or_else(|| anyhow::anyhow!("trytond did not start")))
+        let config = write_config(dir, db_dir, 0)?;
+        let mut process = Process::spawn(Spawn {
+            name: "trytond",
+            program: &program,
+            args: vec![
+                "-c".into(),
+                config.display().to_string(),
+                "-d".into(),
+                database.to_owned(),
+            ],
+            env: vec![],
+            log_dir: dir,
+            listeners: &[],
+            ready_marker: Some(RUNNING_ON),
+        })
+        .await?;
+        let port = read_port(process.log_path())?;
+        let url = format!("http://127.0.0.1:{port}");
+        wait_ready(&mut process, &url)
+            .await
+            .with_context(|| format!("trytond on {url} (log: {})", process.log_path().display()))?;
+        process.add_listener(LISTENER, SocketAddr::from(([127, 0, 0, 1], port)));
+        Ok(Self {
+            process,
+            database: database.to_owned(),
+            url,
+        })
     }
 }
 
-/// Waits until our server answers on `url`. Fails fast if it exited (typically:
-/// the port was taken after we chose it), and refuses an answer from another
-/// server: each probe carries a unique query string, which must then appear in
-/// our server's request log.
+/// werkzeug's start-up line, logged once the socket is bound.
+const RUNNING_ON: &str = " * Running on http://";
+
+/// The port of the last ` * Running on http://127.0.0.1:<port>` line in `log`
+/// (the log is appended to when a directory serves twice).
+fn read_port(log: &Path) -> anyhow::Result<u16> {
+    let text = std::fs::read_to_string(log)?;
+    let address = text
+        .lines()
+        .rev()
+        .find_map(|line| line.split(RUNNING_ON).nth(1))
+        .context("trytond did not log its address")?;
+    let port = address
+        .trim()
+        .rsplit(':')
+        .next()
+        .context("no port in the address")?;
+    port.parse()
+        .with_context(|| format!("bad port in {address:?}"))
+}
+
+/// Waits until the server answers JSON-RPC on `url` (it logs its address when
+/// the socket is bound, a moment before it serves); fails fast if it exited.
 async fn wait_ready(process: &mut Process, url: &str) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         anyhow::ensure!(!process.has_exited(), "trytond exited during start-up");
-        let probe = unique_suffix();
         let answer = http
-            .post(format!("{url}/rpc/?probe={probe}"))
+            .post(format!("{url}/rpc/"))
             .json(&serde_json::json!({ "id": 1, "method": "common.server.version", "params": [] }))
             .send()
             .await;
         if answer.is_ok_and(|r| r.status().is_success()) {
-            // The log is written by another task: give it a moment.
-            for _ in 0..20 {
-                let log = std::fs::read_to_string(process.log_path()).unwrap_or_default();
-                if log.contains(&probe) {
-                    return Ok(());
-                }
-                tokio::time::sleep(Duration::from_millis(25)).await;
-            }
-            anyhow::bail!("another server answers on {url}");
+            return Ok(());
         }
         anyhow::ensure!(
             tokio::time::Instant::now() < deadline,
@@ -164,23 +162,8 @@ async fn wait_ready(process: &mut Process, url: &str) -> anyhow::Result<()> {
     }
 }
 
-/// A port that was free a moment ago (see the module docs for the accepted race).
-fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-/// A string no other probe of this machine uses.
-fn unique_suffix() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or_default();
-    static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    format!("{}-{n}-{nanos}", std::process::id())
-}
-
-/// `trytond.conf`: SQLite under `db_dir` (the path must be absolute), loopback `port`.
+/// `trytond.conf`: SQLite under `db_dir` (the path must be absolute), loopback
+/// `port` (0: trytond takes a free one).
 fn write_config(dir: &Path, db_dir: &Path, port: u16) -> anyhow::Result<PathBuf> {
     let db_dir = std::path::absolute(db_dir)?;
     let path = dir.join("trytond.conf");
@@ -210,3 +193,21 @@ fn venv_bin(name: &str) -> anyhow::Result<PathBuf> {
 
 mod template;
 use template::template;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_port_werkzeug_bound() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("trytond.log");
+        std::fs::write(
+            &log,
+            "1 2 [2026-12-05 01:01:37,801] INFO werkzeug WARNING: This is a development server.\n \
+             * Running on http://127.0.0.1:45915\n1 2 INFO werkzeug Press CTRL+C to quit\n",
+        )
+        .expect("write");
+        assert_eq!(read_port(&log).expect("port"), 45915);
+    }
+}

@@ -19,10 +19,27 @@ pub struct Browser {
     session: String,
 }
 
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+/// chromedriver's ready line, which (since version 128) names the port it bound.
+const STARTED: &str = "started successfully";
+
+/// The port in the last "ChromeDriver was started successfully on port N." of `log`.
+fn read_port(log: &Path) -> anyhow::Result<u16> {
+    let text = std::fs::read_to_string(log)?;
+    let line = text
+        .lines()
+        .rev()
+        .find(|line| line.contains(STARTED))
+        .context("chromedriver did not log its start")?;
+    let port = line
+        .split("on port ")
+        .nth(1)
+        .map(|rest| rest.trim().trim_end_matches('.'))
+        .with_context(|| {
+            format!(
+                "chromedriver did not say which port it bound (needs version 128 or later): {line}"
+            )
+        })?;
+    Ok(port.parse()?)
 }
 
 fn program(names: &[&str]) -> anyhow::Result<std::path::PathBuf> {
@@ -43,17 +60,19 @@ impl Browser {
     pub async fn start(log_dir: &Path) -> anyhow::Result<Self> {
         let driver_bin = program(&["chromedriver"])?;
         let chromium = program(&["chromium", "chromium-browser"])?;
-        let port = free_port()?;
+        // Port 0: chromedriver binds a free port and names it, so no port is
+        // chosen first and released for another process to take.
         let driver = Process::spawn(Spawn {
             name: "chromedriver",
             program: &driver_bin,
-            args: vec![format!("--port={port}"), "--allowed-ips=127.0.0.1".into()],
+            args: vec!["--port=0".into(), "--allowed-ips=127.0.0.1".into()],
             env: vec![],
             log_dir,
             listeners: &[],
-            ready_marker: Some("started successfully"),
+            ready_marker: Some(STARTED),
         })
         .await?;
+        let port = read_port(driver.log_path())?;
         let http = reqwest::Client::new();
         let base = format!("http://127.0.0.1:{port}");
         let capabilities = json!({"capabilities": {"alwaysMatch": {
@@ -200,5 +219,28 @@ impl Browser {
     pub async fn close(self) -> anyhow::Result<()> {
         self.http.delete(&self.session).send().await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_port_chromedriver_bound() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("chromedriver.log");
+        std::fs::write(
+            &log,
+            "Starting ChromeDriver 131.0.6778.85 on port 0\nOnly local connections are allowed.\n\
+             ChromeDriver was started successfully on port 50779.\n",
+        )
+        .expect("write");
+        assert_eq!(read_port(&log).expect("port"), 50779);
+        std::fs::write(&log, "ChromeDriver was started successfully.\n").expect("write");
+        assert!(
+            read_port(&log).is_err(),
+            "an old chromedriver names no port"
+        );
     }
 }

@@ -93,16 +93,15 @@ async fn build(dir: &Path, done: &Path) -> anyhow::Result<()> {
         work.join("trytond-admin.log").display()
     );
 
-    {
-        let server = TrytonServer::serve(&work, &db_dir, BUILD_DB).await?;
-        let api = server.api();
-        api.set_up_company().await?;
-        for (sku, name, price) in PRODUCTS {
-            api.ensure_product(sku, name, price).await?;
-        }
+    let mut server = TrytonServer::serve(&work, &db_dir, BUILD_DB).await?;
+    let api = server.api();
+    api.set_up_company().await?;
+    for (sku, name, price) in PRODUCTS {
+        api.ensure_product(sku, name, price).await?;
     }
-    // The server is gone (killed on drop); fold its write-ahead log into the file.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Kill the server and wait for it to be gone (the kill reaps it) before
+    // folding its write-ahead log into the file.
+    server.process.kill().await?;
     checkpoint(&db_file).await?;
     let staged = dir.join("template.sqlite.tmp");
     std::fs::copy(&db_file, &staged)?;
