@@ -155,6 +155,28 @@ impl Stack {
         Ok(())
     }
 
+    /// Waits until the durable consumer `consumer` on `INBOUND` has nothing
+    /// left: no message pending, in flight or waiting for a redelivery (NAKed
+    /// messages count as in flight). A terminated or acknowledged message can
+    /// never come back, so this proves "no more deliveries" without a sleep.
+    pub async fn wait_consumer_idle(
+        &self,
+        consumer: &str,
+        timeout: std::time::Duration,
+    ) -> anyhow::Result<()> {
+        let js = self.jetstream().await?;
+        crate::eventually(&format!("consumer {consumer} idle"), timeout, || async {
+            let stream = js.get_stream("INBOUND").await.ok()?;
+            let mut consumer = stream
+                .get_consumer::<async_nats::jetstream::consumer::pull::Config>(consumer)
+                .await
+                .ok()?;
+            let info = consumer.info().await.ok()?;
+            (info.num_pending == 0 && info.num_ack_pending == 0).then_some(())
+        })
+        .await
+    }
+
     /// Every envelope currently stored in `stream`, in order.
     pub async fn stream_envelopes(&self, stream: &str) -> anyhow::Result<Vec<EventEnvelope>> {
         let js = self.jetstream().await?;
