@@ -551,3 +551,48 @@ async fn rejected_erp_credentials_pause_the_flow_instead_of_dead_lettering() -> 
     assert!(closed, "the flow announced it resumed");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_webhook_jetstream_refuses_to_store_is_answered_503_and_taken_on_the_resend()
+-> anyhow::Result<()> {
+    let stack = Stack::start(options_on(NON_UNIQUE_ERP, &[])).await?;
+    let deals = stack
+        .hubspot
+        .create_deals_for_one_company("Full", 2)
+        .await?;
+    // INBOUND at its limit (discard new): JetStream answers the publish with an
+    // error instead of a PubAck, while the connection itself is fine.
+    let js = stack.jetstream().await?;
+    let mut config = js.get_stream("INBOUND").await?.info().await?.config.clone();
+    let limit = config.max_messages;
+    config.max_messages = i64::try_from(stack.stream_messages("INBOUND").await?)?.max(1);
+    js.update_stream(config.clone()).await?;
+    if stack.stream_messages("INBOUND").await? == 0 {
+        // Fill the one free slot with an event for no deal, so the stream is full.
+        js.publish("inbound.test.filler", "filler".into())
+            .await?
+            .await?;
+    }
+
+    let status = stack
+        .post_deal_won(&deals[0], 70_000, 1_700_000_000_000)
+        .await?;
+    assert_eq!(
+        status, 503,
+        "an event JetStream did not store is not accepted"
+    );
+    config.max_messages = limit;
+    js.update_stream(config).await?;
+
+    // The CRM re-sends, as it does after a 5xx; now it is stored and processed.
+    let status = stack
+        .post_deal_won(&deals[0], 70_000, 1_700_000_000_000)
+        .await?;
+    assert_eq!(status, 200);
+    let status = stack
+        .post_deal_won(&deals[1], 70_001, 1_700_000_000_001)
+        .await?;
+    assert_eq!(status, 200);
+    wait_all_written_back(&stack, &deals).await?;
+    stack.assert_one_order_per_deal(&deals).await
+}
