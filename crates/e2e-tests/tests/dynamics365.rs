@@ -52,6 +52,11 @@ async fn won_opportunity_becomes_one_order_with_the_number_written_back() -> any
         .orders_for(&stack.crm.external_ref(&deal.deal_id))
         .await?;
     assert_eq!(orders.len(), 1, "one order for {number}");
+    assert_eq!(
+        stack.erp.order_number(&orders[0]).as_deref(),
+        Some(number.as_str()),
+        "the number written back is the ERP's"
+    );
     Ok(())
 }
 

@@ -43,6 +43,11 @@ async fn run_pair(crm: &'static str, erp: &'static str) -> anyhow::Result<String
         "{crm} -> {erp}: expected one order, found {}",
         orders.len()
     );
+    let erp_number = stack.erp.order_number(&orders[0]);
+    anyhow::ensure!(
+        erp_number.as_deref() == Some(order_number.as_str()),
+        "{crm} -> {erp}: the deal says {order_number}, the ERP's order is {erp_number:?}"
+    );
     Ok(order_number)
 }
 

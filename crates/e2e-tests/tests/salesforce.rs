@@ -84,6 +84,11 @@ async fn won_opportunity_becomes_one_order_through_an_acknowledged_outbound_mess
         .orders_for(&stack.crm.external_ref(&deal.deal_id))
         .await?;
     assert_eq!(orders.len(), 1, "one order for {number}");
+    assert_eq!(
+        stack.erp.order_number(&orders[0]).as_deref(),
+        Some(number.as_str()),
+        "the number written back is the ERP's"
+    );
     let sandbox = format!("http://{}", stack.sandbox.listener("salesforce")?);
     let log: Value = reqwest::get(format!("{sandbox}/__sandbox/webhooks/deliveries"))
         .await?
