@@ -117,8 +117,9 @@ async fn the_same_webhook_delivered_three_times_makes_one_order() -> anyhow::Res
     assert_eq!(third?["duplicates"], 1);
 
     wait_for_write_back(&stack, &deal.deal_id).await?;
-    // Give a would-be duplicate time to appear before counting.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Count once every published event is handled and acknowledged: no
+    // redelivery can add an order after that.
+    stack.wait_worker_drained(Duration::from_secs(30)).await?;
     let orders = stack
         .netsuite
         .sales_orders_with_external_id(&format!("hubspot-deal-{}", deal.deal_id))

@@ -162,9 +162,19 @@ async fn outcomes_are_logged_once_and_searchable_with_a_timeline() -> anyhow::Re
         .await?
         .await?;
     }
-    wait_for_events(&api, "crm_record_id=dup-1", 1).await?;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(events(&api, "crm_record_id=dup-1").await?.len(), 1);
+    // A different event published after the two copies: once it is stored,
+    // ingest has read past both copies (it reads the stream in order).
+    let mut later = envelope.clone();
+    later.id = "test-outcome-2".into();
+    js.publish(
+        "outcome.deal-to-order.retry_scheduled",
+        later.encode_to_vec().into(),
+    )
+    .await?
+    .await?;
+    wait_for_events(&api, "crm_record_id=dup-1", 2).await?;
+    let stored = events(&api, "crm_record_id=dup-1").await?;
+    assert_eq!(stored.len(), 2, "the copy was stored once: {stored:?}");
 
     // The timeline by order number reaches the deal's events, oldest first.
     let (status, timeline) = api

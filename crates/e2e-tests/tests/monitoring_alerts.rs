@@ -76,6 +76,13 @@ to = ["ops@example.com"]
     }
 }
 
+/// True when `text` links the CRM record of deal `deal_id` (a whole link, so
+/// deal 10 does not match deal 100).
+fn mentions_deal(text: &str, deal_id: &str) -> bool {
+    let link = format!("/record/deal/{deal_id}");
+    text.split_whitespace().any(|word| word.ends_with(&link))
+}
+
 const EVERY_DAY: &str = r#""mon", "tue", "wed", "thu", "fri", "sat", "sun""#;
 
 async fn win_deal_without_address(stack: &Stack, name: &str) -> anyhow::Result<String> {
@@ -121,8 +128,27 @@ async fn dead_letters_and_a_silent_flow_alert_once_across_two_replicas() -> anyh
         sinks.pages("trigger").first().cloned()
     })
     .await?;
-    // Give both replicas several more evaluations to (not) repeat anything.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Positive control for "alerted once": a second dead letter, alerted after
+    // the first alerts. Until it arrives the replicas kept evaluating (every
+    // evaluation checks every rule), so a repeat would have had its chance.
+    let second = win_deal_without_address(&stack, "Alerted Again").await?;
+    eventually("the second deal's Slack message", WAIT, || async {
+        sinks
+            .slack
+            .received()
+            .iter()
+            .any(|(_, b)| {
+                b["text"]
+                    .as_str()
+                    .is_some_and(|t| mentions_deal(t, &second))
+            })
+            .then_some(())
+    })
+    .await?;
+    eventually("the second deal's email", WAIT, || async {
+        (sinks.smtp.mails().len() >= 2).then_some(())
+    })
+    .await?;
 
     let slack: Vec<String> = sinks
         .slack
@@ -130,8 +156,10 @@ async fn dead_letters_and_a_silent_flow_alert_once_across_two_replicas() -> anyh
         .into_iter()
         .filter_map(|(_, b)| b["text"].as_str().map(str::to_owned))
         .collect();
-    let dead_letter_messages: Vec<&String> =
-        slack.iter().filter(|t| t.contains("Dead letter")).collect();
+    let dead_letter_messages: Vec<&String> = slack
+        .iter()
+        .filter(|t| t.contains("Dead letter") && mentions_deal(t, &deal_id))
+        .collect();
     assert_eq!(dead_letter_messages.len(), 1, "{slack:?}");
     let text = dead_letter_messages[0];
     assert!(
@@ -151,7 +179,7 @@ async fn dead_letters_and_a_silent_flow_alert_once_across_two_replicas() -> anyh
         "{text}"
     );
 
-    assert_eq!(sinks.smtp.mails().len(), 1, "one email");
+    assert_eq!(sinks.smtp.mails().len(), 2, "one email per dead letter");
     assert_eq!(mail.to, vec!["ops@example.com".to_owned()]);
     assert!(
         mail.data
@@ -188,7 +216,18 @@ async fn dead_letters_and_a_silent_flow_alert_once_across_two_replicas() -> anyh
         sinks.pages("resolve").first().cloned()
     })
     .await?;
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    // Positive control for "resolved once": a later dead letter alerted, so
+    // the replicas evaluated again after the resolve.
+    let third = win_deal_without_address(&stack, "After Resolve").await?;
+    eventually("the third deal's Slack message", WAIT, || async {
+        sinks
+            .slack
+            .received()
+            .iter()
+            .any(|(_, b)| b["text"].as_str().is_some_and(|t| mentions_deal(t, &third)))
+            .then_some(())
+    })
+    .await?;
     assert_eq!(resolve["dedup_key"], "no_success:deal-to-order");
     assert_eq!(sinks.pages("resolve").len(), 1);
     assert_eq!(sinks.pages("trigger").len(), 1);
@@ -214,7 +253,15 @@ async fn outside_business_hours_a_silent_flow_does_not_page_and_failed_deliverie
         sinks.smtp.mails().first().cloned()
     })
     .await?;
+    // The rule's condition is itself a duration: let its 2 s window pass.
     tokio::time::sleep(Duration::from_secs(3)).await;
+    // Positive control: an evaluation after the window (the one alerting this
+    // later dead letter also checks the silent flow) still pages nobody.
+    win_deal_without_address(&stack, "Still After Hours").await?;
+    eventually("a second email", WAIT, || async {
+        (sinks.smtp.mails().len() >= 2).then_some(())
+    })
+    .await?;
     assert!(
         sinks.pages("trigger").is_empty(),
         "{:?}",

@@ -52,8 +52,34 @@ async fn won_deal_becomes_one_order_with_the_number_written_back() -> anyhow::Re
         .orders_for(&stack.crm.external_ref(&deal.deal_id))
         .await?;
     assert_eq!(orders.len(), 1, "one order for {number}");
-    // The write-back is itself a deal change Pipedrive announces; it must not start a second run.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        stack.erp.order_number(&orders[0]).as_deref(),
+        Some(number.as_str()),
+        "the number written back is the ERP's"
+    );
+    // The write-back is itself a deal change Pipedrive announces; it must not
+    // start a second run. Wait until ingress has answered that announcement
+    // (the win and the write-back: two delivered changes), then count.
+    let sandbox = format!("http://{}", stack.sandbox.listener("pipedrive")?);
+    eventually("the write-back announced to ingress", WAIT, || async {
+        let log: Value = reqwest::get(format!("{sandbox}/__sandbox/webhooks/deliveries"))
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        let changes = log["deliveries"]
+            .as_array()?
+            .iter()
+            .filter(|d| {
+                d["entity_id"].as_str() == Some(deal.deal_id.as_str())
+                    && d["action"] == "change"
+                    && d["delivered"] == true
+            })
+            .count();
+        (changes >= 2).then_some(())
+    })
+    .await?;
     assert_eq!(
         stack.stream_messages("INBOUND").await?,
         1,

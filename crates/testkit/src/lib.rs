@@ -31,6 +31,7 @@ pub mod problems;
 pub mod process;
 pub mod s4hana;
 pub mod salesforce;
+pub mod settle;
 pub mod stack;
 pub mod tryton;
 pub mod vendors;
