@@ -200,7 +200,7 @@ async fn killing_nats_while_webhooks_arrive_keeps_every_accepted_event() -> anyh
     wait_all_written_back(&stack, &accepted).await?;
     // A webhook that got no answer may still have been stored: once the
     // consumer is idle, every deal with an order counts, and must have one.
-    stack.wait_consumer_idle("deal-to-order", WAIT).await?;
+    stack.wait_worker_drained(WAIT).await?;
     let mut won = Vec::new();
     for deal_id in &deals {
         if stack.crm.erp_order_number(deal_id).await?.is_some() {
@@ -315,7 +315,7 @@ async fn each_webhook_delivered_several_times_concurrently_makes_one_order() -> 
         "same-id re-sends are de-duplicated, new ids are not"
     );
     wait_all_written_back(&stack, &deals).await?;
-    stack.wait_consumer_idle("deal-to-order", WAIT).await?;
+    stack.wait_worker_drained(WAIT).await?;
     stack.assert_one_order_per_deal(&deals).await
 }
 
@@ -392,7 +392,7 @@ async fn exhausted_retries_dead_letter_after_exactly_max_deliver_attempts() -> a
     );
     // No more deliveries after the last attempt: the message was terminated, so
     // the consumer holds nothing pending, in flight or awaiting redelivery.
-    stack.wait_consumer_idle("deal-to-order", WAIT).await?;
+    stack.wait_worker_drained(WAIT).await?;
     let props = stack
         .hubspot
         .deal_properties(&deal.deal_id, &["erp_sync_status"])

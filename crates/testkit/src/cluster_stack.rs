@@ -3,8 +3,6 @@
 //! one durable consumer. Replicas and NATS nodes can be killed and started
 //! while work flows, as a platform team's cluster loses pods and nodes.
 
-use std::time::Duration;
-
 use anyhow::Context;
 
 use crate::hubspot::HubSpotApi;
@@ -12,7 +10,12 @@ use crate::nats_cluster::NatsCluster;
 use crate::netsuite::NetSuiteApi;
 use crate::paths::binary;
 use crate::process::{Process, Spawn};
-use crate::vendors;
+use crate::stack::{erp_request_timeout_ms, sandbox_args, wait_until_ready as wait_ready};
+use crate::vendors::{self, ErpInspector};
+
+/// The ERP of the scaled-out stack: Business Central stores a second order with
+/// the same reference (as the real one does), so a doubled create shows.
+pub const ERP: &str = "businesscentral";
 
 /// Knobs of a [`ClusterStack`].
 #[derive(Debug, Clone)]
@@ -57,12 +60,14 @@ pub struct ClusterStack {
     pub hubspot: HubSpotApi,
     /// NetSuite API client pointed at the sandbox.
     pub netsuite: NetSuiteApi,
+    /// Reads the ERP ([`ERP`]) through its own API.
+    pub erp: Box<dyn ErpInspector>,
     env: Vec<(String, String)>,
 }
 
 impl ClusterStack {
     /// Starts the cluster, the sandbox, ingress and the replicas; seeds the
-    /// NetSuite items `SKU-100` and `SKU-200`.
+    /// ERP items `SKU-100` and `SKU-200`.
     pub async fn start(options: ClusterStackOptions) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("crmerp-cluster-")
@@ -72,22 +77,23 @@ impl ClusterStack {
         let sandbox = Process::spawn(Spawn {
             name: "sandbox",
             program: &sandbox_bin,
-            args: [
-                "--hubspot-addr",
-                "127.0.0.1:0",
-                "--netsuite-addr",
-                "127.0.0.1:0",
+            args: {
+                let mut args = sandbox_args(&["hubspot", "netsuite", ERP], "both");
                 // Webhooks refused during a NATS fail-over come back quickly.
-                "--webhook-initial-delay-ms",
-                "200",
-                "--webhook-max-delay-ms",
-                "2000",
-            ]
-            .map(str::to_owned)
-            .to_vec(),
+                args.extend(
+                    [
+                        "--webhook-initial-delay-ms",
+                        "200",
+                        "--webhook-max-delay-ms",
+                        "2000",
+                    ]
+                    .map(str::to_owned),
+                );
+                args
+            },
             env: vec![],
             log_dir: dir.path(),
-            listeners: &["hubspot", "netsuite"],
+            listeners: &["hubspot", "netsuite", ERP],
             ready_marker: None,
         })
         .await?;
@@ -96,7 +102,11 @@ impl ClusterStack {
         let config = render_config(&cluster.url(0), &options)
             + &vendors::crm_config("hubspot", &sandbox)?
             + "\n"
-            + &vendors::erp_config("netsuite", &sandbox)?;
+            + &vendors::erp_config(ERP, &sandbox)?
+            + &format!(
+                "\n[erp.{ERP}.timeouts]\nrequest_timeout_ms = {}\n",
+                erp_request_timeout_ms(ERP)
+            );
         std::fs::write(&config_path, config)?;
 
         let mut env = vec![(
@@ -121,6 +131,7 @@ impl ClusterStack {
         let mut stack = Self {
             hubspot: HubSpotApi::new(&format!("http://{}", sandbox.listener("hubspot")?)),
             netsuite: NetSuiteApi::new(&format!("http://{}", sandbox.listener("netsuite")?)),
+            erp: vendors::erp_inspector(ERP, &sandbox)?,
             dir,
             cluster,
             sandbox,
@@ -129,12 +140,11 @@ impl ClusterStack {
             env,
         };
         stack
-            .netsuite
-            .ensure_item("SKU-100", "Widget", "100.00")
-            .await?;
-        stack
-            .netsuite
-            .ensure_item("SKU-200", "Gadget", "49.50")
+            .erp
+            .ensure_items(&[
+                ("SKU-100", "Widget", "100.00"),
+                ("SKU-200", "Gadget", "49.50"),
+            ])
             .await?;
         wait_ready(&format!("{ingress_url}/readyz")).await?;
         for _ in 0..options.workers {
@@ -173,7 +183,7 @@ impl ClusterStack {
     }
 
     /// Makes every call to the sandbox's `vendor` listener (`hubspot`,
-    /// `netsuite`) take `latency_ms` longer, as real vendor APIs do.
+    /// `netsuite`, `businesscentral`) take `latency_ms` longer, as real vendor APIs do.
     pub async fn set_vendor_latency(&self, vendor: &str, latency_ms: u64) -> anyhow::Result<()> {
         let url = format!("http://{}/__sandbox/faults", self.sandbox.listener(vendor)?);
         let response = reqwest::Client::new()
@@ -201,22 +211,30 @@ impl ClusterStack {
             .len()
     }
 
+    /// How many order creates the ERP answered with success (every effective
+    /// create, a doubled one included).
+    pub async fn effective_order_creates(&self) -> anyhow::Result<usize> {
+        let path = self
+            .erp
+            .order_create_path()
+            .ok_or_else(|| anyhow::anyhow!("{ERP} has no countable create path"))?;
+        let response = reqwest::Client::new()
+            .get(format!(
+                "http://{}/__sandbox/requests",
+                self.sandbox.listener(ERP)?
+            ))
+            .query(&[("method", "POST"), ("path_prefix", path.as_str())])
+            .send()
+            .await?;
+        let body: serde_json::Value = response.json().await?;
+        let log = body["requests"].as_array().cloned().unwrap_or_default();
+        Ok(crate::faults::successful_requests_on(&log, &path))
+    }
+
     /// A JetStream context on a client that fails over between the nodes.
     pub async fn jetstream(&self) -> anyhow::Result<async_nats::jetstream::Context> {
         Ok(async_nats::jetstream::new(self.cluster.client().await?))
     }
-}
-
-async fn wait_ready(url: &str) -> anyhow::Result<()> {
-    let http = reqwest::Client::new();
-    crate::eventually(url, Duration::from_secs(30), || {
-        let http = http.clone();
-        async move {
-            let response = http.get(url).send().await.ok()?;
-            response.status().is_success().then_some(())
-        }
-    })
-    .await
 }
 
 fn render_config(nats: &str, options: &ClusterStackOptions) -> String {
@@ -246,10 +264,13 @@ max_ack_pending = 1000
 concurrency = {concurrency}
 shutdown_grace = "5s"
 publish_retry_delay = "200ms"
+claim_ttl = "{claim_ttl}ms"
+claim_wait = "60s"
 
 "#,
         replicas = options.nats_nodes,
         ack_wait = options.ack_wait,
         concurrency = options.concurrency,
+        claim_ttl = 4 * erp_request_timeout_ms(ERP),
     )
 }

@@ -62,6 +62,18 @@ impl Stack {
             .ok_or_else(|| anyhow::anyhow!("no count in {body}"))
     }
 
+    /// How many requests of a sandbox request `log` hit exactly `path` and were answered 2xx.
+    pub fn successful_requests_on(log: &[Value], path: &str) -> usize {
+        log.iter()
+            .filter(|r| r["path"].as_str() == Some(path))
+            .filter(|r| {
+                r["status"]
+                    .as_u64()
+                    .is_some_and(|s| (200..300).contains(&s))
+            })
+            .count()
+    }
+
     /// Posts a v3-signed HubSpot `deal.propertyChange` to `closedwon` for
     /// `deal_id` straight to ingress, as HubSpot would; returns the status.
     pub async fn post_deal_won(
@@ -155,28 +167,6 @@ impl Stack {
         Ok(())
     }
 
-    /// Waits until the durable consumer `consumer` on `INBOUND` has nothing
-    /// left: no message pending, in flight or waiting for a redelivery (NAKed
-    /// messages count as in flight). A terminated or acknowledged message can
-    /// never come back, so this proves "no more deliveries" without a sleep.
-    pub async fn wait_consumer_idle(
-        &self,
-        consumer: &str,
-        timeout: std::time::Duration,
-    ) -> anyhow::Result<()> {
-        let js = self.jetstream().await?;
-        crate::eventually(&format!("consumer {consumer} idle"), timeout, || async {
-            let stream = js.get_stream("INBOUND").await.ok()?;
-            let mut consumer = stream
-                .get_consumer::<async_nats::jetstream::consumer::pull::Config>(consumer)
-                .await
-                .ok()?;
-            let info = consumer.info().await.ok()?;
-            (info.num_pending == 0 && info.num_ack_pending == 0).then_some(())
-        })
-        .await
-    }
-
     /// Every envelope currently stored in `stream`, in order.
     pub async fn stream_envelopes(&self, stream: &str) -> anyhow::Result<Vec<EventEnvelope>> {
         let js = self.jetstream().await?;
@@ -206,6 +196,18 @@ impl Stack {
             })
             .collect())
     }
+}
+
+/// How many requests of a sandbox request `log` hit exactly `path` and were answered 2xx.
+pub fn successful_requests_on(log: &[Value], path: &str) -> usize {
+    log.iter()
+        .filter(|r| r["path"].as_str() == Some(path))
+        .filter(|r| {
+            r["status"]
+                .as_u64()
+                .is_some_and(|s| (200..300).contains(&s))
+        })
+        .count()
 }
 
 /// Posts a v3-signed HubSpot `deal.propertyChange` to `closedwon` for `deal_id`

@@ -286,9 +286,9 @@ impl Stack {
 }
 
 /// Waits until `url` (a `/readyz`) answers 2xx.
-async fn wait_until_ready(url: &str) -> anyhow::Result<()> {
+pub(crate) async fn wait_until_ready(url: &str) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
-    crate::eventually(url, Duration::from_secs(20), || {
+    crate::eventually(url, Duration::from_secs(30), || {
         let http = http.clone();
         async move {
             let response = http.get(url).send().await.ok()?;
@@ -324,7 +324,7 @@ async fn spawn_service(
 /// `--<name>-addr 127.0.0.1:0` for every listener: free ports, so stacks run in parallel.
 /// Every simulator the binary binds gets one, not only the awaited `listeners`: a
 /// simulator left on its default port would collide with the next stack's.
-fn sandbox_args(listeners: &[&str], signature: &str) -> Vec<String> {
+pub(crate) fn sandbox_args(listeners: &[&str], signature: &str) -> Vec<String> {
     let mut names: Vec<&str> = listeners.to_vec();
     names.extend(crmerp_sandbox::VENDORS.iter().copied());
     names.sort_unstable();
@@ -354,7 +354,7 @@ fn sandbox_listeners(options: &StackOptions) -> Vec<&'static str> {
 
 /// The ERP request timeout of test stacks: short, so a claim (four times as
 /// long) expires within seconds after a crash; the real Tryton server gets more.
-fn erp_request_timeout_ms(erp: &str) -> u64 {
+pub(crate) fn erp_request_timeout_ms(erp: &str) -> u64 {
     if erp == crate::tryton::LISTENER {
         5_000
     } else {
