@@ -37,14 +37,12 @@ impl Harness {
 
     /// A worker's claims with a one-second TTL and the given wait.
     async fn worker(&self, wait: Duration) -> anyhow::Result<Claims> {
-        Ok(Claims::bind(
-            &self.js,
-            CLAIMS_BUCKET,
-            "test-flow",
-            Duration::from_secs(1),
-            wait,
-        )
-        .await?)
+        self.worker_with(Duration::from_secs(1), wait).await
+    }
+
+    /// A worker's claims with `ttl` and `wait`.
+    async fn worker_with(&self, ttl: Duration, wait: Duration) -> anyhow::Result<Claims> {
+        Ok(Claims::bind(&self.js, CLAIMS_BUCKET, "test-flow", ttl, wait).await?)
     }
 }
 
@@ -136,23 +134,13 @@ async fn a_holder_whose_claim_was_taken_over_is_fenced_off() -> anyhow::Result<(
 async fn a_released_claim_lets_the_waiting_worker_in_at_once() -> anyhow::Result<()> {
     let harness = Harness::new().await?;
     // A long TTL: the waiter can only get in through the release.
-    let b = Claims::bind(
-        &harness.js,
-        CLAIMS_BUCKET,
-        "test-flow",
-        Duration::from_secs(30),
-        Duration::from_secs(10),
-    )
-    .await?;
+    let b = harness
+        .worker_with(Duration::from_secs(30), Duration::from_secs(10))
+        .await?;
     let key = b.key("order.erp", "hubspot-deal-4");
-    let slow = Claims::bind(
-        &harness.js,
-        CLAIMS_BUCKET,
-        "test-flow",
-        Duration::from_secs(30),
-        Duration::from_secs(10),
-    )
-    .await?;
+    let slow = harness
+        .worker_with(Duration::from_secs(30), Duration::from_secs(10))
+        .await?;
     let claim = held(slow.acquire(&key).await?);
     let waiter = tokio::spawn(async move { b.acquire(&key).await });
     // Bounded wait; the positive control is the waiter getting in after the release.

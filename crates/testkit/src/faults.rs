@@ -51,27 +51,10 @@ impl Stack {
         method: &str,
         path_prefix: &str,
     ) -> anyhow::Result<u64> {
-        let response = reqwest::Client::new()
-            .get(self.control_url(vendor, "requests")?)
-            .query(&[("method", method), ("path_prefix", path_prefix)])
-            .send()
-            .await?;
-        let body: Value = response.json().await?;
+        let body = self.request_log(vendor, method, path_prefix).await?;
         body["count"]
             .as_u64()
             .ok_or_else(|| anyhow::anyhow!("no count in {body}"))
-    }
-
-    /// How many requests of a sandbox request `log` hit exactly `path` and were answered 2xx.
-    pub fn successful_requests_on(log: &[Value], path: &str) -> usize {
-        log.iter()
-            .filter(|r| r["path"].as_str() == Some(path))
-            .filter(|r| {
-                r["status"]
-                    .as_u64()
-                    .is_some_and(|s| (200..300).contains(&s))
-            })
-            .count()
     }
 
     /// Posts a v3-signed HubSpot `deal.propertyChange` to `closedwon` for
@@ -85,6 +68,21 @@ impl Stack {
         post_deal_won(&self.ingress_url()?, deal_id, event_id, occurred_at_ms).await
     }
 
+    /// The sandbox's request-log answer (`count`, `requests`) for `vendor`.
+    async fn request_log(
+        &self,
+        vendor: &str,
+        method: &str,
+        path_prefix: &str,
+    ) -> anyhow::Result<Value> {
+        let response = reqwest::Client::new()
+            .get(self.control_url(vendor, "requests")?)
+            .query(&[("method", method), ("path_prefix", path_prefix)])
+            .send()
+            .await?;
+        Ok(response.json().await?)
+    }
+
     /// Every request `vendor` answered with `method` on paths starting with
     /// `path_prefix`, as the sandbox logged them (`path`, `status`, `time`, ...).
     pub async fn vendor_request_log(
@@ -93,12 +91,7 @@ impl Stack {
         method: &str,
         path_prefix: &str,
     ) -> anyhow::Result<Vec<Value>> {
-        let response = reqwest::Client::new()
-            .get(self.control_url(vendor, "requests")?)
-            .query(&[("method", method), ("path_prefix", path_prefix)])
-            .send()
-            .await?;
-        let body: Value = response.json().await?;
+        let body = self.request_log(vendor, method, path_prefix).await?;
         body["requests"]
             .as_array()
             .cloned()

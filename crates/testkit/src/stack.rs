@@ -227,29 +227,25 @@ impl Stack {
 
     /// Starts (or restarts after a kill) the deal-to-order worker.
     pub async fn start_worker(&mut self) -> anyhow::Result<()> {
-        let worker = spawn_service(
+        self.worker = Some(self.spawn_worker().await?);
+        Ok(())
+    }
+
+    async fn spawn_worker(&self) -> anyhow::Result<Process> {
+        spawn_service(
             self.dir.path(),
             "deal-to-order",
             &self.config_path,
             &self.options.env,
             &["admin"],
         )
-        .await?;
-        self.worker = Some(worker);
-        Ok(())
+        .await
     }
 
     /// Starts one more deal-to-order replica on the same configuration (its own
     /// admin port), sharing the durable consumer as a scaled deployment does.
     pub async fn start_replica(&mut self) -> anyhow::Result<()> {
-        let replica = spawn_service(
-            self.dir.path(),
-            "deal-to-order",
-            &self.config_path,
-            &self.options.env,
-            &["admin"],
-        )
-        .await?;
+        let replica = self.spawn_worker().await?;
         wait_until_ready(&format!("http://{}/readyz", replica.listener("admin")?)).await?;
         self.replicas.push(replica);
         Ok(())

@@ -8,9 +8,7 @@ use crmerp_connector::{ConnectorError, CrmConnector, ErpConnector, ErrorCategory
 use crmerp_flow::{
     Acquired, Attempt, Claim, ClaimError, Claims, Failure, Handler, Success, crash_point,
 };
-use crmerp_proto::{
-    Account, Deal, EventEnvelope, Message as _, RecordRef, SalesOrder, event_envelope::Data,
-};
+use crmerp_proto::{Account, Deal, EventEnvelope, RecordRef, SalesOrder, event_envelope::Data};
 use rust_decimal::Decimal;
 
 use crate::validate::validate_deal;
@@ -87,32 +85,17 @@ impl DealToOrder {
         let key = self
             .claims
             .key(&format!("order.{}", self.erp.system()), external_ref);
-        let claim = match self.claims.acquire(&key).await {
-            Ok(Acquired::Held(claim)) => claim,
-            Ok(Acquired::Done(recorded)) => {
-                let order = SalesOrder::decode(recorded.as_slice())
-                    .map_err(|e| claim_failure(ClaimError::Store(e.to_string()), &crm_ref))?;
+        let claim = match claim_or_recorded::<SalesOrder>(&self.claims, &key, &crm_ref).await? {
+            Ok(claim) => claim,
+            Err(order) => {
                 tracing::info!(order_number = %order.order_number, "Order recorded by an earlier attempt; not creating another.");
                 return Ok(order);
             }
-            Err(error) => return Err(claim_failure(error, &crm_ref)),
         };
-        match self
+        let result = self
             .find_or_create_order(deal, external_ref, &claim, attempt)
-            .await
-        {
-            Ok(order) => {
-                if let Err(error) = claim.complete(&order.encode_to_vec()).await {
-                    // The ERP holds the order; a later worker finds it by its reference.
-                    tracing::warn!(%error, "Cannot record the order under its claim.");
-                }
-                Ok(order)
-            }
-            Err(failure) => {
-                claim.release().await;
-                Err(failure)
-            }
-        }
+            .await;
+        settle(claim, result).await
     }
 
     /// Under the order's claim: look up by the deal reference, then create.
@@ -178,13 +161,9 @@ impl DealToOrder {
             &format!("customer.{}", self.erp.system()),
             &Self::external_ref(&account_ref),
         );
-        let claim = match self.claims.acquire(&key).await {
-            Ok(Acquired::Held(claim)) => claim,
-            Ok(Acquired::Done(recorded)) => {
-                return RecordRef::decode(recorded.as_slice())
-                    .map_err(|e| claim_failure(ClaimError::Store(e.to_string()), crm_ref));
-            }
-            Err(error) => return Err(claim_failure(error, crm_ref)),
+        let claim = match claim_or_recorded::<RecordRef>(&self.claims, &key, crm_ref).await? {
+            Ok(claim) => claim,
+            Err(customer) => return Ok(customer),
         };
         let created = async {
             // Another worker may have created it between our look-up and the claim.
@@ -209,17 +188,42 @@ impl DealToOrder {
             Ok(created)
         }
         .await;
-        match created {
-            Ok(customer) => {
-                if let Err(error) = claim.complete(&customer.encode_to_vec()).await {
-                    tracing::warn!(%error, "Cannot record the customer under its claim.");
-                }
-                Ok(customer)
+        settle(claim, created).await
+    }
+}
+
+/// The claim on `key` (`Ok`), or the result an earlier holder recorded (`Err`).
+async fn claim_or_recorded<T: crmerp_proto::Message + Default>(
+    claims: &Claims,
+    key: &str,
+    crm_ref: &Option<RecordRef>,
+) -> Result<Result<Claim, T>, Failure> {
+    match claims.acquire(key).await {
+        Ok(Acquired::Held(claim)) => Ok(Ok(claim)),
+        Ok(Acquired::Done(recorded)) => T::decode(recorded.as_slice())
+            .map(Err)
+            .map_err(|e| claim_failure(ClaimError::Store(e.to_string()), crm_ref)),
+        Err(error) => Err(claim_failure(error, crm_ref)),
+    }
+}
+
+/// Records a successful effect's result under its claim for later workers, or
+/// releases the claim after a failure, and passes the result on.
+async fn settle<T: crmerp_proto::Message>(
+    claim: Claim,
+    result: Result<T, Failure>,
+) -> Result<T, Failure> {
+    match result {
+        Ok(value) => {
+            if let Err(error) = claim.complete(&value.encode_to_vec()).await {
+                // The ERP holds the record; a later worker finds it by its reference.
+                tracing::warn!(%error, "Cannot record the result under its claim.");
             }
-            Err(failure) => {
-                claim.release().await;
-                Err(failure)
-            }
+            Ok(value)
+        }
+        Err(failure) => {
+            claim.release().await;
+            Err(failure)
         }
     }
 }
