@@ -2,8 +2,6 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
-
 use crate::process::{Process, Spawn};
 
 /// A nats-server that can be killed and restarted on the same port and store.
@@ -103,17 +101,5 @@ impl NatsServer {
 /// Reads the client port from "Listening for client connections on 127.0.0.1:PORT"
 /// (the last one in `log`, which restarts append to).
 pub(crate) fn read_port(log: &Path) -> anyhow::Result<u16> {
-    let text = std::fs::read_to_string(log)?;
-    let marker = "Listening for client connections on ";
-    let line = text
-        .lines()
-        .rev()
-        .find_map(|l| l.split(marker).nth(1))
-        .context("nats-server did not log its client port")?;
-    let port = line
-        .trim()
-        .rsplit(':')
-        .next()
-        .context("no port in the listen line")?;
-    Ok(port.parse()?)
+    crate::process::logged_port(log, "Listening for client connections on ", "nats-server")
 }

@@ -193,6 +193,23 @@ fn parse_listening(line: &str) -> Option<(String, SocketAddr)> {
     Some((name, addr))
 }
 
+/// The port in the last line of `log` that contains `marker`: the text after
+/// the marker, up to a trailing `.`, after its last `:` if it has one (so
+/// `127.0.0.1:4222` and `50779.` both give the port). Programs that bind port 0
+/// say there which port they got; a restarted program appends, hence the last.
+pub(crate) fn logged_port(log: &Path, marker: &str, program: &str) -> anyhow::Result<u16> {
+    let text = std::fs::read_to_string(log)?;
+    let after = text
+        .lines()
+        .rev()
+        .find_map(|line| line.split(marker).nth(1))
+        .with_context(|| format!("{program} did not log its port ({marker:?})"))?;
+    let address = after.trim().trim_end_matches('.');
+    let port = address.rsplit(':').next().unwrap_or(address);
+    port.parse()
+        .with_context(|| format!("{program}: bad port in {address:?}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

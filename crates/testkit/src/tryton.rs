@@ -124,19 +124,7 @@ const RUNNING_ON: &str = " * Running on http://";
 /// The port of the last ` * Running on http://127.0.0.1:<port>` line in `log`
 /// (the log is appended to when a directory serves twice).
 fn read_port(log: &Path) -> anyhow::Result<u16> {
-    let text = std::fs::read_to_string(log)?;
-    let address = text
-        .lines()
-        .rev()
-        .find_map(|line| line.split(RUNNING_ON).nth(1))
-        .context("trytond did not log its address")?;
-    let port = address
-        .trim()
-        .rsplit(':')
-        .next()
-        .context("no port in the address")?;
-    port.parse()
-        .with_context(|| format!("bad port in {address:?}"))
+    crate::process::logged_port(log, RUNNING_ON, "trytond")
 }
 
 /// Waits until the server answers JSON-RPC on `url` (it logs its address when

@@ -24,22 +24,8 @@ const STARTED: &str = "started successfully";
 
 /// The port in the last "ChromeDriver was started successfully on port N." of `log`.
 fn read_port(log: &Path) -> anyhow::Result<u16> {
-    let text = std::fs::read_to_string(log)?;
-    let line = text
-        .lines()
-        .rev()
-        .find(|line| line.contains(STARTED))
-        .context("chromedriver did not log its start")?;
-    let port = line
-        .split("on port ")
-        .nth(1)
-        .map(|rest| rest.trim().trim_end_matches('.'))
-        .with_context(|| {
-            format!(
-                "chromedriver did not say which port it bound (needs version 128 or later): {line}"
-            )
-        })?;
-    Ok(port.parse()?)
+    crate::process::logged_port(log, "started successfully on port ", "chromedriver")
+        .context("chromedriver did not say which port it bound (needs version 128 or later)")
 }
 
 fn program(names: &[&str]) -> anyhow::Result<std::path::PathBuf> {
