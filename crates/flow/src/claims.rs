@@ -18,7 +18,6 @@
 //! every interleaving.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_nats::HeaderMap;
@@ -201,11 +200,7 @@ impl Claims {
     }
 
     fn start_holding(&self, key: &str, revision: u64) -> Claim {
-        let state = Arc::new(HoldState {
-            revision: AtomicU64::new(revision),
-            lost: AtomicBool::new(false),
-            writing: tokio::sync::Mutex::new(()),
-        });
+        let state = Arc::new(HoldState::new(revision));
         let stop = CancellationToken::new();
         {
             let (claims, key, state, stop) = (
@@ -242,21 +237,21 @@ impl Claims {
     }
 
     async fn renew(&self, key: &str, state: &HoldState) -> Result<(), ClaimError> {
-        let _writing = state.writing.lock().await;
-        if state.lost.load(Ordering::Acquire) {
-            return Err(self.lost(key, "an earlier renewal found it taken over"));
-        }
+        let mut revision = state.revision.lock().await;
         let held = Record::Held {
             holder: self.inner.worker.clone(),
         };
-        let expected = state.revision.load(Ordering::Acquire);
-        match self.write(key, &held, expected, Some(self.inner.ttl)).await {
-            Ok(revision) => {
-                state.revision.store(revision, Ordering::Release);
+        // Once taken over, the key's revision moved on for good, so every
+        // later renewal with ours conflicts too.
+        match self
+            .write(key, &held, *revision, Some(self.inner.ttl))
+            .await
+        {
+            Ok(renewed) => {
+                *revision = renewed;
                 Ok(())
             }
             Err(WriteError::Conflict) => {
-                state.lost.store(true, Ordering::Release);
                 Err(self.lost(key, "it expired and another worker took it"))
             }
             Err(WriteError::Other(message)) => Err(ClaimError::Store(message)),
@@ -317,11 +312,19 @@ enum WriteError {
     Other(String),
 }
 
+/// The revision of a held claim. The lock serialises renewals and the final
+/// write, so each compares against the latest revision.
+#[derive(Debug)]
 struct HoldState {
-    revision: AtomicU64,
-    lost: AtomicBool,
-    /// Serialises renewals and the final write, so each sees the latest revision.
-    writing: tokio::sync::Mutex<()>,
+    revision: tokio::sync::Mutex<u64>,
+}
+
+impl HoldState {
+    fn new(revision: u64) -> Self {
+        Self {
+            revision: tokio::sync::Mutex::new(revision),
+        }
+    }
 }
 
 /// A held claim. Dropping it without [`Claim::complete`] or [`Claim::release`]
@@ -334,21 +337,7 @@ pub struct Claim {
     stop: CancellationToken,
 }
 
-impl std::fmt::Debug for HoldState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HoldState")
-            .field("revision", &self.revision.load(Ordering::Relaxed))
-            .field("lost", &self.lost.load(Ordering::Relaxed))
-            .finish()
-    }
-}
-
 impl Claim {
-    /// The claim's key.
-    pub fn key(&self) -> &str {
-        &self.key
-    }
-
     /// Renews the claim with compare-and-set, proving this worker still holds
     /// it for a whole TTL from now. Call it right before the effect; on an
     /// error the effect must not be performed.
@@ -360,13 +349,12 @@ impl Claim {
     /// The record outlives the TTL (the bucket's age limit applies).
     pub async fn complete(self, result: &[u8]) -> Result<(), ClaimError> {
         self.stop.cancel();
-        let _writing = self.state.writing.lock().await;
+        let revision = self.state.revision.lock().await;
         let done = Record::Done {
             holder: self.claims.inner.worker.clone(),
             result: base64::engine::general_purpose::STANDARD.encode(result),
         };
-        let expected = self.state.revision.load(Ordering::Acquire);
-        match self.claims.write(&self.key, &done, expected, None).await {
+        match self.claims.write(&self.key, &done, *revision, None).await {
             Ok(_) => Ok(()),
             Err(WriteError::Conflict) => Err(self
                 .claims
@@ -379,13 +367,12 @@ impl Claim {
     /// happen), so a waiting worker can proceed at once.
     pub async fn release(self) {
         self.stop.cancel();
-        let _writing = self.state.writing.lock().await;
-        let revision = self.state.revision.load(Ordering::Acquire);
+        let revision = self.state.revision.lock().await;
         if let Err(error) = self
             .claims
             .inner
             .store
-            .purge_expect_revision(&self.key, Some(revision))
+            .purge_expect_revision(&self.key, Some(*revision))
             .await
         {
             // The TTL releases it anyway.

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use crmerp_connector::ErrorKind;
 use crmerp_connector::{ConnectorError, CrmConnector, ErpConnector, ErrorCategory, OrderRequest};
 use crmerp_flow::{
     Acquired, Attempt, Claim, ClaimError, Claims, Failure, Handler, Success, crash_point,
@@ -147,13 +146,8 @@ impl DealToOrder {
         crm_ref: &Option<RecordRef>,
         attempt: &Attempt,
     ) -> Result<RecordRef, Failure> {
-        let vendor = |e| self.vendor_failure(e, crm_ref.clone());
-        if let Some(customer) = self
-            .erp
-            .find_customer(account, &attempt.calls)
-            .await
-            .map_err(vendor)?
-        {
+        // Most accounts exist already: finding them needs no claim.
+        if let Some(customer) = self.existing_customer(account, crm_ref, attempt).await? {
             return Ok(customer);
         }
         let account_ref = account.r#ref.clone().unwrap_or_default();
@@ -165,30 +159,48 @@ impl DealToOrder {
             Ok(claim) => claim,
             Err(customer) => return Ok(customer),
         };
-        let created = async {
-            // Another worker may have created it between our look-up and the claim.
-            if let Some(customer) = self
-                .erp
-                .find_customer(account, &attempt.calls)
-                .await
-                .map_err(vendor)?
-            {
-                return Ok(customer);
-            }
-            claim
-                .confirm()
-                .await
-                .map_err(|e| claim_failure(e, crm_ref))?;
-            let created = self
-                .erp
-                .create_customer(account, &attempt.calls)
-                .await
-                .map_err(vendor)?;
-            tracing::info!(customer_id = %created.id, "Customer created in the ERP.");
-            Ok(created)
+        let result = self
+            .find_or_create_customer(account, crm_ref, &claim, attempt)
+            .await;
+        settle(claim, result).await
+    }
+
+    /// Under the customer's claim: look up again (another worker may have
+    /// created it between our look-up and the claim), then create.
+    async fn find_or_create_customer(
+        &self,
+        account: &Account,
+        crm_ref: &Option<RecordRef>,
+        claim: &Claim,
+        attempt: &Attempt,
+    ) -> Result<RecordRef, Failure> {
+        if let Some(customer) = self.existing_customer(account, crm_ref, attempt).await? {
+            return Ok(customer);
         }
-        .await;
-        settle(claim, created).await
+        claim
+            .confirm()
+            .await
+            .map_err(|e| claim_failure(e, crm_ref))?;
+        let created = self
+            .erp
+            .create_customer(account, &attempt.calls)
+            .await
+            .map_err(|e| self.vendor_failure(e, crm_ref.clone()))?;
+        tracing::info!(customer_id = %created.id, "Customer created in the ERP.");
+        Ok(created)
+    }
+
+    /// The ERP customer of `account`, looked up by its external reference.
+    async fn existing_customer(
+        &self,
+        account: &Account,
+        crm_ref: &Option<RecordRef>,
+        attempt: &Attempt,
+    ) -> Result<Option<RecordRef>, Failure> {
+        self.erp
+            .find_customer(account, &attempt.calls)
+            .await
+            .map_err(|e| self.vendor_failure(e, crm_ref.clone()))
     }
 }
 
@@ -230,9 +242,7 @@ async fn settle<T: crmerp_proto::Message>(
 
 /// A claim that could not be taken or kept: transient, and no vendor's fault.
 fn claim_failure(error: ClaimError, crm_ref: &Option<RecordRef>) -> Failure {
-    let error = error.into_connector_error();
-    debug_assert_eq!(error.kind, ErrorKind::Transient);
-    Failure::vendor(error, crm_ref.clone())
+    Failure::vendor(error.into_connector_error(), crm_ref.clone())
 }
 
 #[async_trait]

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use crmerp_connector::http_client::HttpTimeouts;
 use crmerp_flow::FlowSettings;
 use crmerp_service_kit::settings::NatsSettings;
 use crmerp_service_kit::telemetry::TelemetrySettings;
@@ -56,26 +57,18 @@ impl ConnectorSelection {
     }
 }
 
-/// The connectors' request timeout when their section sets none.
-const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 30_000;
-
 impl Settings {
-    /// The selected ERP's whole-request timeout (`erp.<kind>.timeouts.request_timeout_ms`).
+    /// The selected ERP's whole-request timeout, read with the connectors' own
+    /// type and defaults (`erp.<kind>.timeouts`); a section the connector
+    /// rejects has already failed start-up by the time this is asked.
     pub fn erp_request_timeout(&self) -> std::time::Duration {
-        let millis = self
+        let timeouts = self
             .erp
-            .sections
-            .get(&self.erp.kind)
-            .and_then(|section| section.get("timeouts"))
-            .and_then(|timeouts| timeouts.get("request_timeout_ms"))
-            .and_then(|value| {
-                // Environment overrides may arrive as strings.
-                value
-                    .as_u64()
-                    .or_else(|| value.as_str().and_then(|s| s.parse().ok()))
-            })
-            .unwrap_or(DEFAULT_REQUEST_TIMEOUT_MS);
-        std::time::Duration::from_millis(millis)
+            .selected()
+            .and_then(|mut section| section.get_mut("timeouts").map(serde_json::Value::take))
+            .and_then(|timeouts| serde_json::from_value::<HttpTimeouts>(timeouts).ok())
+            .unwrap_or_default();
+        std::time::Duration::from_millis(timeouts.request_timeout_ms)
     }
 
     /// Loads and validates settings from defaults, `CRMERP_CONFIG` and `CRMERP__*`.
