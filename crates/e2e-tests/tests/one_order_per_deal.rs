@@ -33,21 +33,22 @@ async fn two_replicas_make_one_order_per_deal(erp: &'static str) -> anyhow::Resu
         .create_deals_for_one_company(&format!("Race {erp}"), DEALS)
         .await?;
 
-    let sends = deals.iter().enumerate().flat_map(|(n, deal_id)| {
-        let stack = &stack;
-        (0..COPIES).map(move |copy| async move {
-            // Distinct event times: distinct Nats-Msg-Ids, so no copy is de-duplicated.
-            let occurred_at = 1_700_000_000_000 + (n * COPIES + copy) as i64;
-            stack
-                .post_deal_won(deal_id, (n * COPIES + copy) as u64, occurred_at)
-                .await
+    // Distinct event times: distinct Nats-Msg-Ids, so no copy is de-duplicated.
+    let notices: Vec<(String, u64, i64)> = deals
+        .iter()
+        .enumerate()
+        .flat_map(|(n, deal_id)| {
+            (0..COPIES).map(move |copy| {
+                let sequence = n * COPIES + copy;
+                (
+                    deal_id.clone(),
+                    sequence as u64,
+                    1_700_000_000_000 + sequence as i64,
+                )
+            })
         })
-    });
-    let statuses = futures::future::join_all(sends).await;
-    assert!(
-        statuses.iter().all(|s| matches!(s, Ok(200))),
-        "{statuses:?}"
-    );
+        .collect();
+    stack.post_deals_won_at_once(&notices).await?;
     assert_eq!(
         stack.stream_messages("INBOUND").await?,
         (DEALS * COPIES) as u64,

@@ -291,24 +291,21 @@ async fn each_webhook_delivered_several_times_concurrently_makes_one_order() -> 
     // Per deal: three re-sends of one notice (same Nats-Msg-Id, de-duplicated by
     // JetStream) and three notices with new event times (new ids, so the worker's
     // own idempotency must hold).
-    let sends = deals.iter().enumerate().flat_map(|(n, deal_id)| {
-        let stack = &stack;
-        (0..6).map(move |copy| async move {
-            let time = if copy < 3 { 0 } else { copy as i64 };
-            stack
-                .post_deal_won(
-                    deal_id,
+    let notices: Vec<(String, u64, i64)> = deals
+        .iter()
+        .enumerate()
+        .flat_map(|(n, deal_id)| {
+            (0..6).map(move |copy| {
+                let time = if copy < 3 { 0 } else { copy as i64 };
+                (
+                    deal_id.clone(),
                     50_000 + n as u64,
                     1_700_000_000_000 + (n as i64) * 10 + time,
                 )
-                .await
+            })
         })
-    });
-    let statuses = futures::future::join_all(sends).await;
-    assert!(
-        statuses.iter().all(|s| matches!(s, Ok(200))),
-        "{statuses:?}"
-    );
+        .collect();
+    stack.post_deals_won_at_once(&notices).await?;
     assert_eq!(
         stack.stream_messages("INBOUND").await?,
         (deals.len() * 4) as u64,

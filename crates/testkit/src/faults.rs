@@ -83,6 +83,24 @@ impl Stack {
         Ok(response.json().await?)
     }
 
+    /// Posts every `(deal_id, event_id, occurred_at_ms)` won notice to ingress
+    /// at once, as a CRM's concurrent re-sends arrive, and fails unless every
+    /// one was accepted (200).
+    pub async fn post_deals_won_at_once(
+        &self,
+        notices: &[(String, u64, i64)],
+    ) -> anyhow::Result<()> {
+        let sends = notices.iter().map(|(deal_id, event_id, occurred_at)| {
+            self.post_deal_won(deal_id, *event_id, *occurred_at)
+        });
+        let statuses = futures::future::join_all(sends).await;
+        anyhow::ensure!(
+            statuses.iter().all(|s| matches!(s, Ok(200))),
+            "not every notice was accepted: {statuses:?}"
+        );
+        Ok(())
+    }
+
     /// Every request `vendor` answered with `method` on paths starting with
     /// `path_prefix`, as the sandbox logged them (`path`, `status`, `time`, ...).
     pub async fn vendor_request_log(
