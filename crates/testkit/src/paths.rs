@@ -2,12 +2,16 @@
 
 use std::path::PathBuf;
 
-/// The workspace root (two levels above this crate).
+/// The workspace root (two levels above the running test's crate).
+///
+/// `cargo test` sets `CARGO_MANIFEST_DIR` at run time; that wins over the
+/// compile-time value, which is stale when a shared target directory caches
+/// a build made from another checkout.
 pub fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap_or_else(|_| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")))
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    let root = manifest.join("../..");
+    root.canonicalize().unwrap_or(root)
 }
 
 /// Environment variable naming the directory of the service binaries, overriding [`bin_dir`]'s guess.
