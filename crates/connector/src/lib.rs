@@ -1,7 +1,9 @@
 //! Connectors: the only place that knows vendor APIs.
 //!
-//! A flow service talks to a CRM through [`CrmConnector`] and to an ERP through
-//! [`ErpConnector`], in canonical types from `crmerp-proto`. Every vendor error
+//! A vendor provides capability ports ([`ports`]: [`DealSource`],
+//! [`CustomerMaster`], [`OrderSink`], ...) as one [`Capabilities`] bundle built
+//! by [`registry`]; a flow takes the ports it needs at start-up and talks to
+//! them in canonical types from `crmerp-proto`. Every vendor error
 //! is classified into one [`ConnectorError`] so retry and dead-letter decisions
 //! are made the same way for every system. A connector never sees JetStream.
 
@@ -24,12 +26,12 @@ pub mod netsuite;
 pub mod oauth2;
 pub mod oraclefusion;
 pub mod pipedrive;
+pub mod ports;
 pub mod registry;
 pub mod s4hana;
 pub mod salesforce;
 pub mod session_cache;
 pub mod standard_webhooks;
-mod traits;
 pub mod tryton;
 
 #[cfg(test)]
@@ -38,4 +40,7 @@ mod test_support;
 pub use calls::CallLog;
 pub use config::ConfigError;
 pub use error::{ConnectorError, ErrorCategory, ErrorKind, truncate_detail};
-pub use traits::{CrmConnector, ErpConnector, OrderRequest};
+pub use ports::{
+    Capabilities, Capability, CustomerMaster, DealSource, MissingCapability, OrderRequest,
+    OrderSink, Role, System,
+};

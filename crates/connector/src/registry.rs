@@ -1,5 +1,6 @@
 //! Connector selection by name: the one place that maps `crm.kind` / `erp.kind`
-//! to an implementation and its configuration section.
+//! to an implementation and its configuration section, returning the vendor's
+//! [`Capabilities`] (which ports it provides is declared in its own module).
 //!
 //! A deployment's configuration has `[crm] kind = "<name>"` and a section
 //! `[crm.<name>]` (likewise for `[erp]`). Each vendor adds one match arm here.
@@ -11,8 +12,8 @@ use serde::de::DeserializeOwned;
 use crate::config::ConfigError;
 use crate::http_client::{HttpTimeouts, build_client};
 use crate::{
-    CrmConnector, ErpConnector, businesscentral, dynamics365, hubspot, netsuite, oraclefusion,
-    pipedrive, s4hana, salesforce, tryton,
+    Capabilities, businesscentral, dynamics365, hubspot, netsuite, oraclefusion, pipedrive, s4hana,
+    salesforce, tryton,
 };
 
 /// Every CRM connector name.
@@ -36,27 +37,27 @@ pub const ERP_KINDS: &[&str] = &[
 pub fn build_crm(
     kind: &str,
     section: Option<serde_json::Value>,
-) -> Result<Arc<dyn CrmConnector>, ConfigError> {
+) -> Result<Capabilities, ConfigError> {
     match kind {
         hubspot::SYSTEM => {
             let config: hubspot::HubSpotConfig = parse("crm", kind, section)?;
             let client = client("crm", kind, &config.timeouts)?;
-            Ok(Arc::new(hubspot::HubSpotCrm::new(config, client)?))
+            Ok(Arc::new(hubspot::HubSpotCrm::new(config, client)?).capabilities())
         }
         dynamics365::SYSTEM => {
             let config: dynamics365::Dynamics365Config = parse("crm", kind, section)?;
             let client = client("crm", kind, &config.timeouts)?;
-            Ok(Arc::new(dynamics365::Dynamics365Crm::new(config, client)?))
+            Ok(Arc::new(dynamics365::Dynamics365Crm::new(config, client)?).capabilities())
         }
         pipedrive::SYSTEM => {
             let config: pipedrive::PipedriveConfig = parse("crm", kind, section)?;
             let client = client("crm", kind, &config.timeouts)?;
-            Ok(Arc::new(pipedrive::PipedriveCrm::new(config, client)?))
+            Ok(Arc::new(pipedrive::PipedriveCrm::new(config, client)?).capabilities())
         }
         salesforce::SYSTEM => {
             let config: salesforce::SalesforceConfig = parse("crm", kind, section)?;
             let client = client("crm", kind, &config.timeouts)?;
-            Ok(Arc::new(salesforce::SalesforceCrm::new(config, client)?))
+            Ok(Arc::new(salesforce::SalesforceCrm::new(config, client)?).capabilities())
         }
         other => Err(ConfigError::invalid(
             "crm.kind",
@@ -73,36 +74,32 @@ pub fn build_crm(
 pub fn build_erp(
     kind: &str,
     section: Option<serde_json::Value>,
-) -> Result<Arc<dyn ErpConnector>, ConfigError> {
+) -> Result<Capabilities, ConfigError> {
     match kind {
         netsuite::SYSTEM => {
             let config: netsuite::NetSuiteConfig = parse("erp", kind, section)?;
             let client = client("erp", kind, &config.timeouts)?;
-            Ok(Arc::new(netsuite::NetSuiteErp::new(config, client)?))
+            Ok(Arc::new(netsuite::NetSuiteErp::new(config, client)?).capabilities())
         }
         tryton::SYSTEM => {
             let config: tryton::TrytonConfig = parse("erp", kind, section)?;
             let client = client("erp", kind, &config.timeouts)?;
-            Ok(Arc::new(tryton::TrytonErp::new(config, client)?))
+            Ok(Arc::new(tryton::TrytonErp::new(config, client)?).capabilities())
         }
         businesscentral::SYSTEM => {
             let config: businesscentral::BusinessCentralConfig = parse("erp", kind, section)?;
             let client = client("erp", kind, &config.timeouts)?;
-            Ok(Arc::new(businesscentral::BusinessCentralErp::new(
-                config, client,
-            )?))
+            Ok(Arc::new(businesscentral::BusinessCentralErp::new(config, client)?).capabilities())
         }
         s4hana::SYSTEM => {
             let config: s4hana::S4HanaConfig = parse("erp", kind, section)?;
             let client = client("erp", kind, &config.timeouts)?;
-            Ok(Arc::new(s4hana::S4HanaErp::new(config, client)?))
+            Ok(Arc::new(s4hana::S4HanaErp::new(config, client)?).capabilities())
         }
         oraclefusion::SYSTEM => {
             let config: oraclefusion::OracleFusionConfig = parse("erp", kind, section)?;
             let client = client("erp", kind, &config.timeouts)?;
-            Ok(Arc::new(oraclefusion::OracleFusionErp::new(
-                config, client,
-            )?))
+            Ok(Arc::new(oraclefusion::OracleFusionErp::new(config, client)?).capabilities())
         }
         other => Err(ConfigError::invalid(
             "erp.kind",
@@ -130,14 +127,116 @@ fn client(side: &str, kind: &str, timeouts: &HttpTimeouts) -> Result<reqwest::Cl
         .map_err(|e| ConfigError::invalid(format!("{side}.{kind}.timeouts"), e.to_string()))
 }
 
+/// The README's capability table for `bundles` (one row per vendor, one column
+/// per [`crate::Capability`]), kept in step with the declarations by a test.
+pub fn capability_table(bundles: &[Capabilities]) -> String {
+    use std::fmt::Write as _;
+
+    let mut table = String::from("| system | role |");
+    for capability in crate::Capability::ALL {
+        let _ = write!(table, " {capability} |");
+    }
+    table.push_str("\n|---|---|");
+    table.push_str(&"---|".repeat(crate::Capability::ALL.len()));
+    for bundle in bundles {
+        let _ = write!(
+            table,
+            "\n| {} | {} |",
+            bundle.system(),
+            bundle.role().as_str()
+        );
+        for capability in crate::Capability::ALL {
+            table.push_str(if bundle.has(*capability) {
+                " yes |"
+            } else {
+                " |"
+            });
+        }
+    }
+    table.push('\n');
+    table
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
+    /// This crate's folder; the run-time value wins over a stale cached build's.
+    fn manifest_dir() -> std::path::PathBuf {
+        std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(
+            || std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+            std::path::PathBuf::from,
+        )
+    }
+
+    const TABLE_BEGIN: &str = "<!-- capability-table:begin -->\n";
+    const TABLE_END: &str = "<!-- capability-table:end -->";
+
+    /// Every vendor built from `config/dev.toml` (Tryton, not in it because
+    /// `make run` starts no Tryton server, from a minimal section).
+    fn every_vendor() -> Vec<Capabilities> {
+        let root = manifest_dir().join("../..");
+        let dev: serde_json::Value = config::Config::builder()
+            .add_source(config::File::from(root.join("config/dev.toml")))
+            .build()
+            .and_then(config::Config::try_deserialize)
+            .expect("config/dev.toml parses");
+        let section = |side: &str, kind: &str| match (side, kind) {
+            ("erp", "tryton") => Some(json!({"base_url": "http://127.0.0.1:8000",
+                "database": "tryton", "username": "admin", "password": "admin"})),
+            _ => dev.get(side).and_then(|s| s.get(kind)).cloned(),
+        };
+        let crms = CRM_KINDS
+            .iter()
+            .map(|kind| build_crm(kind, section("crm", kind)));
+        let erps = ERP_KINDS
+            .iter()
+            .map(|kind| build_erp(kind, section("erp", kind)));
+        crms.chain(erps)
+            .collect::<Result<Vec<_>, _>>()
+            .expect("every vendor builds from its dev section")
+    }
+
+    #[test]
+    fn the_readme_capability_table_matches_the_declarations() {
+        let path = manifest_dir().join("../../README.md");
+        let readme = std::fs::read_to_string(&path).expect("README.md");
+        let expected = capability_table(&every_vendor());
+        let start = readme
+            .find(TABLE_BEGIN)
+            .expect("README has the table markers")
+            + TABLE_BEGIN.len();
+        let end = readme.find(TABLE_END).expect("README has the end marker");
+        if readme[start..end] != expected {
+            if std::env::var_os("CRMERP_BLESS").is_some() {
+                let updated = format!("{}{expected}{}", &readme[..start], &readme[end..]);
+                std::fs::write(&path, updated).expect("README.md written");
+            } else {
+                panic!(
+                    "README.md's capability table is out of date (rerun with CRMERP_BLESS=1 to rewrite it); expected:\n{expected}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_vendor_declares_what_its_role_needs_for_deal_to_order() {
+        for bundle in every_vendor() {
+            let ok = match bundle.role() {
+                crate::Role::Crm => bundle.deal_source("deal-to-order").is_ok(),
+                crate::Role::Erp => {
+                    bundle.customer_master("deal-to-order").is_ok()
+                        && bundle.order_sink("deal-to-order").is_ok()
+                }
+            };
+            assert!(ok, "{bundle:?}");
+        }
+    }
+
     #[test]
     fn unknown_kind_names_the_supported_ones() {
-        let err = build_crm("nope", None).err().expect("rejected");
+        let err = build_crm("nope", None).expect_err("rejected");
         assert!(err.to_string().contains("crm.kind"), "{err}");
         assert!(err.to_string().contains("hubspot"), "{err}");
         assert!(build_erp("nope", None).is_err());
@@ -145,11 +244,10 @@ mod tests {
 
     #[test]
     fn missing_section_and_missing_keys_are_named() {
-        let err = build_erp("netsuite", None).err().expect("rejected");
+        let err = build_erp("netsuite", None).expect_err("rejected");
         assert!(err.to_string().contains("[erp.netsuite] section"), "{err}");
         let err = build_crm("hubspot", Some(json!({"base_url": "http://127.0.0.1:1"})))
-            .err()
-            .expect("rejected");
+            .expect_err("rejected");
         assert!(
             err.to_string().contains("crm.hubspot") || err.to_string().contains("hubspot."),
             "{err}"

@@ -1,15 +1,14 @@
 //! The deal-to-order business logic for one deal-won event.
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
-use crmerp_connector::{ConnectorError, CrmConnector, ErpConnector, ErrorCategory, OrderRequest};
+use crmerp_connector::{ConnectorError, ErrorCategory, OrderRequest};
 use crmerp_flow::{
     Acquired, Attempt, Claim, ClaimError, Claims, Failure, Handler, Success, crash_point,
 };
 use crmerp_proto::{Account, Deal, EventEnvelope, RecordRef, SalesOrder, event_envelope::Data};
 use rust_decimal::Decimal;
 
+use crate::connectors::Ports;
 use crate::validate::validate_deal;
 
 /// Turns a won deal into exactly one ERP order and writes its number back.
@@ -19,23 +18,16 @@ use crate::validate::validate_deal;
 /// trigger sources race on one deal, one worker looks up and creates, and the
 /// others find its recorded result.
 pub struct DealToOrder {
-    crm: Arc<dyn CrmConnector>,
-    erp: Arc<dyn ErpConnector>,
+    ports: Ports,
     claims: Claims,
     min_order_value: Decimal,
 }
 
 impl DealToOrder {
-    /// A handler over the configured connectors, coordinating creates through `claims`.
-    pub fn new(
-        crm: Arc<dyn CrmConnector>,
-        erp: Arc<dyn ErpConnector>,
-        claims: Claims,
-        min_order_value: Decimal,
-    ) -> Self {
+    /// A handler over the configured vendors' ports, coordinating creates through `claims`.
+    pub fn new(ports: Ports, claims: Claims, min_order_value: Decimal) -> Self {
         Self {
-            crm,
-            erp,
+            ports,
             claims,
             min_order_value,
         }
@@ -50,7 +42,8 @@ impl DealToOrder {
     async fn flag(&self, deal_ref: &RecordRef, reason: &str, attempt: &Attempt) {
         // Best effort: the dead letter is the record of truth, the flag is a courtesy to sales.
         if let Err(error) = self
-            .crm
+            .ports
+            .deals
             .flag_sync_error(&deal_ref.id, reason, &attempt.calls)
             .await
         {
@@ -62,7 +55,7 @@ impl DealToOrder {
     fn vendor_failure(&self, error: ConnectorError, crm_record: Option<RecordRef>) -> Failure {
         let mut error = error;
         if error.resolution.is_none() && error.category == ErrorCategory::Unauthorized {
-            let side = if error.system == self.erp.system() {
+            let side = if error.system == self.ports.orders.system() {
                 "erp"
             } else {
                 "crm"
@@ -81,9 +74,10 @@ impl DealToOrder {
         attempt: &Attempt,
     ) -> Result<SalesOrder, Failure> {
         let crm_ref = deal.r#ref.clone();
-        let key = self
-            .claims
-            .key(&format!("order.{}", self.erp.system()), external_ref);
+        let key = self.claims.key(
+            &format!("order.{}", self.ports.orders.system()),
+            external_ref,
+        );
         let claim = match claim_or_recorded::<SalesOrder>(&self.claims, &key, &crm_ref).await? {
             Ok(claim) => claim,
             Err(order) => {
@@ -110,7 +104,8 @@ impl DealToOrder {
         // The ERP is the source of truth: a holder that crashed after creating
         // left no record, but the ERP has the order under this reference.
         if let Some(existing) = self
-            .erp
+            .ports
+            .orders
             .find_order(external_ref, &attempt.calls)
             .await
             .map_err(vendor)?
@@ -131,7 +126,8 @@ impl DealToOrder {
             .await
             .map_err(|e| claim_failure(e, &crm_ref))?;
         let order = self
-            .erp
+            .ports
+            .orders
             .create_order(&request, &attempt.calls)
             .await
             .map_err(vendor)?;
@@ -152,7 +148,7 @@ impl DealToOrder {
         }
         let account_ref = account.r#ref.clone().unwrap_or_default();
         let key = self.claims.key(
-            &format!("customer.{}", self.erp.system()),
+            &format!("customer.{}", self.ports.customers.system()),
             &Self::external_ref(&account_ref),
         );
         let claim = match claim_or_recorded::<RecordRef>(&self.claims, &key, crm_ref).await? {
@@ -182,7 +178,8 @@ impl DealToOrder {
             .await
             .map_err(|e| claim_failure(e, crm_ref))?;
         let created = self
-            .erp
+            .ports
+            .customers
             .create_customer(account, &attempt.calls)
             .await
             .map_err(|e| self.vendor_failure(e, crm_ref.clone()))?;
@@ -197,7 +194,8 @@ impl DealToOrder {
         crm_ref: &Option<RecordRef>,
         attempt: &Attempt,
     ) -> Result<Option<RecordRef>, Failure> {
-        self.erp
+        self.ports
+            .customers
             .find_customer(account, &attempt.calls)
             .await
             .map_err(|e| self.vendor_failure(e, crm_ref.clone()))
@@ -265,7 +263,8 @@ impl Handler for DealToOrder {
         let deal = match &won.corrected_deal {
             Some(corrected) => corrected.clone(),
             None => self
-                .crm
+                .ports
+                .deals
                 .fetch_deal(&deal_ref.id, &attempt.calls)
                 .await
                 .map_err(|e| self.vendor_failure(e, crm_record.clone()))?,
@@ -274,7 +273,7 @@ impl Handler for DealToOrder {
         if let Err(invalid) = validate_deal(&deal, self.min_order_value) {
             self.flag(&deal_ref, &invalid.reason, attempt).await;
             return Err(Failure {
-                error: invalid.into_error(self.crm.system()),
+                error: invalid.into_error(self.ports.deals.system()),
                 crm_record,
                 validation: true,
             });
@@ -292,7 +291,8 @@ impl Handler for DealToOrder {
         };
 
         // Idempotent PATCH: a redelivery after a crash here writes the same number again.
-        self.crm
+        self.ports
+            .deals
             .write_back_order(&deal_ref.id, &order, &attempt.calls)
             .await
             .map_err(|e| self.vendor_failure(e, crm_record.clone()))?;
@@ -306,10 +306,6 @@ impl Handler for DealToOrder {
     }
 
     async fn probe(&self, system: &str) -> Result<(), ConnectorError> {
-        if system == self.erp.system() {
-            self.erp.probe().await
-        } else {
-            self.crm.probe().await
-        }
+        self.ports.probe(system).await
     }
 }

@@ -16,12 +16,12 @@ mod validate;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use crmerp_connector::{CrmConnector, ErpConnector};
 use crmerp_flow::{ClaimError, Claims};
 use crmerp_service_kit::{Readiness, admin, announce_listener, nats, topology};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub use connectors::Ports;
 pub use handler::DealToOrder;
 pub use settings::Settings;
 pub use validate::{Invalid, validate_deal};
@@ -55,8 +55,7 @@ pub enum ServiceError {
 /// A built deal-to-order service.
 pub struct Application {
     settings: Settings,
-    crm: Arc<dyn CrmConnector>,
-    erp: Arc<dyn ErpConnector>,
+    ports: Ports,
     admin: TcpListener,
     admin_addr: SocketAddr,
 }
@@ -65,7 +64,7 @@ impl Application {
     /// Validates the connector configuration and builds the handler; fails
     /// fast with a message naming any missing setting.
     pub async fn build(settings: Settings, admin: TcpListener) -> Result<Self, ServiceError> {
-        let (crm, erp) = connectors::from_settings(&settings).map_err(ServiceError::Config)?;
+        let ports = Ports::from_settings(&settings).map_err(ServiceError::Config)?;
         settings
             .flow
             .validate_claim_for(settings.erp_request_timeout())
@@ -73,8 +72,7 @@ impl Application {
         let admin_addr = admin.local_addr()?;
         Ok(Self {
             settings,
-            crm,
-            erp,
+            ports,
             admin,
             admin_addr,
         })
@@ -108,8 +106,7 @@ impl Application {
         )
         .await?;
         let handler = Arc::new(DealToOrder::new(
-            self.crm,
-            self.erp,
+            self.ports,
             claims,
             self.settings.deal_to_order.min_order_value,
         ));

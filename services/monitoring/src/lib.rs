@@ -24,7 +24,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use crmerp_connector::CrmConnector;
+use crmerp_connector::DealSource;
 use crmerp_service_kit::settings::NatsSettings;
 use crmerp_service_kit::{Readiness, admin, announce_listener, nats, topology};
 use rust_decimal::Decimal;
@@ -45,7 +45,7 @@ pub struct AppState {
     /// Token check.
     pub auth: auth::Authenticator,
     /// The CRM, to read a dead-lettered deal; `None` when not configured.
-    pub crm: Option<Arc<dyn CrmConnector>>,
+    pub crm: Option<Arc<dyn DealSource>>,
     /// deal-to-order's minimum order value, for validating corrections.
     pub min_order_value: Decimal,
     /// CRM record link template.
@@ -109,6 +109,8 @@ impl Application {
         let crm = match settings.crm.selected() {
             Some(section) => Some(
                 crmerp_connector::registry::build_crm(&settings.crm.kind, Some(section))
+                    .map_err(|e| StartError::Crm(e.to_string()))?
+                    .deal_source("monitoring")
                     .map_err(|e| StartError::Crm(e.to_string()))?,
             ),
             None => None,

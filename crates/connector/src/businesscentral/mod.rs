@@ -1,5 +1,5 @@
 //! Microsoft Dynamics 365 Business Central API v2.0 with Entra ID client
-//! credentials, as an [`ErpConnector`].
+//! credentials, as an ERP providing [`CustomerMaster`] and [`OrderSink`].
 //!
 //! Customers are keyed by a customer number derived from the CRM account
 //! reference; orders carry the CRM deal reference in `externalDocumentNumber`
@@ -28,7 +28,8 @@ use self::request::query;
 use crate::config::ConfigError;
 use crate::mapping::{account_name, account_ref, missing, odata_string};
 use crate::oauth2::TokenCache;
-use crate::{CallLog, ConnectorError, ErpConnector, ErrorCategory, OrderRequest};
+use crate::ports::{Capabilities, CustomerMaster, OrderRequest, OrderSink, Role, System};
+use crate::{CallLog, ConnectorError, ErrorCategory};
 
 /// System name in references, outcomes and metrics.
 pub const SYSTEM: &str = "businesscentral";
@@ -170,12 +171,38 @@ fn record_ref(object_type: &str, id: &str) -> RecordRef {
     }
 }
 
+impl BusinessCentralErp {
+    /// The ports this ERP provides, for the registry.
+    pub fn capabilities(self: std::sync::Arc<Self>) -> Capabilities {
+        Capabilities::new(Role::Erp, self.clone())
+            .with_customer_master(self.clone())
+            .with_order_sink(self)
+    }
+}
+
 #[async_trait]
-impl ErpConnector for BusinessCentralErp {
+impl System for BusinessCentralErp {
     fn system(&self) -> &'static str {
         SYSTEM
     }
 
+    async fn probe(&self) -> Result<(), ConnectorError> {
+        let url = self.company_url("?$select=id");
+        self.call(
+            &CallLog::new(),
+            Method::GET,
+            ENDPOINT_PROBE,
+            &url,
+            None,
+            None,
+        )
+        .await
+        .map(drop)
+    }
+}
+
+#[async_trait]
+impl CustomerMaster for BusinessCentralErp {
     async fn find_customer(
         &self,
         account: &Account,
@@ -226,7 +253,10 @@ impl ErpConnector for BusinessCentralErp {
             Err(err) => Err(err),
         }
     }
+}
 
+#[async_trait]
+impl OrderSink for BusinessCentralErp {
     async fn find_order(
         &self,
         external_ref: &str,
@@ -330,20 +360,6 @@ impl ErpConnector for BusinessCentralErp {
             ship_to: deal.shipping_address.clone(),
             created: true,
         })
-    }
-
-    async fn probe(&self) -> Result<(), ConnectorError> {
-        let url = self.company_url("?$select=id");
-        self.call(
-            &CallLog::new(),
-            Method::GET,
-            ENDPOINT_PROBE,
-            &url,
-            None,
-            None,
-        )
-        .await
-        .map(drop)
     }
 }
 

@@ -1,5 +1,5 @@
 //! Microsoft Dynamics 365 / Dataverse (Web API, OData v4; Entra ID client
-//! credentials) as a [`CrmConnector`], plus the service-endpoint webhook
+//! credentials) as a CRM providing [`DealSource`], plus the service-endpoint webhook
 //! parsing ingress needs.
 
 mod config;
@@ -19,7 +19,8 @@ pub use config::Dynamics365Config;
 use crate::config::{ConfigError, check_base_url};
 use crate::http_client::{execute, protocol_error};
 use crate::oauth2::TokenCache;
-use crate::{CallLog, ConnectorError, CrmConnector, ErrorCategory, ErrorKind};
+use crate::ports::{Capabilities, DealSource, Role, System};
+use crate::{CallLog, ConnectorError, ErrorCategory, ErrorKind};
 
 /// System name in references, outcomes and metrics.
 pub const SYSTEM: &str = "dynamics365";
@@ -169,8 +170,15 @@ impl Dynamics365Crm {
     }
 }
 
+impl Dynamics365Crm {
+    /// The ports this CRM provides, for the registry.
+    pub fn capabilities(self: std::sync::Arc<Self>) -> Capabilities {
+        Capabilities::new(Role::Crm, self.clone()).with_deal_source(self)
+    }
+}
+
 #[async_trait]
-impl CrmConnector for Dynamics365Crm {
+impl System for Dynamics365Crm {
     fn system(&self) -> &'static str {
         SYSTEM
     }
@@ -184,7 +192,10 @@ impl CrmConnector for Dynamics365Crm {
         .await
         .map(drop)
     }
+}
 
+#[async_trait]
+impl DealSource for Dynamics365Crm {
     async fn fetch_deal(&self, deal_id: &str, calls: &CallLog) -> Result<Deal, ConnectorError> {
         check_id(deal_id, ENDPOINT_OPPORTUNITY)?;
         let write_back = &self.config.write_back_field;

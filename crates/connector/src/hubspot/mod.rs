@@ -1,4 +1,4 @@
-//! HubSpot CRM (CRM v3 objects, v4 associations) as a [`CrmConnector`], plus the
+//! HubSpot CRM (CRM v3 objects, v4 associations) as a CRM providing [`DealSource`], plus the
 //! webhook parsing and signature checks ingress needs.
 
 mod config;
@@ -24,7 +24,8 @@ use self::errors::RateGate;
 use self::model::{AssociatedObject, AssociationPage, BatchRead, CrmObject};
 use crate::config::{ConfigError, check_base_url};
 use crate::http_client::{VendorResponse, encode_segment, execute};
-use crate::{CallLog, ConnectorError, CrmConnector, ErrorCategory, ErrorKind};
+use crate::ports::{Capabilities, DealSource, Role, System};
+use crate::{CallLog, ConnectorError, ErrorCategory, ErrorKind};
 
 /// System name in references, outcomes and metrics.
 pub const SYSTEM: &str = "hubspot";
@@ -236,8 +237,15 @@ impl HubSpotCrm {
     }
 }
 
+impl HubSpotCrm {
+    /// The ports this CRM provides, for the registry.
+    pub fn capabilities(self: std::sync::Arc<Self>) -> Capabilities {
+        Capabilities::new(Role::Crm, self.clone()).with_deal_source(self)
+    }
+}
+
 #[async_trait]
-impl CrmConnector for HubSpotCrm {
+impl System for HubSpotCrm {
     fn system(&self) -> &'static str {
         SYSTEM
     }
@@ -254,7 +262,10 @@ impl CrmConnector for HubSpotCrm {
             .await?;
         Ok(())
     }
+}
 
+#[async_trait]
+impl DealSource for HubSpotCrm {
     async fn fetch_deal(&self, deal_id: &str, calls: &CallLog) -> Result<Deal, ConnectorError> {
         check_id(deal_id, ENDPOINT_DEAL)?;
         let properties = mapping::deal_properties(&self.config);

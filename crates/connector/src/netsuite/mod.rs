@@ -1,5 +1,5 @@
-//! NetSuite REST Record Service v1 with token-based authentication, as an
-//! [`ErpConnector`].
+//! NetSuite REST Record Service v1 with token-based authentication, as
+//! an ERP providing [`CustomerMaster`] and [`OrderSink`].
 
 mod config;
 mod errors;
@@ -20,7 +20,8 @@ use self::errors::FIX_ERP_REFERENCE;
 use self::items::ItemCache;
 use self::payload::{check_internal_id, missing};
 use crate::config::ConfigError;
-use crate::{CallLog, ConnectorError, ErpConnector, ErrorCategory, OrderRequest};
+use crate::ports::{Capabilities, CustomerMaster, OrderRequest, OrderSink, Role, System};
+use crate::{CallLog, ConnectorError, ErrorCategory};
 
 /// System name in references, outcomes and metrics.
 pub const SYSTEM: &str = "netsuite";
@@ -93,12 +94,38 @@ fn record_ref(object_type: &str, id: &str) -> RecordRef {
     }
 }
 
+impl NetSuiteErp {
+    /// The ports this ERP provides, for the registry.
+    pub fn capabilities(self: std::sync::Arc<Self>) -> Capabilities {
+        Capabilities::new(Role::Erp, self.clone())
+            .with_customer_master(self.clone())
+            .with_order_sink(self)
+    }
+}
+
 #[async_trait]
-impl ErpConnector for NetSuiteErp {
+impl System for NetSuiteErp {
     fn system(&self) -> &'static str {
         SYSTEM
     }
 
+    async fn probe(&self) -> Result<(), ConnectorError> {
+        let path = format!("{RECORD_PATH}/customer");
+        self.call(
+            &CallLog::new(),
+            Method::GET,
+            ENDPOINT_PROBE,
+            &path,
+            &[("limit", "1")],
+            None,
+        )
+        .await
+        .map(drop)
+    }
+}
+
+#[async_trait]
+impl CustomerMaster for NetSuiteErp {
     async fn find_customer(
         &self,
         account: &Account,
@@ -163,7 +190,10 @@ impl ErpConnector for NetSuiteErp {
             Err(err) => Err(err),
         }
     }
+}
 
+#[async_trait]
+impl OrderSink for NetSuiteErp {
     async fn find_order(
         &self,
         external_ref: &str,
@@ -272,20 +302,6 @@ impl ErpConnector for NetSuiteErp {
             ship_to: deal.shipping_address.clone(),
             created: true,
         })
-    }
-
-    async fn probe(&self) -> Result<(), ConnectorError> {
-        let path = format!("{RECORD_PATH}/customer");
-        self.call(
-            &CallLog::new(),
-            Method::GET,
-            ENDPOINT_PROBE,
-            &path,
-            &[("limit", "1")],
-            None,
-        )
-        .await
-        .map(drop)
     }
 }
 

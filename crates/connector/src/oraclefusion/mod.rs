@@ -1,5 +1,5 @@
-//! Oracle Fusion Cloud Order Management REST (`salesOrdersForOrderHub`) as an
-//! [`ErpConnector`].
+//! Oracle Fusion Cloud Order Management REST (`salesOrdersForOrderHub`) as
+//! an ERP providing [`CustomerMaster`] and [`OrderSink`].
 //!
 //! Orders carry the CRM deal reference as `SourceTransactionNumber` and
 //! `SourceTransactionId` under our `SourceTransactionSystem`, which is how
@@ -27,7 +27,8 @@ use crate::auth::Authorizer;
 use crate::config::ConfigError;
 use crate::http_client::{VendorResponse, encode_segment, execute, protocol_error};
 use crate::mapping::{account_name, account_ref, missing, short_key};
-use crate::{CallLog, ConnectorError, ErpConnector, ErrorCategory, OrderRequest};
+use crate::ports::{Capabilities, CustomerMaster, OrderRequest, OrderSink, Role, System};
+use crate::{CallLog, ConnectorError, ErrorCategory};
 
 /// System name in references, outcomes and metrics.
 pub const SYSTEM: &str = "oraclefusion";
@@ -171,12 +172,34 @@ fn record_ref(object_type: &str, id: &str) -> RecordRef {
     }
 }
 
+impl OracleFusionErp {
+    /// The ports this ERP provides, for the registry.
+    pub fn capabilities(self: std::sync::Arc<Self>) -> Capabilities {
+        Capabilities::new(Role::Erp, self.clone())
+            .with_customer_master(self.clone())
+            .with_order_sink(self)
+    }
+}
+
 #[async_trait]
-impl ErpConnector for OracleFusionErp {
+impl System for OracleFusionErp {
     fn system(&self) -> &'static str {
         SYSTEM
     }
 
+    async fn probe(&self) -> Result<(), ConnectorError> {
+        let url = format!(
+            "{}/salesOrdersForOrderHub?limit=1&onlyData=true&fields=HeaderId",
+            self.config.fscm_root()
+        );
+        self.call(&CallLog::new(), Method::GET, ENDPOINT_PROBE, &url, None)
+            .await
+            .map(drop)
+    }
+}
+
+#[async_trait]
+impl CustomerMaster for OracleFusionErp {
     async fn find_customer(
         &self,
         account: &Account,
@@ -230,7 +253,10 @@ impl ErpConnector for OracleFusionErp {
             Err(err) => Err(err),
         }
     }
+}
 
+#[async_trait]
+impl OrderSink for OracleFusionErp {
     async fn find_order(
         &self,
         external_ref: &str,
@@ -319,16 +345,6 @@ impl ErpConnector for OracleFusionErp {
             ship_to: deal.shipping_address.clone(),
             created: true,
         })
-    }
-
-    async fn probe(&self) -> Result<(), ConnectorError> {
-        let url = format!(
-            "{}/salesOrdersForOrderHub?limit=1&onlyData=true&fields=HeaderId",
-            self.config.fscm_root()
-        );
-        self.call(&CallLog::new(), Method::GET, ENDPOINT_PROBE, &url, None)
-            .await
-            .map(drop)
     }
 }
 

@@ -1,5 +1,5 @@
-//! Pipedrive (API v2, notes on v1; API token or OAuth 2.0) as a
-//! [`CrmConnector`], plus the webhooks v2 parsing ingress needs.
+//! Pipedrive (API v2, notes on v1; API token or OAuth 2.0) as
+//! a CRM providing [`DealSource`], plus the webhooks v2 parsing ingress needs.
 
 mod auth;
 mod config;
@@ -24,8 +24,9 @@ pub use config::{PipedriveConfig, PipedriveOAuth};
 use self::errors::RateGate;
 use crate::config::{ConfigError, check_base_url};
 use crate::http_client::{VendorResponse, execute, protocol_error};
+use crate::ports::{Capabilities, DealSource, Role, System};
 use crate::session_cache::SessionCache;
-use crate::{CallLog, ConnectorError, CrmConnector, ErrorCategory, ErrorKind};
+use crate::{CallLog, ConnectorError, ErrorCategory, ErrorKind};
 
 /// System name in references, outcomes and metrics.
 pub const SYSTEM: &str = "pipedrive";
@@ -237,8 +238,15 @@ impl PipedriveCrm {
     }
 }
 
+impl PipedriveCrm {
+    /// The ports this CRM provides, for the registry.
+    pub fn capabilities(self: std::sync::Arc<Self>) -> Capabilities {
+        Capabilities::new(Role::Crm, self.clone()).with_deal_source(self)
+    }
+}
+
 #[async_trait]
-impl CrmConnector for PipedriveCrm {
+impl System for PipedriveCrm {
     fn system(&self) -> &'static str {
         SYSTEM
     }
@@ -253,7 +261,10 @@ impl CrmConnector for PipedriveCrm {
         .await
         .map(drop)
     }
+}
 
+#[async_trait]
+impl DealSource for PipedriveCrm {
     async fn fetch_deal(&self, deal_id: &str, calls: &CallLog) -> Result<Deal, ConnectorError> {
         check_id(deal_id, ENDPOINT_DEAL)?;
         let deal = self

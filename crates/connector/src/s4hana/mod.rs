@@ -1,5 +1,5 @@
 //! SAP S/4HANA over OData V2 (`API_SALES_ORDER_SRV`, `API_BUSINESS_PARTNER`) as
-//! an [`ErpConnector`].
+//! an ERP providing [`CustomerMaster`] and [`OrderSink`].
 //!
 //! Customers are business partners keyed by `BusinessPartnerIDByExtSystem`
 //! (the CRM account key); orders are one `A_SalesOrder` deep insert with
@@ -33,7 +33,8 @@ use crate::auth::Authorizer;
 use crate::config::ConfigError;
 use crate::http_client::protocol_error;
 use crate::mapping::{account_name, account_ref, missing, odata_string, short_key};
-use crate::{CallLog, ConnectorError, ErpConnector, OrderRequest};
+use crate::ports::{Capabilities, CustomerMaster, OrderRequest, OrderSink, Role, System};
+use crate::{CallLog, ConnectorError};
 
 /// System name in references, outcomes and metrics.
 pub const SYSTEM: &str = "s4hana";
@@ -146,12 +147,42 @@ fn sold_to(bp: BusinessPartner) -> RecordRef {
     record_ref("customer", &id)
 }
 
+impl S4HanaErp {
+    /// The ports this ERP provides, for the registry.
+    pub fn capabilities(self: std::sync::Arc<Self>) -> Capabilities {
+        Capabilities::new(Role::Erp, self.clone())
+            .with_customer_master(self.clone())
+            .with_order_sink(self)
+    }
+}
+
 #[async_trait]
-impl ErpConnector for S4HanaErp {
+impl System for S4HanaErp {
     fn system(&self) -> &'static str {
         SYSTEM
     }
 
+    async fn probe(&self) -> Result<(), ConnectorError> {
+        let url = self.url(
+            SALES_ORDER_SERVICE,
+            "/A_SalesOrder",
+            &[("$top", "1"), ("$select", "SalesOrder")],
+        );
+        self.call(
+            &CallLog::new(),
+            Method::GET,
+            SALES_ORDER_SERVICE,
+            ENDPOINT_PROBE,
+            &url,
+            None,
+        )
+        .await
+        .map(drop)
+    }
+}
+
+#[async_trait]
+impl CustomerMaster for S4HanaErp {
     async fn find_customer(
         &self,
         account: &Account,
@@ -201,7 +232,10 @@ impl ErpConnector for S4HanaErp {
             .json::<D<BusinessPartner>>(SYSTEM, ENDPOINT_CREATE_CUSTOMER)?;
         Ok(sold_to(d))
     }
+}
 
+#[async_trait]
+impl OrderSink for S4HanaErp {
     async fn find_order(
         &self,
         external_ref: &str,
@@ -285,24 +319,6 @@ impl ErpConnector for S4HanaErp {
             ship_to: deal.shipping_address.clone(),
             created: true,
         })
-    }
-
-    async fn probe(&self) -> Result<(), ConnectorError> {
-        let url = self.url(
-            SALES_ORDER_SERVICE,
-            "/A_SalesOrder",
-            &[("$top", "1"), ("$select", "SalesOrder")],
-        );
-        self.call(
-            &CallLog::new(),
-            Method::GET,
-            SALES_ORDER_SERVICE,
-            ENDPOINT_PROBE,
-            &url,
-            None,
-        )
-        .await
-        .map(drop)
     }
 }
 

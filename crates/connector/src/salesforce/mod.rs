@@ -1,5 +1,5 @@
 //! Salesforce (REST API, composite requests, OAuth 2.0 JWT bearer or client
-//! credentials) as a [`CrmConnector`], plus the inbound-notification parsing
+//! credentials) as a CRM providing [`DealSource`], plus the inbound-notification parsing
 //! ingress needs (Outbound Messages and signed Flow/Apex callouts).
 
 mod auth;
@@ -25,8 +25,9 @@ pub use config::{AuthFlow, SalesforceConfig};
 use self::errors::LimitGate;
 use crate::config::{ConfigError, check_base_url};
 use crate::http_client::{VendorResponse, execute, protocol_error};
+use crate::ports::{Capabilities, DealSource, Role, System};
 use crate::session_cache::SessionCache;
-use crate::{CallLog, ConnectorError, CrmConnector, ErrorCategory, ErrorKind};
+use crate::{CallLog, ConnectorError, ErrorCategory, ErrorKind};
 
 /// System name in references, outcomes and metrics.
 pub const SYSTEM: &str = "salesforce";
@@ -156,8 +157,15 @@ impl SalesforceCrm {
     }
 }
 
+impl SalesforceCrm {
+    /// The ports this CRM provides, for the registry.
+    pub fn capabilities(self: std::sync::Arc<Self>) -> Capabilities {
+        Capabilities::new(Role::Crm, self.clone()).with_deal_source(self)
+    }
+}
+
 #[async_trait]
-impl CrmConnector for SalesforceCrm {
+impl System for SalesforceCrm {
     fn system(&self) -> &'static str {
         SYSTEM
     }
@@ -168,7 +176,10 @@ impl CrmConnector for SalesforceCrm {
             .await
             .map(drop)
     }
+}
 
+#[async_trait]
+impl DealSource for SalesforceCrm {
     async fn fetch_deal(&self, deal_id: &str, calls: &CallLog) -> Result<Deal, ConnectorError> {
         check_id(deal_id, ENDPOINT_COMPOSITE)?;
         let (opportunity, account, first_lines) = self.read_opportunity(calls, deal_id).await?;

@@ -1,5 +1,5 @@
 //! Tryton (the open-source ERP, 8.x) over JSON-RPC with a real session, as an
-//! [`ErpConnector`].
+//! an ERP providing [`CustomerMaster`] and [`OrderSink`].
 //!
 //! Customers are `party.party` records keyed by the CRM account reference (in
 //! the party `code` or an identifier); orders are `sale.sale` records whose
@@ -23,7 +23,8 @@ use self::payload::SaleHeader;
 use self::rpc::{RpcClient, endpoint};
 use crate::config::ConfigError;
 use crate::mapping::{self, account_key, account_name, account_ref};
-use crate::{CallLog, ConnectorError, ErpConnector, ErrorCategory, OrderRequest};
+use crate::ports::{Capabilities, CustomerMaster, OrderRequest, OrderSink, Role, System};
+use crate::{CallLog, ConnectorError, ErrorCategory};
 
 /// System name in references, outcomes and metrics.
 pub const SYSTEM: &str = "tryton";
@@ -164,12 +165,35 @@ fn party_id(customer: &RecordRef, endpoint: &str) -> Result<i64, ConnectorError>
     })
 }
 
+impl TrytonErp {
+    /// The ports this ERP provides, for the registry.
+    pub fn capabilities(self: std::sync::Arc<Self>) -> Capabilities {
+        Capabilities::new(Role::Erp, self.clone())
+            .with_customer_master(self.clone())
+            .with_order_sink(self)
+    }
+}
+
 #[async_trait]
-impl ErpConnector for TrytonErp {
+impl System for TrytonErp {
     fn system(&self) -> &'static str {
         SYSTEM
     }
 
+    async fn probe(&self) -> Result<(), ConnectorError> {
+        self.rpc
+            .call(
+                &CallLog::new(),
+                "model.party.party.search",
+                vec![json!([]), json!(0), json!(1), Value::Null],
+            )
+            .await
+            .map(drop)
+    }
+}
+
+#[async_trait]
+impl CustomerMaster for TrytonErp {
     async fn find_customer(
         &self,
         account: &Account,
@@ -228,7 +252,10 @@ impl ErpConnector for TrytonErp {
             Err(err) => Err(err),
         }
     }
+}
 
+#[async_trait]
+impl OrderSink for TrytonErp {
     async fn find_order(
         &self,
         external_ref: &str,
@@ -357,17 +384,6 @@ impl ErpConnector for TrytonErp {
         order.lines = deal.line_items.clone();
         order.ship_to = deal.shipping_address.clone();
         Ok(order)
-    }
-
-    async fn probe(&self) -> Result<(), ConnectorError> {
-        self.rpc
-            .call(
-                &CallLog::new(),
-                "model.party.party.search",
-                vec![json!([]), json!(0), json!(1), Value::Null],
-            )
-            .await
-            .map(drop)
     }
 }
 

@@ -296,7 +296,6 @@ fn the_registry_builds_tryton_and_names_missing_settings() {
     assert!(built.is_ok(), "{:?}", built.err());
     let err =
         crate::registry::build_erp(SYSTEM, Some(json!({"base_url": "http://127.0.0.1:8000"})))
-            .err()
-            .expect("rejected");
+            .expect_err("rejected");
     assert!(err.to_string().contains("tryton.database"), "{err}");
 }
