@@ -16,6 +16,8 @@ pub mod auth;
 pub mod businesscentral;
 pub mod calls;
 pub mod config;
+#[cfg(test)]
+mod conformance;
 mod decimal;
 pub mod dynamics365;
 pub mod error;

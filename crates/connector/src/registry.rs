@@ -160,15 +160,9 @@ pub fn capability_table(bundles: &[Capabilities]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Role;
+    use crate::conformance::{dev_section, manifest_dir};
     use serde_json::json;
-
-    /// This crate's folder; the run-time value wins over a stale cached build's.
-    fn manifest_dir() -> std::path::PathBuf {
-        std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(
-            || std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")),
-            std::path::PathBuf::from,
-        )
-    }
 
     const TABLE_BEGIN: &str = "<!-- capability-table:begin -->\n";
     const TABLE_END: &str = "<!-- capability-table:end -->";
@@ -176,23 +170,18 @@ mod tests {
     /// Every vendor built from `config/dev.toml` (Tryton, not in it because
     /// `make run` starts no Tryton server, from a minimal section).
     fn every_vendor() -> Vec<Capabilities> {
-        let root = manifest_dir().join("../..");
-        let dev: serde_json::Value = config::Config::builder()
-            .add_source(config::File::from(root.join("config/dev.toml")))
-            .build()
-            .and_then(config::Config::try_deserialize)
-            .expect("config/dev.toml parses");
-        let section = |side: &str, kind: &str| match (side, kind) {
-            ("erp", "tryton") => Some(json!({"base_url": "http://127.0.0.1:8000",
-                "database": "tryton", "username": "admin", "password": "admin"})),
-            _ => dev.get(side).and_then(|s| s.get(kind)).cloned(),
-        };
+        let url = "http://127.0.0.1:1";
         let crms = CRM_KINDS
             .iter()
-            .map(|kind| build_crm(kind, section("crm", kind)));
-        let erps = ERP_KINDS
-            .iter()
-            .map(|kind| build_erp(kind, section("erp", kind)));
+            .map(|kind| build_crm(kind, Some(dev_section(Role::Crm, kind, url))));
+        let erps = ERP_KINDS.iter().map(|kind| {
+            let section = if *kind == tryton::SYSTEM {
+                json!({"base_url": url, "database": "tryton", "username": "admin", "password": "admin"})
+            } else {
+                dev_section(Role::Erp, kind, url)
+            };
+            build_erp(kind, Some(section))
+        });
         crms.chain(erps)
             .collect::<Result<Vec<_>, _>>()
             .expect("every vendor builds from its dev section")
@@ -224,8 +213,8 @@ mod tests {
     fn every_vendor_declares_what_its_role_needs_for_deal_to_order() {
         for bundle in every_vendor() {
             let ok = match bundle.role() {
-                crate::Role::Crm => bundle.deal_source("deal-to-order").is_ok(),
-                crate::Role::Erp => {
+                Role::Crm => bundle.deal_source("deal-to-order").is_ok(),
+                Role::Erp => {
                     bundle.customer_master("deal-to-order").is_ok()
                         && bundle.order_sink("deal-to-order").is_ok()
                 }

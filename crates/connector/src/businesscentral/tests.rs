@@ -325,3 +325,18 @@ fn the_registry_names_missing_settings() {
         assert!(crate::registry::ERP_KINDS.contains(&kind), "{kind}");
     }
 }
+
+struct Fixture;
+
+#[async_trait]
+impl crate::conformance::Fixture for Fixture {
+    const VENDOR: &'static str = SYSTEM;
+    const ROLE: Role = Role::Erp;
+    const SECRET: &'static str = "/oauth/client_secret";
+
+    async fn seed_item(&self, url: &str, sku: &str) {
+        create_item(&connector(url, "deep_insert"), sku, 19.99).await;
+    }
+}
+
+crate::conformance::conformance_tests!(Fixture => system, bounded_body, customer_master, order_sink);

@@ -193,3 +193,15 @@ async fn a_wrong_secret_is_an_auth_error_and_ids_are_checked() {
         .expect_err("bad id");
     assert_eq!(err.category, ErrorCategory::Validation);
 }
+
+struct Fixture;
+
+#[async_trait]
+impl crate::conformance::Fixture for Fixture {
+    const VENDOR: &'static str = SYSTEM;
+    const ROLE: Role = Role::Crm;
+    const SECRET: &'static str = "/oauth/client_secret";
+    const DEAL_ID: &'static str = "00000000-0000-4000-8000-000000000001";
+}
+
+crate::conformance::conformance_tests!(Fixture => system, bounded_body);

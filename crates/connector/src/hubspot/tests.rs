@@ -354,3 +354,14 @@ async fn a_spent_window_is_waited_out_before_the_next_call() {
         started.elapsed()
     );
 }
+
+struct Fixture;
+
+#[async_trait]
+impl crate::conformance::Fixture for Fixture {
+    const VENDOR: &'static str = SYSTEM;
+    const ROLE: Role = Role::Crm;
+    const SECRET: &'static str = "/access_token";
+}
+
+crate::conformance::conformance_tests!(Fixture => system, bounded_body);

@@ -168,3 +168,18 @@ async fn unknown_items_and_bad_credentials_are_classified_and_oauth_works() {
         crate::ErrorKind::Auth
     );
 }
+
+struct Fixture;
+
+#[async_trait]
+impl crate::conformance::Fixture for Fixture {
+    const VENDOR: &'static str = SYSTEM;
+    const ROLE: Role = Role::Erp;
+    const SECRET: &'static str = "/auth/password";
+
+    async fn seed_item(&self, url: &str, sku: &str) {
+        create_item(url, sku).await;
+    }
+}
+
+crate::conformance::conformance_tests!(Fixture => system, bounded_body, customer_master, order_sink);

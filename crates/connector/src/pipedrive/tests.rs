@@ -199,3 +199,14 @@ async fn bad_credentials_are_auth_errors_and_ids_are_checked() {
         .expect_err("missing");
     assert_eq!(err.category, ErrorCategory::NotFound);
 }
+
+struct Fixture;
+
+#[async_trait]
+impl crate::conformance::Fixture for Fixture {
+    const VENDOR: &'static str = SYSTEM;
+    const ROLE: Role = Role::Crm;
+    const SECRET: &'static str = "/api_token";
+}
+
+crate::conformance::conformance_tests!(Fixture => system, bounded_body);

@@ -302,3 +302,24 @@ async fn a_stale_csrf_token_is_refetched_once_and_unknown_materials_are_permanen
         crate::ErrorKind::Auth
     );
 }
+
+struct Fixture;
+
+#[async_trait]
+impl crate::conformance::Fixture for Fixture {
+    const VENDOR: &'static str = SYSTEM;
+    const ROLE: Role = Role::Erp;
+    const SECRET: &'static str = "/auth/password";
+
+    async fn seed_item(&self, url: &str, sku: &str) {
+        create_product(&connector(url), sku).await;
+    }
+
+    // SAP stores a second business partner with the same search term; the
+    // flow's customer claim keeps the create single.
+    fn refuses_duplicate_customers(&self) -> bool {
+        false
+    }
+}
+
+crate::conformance::conformance_tests!(Fixture => system, bounded_body, customer_master, order_sink);

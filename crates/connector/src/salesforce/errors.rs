@@ -63,7 +63,10 @@ pub(crate) fn refine(mut err: ConnectorError, api: Option<ApiError>) -> Connecto
         "REQUEST_LIMIT_EXCEEDED" | "TXN_SECURITY_NO_ACCESS_LIMIT" => {
             Some((K::Transient, C::RateLimited, None))
         }
-        "UNABLE_TO_LOCK_ROW" | "SERVER_UNAVAILABLE" | "QUERY_TIMEOUT" => {
+        // A 429 stays a rate limit whatever the code: its Retry-After is the wait.
+        "UNABLE_TO_LOCK_ROW" | "SERVER_UNAVAILABLE" | "QUERY_TIMEOUT"
+            if err.category != C::RateLimited =>
+        {
             Some((K::Transient, C::Unavailable, None))
         }
         "INVALID_SESSION_ID" | "INVALID_AUTH_HEADER" | "API_DISABLED_FOR_ORG" => {
@@ -143,23 +146,30 @@ impl LimitGate {
         }
     }
 
-    /// Learns from an answer: the usage header, or a `REQUEST_LIMIT_EXCEEDED` error.
+    /// Learns from an answer: the usage header, or a rate-limit error (held
+    /// back for its `Retry-After` when it has one).
     pub(crate) fn observe(&self, response: &VendorResponse, error: Option<&ConnectorError>) {
-        let spent = response
+        let allowance_spent = response
             .header(LIMIT_INFO)
             .and_then(api_usage)
-            .is_some_and(|(used, max)| max > 0 && used >= max)
-            || error.is_some_and(|e| e.category == ErrorCategory::RateLimited);
-        if spent {
+            .is_some_and(|(used, max)| max > 0 && used >= max);
+        let wait = if allowance_spent {
+            Some(LIMIT_BACKOFF)
+        } else {
+            error
+                .filter(|e| e.category == ErrorCategory::RateLimited)
+                .map(|e| e.retry_after.unwrap_or(LIMIT_BACKOFF))
+        };
+        if let Some(wait) = wait {
             tracing::warn!(
                 system = SYSTEM,
+                wait_secs = wait.as_secs(),
                 "Salesforce API allowance spent; holding calls back."
             );
             *self
                 .blocked_until
                 .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) =
-                Some(Instant::now() + LIMIT_BACKOFF);
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Instant::now() + wait);
         }
     }
 }

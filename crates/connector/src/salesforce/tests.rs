@@ -276,3 +276,15 @@ async fn a_spent_api_allowance_is_transient_and_holds_calls_back() {
         "no call while the allowance is spent"
     );
 }
+
+struct Fixture;
+
+#[async_trait]
+impl crate::conformance::Fixture for Fixture {
+    const VENDOR: &'static str = SYSTEM;
+    const ROLE: Role = Role::Crm;
+    const SECRET: &'static str = "/client_secret";
+    const API_URL_KEY: Option<&'static str> = None;
+}
+
+crate::conformance::conformance_tests!(Fixture => system, bounded_body);

@@ -1,5 +1,6 @@
 //! The connector against a tiny in-test NetSuite (see [`fake`]).
 
+mod conformance;
 mod fake;
 
 use crmerp_proto::{Address, Deal, LineItem, Money};

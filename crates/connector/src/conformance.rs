@@ -1,0 +1,407 @@
+//! Conformance suites: one set of cases per capability, run against every
+//! vendor that declares it, each against its sandbox simulator.
+//!
+//! A vendor opts in with a [`Fixture`] (its config section, how to break its
+//! credentials, how to seed an item) and one test per suite calling
+//! [`system`], [`customer_master`] or [`order_sink`]. The connectors are built
+//! through [`crate::registry`], so the suites also check the declarations.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use crmerp_proto::{Account, Address, Deal, LineItem, Money, RecordRef};
+use serde_json::{Value, json};
+
+use crate::ports::Role;
+use crate::registry::{build_crm, build_erp};
+use crate::test_support::{Simulator, serve, simulator};
+use crate::{CallLog, Capabilities, ErrorCategory, ErrorKind, OrderRequest};
+
+/// How one vendor is set up for the suites.
+#[async_trait]
+pub(crate) trait Fixture: Sync {
+    /// The sandbox simulator's name, which is also the connector's kind.
+    const VENDOR: &'static str;
+    /// CRM or ERP.
+    const ROLE: Role;
+    /// JSON pointer to a secret in [`Fixture::section`]; a wrong value there
+    /// makes the vendor answer 401.
+    const SECRET: &'static str;
+    /// The section key holding the vendor API's base URL; `None` when the
+    /// vendor names its API host in the login answer (Salesforce).
+    const API_URL_KEY: Option<&'static str> = Some("base_url");
+    /// A well-formed deal id for the CRM (whether or not it exists).
+    const DEAL_ID: &'static str = "1";
+
+    /// A working configuration section for the simulator at `url`: by
+    /// default the one `make run` uses (`config/dev.toml`), re-pointed.
+    fn section(&self, url: &str) -> Value {
+        dev_section(Self::ROLE, Self::VENDOR, url)
+    }
+
+    /// Creates an item (product, material) `sku` the ERP can sell; CRMs need none.
+    async fn seed_item(&self, _url: &str, _sku: &str) {}
+
+    /// True when the ERP refuses a second customer with the same key, so a
+    /// repeated create resolves to the first record by look-up. Where the
+    /// ERP does not (the flow's claims then keep the create single), a second
+    /// create is not part of the contract.
+    fn refuses_duplicate_customers(&self) -> bool {
+        true
+    }
+}
+
+/// This crate's folder; the run-time value wins over a stale cached build's.
+pub(crate) fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(
+        || std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+        std::path::PathBuf::from,
+    )
+}
+
+/// `[<role>.<vendor>]` of `config/dev.toml` with every loopback URL moved to `url`.
+pub(crate) fn dev_section(role: Role, vendor: &str, url: &str) -> Value {
+    let dev: Value = config::Config::builder()
+        .add_source(config::File::from(
+            manifest_dir().join("../../config/dev.toml"),
+        ))
+        .build()
+        .and_then(config::Config::try_deserialize)
+        .expect("config/dev.toml parses");
+    let mut section = dev
+        .get(role.as_str())
+        .and_then(|side| side.get(vendor))
+        .cloned()
+        .unwrap_or_else(|| panic!("config/dev.toml has [{}.{vendor}]", role.as_str()));
+    repoint(&mut section, url);
+    section
+}
+
+fn repoint(value: &mut Value, url: &str) {
+    match value {
+        Value::String(text) if text.starts_with("http://127.0.0.1:") => {
+            let rest = text["http://127.0.0.1:".len()..]
+                .find('/')
+                .map_or("", |slash| &text["http://127.0.0.1:".len() + slash..]);
+            *text = format!("{url}{rest}");
+        }
+        Value::Object(map) => map.values_mut().for_each(|v| repoint(v, url)),
+        _ => {}
+    }
+}
+
+/// A running simulator and the vendor's ports built over it.
+pub(crate) struct Subject {
+    /// Keeps the simulator alive for the test.
+    pub(crate) sim: Simulator,
+    /// The vendor's ports, built by the registry.
+    pub(crate) ports: Capabilities,
+}
+
+fn build<F: Fixture>(section: Value) -> Capabilities {
+    let built = match F::ROLE {
+        Role::Crm => build_crm(F::VENDOR, Some(section)),
+        Role::Erp => build_erp(F::VENDOR, Some(section)),
+    };
+    built.unwrap_or_else(|e| panic!("{} builds: {e}", F::VENDOR))
+}
+
+/// Starts the vendor's simulator and builds its ports.
+pub(crate) async fn start<F: Fixture>(fixture: &F) -> Subject {
+    let sim = simulator(F::VENDOR).await;
+    let ports = build::<F>(fixture.section(&sim.url));
+    Subject { sim, ports }
+}
+
+/// Arms a sandbox fault on the simulator (see the sandbox's `FaultSpec`).
+async fn fault(sim: &Simulator, spec: Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/__sandbox/faults", sim.url))
+        .json(&spec)
+        .send()
+        .await
+        .expect("fault request");
+    assert!(response.status().is_success(), "fault armed: {spec}");
+}
+
+/// The base every port shares: probe, transport failures, throttling, credentials.
+pub(crate) async fn system<F: Fixture>(fixture: &F) {
+    let subject = start(fixture).await;
+    let base = subject.ports.base();
+    assert_eq!(base.system(), F::VENDOR);
+    base.probe().await.expect("probe answers");
+
+    // 5xx: transient.
+    fault(&subject.sim, json!({"status": 503, "count": 1})).await;
+    let err = base.probe().await.expect_err("unavailable");
+    assert_eq!(err.kind, ErrorKind::Transient, "{err}");
+    assert_ne!(err.category, ErrorCategory::RateLimited, "{err}");
+
+    // No answer at all: transient.
+    fault(&subject.sim, json!({"status": 0, "count": 1})).await;
+    let err = base.probe().await.expect_err("dropped");
+    assert_eq!(err.kind, ErrorKind::Transient, "{err}");
+    base.probe().await.expect("recovered after the faults");
+
+    // 429 with Retry-After: transient, the vendor's wait is kept, and calls
+    // work again once it is over.
+    fault(
+        &subject.sim,
+        json!({"status": 429, "retry_after_secs": 1, "count": 1}),
+    )
+    .await;
+    let err = base.probe().await.expect_err("throttled");
+    assert_eq!(err.category, ErrorCategory::RateLimited, "{err}");
+    assert_eq!(err.kind, ErrorKind::Transient, "{err}");
+    assert_eq!(err.retry_after, Some(Duration::from_secs(1)), "{err}");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    base.probe().await.expect("calls resume after Retry-After");
+
+    // An answer slower than the client's timeout: transient, category timeout.
+    let mut slow = fixture.section(&subject.sim.url);
+    slow["timeouts"] = json!({"connect_timeout_ms": 1000, "request_timeout_ms": 300});
+    let slow = build::<F>(slow).base();
+    slow.probe().await.expect("warm-up");
+    fault(
+        &subject.sim,
+        json!({"status": 200, "latency_ms": 1500, "count": 1}),
+    )
+    .await;
+    let err = slow.probe().await.expect_err("timed out");
+    assert_eq!(err.category, ErrorCategory::Timeout, "{err}");
+    assert!(err.is_transient(), "{err}");
+
+    // Wrong credentials: an auth error that pauses the flow, never transient.
+    let mut wrong = fixture.section(&subject.sim.url);
+    *wrong
+        .pointer_mut(F::SECRET)
+        .unwrap_or_else(|| panic!("{} is in the section", F::SECRET)) = json!("wrong-secret");
+    let err = build::<F>(wrong)
+        .base()
+        .probe()
+        .await
+        .expect_err("credentials refused");
+    assert_eq!(err.kind, ErrorKind::Auth, "{err}");
+    assert_eq!(err.category, ErrorCategory::Unauthorized, "{err}");
+}
+
+/// A body larger than the connector reads is an error, not an allocation.
+/// Skipped where the vendor names its API host in the login answer
+/// ([`Fixture::API_URL_KEY`] is `None`).
+pub(crate) async fn bounded_body<F: Fixture>(fixture: &F) {
+    let sim = simulator(F::VENDOR).await;
+    // Everything the vendor API serves is one oversized JSON document; the
+    // token endpoint (if any) stays on the simulator.
+    let huge = format!(
+        "{{\"value\":\"{}\"}}",
+        "x".repeat(crate::http_client::MAX_BODY_BYTES * 2)
+    );
+    let router = axum::Router::new().fallback(move || {
+        let body = huge.clone();
+        async move { ([("content-type", "application/json")], body) }
+    });
+    let addr = serve(router).await;
+    let Some(key) = F::API_URL_KEY else {
+        return;
+    };
+    let mut section = fixture.section(&sim.url);
+    section[key] = json!(format!("http://{addr}"));
+    let ports = build::<F>(section);
+    let calls = CallLog::new();
+    // A read whose answer is parsed (a probe may ignore its body).
+    let err = match F::ROLE {
+        Role::Crm => ports
+            .deal_source("conformance")
+            .expect("a CRM declares deal source")
+            .fetch_deal(F::DEAL_ID, &calls)
+            .await
+            .map(drop),
+        Role::Erp => ports
+            .customer_master("conformance")
+            .expect("an ERP declares customer master")
+            .find_customer(&account("1"), &calls)
+            .await
+            .map(drop),
+    }
+    .expect_err("oversized body refused");
+    assert_eq!(err.category, ErrorCategory::Protocol, "{err}");
+}
+
+fn account(id: &str) -> Account {
+    Account {
+        r#ref: Some(RecordRef {
+            system: "hubspot".into(),
+            object_type: "company".into(),
+            id: id.into(),
+        }),
+        name: format!("Conformance {id} Ltd"),
+        email: format!("ap-{id}@conformance.example"),
+        billing_address: Some(address()),
+        ..Account::default()
+    }
+}
+
+fn address() -> Address {
+    Address {
+        line1: "1 Conformance Way".into(),
+        city: "Atlanta".into(),
+        postal_code: "30301".into(),
+        region: "GA".into(),
+        country_code: "US".into(),
+        ..Address::default()
+    }
+}
+
+fn deal(id: &str, sku: &str) -> Deal {
+    Deal {
+        r#ref: Some(RecordRef {
+            system: "hubspot".into(),
+            object_type: "deal".into(),
+            id: id.into(),
+        }),
+        name: format!("Conformance deal {id}"),
+        line_items: vec![LineItem {
+            sku: sku.into(),
+            name: format!("Line {sku}"),
+            quantity: "2".into(),
+            unit_price: Some(Money {
+                currency_code: "USD".into(),
+                amount: "19.99".into(),
+            }),
+            ..LineItem::default()
+        }],
+        shipping_address: Some(address()),
+        ..Deal::default()
+    }
+}
+
+/// Find-before-create for customers, and a repeated create resolved by look-up.
+pub(crate) async fn customer_master<F: Fixture>(fixture: &F) {
+    let subject = start(fixture).await;
+    let customers = subject
+        .ports
+        .customer_master("conformance")
+        .expect("declares customer master");
+    let calls = CallLog::new();
+    let account = account("4711");
+    assert_eq!(
+        customers
+            .find_customer(&account, &calls)
+            .await
+            .expect("find"),
+        None,
+        "a new account has no customer yet"
+    );
+    let created = customers
+        .create_customer(&account, &calls)
+        .await
+        .expect("create");
+    assert_eq!(created.system, F::VENDOR);
+    assert_eq!(
+        customers
+            .find_customer(&account, &calls)
+            .await
+            .expect("find"),
+        Some(created.clone()),
+        "the created customer is found by the account's reference"
+    );
+    if fixture.refuses_duplicate_customers() {
+        let again = customers
+            .create_customer(&account, &calls)
+            .await
+            .expect("a repeated create resolves to the first customer");
+        assert_eq!(again, created);
+    }
+    let other = customers
+        .find_customer(&self::account("4712"), &calls)
+        .await
+        .expect("find");
+    assert_eq!(other, None, "another account does not match");
+}
+
+/// Find-before-create for orders, and an unknown item is permanent with a resolution.
+pub(crate) async fn order_sink<F: Fixture>(fixture: &F) {
+    let subject = start(fixture).await;
+    let customers = subject
+        .ports
+        .customer_master("conformance")
+        .expect("declares customer master");
+    let orders = subject
+        .ports
+        .order_sink("conformance")
+        .expect("declares order sink");
+    fixture.seed_item(&subject.sim.url, "CONF-1").await;
+    let calls = CallLog::new();
+    let customer = customers
+        .create_customer(&account("4711"), &calls)
+        .await
+        .expect("customer");
+    let external_ref = "hubspot-deal-99";
+    assert_eq!(
+        orders.find_order(external_ref, &calls).await.expect("find"),
+        None
+    );
+    let deal = deal("99", "CONF-1");
+    let request = OrderRequest {
+        external_ref,
+        customer: &customer,
+        deal: &deal,
+    };
+    let created = orders.create_order(&request, &calls).await.expect("create");
+    assert!(!created.order_number.is_empty(), "{created:?}");
+    let found = orders
+        .find_order(external_ref, &calls)
+        .await
+        .expect("find")
+        .expect("the created order is found by its reference");
+    assert_eq!(found.order_number, created.order_number);
+    assert_eq!(
+        orders
+            .find_order("hubspot-deal-100", &calls)
+            .await
+            .expect("find"),
+        None,
+        "another reference does not match"
+    );
+
+    let unknown = self::deal("100", "NO-SUCH-ITEM");
+    let request = OrderRequest {
+        external_ref: "hubspot-deal-100",
+        customer: &customer,
+        deal: &unknown,
+    };
+    let err = orders
+        .create_order(&request, &calls)
+        .await
+        .expect_err("unknown item refused");
+    assert_eq!(err.kind, ErrorKind::Permanent, "{err}");
+    assert!(
+        err.resolution.is_some(),
+        "an unknown item tells operations what to do: {err}"
+    );
+    assert_eq!(
+        orders
+            .find_order("hubspot-deal-100", &calls)
+            .await
+            .expect("find"),
+        None,
+        "a refused order leaves nothing behind"
+    );
+}
+
+/// One test per suite for a vendor's [`Fixture`]: the whole opt-in.
+macro_rules! conformance_tests {
+    ($fixture:expr => $($suite:ident),+ $(,)?) => {
+        mod conformance {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $suite() {
+                    crate::conformance::$suite(&$fixture).await;
+                }
+            )+
+        }
+    };
+}
+pub(crate) use conformance_tests;
