@@ -119,7 +119,19 @@ pub fn parse<T: DeserializeOwned>(
 ) -> Result<T, ConfigError> {
     let key = format!("{side}.{kind}");
     let section = section.ok_or_else(|| ConfigError::missing(format!("[{key}] section")))?;
-    serde_json::from_value(section).map_err(|e| ConfigError::invalid(key, e.to_string()))
+    from_section(&key, &section)
+}
+
+/// Deserialises one configuration section leniently, as the service settings
+/// are: a number where a string is expected (an all-digit id set by
+/// environment) or a numeric string where a number is expected converts.
+pub fn from_section<T: DeserializeOwned>(
+    key: &str,
+    section: &serde_json::Value,
+) -> Result<T, ConfigError> {
+    config::Config::try_from(section)
+        .and_then(config::Config::try_deserialize)
+        .map_err(|e| ConfigError::invalid(key, e.to_string()))
 }
 
 fn client(side: &str, kind: &str, timeouts: &HttpTimeouts) -> Result<reqwest::Client, ConfigError> {
@@ -241,6 +253,29 @@ mod tests {
             err.to_string().contains("crm.hubspot") || err.to_string().contains("hubspot."),
             "{err}"
         );
+    }
+
+    #[test]
+    fn sections_set_by_environment_convert_where_the_type_asks() {
+        let erp = build_erp(
+            "netsuite",
+            Some(
+                json!({"base_url": "http://127.0.0.1:9201", "account_id": 1234567,
+                "consumer_key": "k", "consumer_secret": "s", "token_id": 42, "token_secret": "ts",
+                "timeouts": {"request_timeout_ms": "2500"}}),
+            ),
+        );
+        assert!(erp.is_ok(), "{:?}", erp.err());
+        let err = build_erp(
+            "netsuite",
+            Some(
+                json!({"base_url": "http://127.0.0.1:9201", "account_id": "1",
+                "consumer_key": "k", "consumer_secret": "s", "token_id": "t", "token_secret": "ts",
+                "timeouts": {"request_timeout_ms": "soon"}}),
+            ),
+        )
+        .expect_err("not a number");
+        assert!(err.to_string().contains("erp.netsuite"), "{err}");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use crmerp_connector::http_client::HttpTimeouts;
+use crmerp_connector::registry::from_section;
 use crmerp_flow::FlowSettings;
 use crmerp_service_kit::settings::NatsSettings;
 use crmerp_service_kit::telemetry::TelemetrySettings;
@@ -66,7 +67,7 @@ impl Settings {
             .erp
             .selected()
             .and_then(|mut section| section.get_mut("timeouts").map(serde_json::Value::take))
-            .and_then(|timeouts| serde_json::from_value::<HttpTimeouts>(timeouts).ok())
+            .and_then(|timeouts| from_section::<HttpTimeouts>("timeouts", &timeouts).ok())
             .unwrap_or_default();
         std::time::Duration::from_millis(timeouts.request_timeout_ms)
     }
