@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Whether the service can do useful work (e.g. NATS connected, consumer bound).
 ///
@@ -47,7 +47,7 @@ struct AdminState {
 /// which drains histogram samples even when nobody scrapes `/metrics` (without
 /// it every sample is kept until the next scrape, an unbounded growth).
 pub fn install_metrics() -> Option<PrometheusHandle> {
-    let handle = PrometheusBuilder::new().install_recorder().ok()?;
+    let handle = prometheus_builder().install_recorder().ok()?;
     let upkeep = handle.clone();
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(std::time::Duration::from_secs(5));
@@ -57,6 +57,21 @@ pub fn install_metrics() -> Option<PrometheusHandle> {
         }
     });
     Some(handle)
+}
+
+/// Bucket bounds (seconds) of every `*_seconds` histogram: vendor calls and
+/// whole-event processing, from a fast local answer to a slow ERP create.
+pub const LATENCY_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+/// The exporter's configuration: `*_seconds` metrics are real histograms
+/// (`_bucket` series), so `histogram_quantile` works and sums across replicas;
+/// summaries (the exporter's default) can do neither.
+fn prometheus_builder() -> PrometheusBuilder {
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), LATENCY_BUCKETS)
+        .unwrap_or_else(|_| PrometheusBuilder::new())
 }
 
 /// The admin routes, to merge into a service's router or serve on their own.
@@ -93,4 +108,27 @@ async fn render_metrics(State(state): State<AdminState>) -> impl IntoResponse {
 /// `{"message":"Listening.","listener":"<name>","addr":"<ip:port>"}`.
 pub fn announce_listener(listener: &str, addr: SocketAddr) {
     tracing::info!(listener, addr = %addr, "Listening.");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_metrics_are_exported_as_histograms_with_buckets() {
+        let recorder = prometheus_builder().build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            metrics::histogram!("crmerp_vendor_call_seconds", "system" => "netsuite").record(0.2);
+        });
+        let text = handle.render();
+        assert!(
+            text.contains("# TYPE crmerp_vendor_call_seconds histogram"),
+            "{text}"
+        );
+        assert!(
+            text.contains("crmerp_vendor_call_seconds_bucket{system=\"netsuite\",le=\"0.25\"} 1"),
+            "{text}"
+        );
+    }
 }
