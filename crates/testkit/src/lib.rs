@@ -27,6 +27,7 @@ pub mod otlp_sink;
 pub mod paths;
 pub mod pipedrive;
 pub mod postgres;
+pub mod postgres_tls;
 pub mod problems;
 pub mod process;
 pub mod s4hana;

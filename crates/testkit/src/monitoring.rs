@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::paths::binary;
 use crate::postgres::Postgres;
+use crate::postgres_tls::PostgresTls;
 use crate::process::{Process, Spawn};
 use crate::stack::Stack;
 
@@ -50,15 +51,39 @@ impl Monitoring {
         let dir = stack.dir.path().join("monitoring");
         std::fs::create_dir_all(&dir)?;
         let postgres = Postgres::start(&dir).await.context("starting postgres")?;
+        let url = postgres.url("crmerp");
+        Self::start_on(stack, dir, postgres, &url, extra_toml).await
+    }
+
+    /// Like [`Monitoring::start`], with monitoring reaching Postgres only
+    /// through a TLS front ([`PostgresTls`]) with `sslmode=verify-full` and
+    /// the test CA; the front is returned so a test can check what it saw.
+    pub async fn start_over_tls(stack: &Stack) -> anyhow::Result<(Self, PostgresTls)> {
+        let dir = stack.dir.path().join("monitoring");
+        std::fs::create_dir_all(&dir)?;
+        let postgres = Postgres::start(&dir).await.context("starting postgres")?;
+        let tls = PostgresTls::start(&dir, postgres.port()).await?;
+        let url = format!(
+            "postgres://postgres@127.0.0.1:{}/crmerp?sslmode=verify-full&sslrootcert={}",
+            tls.port(),
+            tls.ca_cert().display()
+        );
+        let monitoring = Self::start_on(stack, dir, postgres, &url, "").await?;
+        Ok((monitoring, tls))
+    }
+
+    async fn start_on(
+        stack: &Stack,
+        dir: PathBuf,
+        postgres: Postgres,
+        database_url: &str,
+        extra_toml: &str,
+    ) -> anyhow::Result<Self> {
         postgres.create_database("crmerp").await?;
         let config_path = dir.join("monitoring.toml");
         std::fs::write(
             &config_path,
-            render_config(
-                &stack.nats.url(),
-                &postgres.url("crmerp"),
-                stack.hubspot.base(),
-            ) + extra_toml,
+            render_config(&stack.nats.url(), database_url, stack.hubspot.base()) + extra_toml,
         )?;
         let mut monitoring = Self {
             replicas: Vec::new(),
