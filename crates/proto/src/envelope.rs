@@ -1,7 +1,7 @@
 //! Helpers around [`crate::v1::EventEnvelope`].
 
 use chrono::{DateTime, Utc};
-use prost_types::Timestamp;
+use pbjson_types::Timestamp;
 
 /// CloudEvents `type` values used on the bus.
 pub mod event_types {

@@ -1,11 +1,11 @@
 //! Bus messages turned into event-log rows.
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use crmerp_proto::Timestamp;
 use crmerp_proto::{
     DeadLetter, DeadLetterClass, EventEnvelope, Outcome, OutcomeStatus, RecordRef, VendorCall,
     event_envelope::Data, timestamp_to_chrono,
 };
-use prost_types::Timestamp;
 use serde_json::{Value, json};
 
 use crate::deal_json::deal_to_json;

@@ -10,11 +10,11 @@ use chrono::{TimeZone as _, Utc};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use crmerp_connector::hubspot::webhook;
 use crmerp_connector::netsuite::oauth1::{self, TbaCredentials};
+use crmerp_proto::Timestamp;
 use crmerp_proto::{
     DealWon, EventEnvelope, Message as _, Outcome, OutcomeStatus, RecordRef, VendorCall,
     event_envelope::Data, event_types,
 };
-use prost_types::Timestamp;
 use secrecy::SecretString;
 
 /// The sandbox's dev HubSpot client secret.
