@@ -10,7 +10,7 @@ use crmerp_flow::{
 use crmerp_proto::{Account, Deal, EventEnvelope, RecordRef, SalesOrder, event_envelope::Data};
 use rust_decimal::Decimal;
 
-use crate::validate::validate_deal;
+use crate::validate::{invalid_error, validate_deal};
 
 /// Turns a won deal into exactly one ERP order and writes its number back.
 ///
@@ -274,7 +274,7 @@ impl Handler for DealToOrder {
         if let Err(invalid) = validate_deal(&deal, self.min_order_value) {
             self.flag(&deal_ref, &invalid.reason, attempt).await;
             return Err(Failure {
-                error: invalid.into_error(self.crm.system()),
+                error: invalid_error(invalid, self.crm.system()),
                 crm_record,
                 validation: true,
             });
