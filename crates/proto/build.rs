@@ -11,6 +11,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../../proto");
     let files = [
         root.join("crmerp/v1/canonical.proto"),
+        root.join("crmerp/v1/flows.proto"),
         root.join("crmerp/v1/events.proto"),
     ];
     for file in &files {

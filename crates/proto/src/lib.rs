@@ -27,6 +27,13 @@ mod json_tests {
     use super::*;
     use serde_json::json;
 
+    fn money(amount: &str) -> Option<Money> {
+        Some(Money {
+            currency_code: "EUR".into(),
+            amount: amount.into(),
+        })
+    }
+
     #[test]
     fn a_deal_round_trips_through_proto3_json() {
         let deal = Deal {
@@ -38,10 +45,7 @@ mod json_tests {
             line_items: vec![LineItem {
                 sku: "SKU-1".into(),
                 quantity: "2".into(),
-                unit_price: Some(Money {
-                    currency_code: "EUR".into(),
-                    amount: "10.00".into(),
-                }),
+                unit_price: money("10.00"),
                 ..Default::default()
             }],
             closed_at: Some(timestamp_now()),
@@ -56,5 +60,64 @@ mod json_tests {
         assert!(json.get("stage").is_none(), "defaults are omitted");
         let back: Deal = serde_json::from_value(json).expect("parses");
         assert_eq!(back, deal);
+    }
+
+    #[test]
+    fn a_flow_event_round_trips_through_proto3_json_and_protobuf() {
+        let envelope = EventEnvelope {
+            id: "netsuite:invoice:9:1".into(),
+            r#type: event_types::INVOICE_CHANGED.into(),
+            time: Some(timestamp_now()),
+            data: Some(event_envelope::Data::InvoiceChanged(InvoiceChanged {
+                invoice: Some(Invoice {
+                    number: "INV-9".into(),
+                    invoice_date: "2026-01-31".into(),
+                    net: money("100.00"),
+                    tax: money("19.00"),
+                    gross: money("119.00"),
+                    currency: "EUR".into(),
+                    status: InvoiceStatus::PartPaid as i32,
+                    ..Default::default()
+                }),
+                changed_at: Some(timestamp_now()),
+            })),
+            ..Default::default()
+        };
+        let json = serde_json::to_value(&envelope).expect("serialises");
+        let invoice = &json["invoiceChanged"]["invoice"];
+        assert_eq!(
+            invoice["gross"],
+            json!({"currencyCode": "EUR", "amount": "119.00"})
+        );
+        assert_eq!(invoice["status"], "INVOICE_STATUS_PART_PAID");
+        assert_eq!(invoice["invoiceDate"], "2026-01-31");
+        assert!(invoice.get("dueDate").is_none(), "defaults are omitted");
+        let back: EventEnvelope = serde_json::from_value(json).expect("parses");
+        assert_eq!(back, envelope);
+        let decoded = EventEnvelope::decode(back.encode_to_vec().as_slice()).expect("decodes");
+        assert_eq!(decoded, envelope);
+    }
+
+    #[test]
+    fn outcomes_carry_effects_and_64_bit_integers_as_strings() {
+        let response = PriceResponse {
+            served_from_cache: true,
+            staleness_ms: 1500,
+            ..Default::default()
+        };
+        let json = serde_json::to_value(&response).expect("serialises");
+        assert_eq!(
+            json,
+            json!({"servedFromCache": true, "stalenessMs": "1500"})
+        );
+
+        let outcome: Outcome = serde_json::from_value(json!({
+            "flow": "deal-to-order",
+            "effects": [{"system": "netsuite", "kind": "order", "id": "SO1", "label": "SO1"}],
+        }))
+        .expect("parses");
+        assert_eq!(outcome.effects[0].id, "SO1");
+        let retired = serde_json::from_value::<Outcome>(json!({"erpOrderNumber": "SO1"}));
+        assert!(retired.is_err(), "the retired field is unknown");
     }
 }

@@ -7,7 +7,9 @@ use crmerp_connector::{ConnectorError, CrmConnector, ErpConnector, ErrorCategory
 use crmerp_flow::{
     Acquired, Attempt, Claim, ClaimError, Claims, Failure, Handler, Success, crash_point,
 };
-use crmerp_proto::{Account, Deal, EventEnvelope, RecordRef, SalesOrder, event_envelope::Data};
+use crmerp_proto::{
+    Account, Deal, Effect, EventEnvelope, RecordRef, SalesOrder, event_envelope::Data,
+};
 use rust_decimal::Decimal;
 
 use crate::validate::{invalid_error, validate_deal};
@@ -204,6 +206,41 @@ impl DealToOrder {
     }
 }
 
+/// What a processed deal left behind: the ERP order (searchable by its
+/// number), the ERP customer it is for, and the number written back to the deal.
+fn effects(order: &SalesOrder, erp: &str, crm: &str, deal: &RecordRef) -> Vec<Effect> {
+    let order_id = if order.order_number.is_empty() {
+        order
+            .r#ref
+            .as_ref()
+            .map(|r| r.id.clone())
+            .unwrap_or_default()
+    } else {
+        order.order_number.clone()
+    };
+    let mut effects = vec![Effect {
+        system: erp.to_owned(),
+        kind: "order".into(),
+        label: order_id.clone(),
+        id: order_id.clone(),
+    }];
+    if let Some(customer) = order.customer.as_ref().filter(|c| !c.id.is_empty()) {
+        effects.push(Effect {
+            system: erp.to_owned(),
+            kind: "customer".into(),
+            id: customer.id.clone(),
+            label: format!("customer {}", customer.id),
+        });
+    }
+    effects.push(Effect {
+        system: crm.to_owned(),
+        kind: "write_back".into(),
+        id: deal.id.clone(),
+        label: format!("order {order_id} on deal {}", deal.id),
+    });
+    effects
+}
+
 /// The claim on `key` (`Ok`), or the result an earlier holder recorded (`Err`).
 async fn claim_or_recorded<T: crmerp_proto::Message + Default>(
     claims: &Claims,
@@ -301,7 +338,7 @@ impl Handler for DealToOrder {
         Ok(Success {
             crm_record,
             erp_record: order.r#ref.clone(),
-            erp_order_number: order.order_number,
+            effects: effects(&order, self.erp.system(), self.crm.system(), &deal_ref),
         })
     }
 

@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use crmerp_proto::{
-    DeadLetterClass, EventEnvelope, OutcomeStatus, RecordRef, Timestamp, event_envelope::Data,
-    timestamp_to_chrono,
+    DeadLetterClass, EventEnvelope, Outcome, OutcomeStatus, RecordRef, Timestamp,
+    event_envelope::Data, timestamp_to_chrono,
 };
 use serde_json::Value;
 
@@ -22,7 +22,7 @@ pub struct EventRow {
     pub outcome: String,
     /// The originating CRM record.
     pub crm: RecordRef,
-    /// ERP order number, when known.
+    /// ERP order number (the id of the outcome's order effect), when known.
     pub erp_order_number: String,
     /// Last (or failing) endpoint called.
     pub endpoint: String,
@@ -119,6 +119,19 @@ fn time(ts: Option<&Timestamp>) -> Option<DateTime<Utc>> {
     ts.and_then(timestamp_to_chrono)
 }
 
+/// The effect kind whose id is stored as the searchable ERP order number.
+pub const ORDER_EFFECT: &str = "order";
+
+/// The id of an outcome's ERP order effect (empty when it has none).
+pub fn order_effect_id(outcome: &Outcome) -> String {
+    outcome
+        .effects
+        .iter()
+        .find(|e| e.kind == ORDER_EFFECT)
+        .map(|e| e.id.clone())
+        .unwrap_or_default()
+}
+
 /// An envelope in the proto3 JSON mapping (the generated serde), with its
 /// payload under `data` (`{"data": {"outcome": {...}}}`) rather than inlined
 /// as proto3 JSON does with a oneof, so a reader finds every payload kind at
@@ -183,7 +196,7 @@ pub fn from_envelope(envelope: &EventEnvelope, raw: &[u8]) -> Option<Record> {
                 flow: o.flow.clone(),
                 outcome: outcome_label(status).to_owned(),
                 crm: o.crm_record.clone().unwrap_or_default(),
-                erp_order_number: o.erp_order_number.clone(),
+                erp_order_number: order_effect_id(o),
                 endpoint: o.endpoint.clone(),
                 http_status: clamp_i32(o.http_status),
                 response_body: o.response_body.clone(),
@@ -265,5 +278,122 @@ pub fn from_envelope(envelope: &EventEnvelope, raw: &[u8]) -> Option<Record> {
         })),
         #[allow(unreachable_patterns)]
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crmerp_proto::{DeadLetter, DealWon, Effect, VendorCall, timestamp_now};
+
+    fn outcome() -> Outcome {
+        Outcome {
+            flow: "deal-to-order".into(),
+            status: OutcomeStatus::Succeeded as i32,
+            crm_record: Some(RecordRef {
+                system: "hubspot".into(),
+                object_type: "deal".into(),
+                id: "7".into(),
+            }),
+            duration_ms: 18,
+            calls: vec![VendorCall {
+                system: "netsuite".into(),
+                endpoint: "POST /salesOrder".into(),
+                http_status: 0,
+                duration_ms: 5,
+            }],
+            effects: vec![
+                Effect {
+                    system: "netsuite".into(),
+                    kind: "customer".into(),
+                    id: "C1".into(),
+                    label: "customer C1".into(),
+                },
+                Effect {
+                    system: "netsuite".into(),
+                    kind: ORDER_EFFECT.into(),
+                    id: "SO1001".into(),
+                    label: "SO1001".into(),
+                },
+            ],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn an_outcome_is_stored_with_its_order_effect_and_proto3_json() {
+        let envelope = EventEnvelope {
+            id: "o1".into(),
+            r#type: "integration.outcome".into(),
+            time: Some(timestamp_now()),
+            data: Some(Data::Outcome(outcome())),
+            ..Default::default()
+        };
+        let Some(Record::Outcome(row)) = from_envelope(&envelope, &[]) else {
+            panic!("an outcome row");
+        };
+        assert_eq!(row.erp_order_number, "SO1001");
+        assert_eq!(row.crm.id, "7");
+        let json = &row.payload;
+        assert_eq!(json["id"], "o1");
+        assert_eq!(
+            json["data"]["outcome"]["status"],
+            "OUTCOME_STATUS_SUCCEEDED"
+        );
+        assert_eq!(json["data"]["outcome"]["crmRecord"]["objectType"], "deal");
+        assert_eq!(
+            json["data"]["outcome"]["durationMs"], "18",
+            "64-bit as string"
+        );
+        assert_eq!(json["data"]["outcome"]["effects"][1]["id"], "SO1001");
+        assert!(
+            json["data"]["outcome"]["calls"][0]
+                .get("httpStatus")
+                .is_none(),
+            "zeros are omitted"
+        );
+        assert!(json.get("outcome").is_none(), "the payload is under data");
+    }
+
+    #[test]
+    fn a_dead_letter_shows_its_original_under_data_and_the_raw_payload_size() {
+        let original = EventEnvelope {
+            id: "e1".into(),
+            data: Some(Data::DealWon(DealWon {
+                deal: outcome().crm_record,
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        let envelope = EventEnvelope {
+            id: "dlq:e1".into(),
+            data: Some(Data::DeadLetter(Box::new(DeadLetter {
+                flow: "deal-to-order".into(),
+                class: DeadLetterClass::Poison as i32,
+                original: Some(Box::new(original)),
+                raw_payload: vec![1, 2, 3],
+                attempts: vec![outcome()],
+                ..Default::default()
+            }))),
+            ..Default::default()
+        };
+        let json = envelope_json(&envelope);
+        let dead_letter = &json["data"]["deadLetter"];
+        assert_eq!(dead_letter["class"], "DEAD_LETTER_CLASS_POISON");
+        assert_eq!(
+            dead_letter["original"]["data"]["dealWon"]["deal"]["id"],
+            "7"
+        );
+        assert_eq!(dead_letter["rawPayloadBytes"], 3);
+        assert!(dead_letter.get("rawPayload").is_none());
+        assert_eq!(dead_letter["attempts"][0]["effects"][1]["kind"], "order");
+        let Some(Record::DeadLetter(row, dl)) = from_envelope(&envelope, b"raw") else {
+            panic!("a dead-letter row");
+        };
+        assert_eq!(
+            (row.crm.id.as_str(), dl.original_event_id.as_str()),
+            ("7", "e1")
+        );
+        assert_eq!(dl.class, "poison");
     }
 }
