@@ -209,20 +209,12 @@ impl DealToOrder {
 /// What a processed deal left behind: the ERP order (searchable by its
 /// number), the ERP customer it is for, and the number written back to the deal.
 fn effects(order: &SalesOrder, erp: &str, crm: &str, deal: &RecordRef) -> Vec<Effect> {
-    let order_id = if order.order_number.is_empty() {
-        order
-            .r#ref
-            .as_ref()
-            .map(|r| r.id.clone())
-            .unwrap_or_default()
-    } else {
-        order.order_number.clone()
-    };
+    let number = &order.order_number;
     let mut effects = vec![Effect {
         system: erp.to_owned(),
         kind: "order".into(),
-        label: order_id.clone(),
-        id: order_id.clone(),
+        id: number.clone(),
+        label: number.clone(),
     }];
     if let Some(customer) = order.customer.as_ref().filter(|c| !c.id.is_empty()) {
         effects.push(Effect {
@@ -236,7 +228,7 @@ fn effects(order: &SalesOrder, erp: &str, crm: &str, deal: &RecordRef) -> Vec<Ef
         system: crm.to_owned(),
         kind: "write_back".into(),
         id: deal.id.clone(),
-        label: format!("order {order_id} on deal {}", deal.id),
+        label: format!("order {number} on deal {}", deal.id),
     });
     effects
 }
