@@ -3,9 +3,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crmerp_proto::Timestamp;
 use crmerp_proto::{EventEnvelope, Message as _, Outcome, OutcomeStatus, event_envelope::Data};
 use hdrhistogram::Histogram;
-use prost_types::Timestamp;
 
 use crate::collect::Stored;
 use crate::load::LoadRun;

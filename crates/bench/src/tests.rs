@@ -3,11 +3,11 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
+use crmerp_proto::Timestamp;
 use crmerp_proto::{
     DealWon, EventEnvelope, Message as _, Outcome, OutcomeStatus, RecordRef, VendorCall,
     event_envelope::Data,
 };
-use prost_types::Timestamp;
 
 use crate::analyze::analyze;
 use crate::collect::{Mark, Stored};

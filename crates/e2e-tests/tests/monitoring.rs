@@ -87,10 +87,22 @@ async fn outcomes_are_logged_once_and_searchable_with_a_timeline() -> anyhow::Re
         .unwrap_or_default()
         .to_owned();
     assert!(!order_number.is_empty(), "{success}");
+    // The order number is the id of the outcome's "order" effect, next to the ERP customer.
+    let effects = success["effects"].as_array().cloned().unwrap_or_default();
+    assert!(
+        effects
+            .iter()
+            .any(|e| e["kind"] == "order" && e["id"] == order_number.as_str()),
+        "{success}"
+    );
+    assert!(effects.iter().any(|e| e["kind"] == "customer"), "{success}");
 
     // By ERP order number, by outcome and flow, and by date range.
     let by_order = events(&api, &format!("erp_order_number={order_number}")).await?;
     assert_eq!(by_order.len(), 1);
+    let by_effect = events(&api, &format!("effect_id={order_number}")).await?;
+    assert_eq!(by_effect.len(), 1);
+    assert_eq!(by_effect[0]["envelope_id"], by_order[0]["envelope_id"]);
     assert_eq!(
         by_order[0]["crm_record_id"].as_str(),
         Some(first.deal_id.as_str())

@@ -481,12 +481,22 @@ async fn requeue_of_a_corrected_dead_letter_creates_the_order_exactly_once() -> 
         }),
         ..Default::default()
     };
+    // The correction travels in the original deal-won event, as monitoring's requeue sends it.
+    let mut corrected_event = dead_letter
+        .original
+        .as_deref()
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("the dead letter has no original"))?;
+    let Some(Data::DealWon(won)) = corrected_event.data.as_mut() else {
+        anyhow::bail!("the original is not a deal-won event");
+    };
+    won.corrected_deal = Some(corrected);
     let js = stack.jetstream().await?;
-    crmerp_flow::requeue::requeue(&js, &dlq, Some(corrected.clone()), 1).await?;
+    crmerp_flow::requeue::requeue(&js, &dlq, Some(corrected_event.clone()), 1).await?;
     let deals = vec![deal.deal_id.clone()];
     wait_all_written_back(&stack, &deals).await?;
     // A second requeue (an operator double-click) must not make a second order.
-    crmerp_flow::requeue::requeue(&js, &dlq, Some(corrected), 2).await?;
+    crmerp_flow::requeue::requeue(&js, &dlq, Some(corrected_event), 2).await?;
     eventually("the second requeue processed", WAIT, || async {
         let outcomes = stack.stream_envelopes("OUTCOMES").await.ok()?;
         let done = outcomes

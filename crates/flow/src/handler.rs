@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use crmerp_connector::{CallLog, ConnectorError, ErrorKind};
-use crmerp_proto::{EventEnvelope, RecordRef};
+use crmerp_proto::{Effect, EventEnvelope, RecordRef};
 
 /// One delivery attempt of one event.
 #[derive(Debug)]
@@ -22,8 +22,8 @@ pub struct Success {
     pub crm_record: Option<RecordRef>,
     /// The ERP record created or found.
     pub erp_record: Option<RecordRef>,
-    /// Human-facing ERP number (e.g. the sales order number).
-    pub erp_order_number: String,
+    /// What the attempt created, found or changed (e.g. the ERP order), in order.
+    pub effects: Vec<Effect>,
 }
 
 /// Why an attempt failed.

@@ -195,14 +195,15 @@ impl<H: Handler> Flow<H> {
         outcome.status = OutcomeStatus::Succeeded as i32;
         outcome.crm_record = success.crm_record;
         outcome.erp_record = success.erp_record;
-        outcome.erp_order_number = success.erp_order_number;
+        outcome.effects = success.effects;
         if !self.publisher.outcome(event, &outcome).await {
             nak(message, Some(self.settings.publish_retry_delay)).await;
             return;
         }
         crash_if("before_ack");
         count(&self.name, "succeeded");
-        tracing::info!(erp_order_number = %outcome.erp_order_number, duration_ms = outcome.duration_ms, "Event processed.");
+        let effects: Vec<&str> = outcome.effects.iter().map(|e| e.label.as_str()).collect();
+        tracing::info!(effects = ?effects, duration_ms = outcome.duration_ms, "Event processed.");
         if let Err(error) = message.double_ack().await {
             // The effects are idempotent: a redelivery finds them done.
             tracing::warn!(%error, "Ack not confirmed; the event may be redelivered.");

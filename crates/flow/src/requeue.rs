@@ -3,14 +3,15 @@
 //! The requeued event gets a new id (so JetStream's de-duplication does not
 //! drop it), keeps the correlation id, names the dead letter as its cause, and
 //! carries the header [`REQUEUE_OF_HEADER`] with the dead letter's id. An
-//! operator's correction of the deal travels in `DealWon.corrected_deal`; the
-//! worker then uses it instead of hydrating from the CRM. Requeueing is safe to
-//! repeat: the ERP order is still looked up by the deal's external reference.
+//! operator's correction arrives as the corrected original event, built by the
+//! flow's correction rules (`crmerp_rules::Correction`; for deal-to-order the
+//! deal travels in `DealWon.corrected_deal`). Requeueing is safe to repeat: a
+//! flow's effects are still looked up by their business key.
 
 use async_nats::HeaderMap;
 use async_nats::jetstream;
 use bytes::Bytes;
-use crmerp_proto::{Deal, EventEnvelope, Message as _, event_envelope::Data, timestamp_now};
+use crmerp_proto::{EventEnvelope, Message as _, event_envelope::Data, timestamp_now};
 
 /// Header linking a requeued event to the dead letter it came from.
 pub const REQUEUE_OF_HEADER: &str = "Crmerp-Requeue-Of";
@@ -21,19 +22,21 @@ pub enum RequeueError {
     /// The envelope is not a dead letter, or the dead letter has no decodable original.
     #[error("cannot requeue: {0}")]
     NotRequeueable(&'static str),
-    /// A correction was given for an event that is not a deal-won event.
-    #[error("a corrected deal only applies to deal-won events")]
-    CorrectionNotApplicable,
+    /// The corrected event is not the dead letter's original event.
+    #[error("the corrected event {0:?} is not the dead letter's original event")]
+    CorrectionNotApplicable(String),
     /// JetStream did not acknowledge the publish.
     #[error("JetStream did not store the requeued event: {0}")]
     Publish(String),
 }
 
-/// Builds the event to requeue from a dead-letter envelope; `attempt` makes the
-/// new id unique per requeue (e.g. the number of earlier requeues + 1).
+/// Builds the event to requeue from a dead-letter envelope, starting from
+/// `corrected` (the original event as an operator corrected it) when given;
+/// `attempt` makes the new id unique per requeue (e.g. the number of earlier
+/// requeues + 1).
 pub fn requeued_event(
     dead_letter_envelope: &EventEnvelope,
-    corrected: Option<Deal>,
+    corrected: Option<EventEnvelope>,
     attempt: u32,
 ) -> Result<(String, EventEnvelope), RequeueError> {
     let Some(Data::DeadLetter(dead_letter)) = &dead_letter_envelope.data else {
@@ -49,16 +52,14 @@ pub fn requeued_event(
             "the dead letter has no original subject",
         ));
     }
-    let mut event = original.clone();
+    let mut event = match corrected {
+        Some(corrected) if corrected.id == original.id => corrected,
+        Some(other) => return Err(RequeueError::CorrectionNotApplicable(other.id)),
+        None => original.clone(),
+    };
     event.id = format!("{}:requeue:{attempt}", original.id);
     event.causation_id = dead_letter_envelope.id.clone();
     event.time = Some(timestamp_now());
-    if let Some(deal) = corrected {
-        match event.data.as_mut() {
-            Some(Data::DealWon(won)) => won.corrected_deal = Some(deal),
-            _ => return Err(RequeueError::CorrectionNotApplicable),
-        }
-    }
     Ok((dead_letter.original_subject.clone(), event))
 }
 
@@ -66,7 +67,7 @@ pub fn requeued_event(
 pub async fn requeue(
     js: &jetstream::Context,
     dead_letter_envelope: &EventEnvelope,
-    corrected: Option<Deal>,
+    corrected: Option<EventEnvelope>,
     attempt: u32,
 ) -> Result<String, RequeueError> {
     let (subject, event) = requeued_event(dead_letter_envelope, corrected, attempt)?;
@@ -85,7 +86,7 @@ pub async fn requeue(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crmerp_proto::{DeadLetter, DealWon, RecordRef};
+    use crmerp_proto::{DeadLetter, Deal, DealWon, RecordRef};
 
     fn dead_letter() -> EventEnvelope {
         let original = EventEnvelope {
@@ -118,7 +119,14 @@ mod tests {
             name: "fixed".into(),
             ..Default::default()
         };
-        let (subject, event) = requeued_event(&dead_letter(), Some(corrected.clone()), 1).unwrap();
+        let Some(Data::DeadLetter(dl)) = dead_letter().data else {
+            panic!("a dead letter")
+        };
+        let mut original = *dl.original.expect("an original");
+        if let Some(Data::DealWon(won)) = original.data.as_mut() {
+            won.corrected_deal = Some(corrected.clone());
+        }
+        let (subject, event) = requeued_event(&dead_letter(), Some(original.clone()), 1).unwrap();
         assert_eq!(subject, "inbound.crm.deal.won.hubspot");
         assert_eq!(event.id, "hubspot:1:deal:7:closedwon:1:requeue:1");
         assert_eq!(event.causation_id, "dlq:hubspot:1:deal:7:closedwon:1");
@@ -140,5 +148,17 @@ mod tests {
             Err(RequeueError::NotRequeueable(_))
         ));
         assert!(requeued_event(&EventEnvelope::default(), None, 1).is_err());
+    }
+
+    #[test]
+    fn a_correction_of_another_event_is_refused() {
+        let other = EventEnvelope {
+            id: "hubspot:2".into(),
+            ..Default::default()
+        };
+        assert!(matches!(
+            requeued_event(&dead_letter(), Some(other), 1),
+            Err(RequeueError::CorrectionNotApplicable(id)) if id == "hubspot:2"
+        ));
     }
 }

@@ -35,7 +35,7 @@ use async_trait::async_trait;
 use crmerp_connector::{ConnectorError, ErrorCategory, ErrorKind};
 use crmerp_flow::{Attempt, Failure, FlowError, FlowSettings, Handler, Success};
 use crmerp_proto::{
-    DeadLetter, DeadLetterClass, EventEnvelope, Message as _, Outcome, OutcomeStatus,
+    DeadLetter, DeadLetterClass, Effect, EventEnvelope, Message as _, Outcome, OutcomeStatus,
     event_envelope::Data,
 };
 use crmerp_service_kit::Readiness;
@@ -132,7 +132,12 @@ impl Handler for Scripted {
             });
         match self.step(&event.id, attempt.number) {
             Step::Succeed => Ok(Success {
-                erp_order_number: format!("SO-{}", event.id),
+                effects: vec![Effect {
+                    system: "erp".into(),
+                    kind: "order".into(),
+                    id: format!("SO-{}", event.id),
+                    label: format!("SO-{}", event.id),
+                }],
                 ..Default::default()
             }),
             Step::Transient(retry_after) => Err(Failure::vendor(
@@ -455,7 +460,8 @@ async fn transient_failures_are_retried_after_the_scheduled_delays_then_acked() 
 
     let succeeded = h.wait_outcome("retried", "succeeded").await;
     assert_eq!(succeeded.attempt, 3);
-    assert_eq!(succeeded.erp_order_number, "SO-retried");
+    assert_eq!(succeeded.effects[0].id, "SO-retried");
+    assert_eq!(succeeded.effects[0].kind, "order");
 
     let calls = h.handler.calls("retried");
     let numbers: Vec<_> = calls.iter().map(|c| (c.number, c.is_last)).collect();

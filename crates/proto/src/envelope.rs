@@ -1,7 +1,7 @@
 //! Helpers around [`crate::v1::EventEnvelope`].
 
 use chrono::{DateTime, Utc};
-use prost_types::Timestamp;
+use pbjson_types::Timestamp;
 
 /// CloudEvents `type` values used on the bus.
 pub mod event_types {
@@ -11,6 +11,26 @@ pub mod event_types {
     pub const OUTCOME: &str = "integration.outcome";
     /// An event was dead-lettered.
     pub const DEAD_LETTER: &str = "integration.dead_letter";
+    /// An ERP order changed its fulfilment status or shipments.
+    pub const ORDER_STATUS_CHANGED: &str = "erp.order.status_changed";
+    /// An ERP invoice was issued or changed.
+    pub const INVOICE_CHANGED: &str = "erp.invoice.changed";
+    /// A payment was recorded (or reversed) in the ERP.
+    pub const PAYMENT_RECORDED: &str = "erp.payment.recorded";
+    /// A customer's credit position changed in the ERP.
+    pub const CREDIT_POSITION_CHANGED: &str = "erp.credit_position.changed";
+    /// An account was created or changed (CRM or ERP; the source says which).
+    pub const ACCOUNT_CHANGED: &str = "account.changed";
+    /// A contact was created or changed.
+    pub const CONTACT_CHANGED: &str = "contact.changed";
+    /// Duplicate accounts were merged.
+    pub const ACCOUNTS_MERGED: &str = "account.merged";
+    /// A quote got a new version, or a version was accepted.
+    pub const QUOTE_CHANGED: &str = "crm.quote.changed";
+    /// A request for customer-specific prices.
+    pub const PRICE_REQUEST: &str = "pricing.request";
+    /// The answer to a price request.
+    pub const PRICE_RESPONSE: &str = "pricing.response";
 }
 
 /// Converts a chrono time into a protobuf timestamp.

@@ -5,11 +5,13 @@ use crmerp_connector::{ConnectorError, ErrorCategory, OrderRequest};
 use crmerp_flow::{
     Acquired, Attempt, Claim, ClaimError, Claims, Failure, Handler, Success, crash_point,
 };
-use crmerp_proto::{Account, Deal, EventEnvelope, RecordRef, SalesOrder, event_envelope::Data};
+use crmerp_proto::{
+    Account, Deal, Effect, EventEnvelope, RecordRef, SalesOrder, event_envelope::Data,
+};
 use rust_decimal::Decimal;
 
 use crate::connectors::Ports;
-use crate::validate::validate_deal;
+use crate::validate::{invalid_error, validate_deal};
 
 /// Turns a won deal into exactly one ERP order and writes its number back.
 ///
@@ -202,6 +204,33 @@ impl DealToOrder {
     }
 }
 
+/// What a processed deal left behind: the ERP order (searchable by its
+/// number), the ERP customer it is for, and the number written back to the deal.
+fn effects(order: &SalesOrder, erp: &str, crm: &str, deal: &RecordRef) -> Vec<Effect> {
+    let number = &order.order_number;
+    let mut effects = vec![Effect {
+        system: erp.to_owned(),
+        kind: "order".into(),
+        id: number.clone(),
+        label: number.clone(),
+    }];
+    if let Some(customer) = order.customer.as_ref().filter(|c| !c.id.is_empty()) {
+        effects.push(Effect {
+            system: erp.to_owned(),
+            kind: "customer".into(),
+            id: customer.id.clone(),
+            label: format!("customer {}", customer.id),
+        });
+    }
+    effects.push(Effect {
+        system: crm.to_owned(),
+        kind: "write_back".into(),
+        id: deal.id.clone(),
+        label: format!("order {number} on deal {}", deal.id),
+    });
+    effects
+}
+
 /// The claim on `key` (`Ok`), or the result an earlier holder recorded (`Err`).
 async fn claim_or_recorded<T: crmerp_proto::Message + Default>(
     claims: &Claims,
@@ -273,7 +302,7 @@ impl Handler for DealToOrder {
         if let Err(invalid) = validate_deal(&deal, self.min_order_value) {
             self.flag(&deal_ref, &invalid.reason, attempt).await;
             return Err(Failure {
-                error: invalid.into_error(self.ports.deals.system()),
+                error: invalid_error(invalid, self.ports.deals.system()),
                 crm_record,
                 validation: true,
             });
@@ -301,7 +330,12 @@ impl Handler for DealToOrder {
         Ok(Success {
             crm_record,
             erp_record: order.r#ref.clone(),
-            erp_order_number: order.order_number,
+            effects: effects(
+                &order,
+                self.ports.orders.system(),
+                self.ports.deals.system(),
+                &deal_ref,
+            ),
         })
     }
 

@@ -11,7 +11,6 @@ pub mod alerts;
 pub mod api;
 pub mod auth;
 pub mod console;
-pub mod deal_json;
 pub mod error;
 pub mod gauges;
 pub mod ingest;
@@ -25,9 +24,9 @@ use std::sync::Arc;
 
 use axum::Router;
 use crmerp_connector::DealSource;
+use crmerp_rules::{Corrections, DealCorrection};
 use crmerp_service_kit::settings::NatsSettings;
 use crmerp_service_kit::{Readiness, admin, announce_listener, nats, topology};
-use rust_decimal::Decimal;
 use secrecy::ExposeSecret;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
@@ -46,8 +45,8 @@ pub struct AppState {
     pub auth: auth::Authenticator,
     /// The CRM, to read a dead-lettered deal; `None` when not configured.
     pub crm: Option<Arc<dyn DealSource>>,
-    /// deal-to-order's minimum order value, for validating corrections.
-    pub min_order_value: Decimal,
+    /// Each flow's rules for correcting its dead letters before a requeue.
+    pub corrections: Corrections,
     /// CRM record link template.
     pub crm_record_url: Arc<str>,
 }
@@ -120,7 +119,8 @@ impl Application {
             js,
             auth: auth::Authenticator::new(&settings.monitoring.tokens),
             crm,
-            min_order_value: settings.deal_to_order.min_order_value,
+            corrections: Corrections::new()
+                .with(DealCorrection::new(settings.deal_to_order.min_order_value)),
             crm_record_url: settings.monitoring.crm_record_url.as_str().into(),
         };
         let alerts = alerts::Evaluator::new(

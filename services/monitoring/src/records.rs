@@ -1,14 +1,11 @@
 //! Bus messages turned into event-log rows.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use crmerp_proto::{
-    DeadLetter, DeadLetterClass, EventEnvelope, Outcome, OutcomeStatus, RecordRef, VendorCall,
+    DeadLetterClass, EventEnvelope, Outcome, OutcomeStatus, RecordRef, Timestamp,
     event_envelope::Data, timestamp_to_chrono,
 };
-use prost_types::Timestamp;
-use serde_json::{Value, json};
-
-use crate::deal_json::deal_to_json;
+use serde_json::Value;
 
 /// One row of the `events` table.
 #[derive(Debug, Clone, Default)]
@@ -25,7 +22,7 @@ pub struct EventRow {
     pub outcome: String,
     /// The originating CRM record.
     pub crm: RecordRef,
-    /// ERP order number, when known.
+    /// ERP order number (the id of the outcome's order effect), when known.
     pub erp_order_number: String,
     /// Last (or failing) endpoint called.
     pub endpoint: String,
@@ -122,91 +119,54 @@ fn time(ts: Option<&Timestamp>) -> Option<DateTime<Utc>> {
     ts.and_then(timestamp_to_chrono)
 }
 
-fn rfc3339(ts: Option<&Timestamp>) -> Value {
-    time(ts).map_or(Value::Null, |t| {
-        Value::String(t.to_rfc3339_opts(SecondsFormat::Millis, true))
-    })
+/// The effect kind whose id is stored as the searchable ERP order number.
+pub const ORDER_EFFECT: &str = "order";
+
+/// The id of an outcome's ERP order effect (empty when it has none).
+pub fn order_effect_id(outcome: &Outcome) -> String {
+    outcome
+        .effects
+        .iter()
+        .find(|e| e.kind == ORDER_EFFECT)
+        .map(|e| e.id.clone())
+        .unwrap_or_default()
 }
 
-fn ref_json(r: Option<&RecordRef>) -> Value {
-    r.map_or(
-        Value::Null,
-        |r| json!({"system": r.system, "objectType": r.object_type, "id": r.id}),
-    )
-}
-
-fn call_json(c: &VendorCall) -> Value {
-    json!({"system": c.system, "endpoint": c.endpoint, "httpStatus": c.http_status, "durationMs": c.duration_ms.to_string()})
-}
-
-/// An outcome as proto3-style JSON.
-pub fn outcome_json(o: &Outcome) -> Value {
-    json!({
-        "flow": o.flow,
-        "status": OutcomeStatus::try_from(o.status).unwrap_or_default().as_str_name(),
-        "crmRecord": ref_json(o.crm_record.as_ref()),
-        "erpRecord": ref_json(o.erp_record.as_ref()),
-        "erpOrderNumber": o.erp_order_number,
-        "endpoint": o.endpoint,
-        "httpStatus": o.http_status,
-        "responseBody": o.response_body,
-        "durationMs": o.duration_ms.to_string(),
-        "attempt": o.attempt,
-        "errorCategory": o.error_category,
-        "errorMessage": o.error_message,
-        "nextRetryMs": o.next_retry_ms.to_string(),
-        "resolutionCode": o.resolution_code,
-        "eventId": o.event_id,
-        "traceId": o.trace_id,
-        "calls": o.calls.iter().map(call_json).collect::<Vec<_>>(),
-        "startedAt": rfc3339(o.started_at.as_ref()),
-        "finishedAt": rfc3339(o.finished_at.as_ref()),
-    })
-}
-
-/// An envelope's attributes and payload as JSON.
+/// An envelope in the proto3 JSON mapping (the generated serde), with its
+/// payload under `data` (`{"data": {"outcome": {...}}}`) rather than inlined
+/// as proto3 JSON does with a oneof, so a reader finds every payload kind at
+/// one place. A dead letter's raw payload is shown as its length: the bytes
+/// are kept with the dead letter, not in the event log.
 pub fn envelope_json(e: &EventEnvelope) -> Value {
-    let data = match &e.data {
-        Some(Data::Outcome(o)) => json!({"outcome": outcome_json(o)}),
-        Some(Data::DealWon(won)) => json!({"dealWon": {
-            "deal": ref_json(won.deal.as_ref()),
-            "stage": won.stage,
-            "occurredAt": rfc3339(won.occurred_at.as_ref()),
-            "acceptedAt": rfc3339(won.accepted_at.as_ref()),
-            "correctedDeal": won.corrected_deal.as_ref().map_or(Value::Null, deal_to_json),
-        }}),
-        Some(Data::DeadLetter(dl)) => json!({"deadLetter": dead_letter_json(dl)}),
-        Some(Data::BreakerChange(b)) => json!({"breakerChange": {
-            "flow": b.flow, "system": b.system, "open": b.open, "reason": b.reason,
-            "errorCategory": b.error_category, "consecutiveFailures": b.consecutive_failures,
-            "resolutionCode": b.resolution_code, "at": rfc3339(b.at.as_ref()),
-        }}),
-        // A payload this build does not know: keep the envelope attributes.
-        #[allow(unreachable_patterns)]
-        Some(_) | None => Value::Null,
+    let mut attributes = e.clone();
+    let data = attributes.data.take();
+    let mut json = to_json(&attributes);
+    let mut payload = match data {
+        Some(data) => to_json(&EventEnvelope {
+            data: Some(data),
+            ..Default::default()
+        }),
+        None => Value::Null,
     };
-    json!({
-        "id": e.id, "source": e.source, "type": e.r#type, "subject": e.subject,
-        "time": rfc3339(e.time.as_ref()), "correlationId": e.correlation_id,
-        "causationId": e.causation_id, "data": data,
-    })
+    if let (Some(Data::DeadLetter(dl)), Some(shown)) = (&e.data, payload.get_mut("deadLetter")) {
+        if let Some(original) = dl.original.as_deref() {
+            shown["original"] = envelope_json(original);
+        }
+        if let Some(fields) = shown.as_object_mut()
+            && fields.remove("rawPayload").is_some()
+        {
+            fields.insert("rawPayloadBytes".into(), dl.raw_payload.len().into());
+        }
+    }
+    if let Some(fields) = json.as_object_mut() {
+        fields.insert("data".into(), payload);
+    }
+    json
 }
 
-fn dead_letter_json(dl: &DeadLetter) -> Value {
-    json!({
-        "flow": dl.flow,
-        "class": DeadLetterClass::try_from(dl.class).unwrap_or_default().as_str_name(),
-        "original": dl.original.as_deref().map_or(Value::Null, envelope_json),
-        "rawPayloadBytes": dl.raw_payload.len(),
-        "originalSubject": dl.original_subject,
-        "streamSeq": dl.stream_seq.to_string(),
-        "attempts": dl.attempts.iter().map(outcome_json).collect::<Vec<_>>(),
-        "errorCategory": dl.error_category,
-        "errorDetail": dl.error_detail,
-        "resolutionCode": dl.resolution_code,
-        "reason": dl.reason,
-        "deadLetteredAt": rfc3339(dl.dead_lettered_at.as_ref()),
-    })
+fn to_json(message: &EventEnvelope) -> Value {
+    // Generated serde of plain data cannot fail; an empty object keeps the row readable if it ever did.
+    serde_json::to_value(message).unwrap_or_else(|_| Value::Object(Default::default()))
 }
 
 fn clamp_i32(v: u32) -> i32 {
@@ -236,7 +196,7 @@ pub fn from_envelope(envelope: &EventEnvelope, raw: &[u8]) -> Option<Record> {
                 flow: o.flow.clone(),
                 outcome: outcome_label(status).to_owned(),
                 crm: o.crm_record.clone().unwrap_or_default(),
-                erp_order_number: o.erp_order_number.clone(),
+                erp_order_number: order_effect_id(o),
                 endpoint: o.endpoint.clone(),
                 http_status: clamp_i32(o.http_status),
                 response_body: o.response_body.clone(),
@@ -318,5 +278,122 @@ pub fn from_envelope(envelope: &EventEnvelope, raw: &[u8]) -> Option<Record> {
         })),
         #[allow(unreachable_patterns)]
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crmerp_proto::{DeadLetter, DealWon, Effect, VendorCall, timestamp_now};
+
+    fn outcome() -> Outcome {
+        Outcome {
+            flow: "deal-to-order".into(),
+            status: OutcomeStatus::Succeeded as i32,
+            crm_record: Some(RecordRef {
+                system: "hubspot".into(),
+                object_type: "deal".into(),
+                id: "7".into(),
+            }),
+            duration_ms: 18,
+            calls: vec![VendorCall {
+                system: "netsuite".into(),
+                endpoint: "POST /salesOrder".into(),
+                http_status: 0,
+                duration_ms: 5,
+            }],
+            effects: vec![
+                Effect {
+                    system: "netsuite".into(),
+                    kind: "customer".into(),
+                    id: "C1".into(),
+                    label: "customer C1".into(),
+                },
+                Effect {
+                    system: "netsuite".into(),
+                    kind: ORDER_EFFECT.into(),
+                    id: "SO1001".into(),
+                    label: "SO1001".into(),
+                },
+            ],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn an_outcome_is_stored_with_its_order_effect_and_proto3_json() {
+        let envelope = EventEnvelope {
+            id: "o1".into(),
+            r#type: "integration.outcome".into(),
+            time: Some(timestamp_now()),
+            data: Some(Data::Outcome(outcome())),
+            ..Default::default()
+        };
+        let Some(Record::Outcome(row)) = from_envelope(&envelope, &[]) else {
+            panic!("an outcome row");
+        };
+        assert_eq!(row.erp_order_number, "SO1001");
+        assert_eq!(row.crm.id, "7");
+        let json = &row.payload;
+        assert_eq!(json["id"], "o1");
+        assert_eq!(
+            json["data"]["outcome"]["status"],
+            "OUTCOME_STATUS_SUCCEEDED"
+        );
+        assert_eq!(json["data"]["outcome"]["crmRecord"]["objectType"], "deal");
+        assert_eq!(
+            json["data"]["outcome"]["durationMs"], "18",
+            "64-bit as string"
+        );
+        assert_eq!(json["data"]["outcome"]["effects"][1]["id"], "SO1001");
+        assert!(
+            json["data"]["outcome"]["calls"][0]
+                .get("httpStatus")
+                .is_none(),
+            "zeros are omitted"
+        );
+        assert!(json.get("outcome").is_none(), "the payload is under data");
+    }
+
+    #[test]
+    fn a_dead_letter_shows_its_original_under_data_and_the_raw_payload_size() {
+        let original = EventEnvelope {
+            id: "e1".into(),
+            data: Some(Data::DealWon(DealWon {
+                deal: outcome().crm_record,
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        let envelope = EventEnvelope {
+            id: "dlq:e1".into(),
+            data: Some(Data::DeadLetter(Box::new(DeadLetter {
+                flow: "deal-to-order".into(),
+                class: DeadLetterClass::Poison as i32,
+                original: Some(Box::new(original)),
+                raw_payload: vec![1, 2, 3],
+                attempts: vec![outcome()],
+                ..Default::default()
+            }))),
+            ..Default::default()
+        };
+        let json = envelope_json(&envelope);
+        let dead_letter = &json["data"]["deadLetter"];
+        assert_eq!(dead_letter["class"], "DEAD_LETTER_CLASS_POISON");
+        assert_eq!(
+            dead_letter["original"]["data"]["dealWon"]["deal"]["id"],
+            "7"
+        );
+        assert_eq!(dead_letter["rawPayloadBytes"], 3);
+        assert!(dead_letter.get("rawPayload").is_none());
+        assert_eq!(dead_letter["attempts"][0]["effects"][1]["kind"], "order");
+        let Some(Record::DeadLetter(row, dl)) = from_envelope(&envelope, b"raw") else {
+            panic!("a dead-letter row");
+        };
+        assert_eq!(
+            (row.crm.id.as_str(), dl.original_event_id.as_str()),
+            ("7", "e1")
+        );
+        assert_eq!(dl.class, "poison");
     }
 }

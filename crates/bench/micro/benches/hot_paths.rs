@@ -11,10 +11,9 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 use crmerp_connector::hubspot::webhook;
 use crmerp_connector::netsuite::oauth1::{self, TbaCredentials};
 use crmerp_proto::{
-    DealWon, EventEnvelope, Message as _, Outcome, OutcomeStatus, RecordRef, VendorCall,
-    event_envelope::Data, event_types,
+    DealWon, Effect, EventEnvelope, Message as _, Outcome, OutcomeStatus, RecordRef, Timestamp,
+    VendorCall, event_envelope::Data, event_types,
 };
-use prost_types::Timestamp;
 use secrecy::SecretString;
 
 /// The sandbox's dev HubSpot client secret.
@@ -104,7 +103,6 @@ fn outcome() -> Outcome {
             object_type: "salesOrder".into(),
             id: "4242".into(),
         }),
-        erp_order_number: "SO-4242".into(),
         endpoint: "PATCH /crm/v3/objects/deals/{id}".into(),
         http_status: 200,
         duration_ms: 18,
@@ -129,6 +127,12 @@ fn outcome() -> Outcome {
             call("netsuite", "POST /services/rest/record/v1/salesOrder", 204),
             call("hubspot", "PATCH /crm/v3/objects/deals/{id}", 200),
         ],
+        effects: vec![Effect {
+            system: "netsuite".into(),
+            kind: "order".into(),
+            id: "SO-4242".into(),
+            label: "SO-4242".into(),
+        }],
         started_at: Some(timestamp(NOW_MS + 5)),
         finished_at: Some(timestamp(NOW_MS + 23)),
         ..Default::default()

@@ -238,7 +238,7 @@ fn decimal_field(raw: &str, property: &str, endpoint: &str) -> Result<String, Co
 }
 
 /// HubSpot datetimes are ISO 8601; older payloads use epoch milliseconds.
-fn parse_timestamp(raw: &str) -> Option<prost_types::Timestamp> {
+fn parse_timestamp(raw: &str) -> Option<crmerp_proto::Timestamp> {
     if raw.is_empty() {
         return None;
     }

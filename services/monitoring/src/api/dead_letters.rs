@@ -7,14 +7,14 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{Duration, Utc};
 use crmerp_connector::CallLog;
-use crmerp_proto::{Deal, EventEnvelope, Message as _, event_envelope::Data};
+use crmerp_proto::{EventEnvelope, Message as _, event_envelope::Data};
+use crmerp_rules::{Base, Corrected, Correction, CorrectionError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{non_empty, parse_limit};
 use crate::AppState;
 use crate::auth::{Operator, Viewer};
-use crate::deal_json::{deal_from_json, deal_to_json};
 use crate::error::ApiError;
 use crate::records::envelope_json;
 use crate::resolution::explain;
@@ -116,7 +116,8 @@ pub struct DeadLetterDetail {
     crm_record_url: Option<String>,
     /// The dead letter as published, including the original event and every attempt.
     envelope: Value,
-    /// The deal as it stands (the last correction, or the CRM's current data): the base of a correction.
+    /// The record a correction patches, as proto3 JSON (for deal-to-order the
+    /// canonical deal: the last correction, or the CRM's current data).
     deal: Option<Value>,
     /// Why `deal` is missing, if it is.
     deal_error: Option<String>,
@@ -131,27 +132,60 @@ async fn load(state: &AppState, id: &str) -> Result<(DeadLetterSummary, EventEnv
     Ok((summary, envelope))
 }
 
-/// The deal a correction starts from: the last correction, else the CRM's current data.
-async fn current_deal(state: &AppState, envelope: &EventEnvelope) -> Result<Deal, ApiError> {
+/// The dead letter's original event and its flow's correction rules.
+fn correction_of<'a>(
+    state: &'a AppState,
+    envelope: &'a EventEnvelope,
+) -> Result<(&'a dyn Correction, &'a EventEnvelope), ApiError> {
     let Some(Data::DeadLetter(dl)) = &envelope.data else {
         return Err(ApiError::Conflict("not a dead letter".into()));
     };
-    let Some(Data::DealWon(won)) = dl.original.as_deref().and_then(|o| o.data.as_ref()) else {
-        return Err(ApiError::Conflict(
-            "only deal-won events carry a deal to correct".into(),
-        ));
-    };
-    if let Some(deal) = &won.corrected_deal {
-        return Ok(deal.clone());
+    let original = dl.original.as_deref().ok_or_else(|| {
+        ApiError::Conflict("the dead letter has no decodable original event".into())
+    })?;
+    let correction = state
+        .corrections
+        .for_flow(&dl.flow)
+        .map_err(correction_problem)?;
+    Ok((correction, original))
+}
+
+/// A refused correction as the API answers it.
+fn correction_problem(error: CorrectionError) -> ApiError {
+    match error {
+        CorrectionError::UnknownFlow(_) | CorrectionError::NotApplicable(_) => {
+            ApiError::Conflict(error.to_string())
+        }
+        CorrectionError::Patch(_) => ApiError::BadRequest(error.to_string()),
+        CorrectionError::Malformed(_) | CorrectionError::StillInvalid(_) => {
+            ApiError::Unprocessable(error.to_string())
+        }
     }
-    let deal_ref = won.deal.clone().unwrap_or_default();
-    let crm = state
-        .crm
-        .as_ref()
-        .ok_or_else(|| ApiError::Unavailable("no CRM is configured to read the deal".into()))?;
-    crm.fetch_deal(&deal_ref.id, &CallLog::new())
-        .await
-        .map_err(|e| ApiError::Unavailable(format!("cannot read the deal from the CRM: {e}")))
+}
+
+/// The document a correction patches: carried by the event (an earlier
+/// correction), or the record as its system holds it now.
+async fn current_document(
+    state: &AppState,
+    correction: &dyn Correction,
+    original: &EventEnvelope,
+) -> Result<Value, ApiError> {
+    match correction.base(original).map_err(correction_problem)? {
+        Base::Carried(document) => Ok(document),
+        Base::CrmDeal(deal_ref) => {
+            let crm = state.crm.as_ref().ok_or_else(|| {
+                ApiError::Unavailable("no CRM is configured to read the deal".into())
+            })?;
+            let deal = crm
+                .fetch_deal(&deal_ref.id, &CallLog::new())
+                .await
+                .map_err(|e| {
+                    ApiError::Unavailable(format!("cannot read the deal from the CRM: {e}"))
+                })?;
+            serde_json::to_value(&deal)
+                .map_err(|e| anyhow::anyhow!("the deal does not serialise: {e}").into())
+        }
+    }
 }
 
 async fn detail(
@@ -160,8 +194,12 @@ async fn detail(
     Path(id): Path<String>,
 ) -> Result<Json<DeadLetterDetail>, ApiError> {
     let (summary, envelope) = load(&state, &id).await?;
-    let (deal, deal_error) = match current_deal(&state, &envelope).await {
-        Ok(deal) => (Some(deal_to_json(&deal)), None),
+    let document = match correction_of(&state, &envelope) {
+        Ok((correction, original)) => current_document(&state, correction, original).await,
+        Err(error) => Err(error),
+    };
+    let (deal, deal_error) = match document {
+        Ok(document) => (Some(document), None),
         Err(error) => (None, Some(error.to_string())),
     };
     Ok(Json(DeadLetterDetail {
@@ -178,7 +216,8 @@ async fn detail(
     }))
 }
 
-/// Body of a requeue: an optional RFC 6902 JSON patch of the canonical deal.
+/// Body of a requeue: an optional RFC 6902 JSON patch of the record a
+/// correction patches (for deal-to-order, the canonical deal).
 #[derive(Debug, Default, Deserialize)]
 pub struct RequeueRequest {
     #[serde(default)]
@@ -196,27 +235,18 @@ pub struct RequeueResponse {
     pub status: &'static str,
 }
 
-/// Applies the patch and validates the result; returns the corrected deal and
-/// what changed (a minimal patch from the base, for the audit trail).
-async fn corrected_deal(
+/// Applies the patch with the flow's correction rules; returns the corrected
+/// original event and what changed.
+async fn corrected_event(
     state: &AppState,
     envelope: &EventEnvelope,
     patch: &json_patch::Patch,
-) -> Result<(Deal, json_patch::Patch), ApiError> {
-    let base = current_deal(state, envelope).await?;
-    let before = deal_to_json(&base);
-    let mut json = before.clone();
-    json_patch::patch(&mut json, patch)
-        .map_err(|e| ApiError::BadRequest(format!("the patch does not apply: {e}")))?;
-    let changes = json_patch::diff(&before, &json);
-    let deal = deal_from_json(json).map_err(|e| ApiError::Unprocessable(e.to_string()))?;
-    crmerp_deal_to_order::validate_deal(&deal, state.min_order_value).map_err(|invalid| {
-        ApiError::Unprocessable(format!(
-            "The corrected deal is still invalid: {} ({})",
-            invalid.reason, invalid.resolution
-        ))
-    })?;
-    Ok((deal, changes))
+) -> Result<Corrected, ApiError> {
+    let (correction, original) = correction_of(state, envelope)?;
+    let base = current_document(state, correction, original).await?;
+    correction
+        .apply(original, &base, patch)
+        .map_err(correction_problem)
 }
 
 /// Parses an optional JSON body, answering problems as problem+json.
@@ -249,8 +279,8 @@ async fn requeue(
     ensure_actionable(&summary.status)?;
     let (corrected, changes) = match &request.patch {
         Some(patch) => {
-            let (deal, changes) = corrected_deal(&state, &envelope, patch).await?;
-            (Some(deal), Some(changes))
+            let Corrected { event, changes } = corrected_event(&state, &envelope, patch).await?;
+            (Some(event), Some(changes))
         }
         None => (None, None),
     };

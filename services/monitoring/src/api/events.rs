@@ -23,6 +23,7 @@ pub fn router() -> Router<AppState> {
 pub struct SearchQuery {
     crm_record_id: Option<String>,
     erp_order_number: Option<String>,
+    effect_id: Option<String>,
     event_type: Option<String>,
     flow: Option<String>,
     outcome: Option<String>,
@@ -40,6 +41,7 @@ async fn search(
     let filter = EventFilter {
         crm_record_id: non_empty(query.crm_record_id),
         erp_order_number: non_empty(query.erp_order_number),
+        effect_id: non_empty(query.effect_id),
         event_type: non_empty(query.event_type),
         flow: non_empty(query.flow),
         outcome: non_empty(query.outcome),

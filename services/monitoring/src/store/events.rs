@@ -29,8 +29,11 @@ pub struct StoredEvent {
     pub crm_object_type: String,
     /// CRM record id.
     pub crm_record_id: String,
-    /// ERP order number.
+    /// ERP order number (the id of the outcome's `order` effect).
     pub erp_order_number: String,
+    /// What the attempt created, found or changed: the outcome's effects as
+    /// proto3 JSON (`[{"system", "kind", "id", "label"}]`), empty when none.
+    pub effects: serde_json::Value,
     /// Endpoint called.
     pub endpoint: String,
     /// HTTP status.
@@ -72,6 +75,8 @@ pub struct EventFilter {
     pub crm_record_id: Option<String>,
     /// ERP order number.
     pub erp_order_number: Option<String>,
+    /// The id of any effect (an order number, a customer id, ...).
+    pub effect_id: Option<String>,
     /// Event type.
     pub event_type: Option<String>,
     /// Flow.
@@ -116,8 +121,13 @@ impl Cursor {
     }
 }
 
+/// The outcome's effects inside the stored payload (see migration 0003).
+const EFFECTS: &str = "(payload -> 'data' -> 'outcome' -> 'effects')";
+
 const COLUMNS: &str = "id, envelope_id, kind, event_type, flow, outcome, crm_system, crm_object_type, \
-    crm_record_id, erp_order_number, endpoint, http_status, response_body, duration_ms, attempt, \
+    crm_record_id, erp_order_number, \
+    COALESCE(payload -> 'data' -> 'outcome' -> 'effects', '[]'::jsonb) AS effects, \
+    endpoint, http_status, response_body, duration_ms, attempt, \
     error_category, error_message, resolution_code, trace_id, event_id, correlation_id, causation_id, \
     actor, occurred_at, recorded_at, payload";
 
@@ -263,6 +273,11 @@ pub async fn search(
                 .push(format!(" AND {column} = "))
                 .push_bind(value.clone());
         }
+    }
+    if let Some(id) = &filter.effect_id {
+        query
+            .push(format!(" AND {EFFECTS} @> "))
+            .push_bind(serde_json::json!([{ "id": id }]));
     }
     if let Some(from) = filter.from {
         query.push(" AND occurred_at >= ").push_bind(from);

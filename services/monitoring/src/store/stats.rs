@@ -116,10 +116,11 @@ pub async fn endpoint_trends(
     pool: &PgPool,
     from: DateTime<Utc>,
 ) -> Result<Vec<EndpointTrend>, sqlx::Error> {
+    // proto3 JSON omits zeros: a call that got no response has no `httpStatus`.
     sqlx::query_as(
         "WITH calls AS ( \
            SELECT date_trunc('hour', e.occurred_at) AS hour, c->>'system' AS system, c->>'endpoint' AS endpoint, \
-             (c->>'durationMs')::float8 AS ms, (c->>'httpStatus')::int AS status \
+             COALESCE((c->>'durationMs')::float8, 0) AS ms, COALESCE((c->>'httpStatus')::int, 0) AS status \
            FROM events e, jsonb_array_elements(e.payload->'data'->'outcome'->'calls') c \
            WHERE e.kind = 'outcome' AND e.occurred_at >= $1) \
          SELECT system, endpoint, hour, count(*) AS calls, avg(ms) AS avg_ms, \
