@@ -115,7 +115,7 @@ impl Application {
         ));
         crmerp_flow::run(
             FLOW,
-            topology::DEAL_WON_FILTER,
+            &[topology::DEAL_WON_FILTER],
             js,
             self.settings.flow.clone(),
             handler,
