@@ -112,6 +112,9 @@ pub enum ServiceError {
     /// The consumer or the responder failed.
     #[error(transparent)]
     Flow(#[from] FlowError),
+    /// The consumer or the responder task panicked.
+    #[error("a flow task stopped unexpectedly: {0}")]
+    Task(#[from] tokio::task::JoinError),
 }
 
 /// The error a handler factory may return.
@@ -334,9 +337,7 @@ impl<S: ServiceSettings> FlowService<S> {
         }
         let mut result = Ok(());
         while let Some(finished) = parts.join_next().await {
-            let outcome = finished
-                .map_err(|e| ServiceError::Handler(Box::new(e)))
-                .and_then(|part| part);
+            let outcome = finished.map_err(ServiceError::from).and_then(|part| part);
             if let Err(error) = outcome {
                 // One part failing stops the service; the others drain.
                 tracing::error!(flow = name, %error, "Flow part failed; stopping.");
