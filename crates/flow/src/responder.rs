@@ -183,10 +183,12 @@ pub async fn serve<R: Responder>(
         .queue_subscribe(subject.to_owned(), name.to_owned())
         .await
         .map_err(|e| bind_error(e.to_string()))?;
-    client
-        .flush()
+    if !subscription_confirmed(&client, &shutdown)
         .await
-        .map_err(|e| bind_error(e.to_string()))?;
+        .map_err(bind_error)?
+    {
+        return Ok(());
+    }
     readiness.set(true);
     tracing::info!(flow = name, subject, "Answering requests.");
     let slots = Arc::new(Semaphore::new(settings.concurrency));
@@ -240,6 +242,42 @@ pub async fn serve<R: Responder>(
     while tasks.join_next().await.is_some() {}
     tracing::info!(flow = name, "Stopped answering requests.");
     Ok(())
+}
+
+/// Waits until the server has processed the subscription, so ready means
+/// requests reach us: a message this connection sends itself comes back only
+/// after the server handled every earlier operation of the connection (a
+/// flush only writes the socket). Waits while NATS is unreachable; false when
+/// shutdown came first.
+async fn subscription_confirmed(
+    client: &async_nats::Client,
+    shutdown: &CancellationToken,
+) -> Result<bool, String> {
+    let echo = async {
+        let inbox = client.new_inbox();
+        let mut echo = client
+            .subscribe(inbox.clone())
+            .await
+            .map_err(|e| e.to_string())?;
+        client
+            .publish(inbox, Bytes::new())
+            .await
+            .map_err(|e| e.to_string())?;
+        echo.next()
+            .await
+            .map(drop)
+            .ok_or_else(|| "the connection closed".to_owned())
+    };
+    tokio::pin!(echo);
+    loop {
+        tokio::select! {
+            result = tokio::time::timeout(Duration::from_secs(2), &mut echo) => match result {
+                Ok(confirmed) => return confirmed.map(|()| true),
+                Err(_) => tracing::info!("Waiting for NATS to confirm the request subscription."),
+            },
+            () = shutdown.cancelled() => return Ok(false),
+        }
+    }
 }
 
 /// Runs one request and sends its reply or error reply.
