@@ -243,6 +243,10 @@ mod tests {
         assert_eq!(cfg.webhook.won_stages, ["won"]);
         assert!(!cfg.webhook.accept_v1_v2);
         cfg.webhook.validate().expect("valid");
+        // An environment override may arrive as text.
+        let cfg: HubSpotConfig =
+            serde_json::from_str(r#"{"access_token":"t","accept_v1_v2":"false"}"#).expect("parses");
+        assert!(!cfg.webhook.accept_v1_v2);
     }
 
     #[test]

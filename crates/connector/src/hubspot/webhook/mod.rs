@@ -28,7 +28,24 @@ pub struct WebhookSettings {
     pub won_stages: Vec<String>,
     /// Accept the older v1/v2 signatures (HubSpot's Webhooks API still sends
     /// v1; default true).
+    #[serde(deserialize_with = "bool_or_text")]
     pub accept_v1_v2: bool,
+}
+
+/// A boolean, or its text: flattened into [`HubSpotConfig`](super::HubSpotConfig)
+/// the field loses the configuration layer's type hint, so an environment
+/// override arriving as `"false"` must still read as a boolean.
+fn bool_or_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum BoolOrText {
+        Bool(bool),
+        Text(String),
+    }
+    match BoolOrText::deserialize(deserializer)? {
+        BoolOrText::Bool(value) => Ok(value),
+        BoolOrText::Text(text) => text.trim().parse().map_err(serde::de::Error::custom),
+    }
 }
 
 impl Default for WebhookSettings {
