@@ -11,6 +11,12 @@
 //!   [`DeadLetter`](crmerp_proto::DeadLetter) to `dlq.<flow>`, waits for its
 //!   PubAck, then terminates the message.
 //!
+//! A flow service's binary is a [`FlowService`]: settings, telemetry, admin
+//! endpoints, NATS, topology, the consumer and/or responder, and shutdown.
+//!
+//! Synchronous flows (quote pricing) answer NATS requests instead: see
+//! [`responder`].
+//!
 //! Retries use NAK-with-delay and **no** consumer `BackOff` list: JetStream's
 //! BackOff only applies to ack-wait expiry and combines badly with NAK delays
 //! (see `docs/architecture.md`), and only a NAK lets a vendor's `Retry-After`
@@ -24,14 +30,18 @@ mod ordering;
 mod process;
 mod publish;
 pub mod requeue;
+pub mod responder;
 mod runtime;
+mod service;
 mod settings;
 
 pub use breaker::{Breakers, Transition};
 pub use claims::{Acquired, Claim, ClaimError, Claims};
 pub use handler::{Attempt, Failure, Handler, Success};
 pub use ordering::{Sequencer, Turn};
+pub use responder::{ReplyError, RequestError, Responder, ResponderSettings};
 pub use runtime::{FlowError, run};
+pub use service::{BoxError, Context, FlowService, ServiceError, ServiceSettings};
 pub use settings::FlowSettings;
 
 /// Test-only fault injection: when `CRMERP_CRASH_POINT` names `point` and the

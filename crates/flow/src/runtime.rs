@@ -41,7 +41,12 @@ pub enum FlowError {
 }
 
 /// Runs flow `name` on the durable consumer of the same name, filtered to
-/// `filter_subject` on the `INBOUND` stream, until `shutdown` fires.
+/// `filter_subjects` (one or more subjects or wildcards, e.g. order-status and
+/// shipment events) on the `INBOUND` stream, until `shutdown` fires.
+///
+/// The consumer is created or updated in place: a restart with a changed
+/// subject list (or changed ack settings) updates the durable consumer and
+/// keeps its position, instead of failing on the old config.
 ///
 /// Messages about the same record (the envelope `subject`) are handled one at a
 /// time in stream order; different records run `concurrency` at a time. While a
@@ -50,7 +55,7 @@ pub enum FlowError {
 /// finish for `shutdown_grace`, and NAKs those still running.
 pub async fn run<H: Handler>(
     name: &str,
-    filter_subject: &str,
+    filter_subjects: &[&str],
     js: jetstream::Context,
     settings: FlowSettings,
     handler: Arc<H>,
@@ -58,11 +63,16 @@ pub async fn run<H: Handler>(
     shutdown: CancellationToken,
 ) -> Result<(), FlowError> {
     settings.validate().map_err(FlowError::Settings)?;
+    if filter_subjects.is_empty() {
+        return Err(FlowError::Settings(format!(
+            "flow {name} needs at least one filter subject"
+        )));
+    }
     let bind_error = |message: String| FlowError::Consumer {
         consumer: name.to_owned(),
         message,
     };
-    let consumer = bind_consumer(&js, name, filter_subject, &settings)
+    let consumer = bind_consumer(&js, name, filter_subjects, &settings)
         .await
         .map_err(bind_error)?;
     let store = js
@@ -85,7 +95,7 @@ pub async fn run<H: Handler>(
     let sequencer = Sequencer::default();
     let mut tasks = JoinSet::new();
     readiness.set(true);
-    tracing::info!(flow = name, filter_subject, "Consuming.");
+    tracing::info!(flow = name, ?filter_subjects, "Consuming.");
     while !shutdown.is_cancelled() {
         // Reap finished tasks so the set does not grow.
         while tasks.try_join_next().is_some() {}
@@ -215,28 +225,51 @@ fn spawn_lag_gauge(
     });
 }
 
+/// The durable consumer's config. One subject goes in `filter_subject`, as
+/// before multi-subject flows existed, so a single-subject deployment keeps
+/// exactly its config; several go in `filter_subjects` (nats-server 2.10+,
+/// which rejects both fields set at once).
+fn consumer_config(
+    name: &str,
+    filter_subjects: &[&str],
+    settings: &FlowSettings,
+) -> consumer::pull::Config {
+    let (filter_subject, filter_subjects) = match filter_subjects {
+        [one] => ((*one).to_owned(), Vec::new()),
+        many => (
+            String::new(),
+            many.iter().map(|subject| (*subject).to_owned()).collect(),
+        ),
+    };
+    consumer::pull::Config {
+        durable_name: Some(name.to_owned()),
+        description: Some(format!("Flow {name}.")),
+        filter_subject,
+        filter_subjects,
+        deliver_policy: consumer::DeliverPolicy::All,
+        ack_policy: consumer::AckPolicy::Explicit,
+        ack_wait: settings.ack_wait,
+        max_deliver: i64::from(settings.max_deliver),
+        max_ack_pending: settings.max_ack_pending,
+        ..Default::default()
+    }
+}
+
 async fn bind_consumer(
     js: &jetstream::Context,
     name: &str,
-    filter_subject: &str,
+    filter_subjects: &[&str],
     settings: &FlowSettings,
 ) -> Result<consumer::Consumer<consumer::pull::Config>, String> {
+    let config = consumer_config(name, filter_subjects, settings);
     let stream = js
         .get_stream(INBOUND_STREAM)
         .await
         .map_err(|e| e.to_string())?;
+    // Create-or-update: the server applies a changed filter or ack setting to
+    // the existing durable (its delivered position is kept).
     stream
-        .create_consumer(consumer::pull::Config {
-            durable_name: Some(name.to_owned()),
-            description: Some(format!("Flow {name}.")),
-            filter_subject: filter_subject.to_owned(),
-            deliver_policy: consumer::DeliverPolicy::All,
-            ack_policy: consumer::AckPolicy::Explicit,
-            ack_wait: settings.ack_wait,
-            max_deliver: i64::from(settings.max_deliver),
-            max_ack_pending: settings.max_ack_pending,
-            ..Default::default()
-        })
+        .create_consumer(config)
         .await
         .map_err(|e| e.to_string())
 }

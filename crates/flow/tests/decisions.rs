@@ -236,15 +236,29 @@ impl Harness {
 
     /// Runs the flow in a task and waits until its durable consumer exists.
     async fn start(&mut self, settings: FlowSettings) {
-        self.flow = Some(tokio::spawn(crmerp_flow::run(
-            FLOW,
-            FILTER,
+        self.start_on(settings, &[FILTER]).await;
+    }
+
+    /// Runs the flow on `subjects` in a task and waits until its durable consumer exists.
+    async fn start_on(&mut self, settings: FlowSettings, subjects: &'static [&'static str]) {
+        self.shutdown = CancellationToken::new();
+        let (js, handler, shutdown) = (
             self.js.clone(),
-            settings,
             Arc::clone(&self.handler),
-            Readiness::new(),
             self.shutdown.clone(),
-        )));
+        );
+        self.flow = Some(tokio::spawn(async move {
+            crmerp_flow::run(
+                FLOW,
+                subjects,
+                js,
+                settings,
+                handler,
+                Readiness::new(),
+                shutdown,
+            )
+            .await
+        }));
         let js = &self.js;
         eventually("the flow's consumer", PATIENCE, move || async move {
             js.get_consumer_from_stream::<consumer::pull::Config, _, _>(FLOW, INBOUND_STREAM)
@@ -257,6 +271,11 @@ impl Harness {
 
     /// Stops the flow and checks it ended cleanly.
     async fn stop(mut self) {
+        self.stop_flow().await;
+    }
+
+    /// Stops the flow (the server keeps running) and checks it ended cleanly.
+    async fn stop_flow(&mut self) {
         self.shutdown.cancel();
         let flow = self.flow.take().expect("flow started");
         tokio::time::timeout(Duration::from_secs(10), flow)
@@ -729,5 +748,47 @@ async fn a_message_is_kept_while_its_outcome_cannot_be_stored() {
     h.assert_no_more_deliveries("r1", u64::try_from(deliveries).unwrap())
         .await;
     assert_eq!(h.handler.calls("unrecorded").len(), deliveries);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_with_more_filter_subjects_updates_the_consumer_in_place() {
+    const OTHER: &str = "inbound.test.other.>";
+    let mut h = Harness::new().await;
+    h.start(settings(3, &["300ms"], "400ms")).await;
+    h.publish("before", "r1").await;
+    h.wait_outcome("before", "succeeded").await;
+    let event = EventEnvelope {
+        id: "other-subject".to_owned(),
+        subject: "o1".to_owned(),
+        ..Default::default()
+    };
+    h.js.publish("inbound.test.other.o1", event.encode_to_vec().into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    // Not this flow's subject yet.
+    h.wait_settled(1).await;
+    assert!(h.handler.calls("other-subject").is_empty());
+
+    // A new release consumes a second subject: the durable is updated, not
+    // refused, and keeps its position (the first event is not redelivered).
+    h.stop_flow().await;
+    h.start_on(settings(3, &["300ms"], "400ms"), &[FILTER, OTHER])
+        .await;
+    h.wait_outcome("other-subject", "succeeded").await;
+    let info = h.wait_settled(2).await;
+    assert_eq!(info.config.filter_subjects, [FILTER, OTHER], "{info:?}");
+    assert_eq!(h.handler.calls("before").len(), 1);
+
+    // And back to one subject, as today's single-subject deployments run.
+    h.stop_flow().await;
+    h.start(settings(3, &["300ms"], "400ms")).await;
+    h.publish("after", "r2").await;
+    h.wait_outcome("after", "succeeded").await;
+    let info = h.wait_settled(3).await;
+    assert_eq!(info.config.filter_subject, FILTER, "{info:?}");
+    assert!(info.config.filter_subjects.is_empty(), "{info:?}");
     h.stop().await;
 }

@@ -4,10 +4,9 @@ use std::collections::HashMap;
 
 use crmerp_connector::http_client::HttpTimeouts;
 use crmerp_connector::registry::from_section;
-use crmerp_flow::FlowSettings;
+use crmerp_flow::{FlowSettings, ServiceSettings};
 use crmerp_service_kit::settings::NatsSettings;
 use crmerp_service_kit::telemetry::TelemetrySettings;
-use crmerp_service_kit::{ConfigError, load_settings};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
@@ -71,11 +70,28 @@ impl Settings {
             .unwrap_or_default();
         std::time::Duration::from_millis(timeouts.request_timeout_ms)
     }
+}
 
-    /// Loads and validates settings from defaults, `CRMERP_CONFIG` and `CRMERP__*`.
-    pub fn load() -> Result<Self, ConfigError> {
-        let settings: Self = load_settings(DEFAULTS)?;
-        settings.flow.validate().map_err(ConfigError::Invalid)?;
-        Ok(settings)
+impl ServiceSettings for Settings {
+    const DEFAULTS: &'static str = DEFAULTS;
+
+    fn nats(&self) -> &NatsSettings {
+        &self.nats
+    }
+
+    fn telemetry(&self) -> &TelemetrySettings {
+        &self.telemetry
+    }
+
+    fn admin_addr(&self) -> &str {
+        &self.deal_to_order.admin_addr
+    }
+
+    fn flow(&self) -> Option<&FlowSettings> {
+        Some(&self.flow)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        self.flow.validate_claim_for(self.erp_request_timeout())
     }
 }

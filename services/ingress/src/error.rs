@@ -128,3 +128,15 @@ impl IntoResponse for IngressError {
         response
     }
 }
+
+/// A failed signature check (HubSpot and Standard Webhooks share the type).
+impl From<crmerp_connector::standard_webhooks::SignatureError> for IngressError {
+    fn from(error: crmerp_connector::standard_webhooks::SignatureError) -> Self {
+        use crmerp_connector::standard_webhooks::SignatureError;
+        match error {
+            SignatureError::Missing(_) => Self::MissingSignature,
+            SignatureError::Stale { .. } => Self::StaleTimestamp,
+            SignatureError::Malformed(_) | SignatureError::Mismatch => Self::InvalidSignature,
+        }
+    }
+}

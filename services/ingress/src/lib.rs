@@ -1,5 +1,8 @@
 //! Webhook ingress.
 //!
+//! Routes are organised by source ([`sources`]: one module per vendor, with its
+//! routes and request authentication, mounted from one table) and by event
+//! kind ([`events`]: one normaliser per canonical event, e.g. deal won).
 //! Each vendor route verifies the vendor's own signature scheme over the raw
 //! body, normalises the payload into thin canonical events and publishes them
 //! to JetStream with `Nats-Msg-Id` derived from the vendor's event id, so a
@@ -7,17 +10,13 @@
 //! JetStream acknowledged every event; when JetStream is unreachable it answers
 //! 503 so the vendor retries. A rejected request publishes nothing.
 
-mod deal_won;
-mod dynamics365;
 mod error;
-mod hubspot;
-mod pipedrive;
+mod events;
 mod publisher;
-mod salesforce;
 mod settings;
+mod sources;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -26,20 +25,9 @@ use crmerp_service_kit::{Readiness, admin, announce_listener, nats, topology};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use dynamics365::Dynamics365WebhookSettings;
 pub use error::IngressError;
-pub use pipedrive::PipedriveWebhookSettings;
 pub use publisher::Publisher;
-pub use salesforce::SalesforceWebhookSettings;
-pub use settings::{HubSpotWebhookSettings, IngressSettings, Settings};
-
-/// Shared state of the HTTP handlers.
-#[derive(Clone)]
-pub(crate) struct AppState {
-    pub(crate) publisher: Publisher,
-    pub(crate) public_base_url: Arc<str>,
-    pub(crate) hubspot: Option<Arc<HubSpotWebhookSettings>>,
-}
+pub use settings::{CrmSettings, IngressSettings, Settings};
 
 /// A built ingress, bound to its listener and ready to run.
 pub struct Application {
@@ -70,7 +58,7 @@ impl Application {
         let (client, js) = nats::connect(&settings.nats, "ingress").await?;
         let readiness = Readiness::new();
         let publisher = Publisher::new(client, js.clone(), readiness.clone());
-        let state = AppState {
+        let shared = sources::Shared {
             publisher,
             public_base_url: settings
                 .ingress
@@ -79,14 +67,10 @@ impl Application {
                 .unwrap_or_else(|| format!("http://{addr}"))
                 .trim_end_matches('/')
                 .into(),
-            hubspot: settings.crm.hubspot.map(Arc::new),
         };
-        let router = Router::new()
-            .merge(hubspot::router())
-            .merge(salesforce::router(&state, settings.crm.salesforce))
-            .merge(pipedrive::router(&state, settings.crm.pipedrive))
-            .merge(dynamics365::router(&state, settings.crm.dynamics365))
-            .with_state(state)
+        let sources: Vec<_> = sources::SOURCES.iter().map(|s| s.system).collect();
+        tracing::info!(?sources, "Webhook sources mounted.");
+        let router = sources::router(&shared, &settings)
             .layer(DefaultBodyLimit::max(settings.ingress.body_limit))
             .merge(admin::router(readiness.clone(), admin::install_metrics()));
         Ok(Self {

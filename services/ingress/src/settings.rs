@@ -1,9 +1,9 @@
 //! Ingress settings.
 
+use crmerp_connector::{dynamics365, hubspot, pipedrive, salesforce};
 use crmerp_service_kit::settings::NatsSettings;
 use crmerp_service_kit::telemetry::TelemetrySettings;
 use crmerp_service_kit::{ConfigError, load_settings};
-use secrecy::SecretString;
 use serde::Deserialize;
 
 const DEFAULTS: &str = include_str!("../defaults.toml");
@@ -36,33 +36,18 @@ pub struct IngressSettings {
     pub body_limit: usize,
 }
 
-/// Section `[crm]`.
+/// Section `[crm]`: each vendor's section, read with the connector crate's
+/// webhook settings type (other keys of the section are the API connector's).
 #[derive(Debug, Deserialize)]
 pub struct CrmSettings {
-    /// HubSpot webhook settings, section `[crm.hubspot]`. Absent: the route answers 404.
-    pub hubspot: Option<HubSpotWebhookSettings>,
-    /// Salesforce inbound settings, section `[crm.salesforce]`. Absent: its routes answer 404.
-    pub salesforce: Option<crate::SalesforceWebhookSettings>,
-    /// Pipedrive webhook settings, section `[crm.pipedrive]`. Absent: the route answers 404.
-    pub pipedrive: Option<crate::PipedriveWebhookSettings>,
-    /// Dataverse webhook settings, section `[crm.dynamics365]`. Absent: the route answers 404.
-    pub dynamics365: Option<crate::Dynamics365WebhookSettings>,
-}
-
-/// The webhook half of `[crm.hubspot]`.
-#[derive(Debug, Deserialize)]
-pub struct HubSpotWebhookSettings {
-    /// The app's client secret, which signs webhooks.
-    pub client_secret: SecretString,
-    /// Deal stages that count as won.
-    pub won_stages: Vec<String>,
-    /// Accept the older v1/v2 signatures (HubSpot's Webhooks API still sends v1).
-    #[serde(default = "yes")]
-    pub accept_v1_v2: bool,
-}
-
-fn yes() -> bool {
-    true
+    /// `[crm.hubspot]`. Absent: the route answers 404.
+    pub hubspot: Option<hubspot::webhook::WebhookSettings>,
+    /// `[crm.salesforce]`. Absent: its routes answer 404.
+    pub salesforce: Option<salesforce::webhook::WebhookSettings>,
+    /// `[crm.pipedrive]`. Absent: the route answers 404.
+    pub pipedrive: Option<pipedrive::webhook::WebhookSettings>,
+    /// `[crm.dynamics365]`. Absent: the route answers 404.
+    pub dynamics365: Option<dynamics365::webhook::WebhookSettings>,
 }
 
 impl Settings {
@@ -83,11 +68,65 @@ impl Settings {
         if self.ingress.body_limit == 0 {
             return invalid("ingress.body_limit must be positive");
         }
-        if let Some(hubspot) = &self.crm.hubspot
-            && hubspot.won_stages.is_empty()
-        {
-            return invalid("crm.hubspot.won_stages must list at least one stage");
+        // A configured vendor must be able to authenticate its requests.
+        let vendor = |result: Result<(), crmerp_connector::ConfigError>| {
+            result.map_err(|error| ConfigError::Invalid(error.to_string()))
+        };
+        if let Some(hubspot) = &self.crm.hubspot {
+            vendor(hubspot.validate())?;
+        }
+        if let Some(pipedrive) = &self.crm.pipedrive {
+            vendor(pipedrive.validate())?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(crm: serde_json::Value) -> Settings {
+        serde_json::from_value(serde_json::json!({
+            "nats": { "url": "nats://127.0.0.1:4222" },
+            "ingress": { "addr": "127.0.0.1:0", "body_limit": 1024 },
+            "crm": crm,
+        }))
+        .expect("parses")
+    }
+
+    #[test]
+    fn vendor_sections_are_read_with_the_connector_webhook_types() {
+        // The API connector's keys sit in the same section and are not ours.
+        let settings = settings(serde_json::json!({
+            "hubspot": { "access_token": "t", "client_secret": "s", "won_stages": ["won"] },
+            "salesforce": { "client_id": "c", "callout_secret": "whsec_x" },
+        }));
+        settings.validate().expect("valid");
+        let hubspot = settings.crm.hubspot.as_ref().expect("configured");
+        assert_eq!(hubspot.won_stages, ["won"]);
+        assert!(hubspot.accept_v1_v2);
+        let salesforce = settings.crm.salesforce.as_ref().expect("configured");
+        assert!(salesforce.callout_secret().is_some());
+        assert_eq!(salesforce.organization_id(), None);
+        assert!(settings.crm.pipedrive.is_none());
+    }
+
+    #[test]
+    fn a_configured_vendor_without_its_webhook_secret_is_refused_by_key() {
+        let error = settings(serde_json::json!({ "hubspot": { "won_stages": ["won"] } }))
+            .validate()
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("hubspot.client_secret"),
+            "{error}"
+        );
+        let error = settings(serde_json::json!({ "pipedrive": { "webhook_user": "u" } }))
+            .validate()
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("pipedrive.webhook_password"),
+            "{error}"
+        );
     }
 }

@@ -1,8 +1,8 @@
 //! Dynamics 365 / Dataverse connector and webhook settings, section `[crm.dynamics365]`.
 
-use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use super::webhook::WebhookSettings;
 use crate::config::{ConfigError, check_base_url, check_not_blank};
 use crate::http_client::HttpTimeouts;
 use crate::oauth2::ClientCredentialsConfig;
@@ -31,15 +31,9 @@ pub struct Dynamics365Config {
     /// Currency used when the opportunity has none (default `USD`).
     #[serde(default = "default_currency")]
     pub default_currency: String,
-    /// Webhook auth `HttpHeader`: the header name of the service endpoint's key.
-    #[serde(default)]
-    pub webhook_header_name: String,
-    /// Webhook auth `HttpHeader`: the header's value.
-    #[serde(default)]
-    pub webhook_header_value: SecretString,
-    /// Webhook auth `WebhookKey`: the `code` query value.
-    #[serde(default)]
-    pub webhook_key: SecretString,
+    /// Webhook authentication: `webhook_header_name`, `webhook_header_value`, `webhook_key`.
+    #[serde(flatten)]
+    pub webhook: WebhookSettings,
     /// HTTP timeouts.
     #[serde(default)]
     pub timeouts: HttpTimeouts,
@@ -91,12 +85,6 @@ impl Dynamics365Config {
         }
         self.timeouts.validate("dynamics365.timeouts")
     }
-
-    /// True when a webhook authentication is configured.
-    pub fn webhook_configured(&self) -> bool {
-        !self.webhook_header_value.expose_secret().is_empty()
-            || !self.webhook_key.expose_secret().is_empty()
-    }
 }
 
 #[cfg(test)]
@@ -120,5 +108,19 @@ mod tests {
         let err = serde_json::from_str::<Dynamics365Config>(r#"{"base_url":"https://x"}"#)
             .expect_err("oauth required");
         assert!(err.to_string().contains("oauth"));
+    }
+
+    #[test]
+    fn webhook_keys_sit_in_the_vendor_section_and_typos_are_still_refused() {
+        let oauth = r#""oauth":{"token_url":"https://login.microsoftonline.com/t/oauth2/v2.0/token","client_id":"c","client_secret":"s"}"#;
+        let cfg: Dynamics365Config = serde_json::from_str(&format!(
+            r#"{{"base_url":"https://x.crm.dynamics.com",{oauth},"webhook_key":"k"}}"#
+        ))
+        .expect("parses");
+        assert!(cfg.webhook.is_configured());
+        let typo = serde_json::from_str::<Dynamics365Config>(&format!(
+            r#"{{"base_url":"https://x.crm.dynamics.com",{oauth},"webhook_kye":"k"}}"#
+        ));
+        assert!(typo.is_err(), "{typo:?}");
     }
 }

@@ -90,9 +90,7 @@ impl Env {
             write_back_field: "new_erpordernumber".into(),
             sync_status_field: "new_erpsyncstatus".into(),
             default_currency: "USD".into(),
-            webhook_header_name: String::new(),
-            webhook_header_value: Default::default(),
-            webhook_key: Default::default(),
+            webhook: Default::default(),
             timeouts: HttpTimeouts::default(),
         };
         Dynamics365Crm::new(

@@ -2,8 +2,33 @@
 //! registered step posts. Dataverse signs nothing; the endpoint authenticates
 //! with its configured `HttpHeader` or `WebhookKey` (`?code=`).
 
+use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 use serde_json::Value;
+
+/// The webhook half of `[crm.dynamics365]`: the service endpoint's key, as
+/// registered. Flattened into [`Dynamics365Config`](super::Dynamics365Config),
+/// so the keys sit in the vendor section beside the API settings.
+///
+/// `Debug` is safe to log: secrets print as `[REDACTED]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct WebhookSettings {
+    /// `HttpHeader` authentication: the header name of the endpoint's key.
+    pub webhook_header_name: String,
+    /// `HttpHeader` authentication: the header's value.
+    pub webhook_header_value: SecretString,
+    /// `WebhookKey` authentication: the `code` query value.
+    pub webhook_key: SecretString,
+}
+
+impl WebhookSettings {
+    /// True when a webhook authentication is configured.
+    pub fn is_configured(&self) -> bool {
+        !self.webhook_header_value.expose_secret().is_empty()
+            || !self.webhook_key.expose_secret().is_empty()
+    }
+}
 
 /// The keys of `RemoteExecutionContext` we read.
 #[derive(Debug, Clone, Deserialize)]

@@ -3,6 +3,7 @@
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use super::webhook::WebhookSettings;
 use crate::config::{ConfigError, check_base_url, check_not_blank};
 use crate::http_client::HttpTimeouts;
 
@@ -78,10 +79,9 @@ pub struct HubSpotConfig {
     pub base_url: String,
     /// Private-app access token, sent as `Authorization: Bearer`.
     pub access_token: SecretString,
-    /// App client secret, the key of webhook signatures.
-    pub client_secret: SecretString,
-    /// Deal stage ids that count as won (default `["closedwon"]`).
-    pub won_stages: Vec<String>,
+    /// Webhook verification: `client_secret`, `won_stages`, `accept_v1_v2`.
+    #[serde(flatten)]
+    pub webhook: WebhookSettings,
     /// Deal property receiving the ERP order number (default `erp_order_number`).
     pub write_back_property: String,
     /// Deal property receiving `synced` / `error` (default `erp_sync_status`).
@@ -110,8 +110,7 @@ impl Default for HubSpotConfig {
         Self {
             base_url: "https://api.hubapi.com".into(),
             access_token: SecretString::default(),
-            client_secret: SecretString::default(),
-            won_stages: vec!["closedwon".into()],
+            webhook: WebhookSettings::default(),
             write_back_property: "erp_order_number".into(),
             sync_status_property: "erp_sync_status".into(),
             sync_error_property: "erp_sync_error".into(),
@@ -133,7 +132,7 @@ impl HubSpotConfig {
         if self.access_token.expose_secret().trim().is_empty() {
             return Err(ConfigError::missing("hubspot.access_token"));
         }
-        self.validate_won_stages()?;
+        self.webhook.validate_won_stages()?;
         for (key, value) in [
             ("hubspot.write_back_property", &self.write_back_property),
             ("hubspot.sync_status_property", &self.sync_status_property),
@@ -166,27 +165,6 @@ impl HubSpotConfig {
         }
         self.timeouts.validate("hubspot.timeouts")
     }
-
-    /// Checks the settings webhook ingress needs: the client secret and won stages.
-    pub fn validate_webhook(&self) -> Result<(), ConfigError> {
-        if self.client_secret.expose_secret().trim().is_empty() {
-            return Err(ConfigError::missing("hubspot.client_secret"));
-        }
-        self.validate_won_stages()
-    }
-
-    fn validate_won_stages(&self) -> Result<(), ConfigError> {
-        if self.won_stages.is_empty() {
-            return Err(ConfigError::missing("hubspot.won_stages"));
-        }
-        if self.won_stages.iter().any(|s| s.trim().is_empty()) {
-            return Err(ConfigError::invalid(
-                "hubspot.won_stages",
-                "contains a blank stage id",
-            ));
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]
@@ -196,7 +174,10 @@ mod tests {
     fn valid() -> HubSpotConfig {
         HubSpotConfig {
             access_token: "pat-na1-test".into(),
-            client_secret: "secret".into(),
+            webhook: WebhookSettings {
+                client_secret: "secret".into(),
+                ..WebhookSettings::default()
+            },
             ..HubSpotConfig::default()
         }
     }
@@ -206,7 +187,8 @@ mod tests {
         let cfg: HubSpotConfig =
             serde_json::from_str(r#"{"access_token":"t","shipping":"company"}"#).expect("parses");
         assert_eq!(cfg.base_url, "https://api.hubapi.com");
-        assert_eq!(cfg.won_stages, vec!["closedwon".to_owned()]);
+        assert_eq!(cfg.webhook.won_stages, vec!["closedwon".to_owned()]);
+        assert!(cfg.webhook.accept_v1_v2);
         assert_eq!(cfg.shipping, ShippingSource::Company);
         assert_eq!(cfg.shipping_properties.zip, "shipping_zip");
         assert_eq!(cfg.timeouts, HttpTimeouts::default());
@@ -233,22 +215,38 @@ mod tests {
         assert!(
             matches!(cfg.validate(), Err(ConfigError::Invalid { key, .. }) if key == "hubspot.base_url")
         );
-        let cfg = HubSpotConfig {
-            won_stages: vec![],
-            ..valid()
-        };
+        let mut cfg = valid();
+        cfg.webhook.won_stages = vec![];
         assert_eq!(
-            cfg.validate_webhook(),
+            cfg.webhook.validate(),
             Err(ConfigError::missing("hubspot.won_stages"))
         );
-        let cfg = HubSpotConfig {
-            client_secret: "".into(),
-            ..valid()
-        };
         assert_eq!(
-            cfg.validate_webhook(),
+            cfg.validate(),
+            Err(ConfigError::missing("hubspot.won_stages"))
+        );
+        let mut cfg = valid();
+        cfg.webhook.client_secret = "".into();
+        assert_eq!(
+            cfg.webhook.validate(),
             Err(ConfigError::missing("hubspot.client_secret"))
         );
+    }
+
+    #[test]
+    fn webhook_keys_sit_in_the_vendor_section() {
+        let cfg: HubSpotConfig = serde_json::from_str(
+            r#"{"access_token":"t","client_secret":"s","won_stages":["won"],"accept_v1_v2":false}"#,
+        )
+        .expect("parses");
+        assert_eq!(cfg.webhook.client_secret.expose_secret(), "s");
+        assert_eq!(cfg.webhook.won_stages, ["won"]);
+        assert!(!cfg.webhook.accept_v1_v2);
+        cfg.webhook.validate().expect("valid");
+        // An environment override may arrive as text.
+        let cfg: HubSpotConfig =
+            serde_json::from_str(r#"{"access_token":"t","accept_v1_v2":"false"}"#).expect("parses");
+        assert!(!cfg.webhook.accept_v1_v2);
     }
 
     #[test]

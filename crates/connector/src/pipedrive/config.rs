@@ -3,6 +3,7 @@
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use super::webhook::WebhookSettings;
 use crate::config::{ConfigError, check_base_url, check_not_blank};
 use crate::http_client::HttpTimeouts;
 
@@ -44,10 +45,9 @@ pub struct PipedriveConfig {
     pub sync_status_field: String,
     /// Currency used when the deal has none (default `USD`).
     pub default_currency: String,
-    /// Basic-auth user Pipedrive sends webhooks with (`http_auth_user` of the webhook).
-    pub webhook_user: String,
-    /// Basic-auth password of webhooks (`http_auth_password`).
-    pub webhook_password: SecretString,
+    /// Webhook credentials: `webhook_user`, `webhook_password`.
+    #[serde(flatten)]
+    pub webhook: WebhookSettings,
     /// Longest wait, in ms, for a spent rate-limit window before failing as rate limited.
     pub max_rate_limit_wait_ms: u64,
     /// HTTP timeouts.
@@ -63,8 +63,7 @@ impl Default for PipedriveConfig {
             write_back_field: String::new(),
             sync_status_field: String::new(),
             default_currency: "USD".into(),
-            webhook_user: String::new(),
-            webhook_password: SecretString::default(),
+            webhook: WebhookSettings::default(),
             max_rate_limit_wait_ms: 10_000,
             timeouts: HttpTimeouts::default(),
         }
@@ -131,5 +130,20 @@ mod tests {
             serde_json::from_str(r#"{"api_token":"t","write_back_field":"f"}"#).expect("parses");
         assert!(cfg.validate().is_ok());
         assert!(!format!("{cfg:?}").contains("\"t\""));
+    }
+
+    #[test]
+    fn webhook_keys_sit_in_the_vendor_section() {
+        let cfg: PipedriveConfig =
+            serde_json::from_str(r#"{"api_token":"t","webhook_user":"u","webhook_password":"p"}"#)
+                .expect("parses");
+        assert_eq!(cfg.webhook.webhook_user, "u");
+        cfg.webhook.validate().expect("valid");
+        let cfg: PipedriveConfig =
+            serde_json::from_str(r#"{"api_token":"t","webhook_user":"u"}"#).expect("parses");
+        assert_eq!(
+            cfg.webhook.validate(),
+            Err(ConfigError::missing("pipedrive.webhook_password"))
+        );
     }
 }

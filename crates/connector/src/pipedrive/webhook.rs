@@ -3,8 +3,37 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 use serde_json::Value;
+
+use crate::config::{ConfigError, check_not_blank};
+
+/// The webhook half of `[crm.pipedrive]`: the HTTP Basic credentials the
+/// webhook was created with. Flattened into
+/// [`PipedriveConfig`](super::PipedriveConfig), so the keys sit in the vendor
+/// section beside the API settings.
+///
+/// `Debug` is safe to log: the password prints as `[REDACTED]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct WebhookSettings {
+    /// Basic-auth user Pipedrive sends webhooks with (`http_auth_user` of the webhook).
+    pub webhook_user: String,
+    /// Basic-auth password of webhooks (`http_auth_password`).
+    pub webhook_password: SecretString,
+}
+
+impl WebhookSettings {
+    /// Checks what webhook ingress needs: both credentials.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_not_blank("pipedrive.webhook_user", &self.webhook_user)?;
+        if self.webhook_password.expose_secret().is_empty() {
+            return Err(ConfigError::missing("pipedrive.webhook_password"));
+        }
+        Ok(())
+    }
+}
 
 /// A v2 delivery: `{"data", "previous", "meta"}`.
 #[derive(Debug, Clone, Deserialize)]

@@ -3,6 +3,7 @@
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use super::webhook::WebhookSettings;
 use crate::config::{ConfigError, check_base_url, check_not_blank};
 use crate::http_client::HttpTimeouts;
 
@@ -48,8 +49,6 @@ pub struct SalesforceConfig {
     pub session_lifetime_secs: u64,
     /// Refresh this many seconds before the session would expire (default 300).
     pub refresh_margin_secs: u64,
-    /// Opportunity stages that count as won (default `["Closed Won"]`).
-    pub won_stages: Vec<String>,
     /// Opportunity field receiving the ERP order number (default `ERP_Order_Number__c`).
     pub write_back_field: String,
     /// Opportunity field receiving `synced` / `error`; empty to not write one.
@@ -61,10 +60,9 @@ pub struct SalesforceConfig {
     pub currency_field: String,
     /// Currency used when the opportunity names none (default `USD`).
     pub default_currency: String,
-    /// The org id Outbound Messages must carry (15 or 18 characters).
-    pub organization_id: String,
-    /// Secret of the Standard Webhooks HMAC on Flow/Apex callouts (`whsec_<base64>` or raw).
-    pub callout_secret: SecretString,
+    /// Inbound notifications: `organization_id`, `callout_secret`, `won_stages`.
+    #[serde(flatten)]
+    pub webhook: WebhookSettings,
     /// HTTP timeouts.
     pub timeouts: HttpTimeouts,
 }
@@ -83,14 +81,12 @@ impl Default for SalesforceConfig {
             audience: None,
             session_lifetime_secs: 7200,
             refresh_margin_secs: 300,
-            won_stages: vec!["Closed Won".into()],
             write_back_field: "ERP_Order_Number__c".into(),
             sync_status_field: "ERP_Sync_Status__c".into(),
             sync_error_field: "ERP_Sync_Error__c".into(),
             currency_field: String::new(),
             default_currency: "USD".into(),
-            organization_id: String::new(),
-            callout_secret: SecretString::default(),
+            webhook: WebhookSettings::default(),
             timeouts: HttpTimeouts::default(),
         }
     }

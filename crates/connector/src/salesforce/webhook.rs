@@ -7,7 +7,49 @@ use std::collections::HashMap;
 
 use quick_xml::Reader;
 use quick_xml::events::Event;
+use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
+
+/// The inbound half of `[crm.salesforce]`: what ingress needs to check
+/// Outbound Messages and Flow/Apex callouts. Flattened into
+/// [`SalesforceConfig`](super::SalesforceConfig), so the keys sit in the
+/// vendor section beside the API settings.
+///
+/// `Debug` is safe to log: the secret prints as `[REDACTED]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct WebhookSettings {
+    /// The org id Outbound Messages must carry (15 or 18 characters). Empty:
+    /// Outbound Messages are not accepted.
+    pub organization_id: String,
+    /// Secret of the Standard Webhooks HMAC on Flow/Apex callouts
+    /// (`whsec_<base64>` or raw). Empty: callouts are not accepted.
+    pub callout_secret: SecretString,
+    /// Opportunity stages that count as won (default `["Closed Won"]`).
+    pub won_stages: Vec<String>,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            organization_id: String::new(),
+            callout_secret: SecretString::default(),
+            won_stages: vec!["Closed Won".into()],
+        }
+    }
+}
+
+impl WebhookSettings {
+    /// The org Outbound Messages must come from, when configured.
+    pub fn organization_id(&self) -> Option<&str> {
+        Some(self.organization_id.as_str()).filter(|id| !id.is_empty())
+    }
+
+    /// The callout signing secret, when configured.
+    pub fn callout_secret(&self) -> Option<&SecretString> {
+        Some(&self.callout_secret).filter(|secret| !secret.expose_secret().is_empty())
+    }
+}
 
 /// The answer Salesforce needs to stop re-sending an Outbound Message.
 pub const ACK_RESPONSE: &str = r#"<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><notificationsResponse xmlns="http://soap.sforce.com/2005/09/outbound"><Ack>true</Ack></notificationsResponse></soapenv:Body></soapenv:Envelope>"#;

@@ -4,12 +4,83 @@
 mod signature;
 
 use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
+
+use crate::config::ConfigError;
 
 pub use signature::{
     HEADER_REQUEST_TIMESTAMP, HEADER_SIGNATURE, HEADER_SIGNATURE_V3, HEADER_SIGNATURE_VERSION,
     MAX_TIMESTAMP_SKEW, SignatureError, verify_v1, verify_v2, verify_v3,
 };
+
+/// The webhook half of `[crm.hubspot]`: what ingress needs to verify and
+/// classify deliveries. Flattened into [`HubSpotConfig`](super::HubSpotConfig),
+/// so the keys sit in the vendor section beside the API settings.
+///
+/// `Debug` is safe to log: the secret prints as `[REDACTED]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct WebhookSettings {
+    /// App client secret, the key of webhook signatures.
+    pub client_secret: SecretString,
+    /// Deal stage ids that count as won (default `["closedwon"]`).
+    pub won_stages: Vec<String>,
+    /// Accept the older v1/v2 signatures (HubSpot's Webhooks API still sends
+    /// v1; default true).
+    #[serde(deserialize_with = "bool_or_text")]
+    pub accept_v1_v2: bool,
+}
+
+/// A boolean, or its text: flattened into [`HubSpotConfig`](super::HubSpotConfig)
+/// the field loses the configuration layer's type hint, so an environment
+/// override arriving as `"false"` must still read as a boolean.
+fn bool_or_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum BoolOrText {
+        Bool(bool),
+        Text(String),
+    }
+    match BoolOrText::deserialize(deserializer)? {
+        BoolOrText::Bool(value) => Ok(value),
+        BoolOrText::Text(text) => text.trim().parse().map_err(serde::de::Error::custom),
+    }
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            client_secret: SecretString::default(),
+            won_stages: vec!["closedwon".into()],
+            accept_v1_v2: true,
+        }
+    }
+}
+
+impl WebhookSettings {
+    /// Checks what webhook ingress needs: the client secret and won stages.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.client_secret.expose_secret().trim().is_empty() {
+            return Err(ConfigError::missing("hubspot.client_secret"));
+        }
+        self.validate_won_stages()
+    }
+
+    /// Checks the won stages (the API connector needs them too).
+    pub(crate) fn validate_won_stages(&self) -> Result<(), ConfigError> {
+        if self.won_stages.is_empty() {
+            return Err(ConfigError::missing("hubspot.won_stages"));
+        }
+        if self.won_stages.iter().any(|s| s.trim().is_empty()) {
+            return Err(ConfigError::invalid(
+                "hubspot.won_stages",
+                "contains a blank stage id",
+            ));
+        }
+        Ok(())
+    }
+}
 
 /// Legacy subscription type of a deal property change.
 const DEAL_PROPERTY_CHANGE: &str = "deal.propertyChange";

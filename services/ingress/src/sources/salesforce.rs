@@ -7,8 +7,6 @@
 //!   Apex, signed with Standard Webhooks headers (`webhook-id`,
 //!   `webhook-timestamp`, `webhook-signature`).
 
-use std::sync::Arc;
-
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
@@ -18,73 +16,37 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use crmerp_connector::salesforce::webhook::{self, ACK_RESPONSE};
-use crmerp_connector::standard_webhooks::{self, SignatureError};
-use secrecy::SecretString;
-use serde::Deserialize;
+use crmerp_connector::salesforce::webhook::{self, ACK_RESPONSE, WebhookSettings};
+use crmerp_connector::standard_webhooks;
 
-use crate::deal_won::{self, Accepted, WonDeal};
+use super::{Shared, SourceState};
+use crate::Settings;
 use crate::error::IngressError;
-use crate::{AppState, Publisher};
+use crate::events::Accepted;
+use crate::events::deal_won::{self, WonDeal};
 
-const SYSTEM: &str = "salesforce";
+pub(crate) const SYSTEM: &str = "salesforce";
 
-/// The inbound half of `[crm.salesforce]`.
-#[derive(Debug, Deserialize)]
-pub struct SalesforceWebhookSettings {
-    /// The org allowed to send Outbound Messages (15 or 18 characters). Unset:
-    /// the Outbound Message route answers 404.
-    #[serde(default)]
-    pub organization_id: Option<String>,
-    /// Standard Webhooks secret of Flow/Apex callouts (`whsec_<base64>`). Unset:
-    /// the callout route answers 404.
-    #[serde(default)]
-    pub callout_secret: Option<SecretString>,
-    /// Opportunity stages that count as won.
-    #[serde(default = "default_won_stages")]
-    pub won_stages: Vec<String>,
-}
-
-fn default_won_stages() -> Vec<String> {
-    vec!["Closed Won".to_owned()]
-}
-
-#[derive(Clone)]
-struct RouteState {
-    publisher: Publisher,
-    settings: Option<Arc<SalesforceWebhookSettings>>,
-}
-
-/// The Salesforce routes, carrying their own settings.
-pub(crate) fn router(
-    state: &AppState,
-    settings: Option<SalesforceWebhookSettings>,
-) -> Router<AppState> {
+/// The Salesforce routes, with the `[crm.salesforce]` inbound settings.
+pub(crate) fn routes(shared: &Shared, settings: &Settings) -> Router {
     Router::new()
         .route("/webhooks/salesforce", post(callout))
         .route(
             "/webhooks/salesforce/outbound-message",
             post(outbound_message),
         )
-        .with_state(RouteState {
-            publisher: state.publisher.clone(),
-            settings: settings.map(Arc::new),
-        })
+        .with_state(SourceState::new(shared, settings.crm.salesforce.clone()))
 }
 
 async fn outbound_message(
-    State(state): State<RouteState>,
+    State(state): State<SourceState<WebhookSettings>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, IngressError> {
-    let settings = state
-        .settings
-        .as_deref()
-        .ok_or(IngressError::SourceNotConfigured)?;
+    let settings = state.settings()?;
     let org = settings
-        .organization_id
-        .as_deref()
+        .organization_id()
         .ok_or(IngressError::SourceNotConfigured)?;
-    let body = deal_won::body(body)?;
+    let body = super::body(body)?;
     let message = webhook::parse_outbound_message(&body)
         .map_err(|e| IngressError::Malformed(e.to_string()))?;
     if !webhook::same_org(&message.organization_id, org) {
@@ -114,7 +76,7 @@ async fn outbound_message(
         })
         .collect();
     let ignored = message.notifications.len() - won.len();
-    deal_won::publish(&state.publisher, SYSTEM, &won, ignored).await?;
+    deal_won::publish(&state.shared.publisher, SYSTEM, &won, ignored).await?;
     Ok((
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
@@ -124,19 +86,15 @@ async fn outbound_message(
 }
 
 async fn callout(
-    State(state): State<RouteState>,
+    State(state): State<SourceState<WebhookSettings>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Accepted>), IngressError> {
-    let settings = state
-        .settings
-        .as_deref()
-        .ok_or(IngressError::SourceNotConfigured)?;
+    let settings = state.settings()?;
     let secret = settings
-        .callout_secret
-        .as_ref()
+        .callout_secret()
         .ok_or(IngressError::SourceNotConfigured)?;
-    let body = deal_won::body(body)?;
+    let body = super::body(body)?;
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     standard_webhooks::verify(
         secret,
@@ -146,14 +104,10 @@ async fn callout(
         &body,
         Utc::now(),
     )
-    .map_err(|error| match error {
-        SignatureError::Missing(_) => IngressError::MissingSignature,
-        SignatureError::Stale { .. } => IngressError::StaleTimestamp,
-        SignatureError::Malformed(_) | SignatureError::Mismatch => IngressError::InvalidSignature,
-    })?;
+    .map_err(IngressError::from)?;
     let callout =
         webhook::parse_callout(&body).map_err(|e| IngressError::Malformed(e.to_string()))?;
-    if let Some(org) = settings.organization_id.as_deref()
+    if let Some(org) = settings.organization_id()
         && !webhook::same_org(&callout.organization_id, org)
     {
         return Err(IngressError::InvalidCredentials);
@@ -186,7 +140,7 @@ async fn callout(
         Vec::new()
     };
     let ignored = usize::from(won.is_empty());
-    let accepted = deal_won::publish(&state.publisher, SYSTEM, &won, ignored).await?;
+    let accepted = deal_won::publish(&state.shared.publisher, SYSTEM, &won, ignored).await?;
     Ok((StatusCode::OK, Json(accepted)))
 }
 

@@ -2,8 +2,6 @@
 //! the webhook is created with `http_auth_user`/`http_auth_password`, and this
 //! route accepts only those Basic credentials.
 
-use std::sync::Arc;
-
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
@@ -12,53 +10,30 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::post;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use crmerp_connector::pipedrive::webhook;
-use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use crmerp_connector::pipedrive::webhook::{self, WebhookSettings};
+use secrecy::ExposeSecret;
 
-use crate::deal_won::{self, Accepted, WonDeal, secret_matches};
+use super::{Shared, SourceState, secret_matches};
+use crate::Settings;
 use crate::error::IngressError;
-use crate::{AppState, Publisher};
+use crate::events::Accepted;
+use crate::events::deal_won::{self, WonDeal};
 
-const SYSTEM: &str = "pipedrive";
+pub(crate) const SYSTEM: &str = "pipedrive";
 
-/// The inbound half of `[crm.pipedrive]`.
-#[derive(Debug, Deserialize)]
-pub struct PipedriveWebhookSettings {
-    /// The webhook's `http_auth_user`.
-    pub webhook_user: String,
-    /// The webhook's `http_auth_password`.
-    pub webhook_password: SecretString,
-}
-
-#[derive(Clone)]
-struct RouteState {
-    publisher: Publisher,
-    settings: Option<Arc<PipedriveWebhookSettings>>,
-}
-
-/// The Pipedrive route, carrying its own settings.
-pub(crate) fn router(
-    state: &AppState,
-    settings: Option<PipedriveWebhookSettings>,
-) -> Router<AppState> {
+/// The Pipedrive route, with the `[crm.pipedrive]` webhook credentials.
+pub(crate) fn routes(shared: &Shared, settings: &Settings) -> Router {
     Router::new()
         .route("/webhooks/pipedrive", post(receive))
-        .with_state(RouteState {
-            publisher: state.publisher.clone(),
-            settings: settings.map(Arc::new),
-        })
+        .with_state(SourceState::new(shared, settings.crm.pipedrive.clone()))
 }
 
 async fn receive(
-    State(state): State<RouteState>,
+    State(state): State<SourceState<WebhookSettings>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Accepted>), IngressError> {
-    let settings = state
-        .settings
-        .as_deref()
-        .ok_or(IngressError::SourceNotConfigured)?;
+    let settings = state.settings()?;
     let (user, password) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -70,7 +45,7 @@ async fn receive(
     if !(user_ok & password_ok) {
         return Err(IngressError::InvalidCredentials);
     }
-    let body = deal_won::body(body)?;
+    let body = super::body(body)?;
     let hook = webhook::parse(&body).map_err(|e| IngressError::Malformed(e.to_string()))?;
     let won: Vec<WonDeal> = webhook::deal_won(&hook)
         .map(|n| WonDeal {
@@ -90,6 +65,6 @@ async fn receive(
         .into_iter()
         .collect();
     let ignored = usize::from(won.is_empty());
-    let accepted = deal_won::publish(&state.publisher, SYSTEM, &won, ignored).await?;
+    let accepted = deal_won::publish(&state.shared.publisher, SYSTEM, &won, ignored).await?;
     Ok((StatusCode::OK, Json(accepted)))
 }

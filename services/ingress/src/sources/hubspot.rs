@@ -8,33 +8,34 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use bytes::Bytes;
 use chrono::Utc;
-use crmerp_connector::hubspot::webhook::{self, SignatureError};
+use crmerp_connector::hubspot::webhook::{self, WebhookSettings};
 
-use crate::deal_won::{self, Accepted, WonDeal};
+use super::{Shared, SourceState};
+use crate::Settings;
 use crate::error::IngressError;
-use crate::{AppState, HubSpotWebhookSettings};
+use crate::events::Accepted;
+use crate::events::deal_won::{self, WonDeal};
 
-const SYSTEM: &str = "hubspot";
+pub(crate) const SYSTEM: &str = "hubspot";
 
-/// The HubSpot routes.
-pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/webhooks/hubspot", post(receive))
+/// The HubSpot routes, with the `[crm.hubspot]` webhook settings.
+pub(crate) fn routes(shared: &Shared, settings: &Settings) -> Router {
+    Router::new()
+        .route("/webhooks/hubspot", post(receive))
+        .with_state(SourceState::new(shared, settings.crm.hubspot.clone()))
 }
 
 async fn receive(
-    State(state): State<AppState>,
+    State(state): State<SourceState<WebhookSettings>>,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Accepted>), IngressError> {
-    let settings = state
-        .hubspot
-        .as_deref()
-        .ok_or(IngressError::SourceNotConfigured)?;
-    let body = deal_won::body(body)?;
+    let settings = state.settings()?;
+    let body = super::body(body)?;
     let public_uri = format!(
         "{}{}",
-        state.public_base_url,
+        state.shared.public_base_url,
         uri.path_and_query().map_or("", |p| p.as_str())
     );
     verify(settings, &headers, &public_uri, &body)?;
@@ -53,13 +54,13 @@ async fn receive(
             occurred_at: n.occurred_at,
         })
         .collect();
-    let accepted = deal_won::publish(&state.publisher, SYSTEM, &won, ignored).await?;
+    let accepted = deal_won::publish(&state.shared.publisher, SYSTEM, &won, ignored).await?;
     Ok((StatusCode::OK, Json(accepted)))
 }
 
 /// Checks v3 when present (it binds a timestamp, so replays expire), else v1/v2.
 fn verify(
-    settings: &HubSpotWebhookSettings,
+    settings: &WebhookSettings,
     headers: &HeaderMap,
     public_uri: &str,
     body: &[u8],
@@ -93,9 +94,5 @@ fn verify(
     } else {
         return Err(IngressError::MissingSignature);
     };
-    result.map_err(|error| match error {
-        SignatureError::Missing(_) => IngressError::MissingSignature,
-        SignatureError::Stale { .. } => IngressError::StaleTimestamp,
-        SignatureError::Malformed(_) | SignatureError::Mismatch => IngressError::InvalidSignature,
-    })
+    result.map_err(IngressError::from)
 }

@@ -1,30 +1,17 @@
-//! What every CRM route shares once the vendor's request is verified: the body
-//! extraction, the canonical `DealWon` envelope and the publish-and-report step.
+//! The `deal_won` event kind: a CRM deal (opportunity) entered a won stage.
+//! Every CRM's route reduces its notice to a [`WonDeal`]; this module makes the
+//! canonical `DealWon` envelope and its subject.
 
-use axum::extract::rejection::BytesRejection;
-use axum::http::StatusCode;
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use crmerp_proto::{
     DealWon, EventEnvelope, RecordRef, event_envelope::Data, event_types, timestamp_from,
     timestamp_now,
 };
 use crmerp_service_kit::topology::deal_won_subject;
-use serde::Serialize;
 
+use super::Accepted;
 use crate::Publisher;
 use crate::error::IngressError;
-
-/// What ingress did with a delivery.
-#[derive(Debug, Serialize)]
-pub(crate) struct Accepted {
-    /// Won-deal events newly stored.
-    pub(crate) accepted: usize,
-    /// Won-deal events already stored earlier (a re-sent webhook).
-    pub(crate) duplicates: usize,
-    /// Events in the delivery that are not deal wins.
-    pub(crate) ignored: usize,
-}
 
 /// One won deal, as a vendor route understood it.
 #[derive(Debug, Clone)]
@@ -39,17 +26,6 @@ pub(crate) struct WonDeal {
     pub(crate) dedup_key: String,
     /// When the change happened (or was received, when the vendor does not say).
     pub(crate) occurred_at: DateTime<Utc>,
-}
-
-/// The raw body, or 413 / 400.
-pub(crate) fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, IngressError> {
-    body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            IngressError::TooLarge
-        } else {
-            IngressError::Malformed(rejection.body_text())
-        }
-    })
 }
 
 /// The canonical envelope of a won deal from `system`.
@@ -76,38 +52,17 @@ pub(crate) fn envelope(system: &str, won: &WonDeal) -> EventEnvelope {
     }
 }
 
-/// Publishes every won deal and reports, counting `ignored` non-win events.
+/// Publishes every won deal from `system` and reports, counting `ignored`
+/// notices that are not deal wins.
 pub(crate) async fn publish(
     publisher: &Publisher,
     system: &'static str,
     won: &[WonDeal],
     ignored: usize,
 ) -> Result<Accepted, IngressError> {
-    let batch = won
+    let events = won
         .iter()
         .map(|w| (deal_won_subject(system), envelope(system, w)))
         .collect();
-    let report = publisher.publish_all(batch).await?;
-    metrics::counter!("crmerp_ingress_events_total", "source" => system, "result" => "accepted")
-        .increment(report.stored as u64);
-    metrics::counter!("crmerp_ingress_events_total", "source" => system, "result" => "duplicate")
-        .increment(report.duplicates as u64);
-    tracing::info!(
-        source = system,
-        accepted = report.stored,
-        duplicates = report.duplicates,
-        ignored,
-        "Webhook accepted."
-    );
-    Ok(Accepted {
-        accepted: report.stored,
-        duplicates: report.duplicates,
-        ignored,
-    })
-}
-
-/// Compares a presented secret with the configured one in constant time.
-pub(crate) fn secret_matches(presented: &str, expected: &str) -> bool {
-    use subtle::ConstantTimeEq as _;
-    !expected.is_empty() && bool::from(presented.as_bytes().ct_eq(expected.as_bytes()))
+    super::publish(publisher, system, events, ignored).await
 }

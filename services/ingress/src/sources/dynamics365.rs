@@ -4,7 +4,6 @@
 //! a configured header (`HttpHeader`) or as `?code=` (`WebhookKey`).
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
@@ -14,52 +13,27 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use crmerp_connector::dynamics365::webhook;
-use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use crmerp_connector::dynamics365::webhook::{self, WebhookSettings};
+use secrecy::ExposeSecret;
 
-use crate::deal_won::{self, Accepted, WonDeal, secret_matches};
+use super::{Shared, SourceState, secret_matches};
+use crate::Settings;
 use crate::error::IngressError;
-use crate::{AppState, Publisher};
+use crate::events::Accepted;
+use crate::events::deal_won::{self, WonDeal};
 
-const SYSTEM: &str = "dynamics365";
+pub(crate) const SYSTEM: &str = "dynamics365";
 
-/// The inbound half of `[crm.dynamics365]`.
-#[derive(Debug, Deserialize)]
-pub struct Dynamics365WebhookSettings {
-    /// `HttpHeader` authentication: the header name.
-    #[serde(default)]
-    pub webhook_header_name: String,
-    /// `HttpHeader` authentication: its value.
-    #[serde(default)]
-    pub webhook_header_value: SecretString,
-    /// `WebhookKey` authentication: the `code` query value.
-    #[serde(default)]
-    pub webhook_key: SecretString,
-}
-
-#[derive(Clone)]
-struct RouteState {
-    publisher: Publisher,
-    settings: Option<Arc<Dynamics365WebhookSettings>>,
-}
-
-/// The Dataverse route, carrying its own settings.
-pub(crate) fn router(
-    state: &AppState,
-    settings: Option<Dynamics365WebhookSettings>,
-) -> Router<AppState> {
+/// The Dataverse route, with the `[crm.dynamics365]` endpoint key.
+pub(crate) fn routes(shared: &Shared, settings: &Settings) -> Router {
     Router::new()
         .route("/webhooks/dynamics365", post(receive))
-        .with_state(RouteState {
-            publisher: state.publisher.clone(),
-            settings: settings.map(Arc::new),
-        })
+        .with_state(SourceState::new(shared, settings.crm.dynamics365.clone()))
 }
 
 /// True when the request carries the configured header key or `code`.
 fn authorised(
-    settings: &Dynamics365WebhookSettings,
+    settings: &WebhookSettings,
     headers: &HeaderMap,
     query: &HashMap<String, String>,
 ) -> bool {
@@ -75,24 +49,19 @@ fn authorised(
 }
 
 async fn receive(
-    State(state): State<RouteState>,
+    State(state): State<SourceState<WebhookSettings>>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Accepted>), IngressError> {
-    let settings = state
-        .settings
-        .as_deref()
-        .ok_or(IngressError::SourceNotConfigured)?;
-    if settings.webhook_header_value.expose_secret().is_empty()
-        && settings.webhook_key.expose_secret().is_empty()
-    {
+    let settings = state.settings()?;
+    if !settings.is_configured() {
         return Err(IngressError::SourceNotConfigured);
     }
     if !authorised(settings, &headers, &query) {
         return Err(IngressError::InvalidCredentials);
     }
-    let body = deal_won::body(body)?;
+    let body = super::body(body)?;
     let context = webhook::parse(&body).map_err(|e| IngressError::Malformed(e.to_string()))?;
     let won: Vec<WonDeal> = webhook::deal_won(&context)
         .map(|n| WonDeal {
@@ -112,7 +81,7 @@ async fn receive(
         .into_iter()
         .collect();
     let ignored = usize::from(won.is_empty());
-    let accepted = deal_won::publish(&state.publisher, SYSTEM, &won, ignored).await?;
+    let accepted = deal_won::publish(&state.shared.publisher, SYSTEM, &won, ignored).await?;
     Ok((StatusCode::OK, Json(accepted)))
 }
 

@@ -1,0 +1,55 @@
+//! Canonical event kinds: one module per kind turns what a source route
+//! understood of a vendor notice into that kind's envelope and subject.
+//!
+//! - [`deal_won`]: a CRM deal (opportunity) entered a won stage, from any CRM.
+//!
+//! A new kind (an ERP order-status change, a carrier shipment update, an
+//! invoice posted) is a new module here with its own notice type and
+//! normaliser, published through [`publish`]; the source routes of every vendor
+//! that emits it then share it.
+
+pub(crate) mod deal_won;
+
+use crmerp_proto::EventEnvelope;
+use serde::Serialize;
+
+use crate::Publisher;
+use crate::error::IngressError;
+
+/// What ingress did with a delivery (the JSON answer of most routes).
+#[derive(Debug, Serialize)]
+pub(crate) struct Accepted {
+    /// Events newly stored.
+    pub(crate) accepted: usize,
+    /// Events already stored earlier (a re-sent webhook).
+    pub(crate) duplicates: usize,
+    /// Notices in the delivery that are not events we take.
+    pub(crate) ignored: usize,
+}
+
+/// Publishes `(subject, envelope)` pairs from `system` and reports, counting
+/// `ignored` notices the delivery also carried.
+pub(crate) async fn publish(
+    publisher: &Publisher,
+    system: &'static str,
+    events: Vec<(String, EventEnvelope)>,
+    ignored: usize,
+) -> Result<Accepted, IngressError> {
+    let report = publisher.publish_all(events).await?;
+    metrics::counter!("crmerp_ingress_events_total", "source" => system, "result" => "accepted")
+        .increment(report.stored as u64);
+    metrics::counter!("crmerp_ingress_events_total", "source" => system, "result" => "duplicate")
+        .increment(report.duplicates as u64);
+    tracing::info!(
+        source = system,
+        accepted = report.stored,
+        duplicates = report.duplicates,
+        ignored,
+        "Webhook accepted."
+    );
+    Ok(Accepted {
+        accepted: report.stored,
+        duplicates: report.duplicates,
+        ignored,
+    })
+}

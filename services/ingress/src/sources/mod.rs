@@ -1,0 +1,127 @@
+//! Webhook sources: one module per vendor, holding that vendor's routes and
+//! its request authentication (signature, key or credentials), and one table,
+//! [`SOURCES`], that mounts them all.
+//!
+//! A source route verifies the request over the raw body, parses the vendor's
+//! notice with the connector crate's webhook module, reduces each notice to
+//! the input of a canonical event kind (see [`crate::events`]) and publishes.
+//! Its settings are the connector crate's `WebhookSettings` of that vendor,
+//! read from the vendor's section (`[crm.<vendor>]`); a vendor without a
+//! section answers 404 on its routes.
+//!
+//! Today every source is a CRM. ERP notifications (Business Central webhook
+//! subscriptions, NetSuite SuiteScript posts, SAP Event Mesh CloudEvents,
+//! Oracle business-event callbacks) and carrier tracking callbacks get a module
+//! here in the same shape: `<vendor>.rs` with `routes()` under
+//! `/webhooks/<vendor>`, settings from `[erp.<vendor>]` or
+//! `[carrier.<vendor>]` via that connector's `WebhookSettings`, one line in
+//! [`SOURCES`], and a normaliser per event kind they emit in `events/`.
+
+mod dynamics365;
+mod hubspot;
+mod pipedrive;
+mod salesforce;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::rejection::BytesRejection;
+use axum::http::StatusCode;
+use bytes::Bytes;
+
+use crate::error::IngressError;
+use crate::{Publisher, Settings};
+
+/// What every source route shares.
+#[derive(Clone)]
+pub(crate) struct Shared {
+    /// Publishes canonical events and waits for their PubAcks.
+    pub(crate) publisher: Publisher,
+    /// The URL vendors call, without a trailing slash; schemes that sign the
+    /// URL need it.
+    pub(crate) public_base_url: Arc<str>,
+}
+
+/// One source's route state: the shared parts and the vendor's webhook
+/// settings, `None` when the deployment does not configure the vendor.
+pub(crate) struct SourceState<W> {
+    pub(crate) shared: Shared,
+    settings: Option<Arc<W>>,
+}
+
+impl<W> Clone for SourceState<W> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+            settings: self.settings.clone(),
+        }
+    }
+}
+
+impl<W> SourceState<W> {
+    fn new(shared: &Shared, settings: Option<W>) -> Self {
+        Self {
+            shared: shared.clone(),
+            settings: settings.map(Arc::new),
+        }
+    }
+
+    /// The vendor's settings, or 404 when it is not configured.
+    pub(crate) fn settings(&self) -> Result<&W, IngressError> {
+        self.settings
+            .as_deref()
+            .ok_or(IngressError::SourceNotConfigured)
+    }
+}
+
+/// One webhook source.
+pub(crate) struct Source {
+    /// The vendor, as in event subjects and metrics (`hubspot`).
+    pub(crate) system: &'static str,
+    /// Its routes, with their state, from the deployment's settings.
+    pub(crate) routes: fn(&Shared, &Settings) -> Router,
+}
+
+/// Every webhook source ingress serves.
+pub(crate) const SOURCES: &[Source] = &[
+    Source {
+        system: hubspot::SYSTEM,
+        routes: hubspot::routes,
+    },
+    Source {
+        system: salesforce::SYSTEM,
+        routes: salesforce::routes,
+    },
+    Source {
+        system: pipedrive::SYSTEM,
+        routes: pipedrive::routes,
+    },
+    Source {
+        system: dynamics365::SYSTEM,
+        routes: dynamics365::routes,
+    },
+];
+
+/// The routes of every source in [`SOURCES`].
+pub(crate) fn router(shared: &Shared, settings: &Settings) -> Router {
+    SOURCES.iter().fold(Router::new(), |router, source| {
+        router.merge((source.routes)(shared, settings))
+    })
+}
+
+/// The raw body, or 413 / 400.
+pub(crate) fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, IngressError> {
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            IngressError::TooLarge
+        } else {
+            IngressError::Malformed(rejection.body_text())
+        }
+    })
+}
+
+/// Compares a presented secret with the configured one in constant time.
+pub(crate) fn secret_matches(presented: &str, expected: &str) -> bool {
+    use subtle::ConstantTimeEq as _;
+    !expected.is_empty() && bool::from(presented.as_bytes().ct_eq(expected.as_bytes()))
+}
