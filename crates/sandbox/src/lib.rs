@@ -33,15 +33,14 @@ mod businesscentral;
 mod config;
 mod conn;
 mod control;
-mod delivery;
 mod dynamics365;
 pub mod edmx;
 mod error;
 mod hubspot;
+mod kit;
 mod netsuite;
 mod odata;
 mod oraclefusion;
-mod persist;
 mod pipedrive;
 mod s4hana;
 mod salesforce;
@@ -89,7 +88,7 @@ pub use salesforce::config::{
     DEV_SALESFORCE_JWT_PUBLIC_KEY, DEV_SALESFORCE_ORG_ID, DEV_SALESFORCE_USERNAME, NotifyFormat,
     SalesforceConfig,
 };
-pub use vendors::VENDORS;
+pub use vendors::{SIMULATORS, SimulatorSpec, VENDORS};
 
 /// Serves one simulator per `(vendor name, listener)` until `shutdown` is
 /// cancelled, then flushes state to the state directory (when one is configured).
@@ -106,13 +105,18 @@ pub async fn serve(
     listeners: Vec<(&'static str, TcpListener)>,
     shutdown: CancellationToken,
 ) -> Result<(), SandboxError> {
+    let ctx = kit::Context {
+        config: &config,
+        state_dir: config.state_dir.as_deref(),
+        shutdown: &shutdown,
+    };
     let mut simulators = Vec::with_capacity(listeners.len());
     for (name, listener) in listeners {
-        simulators.push((vendors::build(name, &config, &shutdown)?, listener));
+        simulators.push((name, vendors::build(name, &ctx)?, listener));
     }
-    let persisters: Vec<persist::Persister> = simulators
+    let persisters: Vec<kit::Persister> = simulators
         .iter()
-        .filter_map(|(s, _)| s.persister.clone())
+        .filter_map(|(_, s, _)| s.persister.clone())
         .collect();
     let persist_tasks = persisters
         .iter()
@@ -120,11 +124,11 @@ pub async fn serve(
         .map(|persister| tokio::spawn(persister.run(shutdown.clone())))
         .collect::<Vec<_>>();
 
-    let servers = simulators.into_iter().map(|(simulator, listener)| {
+    let servers = simulators.into_iter().map(|(name, simulator, listener)| {
         let shutdown = shutdown.clone();
         async move {
             let result = conn::run_http(listener, simulator.router, shutdown).await;
-            (simulator.name, result)
+            (name, result)
         }
     });
     let results = futures::future::join_all(servers).await;

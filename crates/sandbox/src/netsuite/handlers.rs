@@ -114,7 +114,7 @@ pub(super) async fn create(
 ) -> Result<Response, NsError> {
     let record_type = record_type(&path.record_type)?;
     let body = parse_record(&body)?;
-    let mut data = shared.write();
+    let mut data = shared.data.write();
     let record = prepare(record_type, &data, None, body, Utc::now())?;
     let id = data.insert(record_type, record);
     Ok(no_content(Some(record_url(
@@ -135,7 +135,7 @@ pub(super) async fn read(
     let expand = query_value(&query, "expandSubResources")
         .is_some_and(|value| value.eq_ignore_ascii_case("true"));
     let fields = query_list(&query, "fields");
-    let data = shared.read();
+    let data = shared.data.read();
     let id = RecordKey::parse(&path.record_id)
         .and_then(|key| key.locate(&data, record_type))
         .ok_or_else(NsError::nonexistent)?;
@@ -158,7 +158,7 @@ pub(super) async fn update(
 ) -> Result<Response, NsError> {
     let record_type = record_type(&path.record_type)?;
     let body = parse_record(&body)?;
-    let mut data = shared.write();
+    let mut data = shared.data.write();
     let id = RecordKey::parse(&path.record_id)
         .and_then(|key| key.locate(&data, record_type))
         .ok_or_else(NsError::nonexistent)?;
@@ -182,7 +182,7 @@ pub(super) async fn upsert(
     };
     let mut body = parse_record(&body)?;
     body.insert("externalId".to_owned(), json!(external_id));
-    let mut data = shared.write();
+    let mut data = shared.data.write();
     let now = Utc::now();
     let id = match data.id_by_external_id(record_type, &external_id) {
         Some(id) => {
@@ -208,7 +208,7 @@ pub(super) async fn delete(
     Path(path): Path<RecordPath>,
 ) -> Result<Response, NsError> {
     let record_type = record_type(&path.record_type)?;
-    let mut data = shared.write();
+    let mut data = shared.data.write();
     let id = RecordKey::parse(&path.record_id)
         .and_then(|key| key.locate(&data, record_type))
         .ok_or_else(NsError::nonexistent)?;
@@ -255,7 +255,7 @@ pub(super) async fn list(
         })?),
     };
     let base = base_url(&headers);
-    let data = shared.read();
+    let data = shared.data.read();
     let ids: Vec<u64> = data
         .records(record_type)
         .filter(|(_, record)| filter.as_ref().is_none_or(|filter| filter.matches(record)))
