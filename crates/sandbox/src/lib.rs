@@ -1,14 +1,20 @@
-//! HTTP-level simulator of the HubSpot CRM API and the NetSuite REST Record API.
+//! HTTP-level simulators of the CRM and ERP vendor APIs: HubSpot, Salesforce,
+//! Pipedrive and Dataverse (Dynamics 365) on the CRM side; NetSuite, Business
+//! Central, SAP S/4HANA and Oracle Fusion on the ERP side. See
+//! `docs/simulators.md`.
 //!
 //! The sandbox stands in for the real vendors in `make run`, in end-to-end tests and in
-//! benchmarks. Each vendor gets its own listener and behaves like the real service at the HTTP
-//! level: the same paths, authentication checks (a bearer token for HubSpot, OAuth 1.0a TBA with
-//! HMAC-SHA256 for NetSuite), payload shapes, status codes and error bodies. State is kept in
-//! memory and optionally persisted to a directory, HubSpot emits signed webhooks, and tests can
-//! inject faults through the `/__sandbox/` control endpoints on each listener.
+//! benchmarks. Each simulator of the table [`SIMULATORS`] gets its own listener and behaves
+//! like the real service at the HTTP level: the same paths, authentication checks, payload
+//! shapes, status codes and error bodies. Each is built from the same kit (`kit/`): state kept
+//! in memory and optionally persisted to a directory, the `/__sandbox/` control plane (faults,
+//! request log, state, reset), token endpoints, and one webhook emitter with retries and a
+//! delivery log. CRMs send their webhooks; ERPs send their own change events (Business Central
+//! subscription notifications, NetSuite User Event script POSTs) and can be driven through
+//! fulfilment with `POST /__sandbox/orders/{order}/fulfilment`.
 //!
 //! Start it in-process with [`serve`] (passing already-bound listeners) or [`spawn`] (which binds
-//! `127.0.0.1:0` itself), or run the `crmerp-sandbox` binary.
+//! the HubSpot and NetSuite simulators on `127.0.0.1:0`), or run the `crmerp-sandbox` binary.
 //!
 //! # Control endpoints
 //!
@@ -21,13 +27,10 @@
 //! | `GET /__sandbox/requests?path_prefix=&method=` | request log `{"count","requests":[{"seq","method","path","query","status","fault","time","duration_ms"}]}` (last 100,000; status 0 = dropped) |
 //! | `DELETE /__sandbox/requests` | clear the request log |
 //! | `GET /__sandbox/state` | the vendor's state as JSON |
-//! | `POST /__sandbox/reset` | clear the state (HubSpot keeps its seeded properties), faults, the request log and the webhook delivery log |
-//! | `GET` / `PUT /__sandbox/webhooks` | HubSpot only: `{"target_url","signature":"v1\|v3\|both"}` |
-//! | `GET` / `DELETE /__sandbox/webhooks/deliveries` | HubSpot only: one entry per delivery attempt |
-//! | `PUT /__sandbox/webhooks` (Salesforce) | `{"target_url","format":"outbound_message\|callout"}`: where a won opportunity is announced |
-//! | `PUT /__sandbox/webhooks` (Pipedrive) | `{"target_url","http_auth_user"?,"http_auth_password"?}`: where webhooks v2 go |
-//! | `PUT /__sandbox/webhooks` (Dataverse) | `{"target_url"}`: the service endpoint of the `Win` step |
-//! | `GET` / `DELETE /__sandbox/webhooks/deliveries` (those three) | one entry per delivery attempt |
+//! | `POST /__sandbox/reset` | clear the state (HubSpot keeps its seeded properties), tokens, faults, the request log and the delivery log |
+//! | `GET` / `PUT /__sandbox/webhooks` | where webhooks or events go, `{"target_url"}` plus `signature` (HubSpot, `v1\|v3\|both`), `format` (Salesforce, `outbound_message\|callout`), `http_auth_user`/`http_auth_password` (Pipedrive); not Business Central, whose targets are its API subscriptions |
+//! | `GET` / `DELETE /__sandbox/webhooks/deliveries` | one entry per delivery attempt |
+//! | `POST /__sandbox/orders/{order}/fulfilment` | Business Central and NetSuite: `{"status":"picking\|packed\|dispatched\|delivered\|invoiced\|paid","carrier","tracking_number"}` |
 
 mod businesscentral;
 mod config;
@@ -60,8 +63,8 @@ pub use businesscentral::config::{
 pub use config::{
     DEV_HUBSPOT_APP_ID, DEV_HUBSPOT_CLIENT_SECRET, DEV_HUBSPOT_PORTAL_ID, DEV_HUBSPOT_TOKEN,
     DEV_NETSUITE_ACCOUNT, DEV_NETSUITE_CONSUMER_KEY, DEV_NETSUITE_CONSUMER_SECRET,
-    DEV_NETSUITE_TOKEN_ID, DEV_NETSUITE_TOKEN_SECRET, HubSpotConfig, NetSuiteConfig, RetryPolicy,
-    SandboxConfig, SignatureMode, WebhookConfig,
+    DEV_NETSUITE_EVENTS_SECRET, DEV_NETSUITE_TOKEN_ID, DEV_NETSUITE_TOKEN_SECRET, EventConfig,
+    HubSpotConfig, NetSuiteConfig, RetryPolicy, SandboxConfig, SignatureMode, WebhookConfig,
 };
 pub use control::FaultSpec;
 pub use dynamics365::config::{
@@ -183,7 +186,7 @@ impl RunningSandbox {
         format!("http://{}", self.netsuite_addr)
     }
 
-    /// Stops both simulators, waits for the state flush and returns the outcome of [`serve`].
+    /// Stops the simulators, waits for the state flush and returns the outcome of [`serve`].
     ///
     /// # Errors
     ///
@@ -194,7 +197,8 @@ impl RunningSandbox {
     }
 }
 
-/// Binds both simulators on `127.0.0.1:0` and serves them in a background task.
+/// Binds the HubSpot and NetSuite simulators on `127.0.0.1:0` and serves them in a
+/// background task (other simulators: [`serve`] with listeners of your own).
 ///
 /// # Errors
 ///

@@ -33,6 +33,9 @@ struct Args {
     /// /webhooks/salesforce/outbound-message); none are sent without it.
     #[arg(long, env = "SANDBOX_SALESFORCE_NOTIFY_URL")]
     salesforce_notify_url: Option<String>,
+    /// URL receiving the NetSuite User Event script's signed record-change POSTs.
+    #[arg(long, env = "SANDBOX_NETSUITE_EVENTS_URL")]
+    netsuite_events_url: Option<String>,
     /// URL receiving Pipedrive webhooks v2 (e.g. ingress's /webhooks/pipedrive).
     #[arg(long, env = "SANDBOX_PIPEDRIVE_WEBHOOK_URL")]
     pipedrive_webhook_url: Option<String>,
@@ -134,6 +137,10 @@ impl Args {
                 token_id: self.netsuite_token_id,
                 token_secret: self.netsuite_token_secret,
                 concurrency_limit: self.netsuite_concurrency_limit,
+                events: crmerp_sandbox::EventConfig {
+                    target_url: self.netsuite_events_url,
+                    ..crmerp_sandbox::EventConfig::default()
+                },
                 ..NetSuiteConfig::default()
             },
             salesforce: crmerp_sandbox::SalesforceConfig {

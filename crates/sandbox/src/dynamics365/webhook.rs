@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::config::Dynamics365Config;
 use crate::error::SandboxError;
-use crate::kit::emitter::{self, Attempt, Emitter, Target};
+use crate::kit::emitter::{Emitter, Target};
 
 /// What the delivery log says of a step execution.
 #[derive(Debug, Clone, Serialize)]
@@ -83,31 +83,23 @@ impl Webhooks {
             "UserId": "0d365000-0000-4000-8000-0000000000a1",
         })
         .to_string();
+        let headers = [
+            ("Content-Type", "application/json"),
+            (self.header.as_str(), self.secret.as_str()),
+            ("x-request-id", request_id.as_str()),
+            (
+                "x-ms-dynamics-organization",
+                "crmerpsandbox.crm.dynamics.com",
+            ),
+            ("x-ms-dynamics-entity-name", "opportunity"),
+            ("x-ms-dynamics-request-name", "Win"),
+            ("x-ms-correlation-request-id", request_id.as_str()),
+        ]
+        .map(|(name, value)| (name.to_owned(), value.to_owned()));
         let about = About {
-            request_id: request_id.clone(),
+            request_id,
             opportunity_id: opportunity_id.to_owned(),
         };
-        let emitter = Arc::clone(&self.emitter);
-        let (header, secret) = (self.header.clone(), self.secret.clone());
-        let attempt = move |settings: &Target, _attempt: u32| {
-            let target = settings.target_url.clone()?;
-            let request = emitter
-                .client()
-                .post(&target)
-                .header("Content-Type", "application/json")
-                .header(header.as_str(), secret.as_str())
-                .header("x-request-id", &request_id)
-                .header(
-                    "x-ms-dynamics-organization",
-                    "crmerpsandbox.crm.dynamics.com",
-                )
-                .header("x-ms-dynamics-entity-name", "opportunity")
-                .header("x-ms-dynamics-request-name", "Win")
-                .header("x-ms-correlation-request-id", &request_id)
-                .body(context.clone());
-            Some(Attempt { target, request })
-        };
-        self.emitter
-            .spawn(about, attempt, emitter::success_is_delivery);
+        self.emitter.post(about, headers.into(), context);
     }
 }

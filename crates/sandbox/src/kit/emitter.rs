@@ -21,7 +21,7 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::RetryPolicy;
+use crate::config::{EventConfig, RetryPolicy};
 use crate::error::SandboxError;
 use crate::util::{lock, read, write};
 
@@ -119,6 +119,49 @@ pub(crate) struct Delivery<A> {
     delivered: bool,
     gave_up: bool,
     time: DateTime<Utc>,
+}
+
+impl<A> Emitter<Target, A>
+where
+    A: Clone + Serialize + Send + Sync + 'static,
+{
+    /// An emitter of an ERP's business events, configured by `config`.
+    pub(crate) fn for_events(
+        vendor: &'static str,
+        config: &EventConfig,
+        shutdown: CancellationToken,
+    ) -> Result<Arc<Self>, SandboxError> {
+        let target = Target {
+            target_url: config.target_url.clone(),
+        };
+        Self::new(
+            vendor,
+            target,
+            config.retry,
+            config.request_timeout,
+            shutdown,
+        )
+    }
+
+    /// POSTs `body` with `headers` (which name its content type) to the current
+    /// target in the background, when one is set; 2xx delivers.
+    pub(crate) fn post(self: &Arc<Self>, about: A, headers: Vec<(String, String)>, body: String) {
+        if self.settings().target_url.is_none() {
+            return;
+        }
+        let emitter = Arc::clone(self);
+        let attempt = move |settings: &Target, _attempt: u32| {
+            let target = settings.target_url.clone()?;
+            let request = headers
+                .iter()
+                .fold(emitter.client().post(&target), |request, (name, value)| {
+                    request.header(name.as_str(), value.as_str())
+                })
+                .body(body.clone());
+            Some(Attempt { target, request })
+        };
+        self.spawn(about, attempt, success_is_delivery);
+    }
 }
 
 /// Outbound webhooks of one simulator: settings `S`, events described by `A`.

@@ -117,6 +117,9 @@ pub(super) async fn create(
     let mut data = shared.data.write();
     let record = prepare(record_type, &data, None, body, Utc::now())?;
     let id = data.insert(record_type, record);
+    shared
+        .events
+        .after_submit("create", record_type, id, data.get(record_type, id));
     Ok(no_content(Some(record_url(
         &base_url(&headers),
         record_type,
@@ -165,6 +168,9 @@ pub(super) async fn update(
     let existing = data.get(record_type, id).ok_or_else(NsError::nonexistent)?;
     let record = prepare(record_type, &data, Some((id, existing)), body, Utc::now())?;
     data.replace(record_type, id, record);
+    shared
+        .events
+        .after_submit("edit", record_type, id, data.get(record_type, id));
     Ok(no_content(None))
 }
 
@@ -184,18 +190,21 @@ pub(super) async fn upsert(
     body.insert("externalId".to_owned(), json!(external_id));
     let mut data = shared.data.write();
     let now = Utc::now();
-    let id = match data.id_by_external_id(record_type, &external_id) {
+    let (id, event_type) = match data.id_by_external_id(record_type, &external_id) {
         Some(id) => {
             let existing = data.get(record_type, id).ok_or_else(NsError::nonexistent)?;
             let record = prepare(record_type, &data, Some((id, existing)), body, now)?;
             data.replace(record_type, id, record);
-            id
+            (id, "edit")
         }
         None => {
             let record = prepare(record_type, &data, None, body, now)?;
-            data.insert(record_type, record)
+            (data.insert(record_type, record), "create")
         }
     };
+    shared
+        .events
+        .after_submit(event_type, record_type, id, data.get(record_type, id));
     Ok(no_content(Some(record_url(
         &base_url(&headers),
         record_type,
@@ -213,6 +222,7 @@ pub(super) async fn delete(
         .and_then(|key| key.locate(&data, record_type))
         .ok_or_else(NsError::nonexistent)?;
     data.remove(record_type, id);
+    shared.events.after_submit("delete", record_type, id, None);
     Ok(no_content(None))
 }
 

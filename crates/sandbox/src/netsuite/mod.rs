@@ -1,7 +1,11 @@
 //! The NetSuite REST Record simulator: customers, inventory items and sales orders behind
-//! OAuth 1.0a token-based authentication.
+//! OAuth 1.0a token-based authentication; item fulfillments and invoices made by the
+//! fulfilment control endpoint ([`fulfilment`]); and a User Event script's signed
+//! record-change POSTs ([`events`]).
 
 mod error;
+mod events;
+mod fulfilment;
 mod handlers;
 mod oauth;
 mod query;
@@ -23,6 +27,7 @@ use tokio::sync::Semaphore;
 use crate::error::SandboxError;
 use crate::kit::{self, Context, SimState, Simulator};
 use error::NsError;
+use events::Events;
 use oauth::{SignedRequest, Verifier};
 use store::NetSuiteData;
 
@@ -31,6 +36,8 @@ pub(crate) struct Shared {
     data: SimState<NetSuiteData>,
     verifier: Verifier,
     concurrency: Option<Arc<Semaphore>>,
+    /// The User Event script's POSTs.
+    events: Events,
 }
 
 /// The state every NetSuite handler receives.
@@ -50,7 +57,12 @@ pub(crate) fn build(ctx: &Context<'_>) -> Result<Simulator, SandboxError> {
         concurrency: config
             .concurrency_limit
             .map(|limit| Arc::new(Semaphore::new(limit))),
+        events: Events::new(config, ctx.shutdown.child_token())?,
     });
+    let control = shared
+        .events
+        .routes()
+        .merge(kit::fulfilment::routes(Arc::clone(&shared)));
     let api = Router::new()
         .route(
             "/services/rest/record/v1/{record_type}",
@@ -65,11 +77,15 @@ pub(crate) fn build(ctx: &Context<'_>) -> Result<Simulator, SandboxError> {
         )
         .route_layer(middleware::from_fn_with_state(Arc::clone(&shared), guard))
         .fallback(not_found)
-        .with_state(Arc::clone(&shared));
+        .with_state(Arc::clone(&shared))
+        .merge(control);
     Ok(kit::assemble(
         shared,
         |s| &s.data,
-        |s| s.verifier.reset(),
+        |s| {
+            s.verifier.reset();
+            s.events.clear();
+        },
         api,
         error::render_fault,
     ))
