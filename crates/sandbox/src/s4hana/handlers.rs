@@ -193,6 +193,7 @@ fn dispatch(
         }
         (SALES_ORDER, "A_SalesOrder", None, None, &Method::POST) => {
             let order = documents::create_order(&mut state.data.write(), &object()?, &manual)?;
+            state.events.order(super::events::ORDER_CREATED, &order);
             let data = state.data.read();
             let number = text(&order, "SalesOrder").unwrap_or_default().to_owned();
             let mut d = call.render("A_SalesOrder", "A_SalesOrderType", &number, &order);

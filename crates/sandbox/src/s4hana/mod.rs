@@ -2,11 +2,15 @@
 //! deep insert with `to_Item`), `API_BUSINESS_PARTNER` (`A_BusinessPartner`
 //! deep insert), a minimal `API_PRODUCT_SRV` material master, HTTP Basic or
 //! OAuth client-credentials logon, and SAP's CSRF protocol (token fetched with
-//! `x-csrf-token: Fetch`, bound to the session cookie, 403 `Required` otherwise).
+//! `x-csrf-token: Fetch`, bound to the session cookie, 403 `Required` otherwise);
+//! Event Mesh CloudEvents of sales orders ([`events`]) and the fulfilment control
+//! endpoint ([`fulfilment`]).
 
 pub(crate) mod config;
 mod documents;
 mod error;
+mod events;
+mod fulfilment;
 mod handlers;
 mod session;
 mod store;
@@ -23,6 +27,7 @@ use axum::routing::{any, get, post};
 use crate::error::SandboxError;
 use crate::kit::{self, Context, SimState, Simulator};
 use config::S4HanaConfig;
+use events::Events;
 use session::Sessions;
 use store::S4Data;
 
@@ -31,6 +36,8 @@ pub(crate) struct Shared {
     data: SimState<S4Data>,
     config: S4HanaConfig,
     sessions: Sessions,
+    /// Event Mesh deliveries.
+    events: Events,
 }
 
 type AppState = Arc<Shared>;
@@ -41,6 +48,7 @@ pub(crate) fn build(ctx: &Context<'_>) -> Result<Simulator, SandboxError> {
         data: SimState::load("s4hana", ctx.state_dir, S4Data::default)?,
         config: ctx.config.s4hana.clone(),
         sessions: Sessions::default(),
+        events: Events::new(&ctx.config.s4hana, ctx.shutdown.child_token())?,
     });
     let odata = Router::new()
         .route("/sap/opu/odata/sap/{service}", get(handlers::service_root))
@@ -54,11 +62,16 @@ pub(crate) fn build(ctx: &Context<'_>) -> Result<Simulator, SandboxError> {
         .route("/sap/bc/sec/oauth2/token", post(session::token))
         .merge(odata)
         .fallback(|| async { error::SapError::not_found("").into_response() })
-        .with_state(Arc::clone(&shared));
+        .with_state(Arc::clone(&shared))
+        .merge(shared.events.routes())
+        .merge(kit::fulfilment::routes(Arc::clone(&shared)));
     Ok(kit::assemble(
         shared,
         |s| &s.data,
-        |s| s.sessions.clear(),
+        |s| {
+            s.sessions.clear();
+            s.events.clear();
+        },
         vendor,
         error::render_fault,
     ))
