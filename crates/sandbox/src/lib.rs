@@ -10,7 +10,7 @@
 //! in memory and optionally persisted to a directory, the `/__sandbox/` control plane (faults,
 //! request log, state, reset), token endpoints, and one webhook emitter with retries and a
 //! delivery log. CRMs send their webhooks; ERPs send their own change events (Business Central
-//! subscription notifications, NetSuite User Event script POSTs, S/4HANA Event Mesh CloudEvents)
+//! subscription notifications, NetSuite User Event script POSTs, S/4HANA Event Mesh CloudEvents, Oracle Fusion business-event callbacks)
 //! and can be driven through
 //! fulfilment with `POST /__sandbox/orders/{order}/fulfilment`.
 //!
@@ -31,7 +31,7 @@
 //! | `POST /__sandbox/reset` | clear the state (HubSpot keeps its seeded properties), tokens, faults, the request log and the delivery log |
 //! | `GET` / `PUT /__sandbox/webhooks` | where webhooks or events go, `{"target_url"}` plus `signature` (HubSpot, `v1\|v3\|both`), `format` (Salesforce, `outbound_message\|callout`), `http_auth_user`/`http_auth_password` (Pipedrive); not Business Central, whose targets are its API subscriptions |
 //! | `GET` / `DELETE /__sandbox/webhooks/deliveries` | one entry per delivery attempt |
-//! | `POST /__sandbox/orders/{order}/fulfilment` | Business Central, NetSuite and S/4HANA: `{"status":"picking\|packed\|dispatched\|delivered\|invoiced\|paid","carrier","tracking_number"}` |
+//! | `POST /__sandbox/orders/{order}/fulfilment` | the ERP simulators: `{"status":"picking\|packed\|dispatched\|delivered\|invoiced\|paid","carrier","tracking_number"}` |
 
 mod businesscentral;
 mod config;

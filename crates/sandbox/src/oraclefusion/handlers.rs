@@ -233,7 +233,10 @@ pub(super) async fn resource(
             let upsert = headers.get("Upsert-Mode").and_then(|v| v.to_str().ok()) == Some("true");
             object(&body)
                 .and_then(|b| create_order(&state, &mut state.data.write(), &b, upsert))
-                .map(created)
+                .map(|order| {
+                    state.events.order(super::events::ORDER_CREATED, &order);
+                    created(order)
+                })
         }
         ("fscmRestApi", ["salesOrdersForOrderHub", key], &Method::GET) => state
             .data

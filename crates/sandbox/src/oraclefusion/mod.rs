@@ -2,10 +2,14 @@
 //! `salesOrdersForOrderHub`, CRM `accounts` and product `itemsV2` REST
 //! resources with the REST framework's collection, `?q=` finder and error
 //! shapes; HTTP Basic for an integration user or bearer tokens from an
-//! IDCS-style `/oauth2/v1/token` (client credentials).
+//! IDCS-style `/oauth2/v1/token` (client credentials); Order Management
+//! business-event callbacks ([`events`]) and the fulfilment control endpoint
+//! ([`fulfilment`]).
 
 pub(crate) mod config;
 mod error;
+mod events;
+mod fulfilment;
 mod handlers;
 mod store;
 
@@ -24,6 +28,7 @@ use crate::error::SandboxError;
 use crate::kit::oauth::{self, Refusal, Tokens, oauth_error, same};
 use crate::kit::{self, Context, SimState, Simulator};
 use config::OracleFusionConfig;
+use events::Events;
 use store::OraData;
 
 /// Everything the handlers share.
@@ -31,6 +36,8 @@ pub(crate) struct Shared {
     data: SimState<OraData>,
     config: OracleFusionConfig,
     tokens: Tokens,
+    /// Business-event callbacks.
+    events: Events,
 }
 
 type AppState = Arc<Shared>;
@@ -41,6 +48,7 @@ pub(crate) fn build(ctx: &Context<'_>) -> Result<Simulator, SandboxError> {
         data: SimState::load("oraclefusion", ctx.state_dir, OraData::default)?,
         config: ctx.config.oraclefusion.clone(),
         tokens: Tokens::default(),
+        events: Events::new(&ctx.config.oraclefusion, ctx.shutdown.child_token())?,
     });
     let api = Router::new()
         .route(
@@ -52,11 +60,16 @@ pub(crate) fn build(ctx: &Context<'_>) -> Result<Simulator, SandboxError> {
         .route("/oauth2/v1/token", post(token))
         .merge(api)
         .fallback(|| async { error::OraError::not_found().into_response() })
-        .with_state(Arc::clone(&shared));
+        .with_state(Arc::clone(&shared))
+        .merge(shared.events.routes())
+        .merge(kit::fulfilment::routes(Arc::clone(&shared)));
     Ok(kit::assemble(
         shared,
         |s| &s.data,
-        |s| s.tokens.revoke_all(),
+        |s| {
+            s.tokens.revoke_all();
+            s.events.clear();
+        },
         vendor,
         error::render_fault,
     ))
