@@ -10,8 +10,8 @@
 //! in memory and optionally persisted to a directory, the `/__sandbox/` control plane (faults,
 //! request log, state, reset), token endpoints, and one webhook emitter with retries and a
 //! delivery log. CRMs send their webhooks; ERPs send their own change events (Business Central
-//! subscription notifications, NetSuite User Event script POSTs, S/4HANA Event Mesh CloudEvents, Oracle Fusion business-event callbacks)
-//! and can be driven through
+//! subscription notifications, NetSuite User Event script POSTs, S/4HANA Event Mesh
+//! CloudEvents, Oracle Fusion business-event callbacks) and can be driven through
 //! fulfilment with `POST /__sandbox/orders/{order}/fulfilment`.
 //!
 //! Start it in-process with [`serve`] (passing already-bound listeners) or [`spawn`] (which binds

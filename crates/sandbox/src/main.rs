@@ -15,8 +15,8 @@ use clap::{CommandFactory as _, FromArgMatches as _, Parser};
 use crmerp_sandbox::{
     DEV_HUBSPOT_APP_ID, DEV_HUBSPOT_CLIENT_SECRET, DEV_HUBSPOT_PORTAL_ID, DEV_HUBSPOT_TOKEN,
     DEV_NETSUITE_ACCOUNT, DEV_NETSUITE_CONSUMER_KEY, DEV_NETSUITE_CONSUMER_SECRET,
-    DEV_NETSUITE_TOKEN_ID, DEV_NETSUITE_TOKEN_SECRET, HubSpotConfig, NetSuiteConfig, RetryPolicy,
-    SIMULATORS, SandboxConfig, SignatureMode, WebhookConfig,
+    DEV_NETSUITE_TOKEN_ID, DEV_NETSUITE_TOKEN_SECRET, EventConfig, HubSpotConfig, NetSuiteConfig,
+    RetryPolicy, SIMULATORS, SandboxConfig, SignatureMode, WebhookConfig,
 };
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -36,6 +36,12 @@ struct Args {
     /// URL receiving the NetSuite User Event script's signed record-change POSTs.
     #[arg(long, env = "SANDBOX_NETSUITE_EVENTS_URL")]
     netsuite_events_url: Option<String>,
+    /// URL receiving S/4HANA's business events (Event Mesh CloudEvents, structured mode).
+    #[arg(long, env = "SANDBOX_S4HANA_EVENTS_URL")]
+    s4hana_events_url: Option<String>,
+    /// URL receiving Oracle Fusion's Order Management business-event callbacks.
+    #[arg(long, env = "SANDBOX_ORACLEFUSION_EVENTS_URL")]
+    oraclefusion_events_url: Option<String>,
     /// URL receiving Pipedrive webhooks v2 (e.g. ingress's /webhooks/pipedrive).
     #[arg(long, env = "SANDBOX_PIPEDRIVE_WEBHOOK_URL")]
     pipedrive_webhook_url: Option<String>,
@@ -137,10 +143,7 @@ impl Args {
                 token_id: self.netsuite_token_id,
                 token_secret: self.netsuite_token_secret,
                 concurrency_limit: self.netsuite_concurrency_limit,
-                events: crmerp_sandbox::EventConfig {
-                    target_url: self.netsuite_events_url,
-                    ..crmerp_sandbox::EventConfig::default()
-                },
+                events: events(self.netsuite_events_url),
                 ..NetSuiteConfig::default()
             },
             salesforce: crmerp_sandbox::SalesforceConfig {
@@ -156,10 +159,24 @@ impl Args {
                 ..crmerp_sandbox::Dynamics365Config::default()
             },
             businesscentral: crmerp_sandbox::BusinessCentralConfig::default(),
-            s4hana: crmerp_sandbox::S4HanaSandboxConfig::default(),
-            oraclefusion: crmerp_sandbox::OracleFusionSandboxConfig::default(),
+            s4hana: crmerp_sandbox::S4HanaSandboxConfig {
+                events: events(self.s4hana_events_url),
+                ..crmerp_sandbox::S4HanaSandboxConfig::default()
+            },
+            oraclefusion: crmerp_sandbox::OracleFusionSandboxConfig {
+                events: events(self.oraclefusion_events_url),
+                ..crmerp_sandbox::OracleFusionSandboxConfig::default()
+            },
             state_dir: self.state_dir,
         }
+    }
+}
+
+/// Default event delivery to `target_url`.
+fn events(target_url: Option<String>) -> EventConfig {
+    EventConfig {
+        target_url,
+        ..EventConfig::default()
     }
 }
 
