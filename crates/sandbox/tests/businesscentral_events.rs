@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -13,11 +15,10 @@ use axum::response::IntoResponse;
 use axum::routing::post;
 use crmerp_sandbox::{
     DEV_BC_CLIENT_ID, DEV_BC_CLIENT_SECRET, DEV_BC_COMPANY_ID, DEV_BC_ENVIRONMENT,
-    DEV_BC_TENANT_ID, RetryPolicy, SandboxConfig,
+    DEV_BC_TENANT_ID, SandboxConfig,
 };
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 /// A subscriber: answers the validation handshake, then each notification with
 /// the next scripted status (204 once the script is used up).
@@ -98,19 +99,8 @@ async fn start_bc() -> Bc {
     let mut config = SandboxConfig::default();
     config.businesscentral.notification_delay = Duration::from_millis(100);
     config.businesscentral.collection_threshold = 3;
-    config.businesscentral.retry = RetryPolicy {
-        max_attempts: 3,
-        initial_delay: Duration::from_millis(50),
-        max_delay: Duration::from_millis(100),
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let shutdown = CancellationToken::new();
-    tokio::spawn(crmerp_sandbox::serve(
-        config,
-        vec![("businesscentral", listener)],
-        shutdown.clone(),
-    ));
+    config.businesscentral.retry = common::fast_retry();
+    let (url, stop) = common::serve_one(config, "businesscentral").await;
     let http = reqwest::Client::new();
     let token: Value = http
         .post(format!("{url}/{DEV_BC_TENANT_ID}/oauth2/v2.0/token"))
@@ -128,7 +118,7 @@ async fn start_bc() -> Bc {
         url,
         token: token["access_token"].as_str().unwrap().to_owned(),
         http,
-        _stop: shutdown.drop_guard(),
+        _stop: stop,
     }
 }
 
@@ -195,15 +185,7 @@ impl Bc {
     }
 
     async fn fulfil(&self, order: &str, body: Value) -> (u16, Value) {
-        let response = self
-            .http
-            .post(format!("{}/__sandbox/orders/{order}/fulfilment", self.url))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap())
+        common::fulfil(&self.url, order, body).await
     }
 
     async fn deliveries(&self) -> Value {

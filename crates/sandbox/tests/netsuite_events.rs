@@ -5,12 +5,8 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::{Received, Signer, netsuite, receiver};
-use crmerp_sandbox::{
-    DEV_NETSUITE_EVENTS_SECRET, EventConfig, RetryPolicy, RunningSandbox, SandboxConfig,
-};
+use crmerp_sandbox::{DEV_NETSUITE_EVENTS_SECRET, RunningSandbox, SandboxConfig};
 use hmac::{Hmac, KeyInit, Mac};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -49,32 +45,14 @@ async fn create(sandbox: &RunningSandbox, record: &str, body: Value) -> String {
 }
 
 async fn fulfil(sandbox: &RunningSandbox, order: &str, body: Value) -> (u16, Value) {
-    let response = reqwest::Client::new()
-        .post(format!(
-            "{}/__sandbox/orders/{order}/fulfilment",
-            sandbox.netsuite_url()
-        ))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
+    common::fulfil(&sandbox.netsuite_url(), order, body).await
 }
 
 #[tokio::test]
 async fn record_changes_post_signed_events_and_fulfilment_writes_netsuite_records() {
     let mut hook = receiver(1).await;
     let mut config = SandboxConfig::default();
-    config.netsuite.events = EventConfig {
-        target_url: Some(hook.url.clone()),
-        retry: RetryPolicy {
-            max_attempts: 3,
-            initial_delay: Duration::from_millis(50),
-            max_delay: Duration::from_millis(100),
-        },
-        request_timeout: Duration::from_secs(5),
-    };
+    config.netsuite.events = common::fast_events(&hook.url);
     let sandbox = common::start(config).await;
 
     let item = create(

@@ -5,15 +5,12 @@
 
 mod common;
 
-use std::time::Duration;
-
-use common::receiver;
+use common::{fulfil, receiver};
 use crmerp_sandbox::{
     DEV_ORACLE_BUSINESS_UNIT, DEV_ORACLE_PASSWORD, DEV_ORACLE_SOURCE_SYSTEM, DEV_ORACLE_USER,
-    EventConfig, RetryPolicy, SandboxConfig,
+    SandboxConfig,
 };
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
 async fn post(url: &str, path: &str, body: Value) -> Value {
     let response = reqwest::Client::new()
@@ -33,24 +30,8 @@ async fn post(url: &str, path: &str, body: Value) -> Value {
 async fn order_create_and_fulfilment_call_back_with_line_statuses() {
     let mut hook = receiver(1).await;
     let mut config = SandboxConfig::default();
-    config.oraclefusion.events = EventConfig {
-        target_url: Some(hook.url.clone()),
-        retry: RetryPolicy {
-            max_attempts: 3,
-            initial_delay: Duration::from_millis(50),
-            max_delay: Duration::from_millis(100),
-        },
-        request_timeout: Duration::from_secs(5),
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let shutdown = CancellationToken::new();
-    let _stop = shutdown.clone().drop_guard();
-    tokio::spawn(crmerp_sandbox::serve(
-        config,
-        vec![("oraclefusion", listener)],
-        shutdown,
-    ));
+    config.oraclefusion.events = common::fast_events(&hook.url);
+    let (url, _stop) = common::serve_one(config, "oraclefusion").await;
 
     let account = post(
         &url,
@@ -87,13 +68,13 @@ async fn order_create_and_fulfilment_call_back_with_line_statuses() {
     assert_eq!(first["payload"]["OrderNumber"], number.as_str());
     assert_eq!(first["payload"]["SourceTransactionNumber"], "deal-5");
 
-    let response = reqwest::Client::new()
-        .post(format!("{url}/__sandbox/orders/{number}/fulfilment"))
-        .json(&json!({"status": "dispatched", "carrier": "UPS", "tracking_number": "1Z12345E0205271688"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 200);
+    let (status, _) = fulfil(
+        &url,
+        &number,
+        json!({"status": "dispatched", "carrier": "UPS", "tracking_number": "1Z12345E0205271688"}),
+    )
+    .await;
+    assert_eq!(status, 200);
     let update: Value = serde_json::from_slice(&hook.next().await.body).unwrap();
     assert_eq!(update["eventName"], "FulfillLineStatusUpdate");
     let line = &update["payload"]["FulfillLines"][0];
@@ -115,11 +96,6 @@ async fn order_create_and_fulfilment_call_back_with_line_statuses() {
     assert_eq!(read["lines"][0]["StatusCode"], "SHIPPED", "{read}");
     assert_eq!(read["lines"][0]["ShippingCarrier"], "UPS");
 
-    let response = reqwest::Client::new()
-        .post(format!("{url}/__sandbox/orders/{key}/fulfilment"))
-        .json(&json!({"status": "paid"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 409);
+    let (status, _) = fulfil(&url, key, json!({"status": "paid"})).await;
+    assert_eq!(status, 409);
 }

@@ -5,14 +5,9 @@
 
 mod common;
 
-use std::time::Duration;
-
-use common::{Received, receiver};
-use crmerp_sandbox::{
-    DEV_S4_PASSWORD, DEV_S4_USER, EventConfig, RetryPolicy, S4CloudEventsMode, SandboxConfig,
-};
+use common::{Received, fulfil, receiver};
+use crmerp_sandbox::{DEV_S4_PASSWORD, DEV_S4_USER, S4CloudEventsMode, SandboxConfig};
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
 const ODATA: &str = "/sap/opu/odata/sap";
 
@@ -76,24 +71,8 @@ impl Session {
 async fn start(mode: S4CloudEventsMode, target: &str) -> (String, tokio_util::sync::DropGuard) {
     let mut config = SandboxConfig::default();
     config.s4hana.cloudevents_mode = mode;
-    config.s4hana.events = EventConfig {
-        target_url: Some(target.to_owned()),
-        retry: RetryPolicy {
-            max_attempts: 3,
-            initial_delay: Duration::from_millis(50),
-            max_delay: Duration::from_millis(100),
-        },
-        request_timeout: Duration::from_secs(5),
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let shutdown = CancellationToken::new();
-    tokio::spawn(crmerp_sandbox::serve(
-        config,
-        vec![("s4hana", listener)],
-        shutdown.clone(),
-    ));
-    (url, shutdown.drop_guard())
+    config.s4hana.events = common::fast_events(target);
+    common::serve_one(config, "s4hana").await
 }
 
 /// A customer, a product and an order with one item; returns the order number.
@@ -129,17 +108,6 @@ async fn order(session: &Session) -> String {
         )
         .await;
     order["SalesOrder"].as_str().unwrap().to_owned()
-}
-
-async fn fulfil(url: &str, order: &str, body: Value) -> (u16, Value) {
-    let response = reqwest::Client::new()
-        .post(format!("{url}/__sandbox/orders/{order}/fulfilment"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
 }
 
 fn header<'a>(received: &'a Received, name: &str) -> &'a str {
