@@ -1,4 +1,5 @@
-//! Configuration of the two simulators, with the committed development defaults.
+//! Configuration of the simulators, with the committed development defaults (each
+//! simulator's own section lives in its module's `config.rs` where it has one).
 
 use std::fmt;
 use std::path::PathBuf;
@@ -25,6 +26,8 @@ pub const DEV_NETSUITE_CONSUMER_SECRET: &str = "dev-ns-consumer-secret";
 pub const DEV_NETSUITE_TOKEN_ID: &str = "dev-ns-token-id";
 /// NetSuite access token secret.
 pub const DEV_NETSUITE_TOKEN_SECRET: &str = "dev-ns-token-secret";
+/// Secret the NetSuite User Event script signs its POSTs with.
+pub const DEV_NETSUITE_EVENTS_SECRET: &str = "dev-ns-events-secret";
 
 /// Configuration of the whole sandbox.
 #[derive(Debug, Clone, Default)]
@@ -45,7 +48,7 @@ pub struct SandboxConfig {
     pub s4hana: crate::s4hana::config::S4HanaConfig,
     /// The Oracle Fusion simulator.
     pub oraclefusion: crate::oraclefusion::config::OracleFusionConfig,
-    /// Directory holding `hubspot.json` and `netsuite.json`; `None` keeps state in memory only.
+    /// Directory holding one `<simulator>.json` per simulator; `None` keeps state in memory only.
     pub state_dir: Option<PathBuf>,
 }
 
@@ -212,6 +215,32 @@ pub struct NetSuiteConfig {
     /// Requests served at once before answering 429 `CONCURRENCY_LIMIT_EXCEEDED`; `None` is
     /// unlimited.
     pub concurrency_limit: Option<usize>,
+    /// Where the User Event script's `afterSubmit` POSTs record changes.
+    pub events: EventConfig,
+    /// Secret the script signs its POSTs with (`X-NetSuite-Signature`).
+    pub events_secret: String,
+}
+
+/// Where an ERP simulator sends its business events, and how it retries them.
+#[derive(Debug, Clone)]
+pub struct EventConfig {
+    /// URL receiving the events; `None` sends none (settable at run time with
+    /// `PUT /__sandbox/webhooks`).
+    pub target_url: Option<String>,
+    /// Retry schedule of failed deliveries.
+    pub retry: RetryPolicy,
+    /// Timeout of one delivery attempt.
+    pub request_timeout: Duration,
+}
+
+impl Default for EventConfig {
+    fn default() -> Self {
+        Self {
+            target_url: None,
+            retry: RetryPolicy::default(),
+            request_timeout: Duration::from_secs(5),
+        }
+    }
 }
 
 impl Default for NetSuiteConfig {
@@ -224,6 +253,8 @@ impl Default for NetSuiteConfig {
             token_secret: DEV_NETSUITE_TOKEN_SECRET.to_owned(),
             timestamp_tolerance: Duration::from_secs(300),
             concurrency_limit: None,
+            events: EventConfig::default(),
+            events_secret: DEV_NETSUITE_EVENTS_SECRET.to_owned(),
         }
     }
 }

@@ -8,7 +8,7 @@ pub enum SandboxError {
     /// A listener could not be bound or queried for its address.
     #[error("failed to bind the {listener} listener")]
     Bind {
-        /// Which listener (`hubspot` or `netsuite`).
+        /// Which listener (a name of [`crate::VENDORS`]).
         listener: &'static str,
         /// The underlying I/O error.
         #[source]
@@ -20,7 +20,7 @@ pub enum SandboxError {
     /// An HTTP server stopped with an I/O error.
     #[error("the {listener} server failed")]
     Serve {
-        /// Which listener (`hubspot` or `netsuite`).
+        /// Which listener (a name of [`crate::VENDORS`]).
         listener: &'static str,
         /// The underlying I/O error.
         #[source]
@@ -47,7 +47,7 @@ pub enum SandboxError {
     /// The state could not be serialised to JSON.
     #[error("failed to serialise the {vendor} state")]
     SerializeState {
-        /// Which vendor's state (`hubspot` or `netsuite`).
+        /// Which simulator's state.
         vendor: &'static str,
         /// The JSON error.
         #[source]

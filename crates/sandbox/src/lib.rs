@@ -1,14 +1,21 @@
-//! HTTP-level simulator of the HubSpot CRM API and the NetSuite REST Record API.
+//! HTTP-level simulators of the CRM and ERP vendor APIs: HubSpot, Salesforce,
+//! Pipedrive and Dataverse (Dynamics 365) on the CRM side; NetSuite, Business
+//! Central, SAP S/4HANA and Oracle Fusion on the ERP side. See
+//! `docs/simulators.md`.
 //!
 //! The sandbox stands in for the real vendors in `make run`, in end-to-end tests and in
-//! benchmarks. Each vendor gets its own listener and behaves like the real service at the HTTP
-//! level: the same paths, authentication checks (a bearer token for HubSpot, OAuth 1.0a TBA with
-//! HMAC-SHA256 for NetSuite), payload shapes, status codes and error bodies. State is kept in
-//! memory and optionally persisted to a directory, HubSpot emits signed webhooks, and tests can
-//! inject faults through the `/__sandbox/` control endpoints on each listener.
+//! benchmarks. Each simulator of the table [`SIMULATORS`] gets its own listener and behaves
+//! like the real service at the HTTP level: the same paths, authentication checks, payload
+//! shapes, status codes and error bodies. Each is built from the same kit (`kit/`): state kept
+//! in memory and optionally persisted to a directory, the `/__sandbox/` control plane (faults,
+//! request log, state, reset), token endpoints, and one webhook emitter with retries and a
+//! delivery log. CRMs send their webhooks; ERPs send their own change events (Business Central
+//! subscription notifications, NetSuite User Event script POSTs, S/4HANA Event Mesh
+//! CloudEvents, Oracle Fusion business-event callbacks) and can be driven through
+//! fulfilment with `POST /__sandbox/orders/{order}/fulfilment`.
 //!
 //! Start it in-process with [`serve`] (passing already-bound listeners) or [`spawn`] (which binds
-//! `127.0.0.1:0` itself), or run the `crmerp-sandbox` binary.
+//! the HubSpot and NetSuite simulators on `127.0.0.1:0`), or run the `crmerp-sandbox` binary.
 //!
 //! # Control endpoints
 //!
@@ -21,27 +28,23 @@
 //! | `GET /__sandbox/requests?path_prefix=&method=` | request log `{"count","requests":[{"seq","method","path","query","status","fault","time","duration_ms"}]}` (last 100,000; status 0 = dropped) |
 //! | `DELETE /__sandbox/requests` | clear the request log |
 //! | `GET /__sandbox/state` | the vendor's state as JSON |
-//! | `POST /__sandbox/reset` | clear the state (HubSpot keeps its seeded properties), faults, the request log and the webhook delivery log |
-//! | `GET` / `PUT /__sandbox/webhooks` | HubSpot only: `{"target_url","signature":"v1\|v3\|both"}` |
-//! | `GET` / `DELETE /__sandbox/webhooks/deliveries` | HubSpot only: one entry per delivery attempt |
-//! | `PUT /__sandbox/webhooks` (Salesforce) | `{"target_url","format":"outbound_message\|callout"}`: where a won opportunity is announced |
-//! | `PUT /__sandbox/webhooks` (Pipedrive) | `{"target_url","http_auth_user"?,"http_auth_password"?}`: where webhooks v2 go |
-//! | `PUT /__sandbox/webhooks` (Dataverse) | `{"target_url"}`: the service endpoint of the `Win` step |
-//! | `GET` / `DELETE /__sandbox/webhooks/deliveries` (those three) | one entry per delivery attempt |
+//! | `POST /__sandbox/reset` | clear the state (HubSpot keeps its seeded properties), tokens, faults, the request log and the delivery log |
+//! | `GET` / `PUT /__sandbox/webhooks` | where webhooks or events go, `{"target_url"}` plus `signature` (HubSpot, `v1\|v3\|both`), `format` (Salesforce, `outbound_message\|callout`), `http_auth_user`/`http_auth_password` (Pipedrive); not Business Central, whose targets are its API subscriptions |
+//! | `GET` / `DELETE /__sandbox/webhooks/deliveries` | one entry per delivery attempt |
+//! | `POST /__sandbox/orders/{order}/fulfilment` | the ERP simulators: `{"status":"picking\|packed\|dispatched\|delivered\|invoiced\|paid","carrier","tracking_number"}` |
 
 mod businesscentral;
 mod config;
 mod conn;
 mod control;
-mod delivery;
 mod dynamics365;
 pub mod edmx;
 mod error;
 mod hubspot;
+mod kit;
 mod netsuite;
 mod odata;
 mod oraclefusion;
-mod persist;
 mod pipedrive;
 mod s4hana;
 mod salesforce;
@@ -61,8 +64,8 @@ pub use businesscentral::config::{
 pub use config::{
     DEV_HUBSPOT_APP_ID, DEV_HUBSPOT_CLIENT_SECRET, DEV_HUBSPOT_PORTAL_ID, DEV_HUBSPOT_TOKEN,
     DEV_NETSUITE_ACCOUNT, DEV_NETSUITE_CONSUMER_KEY, DEV_NETSUITE_CONSUMER_SECRET,
-    DEV_NETSUITE_TOKEN_ID, DEV_NETSUITE_TOKEN_SECRET, HubSpotConfig, NetSuiteConfig, RetryPolicy,
-    SandboxConfig, SignatureMode, WebhookConfig,
+    DEV_NETSUITE_EVENTS_SECRET, DEV_NETSUITE_TOKEN_ID, DEV_NETSUITE_TOKEN_SECRET, EventConfig,
+    HubSpotConfig, NetSuiteConfig, RetryPolicy, SandboxConfig, SignatureMode, WebhookConfig,
 };
 pub use control::FaultSpec;
 pub use dynamics365::config::{
@@ -81,15 +84,15 @@ pub use pipedrive::config::{
     DEV_PIPEDRIVE_WEBHOOK_PASSWORD, DEV_PIPEDRIVE_WEBHOOK_USER, PipedriveConfig,
 };
 pub use s4hana::config::{
-    DEV_S4_CLIENT_ID, DEV_S4_CLIENT_SECRET, DEV_S4_PASSWORD, DEV_S4_USER,
-    S4HanaConfig as S4HanaSandboxConfig,
+    CloudEventsMode as S4CloudEventsMode, DEV_S4_CLIENT_ID, DEV_S4_CLIENT_SECRET, DEV_S4_PASSWORD,
+    DEV_S4_USER, S4HanaConfig as S4HanaSandboxConfig,
 };
 pub use salesforce::config::{
     DEV_SALESFORCE_CALLOUT_SECRET, DEV_SALESFORCE_CLIENT_ID, DEV_SALESFORCE_CLIENT_SECRET,
     DEV_SALESFORCE_JWT_PUBLIC_KEY, DEV_SALESFORCE_ORG_ID, DEV_SALESFORCE_USERNAME, NotifyFormat,
     SalesforceConfig,
 };
-pub use vendors::VENDORS;
+pub use vendors::{SIMULATORS, SimulatorSpec, VENDORS};
 
 /// Serves one simulator per `(vendor name, listener)` until `shutdown` is
 /// cancelled, then flushes state to the state directory (when one is configured).
@@ -106,13 +109,18 @@ pub async fn serve(
     listeners: Vec<(&'static str, TcpListener)>,
     shutdown: CancellationToken,
 ) -> Result<(), SandboxError> {
+    let ctx = kit::Context {
+        config: &config,
+        state_dir: config.state_dir.as_deref(),
+        shutdown: &shutdown,
+    };
     let mut simulators = Vec::with_capacity(listeners.len());
     for (name, listener) in listeners {
-        simulators.push((vendors::build(name, &config, &shutdown)?, listener));
+        simulators.push((name, vendors::build(name, &ctx)?, listener));
     }
-    let persisters: Vec<persist::Persister> = simulators
+    let persisters: Vec<kit::Persister> = simulators
         .iter()
-        .filter_map(|(s, _)| s.persister.clone())
+        .filter_map(|(_, s, _)| s.persister.clone())
         .collect();
     let persist_tasks = persisters
         .iter()
@@ -120,11 +128,11 @@ pub async fn serve(
         .map(|persister| tokio::spawn(persister.run(shutdown.clone())))
         .collect::<Vec<_>>();
 
-    let servers = simulators.into_iter().map(|(simulator, listener)| {
+    let servers = simulators.into_iter().map(|(name, simulator, listener)| {
         let shutdown = shutdown.clone();
         async move {
             let result = conn::run_http(listener, simulator.router, shutdown).await;
-            (simulator.name, result)
+            (name, result)
         }
     });
     let results = futures::future::join_all(servers).await;
@@ -179,7 +187,7 @@ impl RunningSandbox {
         format!("http://{}", self.netsuite_addr)
     }
 
-    /// Stops both simulators, waits for the state flush and returns the outcome of [`serve`].
+    /// Stops the simulators, waits for the state flush and returns the outcome of [`serve`].
     ///
     /// # Errors
     ///
@@ -190,7 +198,8 @@ impl RunningSandbox {
     }
 }
 
-/// Binds both simulators on `127.0.0.1:0` and serves them in a background task.
+/// Binds the HubSpot and NetSuite simulators on `127.0.0.1:0` and serves them in a
+/// background task (other simulators: [`serve`] with listeners of your own).
 ///
 /// # Errors
 ///

@@ -1,4 +1,6 @@
-//! `crmerp-sandbox`: runs the HubSpot and NetSuite simulators until SIGTERM or SIGINT.
+//! `crmerp-sandbox`: runs every simulator of [`crmerp_sandbox::SIMULATORS`] on its own
+//! listener until SIGTERM or SIGINT. Each gets a `--<name>-addr` flag (and
+//! `SANDBOX_<NAME>_ADDR`) from the table.
 //!
 //! On start it logs one JSON line per listener to stdout,
 //! `{"timestamp":..,"level":"INFO","message":"Listening.","listener":"hubspot","addr":"127.0.0.1:PORT",..}`,
@@ -9,12 +11,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use clap::Parser;
+use clap::{CommandFactory as _, FromArgMatches as _, Parser};
 use crmerp_sandbox::{
     DEV_HUBSPOT_APP_ID, DEV_HUBSPOT_CLIENT_SECRET, DEV_HUBSPOT_PORTAL_ID, DEV_HUBSPOT_TOKEN,
     DEV_NETSUITE_ACCOUNT, DEV_NETSUITE_CONSUMER_KEY, DEV_NETSUITE_CONSUMER_SECRET,
-    DEV_NETSUITE_TOKEN_ID, DEV_NETSUITE_TOKEN_SECRET, HubSpotConfig, NetSuiteConfig, RetryPolicy,
-    SandboxConfig, SignatureMode, WebhookConfig,
+    DEV_NETSUITE_TOKEN_ID, DEV_NETSUITE_TOKEN_SECRET, EventConfig, HubSpotConfig, NetSuiteConfig,
+    RetryPolicy, SIMULATORS, SandboxConfig, SignatureMode, WebhookConfig,
 };
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -23,61 +25,34 @@ use tracing_subscriber::EnvFilter;
 /// Log target of the "Listening." lines; always enabled whatever `RUST_LOG` says.
 const LISTEN_TARGET: &str = "crmerp_sandbox::listen";
 
-/// Simulator of the HubSpot CRM and NetSuite REST Record APIs.
+/// Simulators of the CRM and ERP vendor APIs (one listener each).
 #[derive(Debug, Parser)]
 #[command(name = "crmerp-sandbox", version, about)]
 struct Args {
-    /// Address of the HubSpot listener (port 0 picks a free port).
-    #[arg(long, env = "SANDBOX_HUBSPOT_ADDR", default_value = "127.0.0.1:9101")]
-    hubspot_addr: SocketAddr,
-    /// Address of the NetSuite listener (port 0 picks a free port).
-    #[arg(long, env = "SANDBOX_NETSUITE_ADDR", default_value = "127.0.0.1:9201")]
-    netsuite_addr: SocketAddr,
-    /// Address of the Dataverse (Dynamics 365) listener (port 0 picks a free port).
-    #[arg(
-        long,
-        env = "SANDBOX_DYNAMICS365_ADDR",
-        default_value = "127.0.0.1:9104"
-    )]
-    dynamics365_addr: SocketAddr,
     /// URL receiving Salesforce Outbound Messages of won opportunities (e.g. ingress's
     /// /webhooks/salesforce/outbound-message); none are sent without it.
     #[arg(long, env = "SANDBOX_SALESFORCE_NOTIFY_URL")]
     salesforce_notify_url: Option<String>,
+    /// URL receiving the NetSuite User Event script's signed record-change POSTs.
+    #[arg(long, env = "SANDBOX_NETSUITE_EVENTS_URL")]
+    netsuite_events_url: Option<String>,
+    /// URL receiving S/4HANA's business events (Event Mesh CloudEvents, structured mode).
+    #[arg(long, env = "SANDBOX_S4HANA_EVENTS_URL")]
+    s4hana_events_url: Option<String>,
+    /// URL receiving Oracle Fusion's Order Management business-event callbacks.
+    #[arg(long, env = "SANDBOX_ORACLEFUSION_EVENTS_URL")]
+    oraclefusion_events_url: Option<String>,
     /// URL receiving Pipedrive webhooks v2 (e.g. ingress's /webhooks/pipedrive).
     #[arg(long, env = "SANDBOX_PIPEDRIVE_WEBHOOK_URL")]
     pipedrive_webhook_url: Option<String>,
     /// URL of the Dataverse service endpoint (e.g. ingress's /webhooks/dynamics365).
     #[arg(long, env = "SANDBOX_DYNAMICS365_WEBHOOK_URL")]
     dynamics365_webhook_url: Option<String>,
-    /// Address of the Pipedrive listener (port 0 picks a free port).
-    #[arg(long, env = "SANDBOX_PIPEDRIVE_ADDR", default_value = "127.0.0.1:9103")]
-    pipedrive_addr: SocketAddr,
-    /// Address of the Salesforce listener (port 0 picks a free port).
-    #[arg(
-        long,
-        env = "SANDBOX_SALESFORCE_ADDR",
-        default_value = "127.0.0.1:9102"
-    )]
-    salesforce_addr: SocketAddr,
-    /// Address of the Business Central listener (port 0 picks a free port).
-    #[arg(
-        long,
-        env = "SANDBOX_BUSINESSCENTRAL_ADDR",
-        default_value = "127.0.0.1:9202"
-    )]
-    businesscentral_addr: SocketAddr,
-    /// Address of the SAP S/4HANA listener (port 0 picks a free port).
-    #[arg(long, env = "SANDBOX_S4HANA_ADDR", default_value = "127.0.0.1:9203")]
-    s4hana_addr: SocketAddr,
-    /// Address of the Oracle Fusion listener (port 0 picks a free port).
-    #[arg(
-        long,
-        env = "SANDBOX_ORACLEFUSION_ADDR",
-        default_value = "127.0.0.1:9204"
-    )]
-    oraclefusion_addr: SocketAddr,
-    /// Directory for hubspot.json and netsuite.json; state is memory-only without it.
+    /// Bind every simulator not given an address on 127.0.0.1:0 (a free port) instead of
+    /// its default port, so that several sandboxes run side by side.
+    #[arg(long, env = "SANDBOX_FREE_PORTS")]
+    free_ports: bool,
+    /// Directory for `<simulator>.json` state files; state is memory-only without it.
     #[arg(long, env = "SANDBOX_STATE_DIR")]
     state_dir: Option<PathBuf>,
     /// URL receiving HubSpot webhooks, e.g. http://127.0.0.1:8080/webhooks/hubspot.
@@ -168,6 +143,7 @@ impl Args {
                 token_id: self.netsuite_token_id,
                 token_secret: self.netsuite_token_secret,
                 concurrency_limit: self.netsuite_concurrency_limit,
+                events: events(self.netsuite_events_url),
                 ..NetSuiteConfig::default()
             },
             salesforce: crmerp_sandbox::SalesforceConfig {
@@ -183,10 +159,24 @@ impl Args {
                 ..crmerp_sandbox::Dynamics365Config::default()
             },
             businesscentral: crmerp_sandbox::BusinessCentralConfig::default(),
-            s4hana: crmerp_sandbox::S4HanaSandboxConfig::default(),
-            oraclefusion: crmerp_sandbox::OracleFusionSandboxConfig::default(),
+            s4hana: crmerp_sandbox::S4HanaSandboxConfig {
+                events: events(self.s4hana_events_url),
+                ..crmerp_sandbox::S4HanaSandboxConfig::default()
+            },
+            oraclefusion: crmerp_sandbox::OracleFusionSandboxConfig {
+                events: events(self.oraclefusion_events_url),
+                ..crmerp_sandbox::OracleFusionSandboxConfig::default()
+            },
             state_dir: self.state_dir,
         }
+    }
+}
+
+/// Default event delivery to `target_url`.
+fn events(target_url: Option<String>) -> EventConfig {
+    EventConfig {
+        target_url,
+        ..EventConfig::default()
     }
 }
 
@@ -209,6 +199,44 @@ fn init_tracing() -> anyhow::Result<()> {
         .try_init()
         .map_err(|error| anyhow::anyhow!(error))
         .context("Failed to initialise logging.")
+}
+
+/// Adds `--<name>-addr` for every simulator of the table.
+fn command() -> clap::Command {
+    SIMULATORS.iter().fold(Args::command(), |command, spec| {
+        command.arg(
+            clap::Arg::new(spec.addr_flag)
+                .long(spec.addr_flag)
+                .env(spec.addr_env)
+                .value_name("ADDR")
+                .value_parser(clap::value_parser!(SocketAddr))
+                .help(format!(
+                    "Address of the {} listener [default: {}] (port 0 picks a free port).",
+                    spec.name, spec.default_addr
+                )),
+        )
+    })
+}
+
+/// Each simulator's address: the flag's, else the default (or a free port with `--free-ports`).
+fn addresses(
+    matches: &clap::ArgMatches,
+    free_ports: bool,
+) -> anyhow::Result<Vec<(&'static str, SocketAddr)>> {
+    SIMULATORS
+        .iter()
+        .map(|spec| {
+            let addr = match matches.get_one::<SocketAddr>(spec.addr_flag) {
+                Some(addr) => *addr,
+                None if free_ports => SocketAddr::from(([127, 0, 0, 1], 0)),
+                None => spec
+                    .default_addr
+                    .parse()
+                    .with_context(|| format!("Bad default address of {}.", spec.name))?,
+            };
+            Ok((spec.name, addr))
+        })
+        .collect()
 }
 
 async fn bind(addr: SocketAddr, listener: &'static str) -> anyhow::Result<TcpListener> {
@@ -252,16 +280,13 @@ async fn shutdown_signal() {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let matches = command().get_matches();
+    let args = Args::from_arg_matches(&matches)?;
     init_tracing()?;
-    let hubspot_listener = bind(args.hubspot_addr, "hubspot").await?;
-    let netsuite_listener = bind(args.netsuite_addr, "netsuite").await?;
-    let salesforce_listener = bind(args.salesforce_addr, "salesforce").await?;
-    let pipedrive_listener = bind(args.pipedrive_addr, "pipedrive").await?;
-    let dynamics365_listener = bind(args.dynamics365_addr, "dynamics365").await?;
-    let businesscentral_listener = bind(args.businesscentral_addr, "businesscentral").await?;
-    let s4hana_listener = bind(args.s4hana_addr, "s4hana").await?;
-    let oraclefusion_listener = bind(args.oraclefusion_addr, "oraclefusion").await?;
+    let mut listeners = Vec::with_capacity(SIMULATORS.len());
+    for (name, addr) in addresses(&matches, args.free_ports)? {
+        listeners.push((name, bind(addr, name).await?));
+    }
     let config = args.into_config();
 
     let shutdown = CancellationToken::new();
@@ -272,16 +297,6 @@ async fn main() -> anyhow::Result<()> {
         trigger.cancel();
     });
 
-    let listeners = vec![
-        ("oraclefusion", oraclefusion_listener),
-        ("s4hana", s4hana_listener),
-        ("businesscentral", businesscentral_listener),
-        ("hubspot", hubspot_listener),
-        ("netsuite", netsuite_listener),
-        ("salesforce", salesforce_listener),
-        ("pipedrive", pipedrive_listener),
-        ("dynamics365", dynamics365_listener),
-    ];
     crmerp_sandbox::serve(config, listeners, shutdown)
         .await
         .context("Sandbox failed.")?;

@@ -1,4 +1,4 @@
-//! Small helpers shared by both simulators.
+//! Small helpers shared by the simulators.
 
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -20,7 +20,7 @@ pub(crate) fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Formats a timestamp the way both vendors do: RFC 3339, UTC, `Z` suffix.
+/// Formats a timestamp as most vendors do: RFC 3339, UTC, milliseconds, `Z` suffix.
 pub(crate) fn rfc3339_millis(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
 }

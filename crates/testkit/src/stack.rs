@@ -317,18 +317,16 @@ async fn spawn_service(
     .with_context(|| format!("starting {name}"))
 }
 
-/// `--<name>-addr 127.0.0.1:0` for every listener: free ports, so stacks run in parallel.
-/// Every simulator the binary binds gets one, not only the awaited `listeners`: a
-/// simulator left on its default port would collide with the next stack's.
+/// Sandbox flags: `--free-ports` binds every simulator on a free port, so stacks
+/// run in parallel, not only the awaited `listeners` (a simulator left on its
+/// default port would collide with the next stack's). The binary knows its own
+/// table of simulators, so the harness needs no list of them and does not link
+/// the sandbox crate; the awaited listeners are still named explicitly.
 pub(crate) fn sandbox_args(listeners: &[&str], signature: &str) -> Vec<String> {
-    let mut names: Vec<&str> = listeners.to_vec();
-    names.extend(crmerp_sandbox::VENDORS.iter().copied());
-    names.sort_unstable();
-    names.dedup();
-    let mut args: Vec<String> = names
-        .iter()
-        .flat_map(|name| [format!("--{name}-addr"), "127.0.0.1:0".to_owned()])
-        .collect();
+    let mut args = vec!["--free-ports".to_owned()];
+    for name in listeners {
+        args.extend([format!("--{name}-addr"), "127.0.0.1:0".to_owned()]);
+    }
     args.extend(["--webhook-signature".to_owned(), signature.to_owned()]);
     args
 }

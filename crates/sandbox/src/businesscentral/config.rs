@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use crate::config::RetryPolicy;
+
 /// Entra ID tenant of the sandbox environment.
 pub const DEV_BC_TENANT_ID: &str = "0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d";
 /// Environment name.
@@ -35,6 +37,17 @@ pub struct BusinessCentralConfig {
     pub token_ttl: Duration,
     /// Server page size; longer collections carry `@odata.nextLink`.
     pub page_size: usize,
+    /// How long changes are gathered before webhook notifications go out (BC
+    /// waits about 30 s; the sandbox defaults to much less so flows run fast).
+    pub notification_delay: Duration,
+    /// More changes than this for one subscription within one delay send one
+    /// `collection` notice instead (BC: 1,000).
+    pub collection_threshold: usize,
+    /// Retry schedule of notifications answered 408, 429, 5xx or not at all
+    /// (BC retries for 36 hours).
+    pub retry: RetryPolicy,
+    /// Timeout of one notification POST.
+    pub request_timeout: Duration,
 }
 
 impl Default for BusinessCentralConfig {
@@ -49,6 +62,10 @@ impl Default for BusinessCentralConfig {
             currency_code: "USD".to_owned(),
             token_ttl: Duration::from_secs(3599),
             page_size: 20_000,
+            notification_delay: Duration::from_millis(500),
+            collection_threshold: 1000,
+            retry: RetryPolicy::default(),
+            request_timeout: Duration::from_secs(5),
         }
     }
 }

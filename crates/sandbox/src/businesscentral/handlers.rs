@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 
 use super::AppState;
 use super::error::BcError;
+use super::notifications::{ChangeType, changed};
 use super::orders;
 use super::store::{
     BcData, CUSTOMER, Entity, ITEM, SALES_INVOICE, SALES_ORDER, SALES_ORDER_LINE, text,
@@ -174,7 +175,13 @@ fn entity_set(
             Method::GET => list(call, "customers", CUSTOMER, "customer", |d| &d.customers),
             Method::POST => {
                 // The write guard must be gone before `created` reads the state.
-                let customer = orders::create_customer(&mut shared.write(), call.object()?)?;
+                let customer = orders::create_customer(&mut shared.data.write(), call.object()?)?;
+                changed(
+                    shared,
+                    "customers",
+                    text(&customer, "id").unwrap_or_default(),
+                    ChangeType::Created,
+                );
                 created(call, "customers", customer)
             }
             _ => Err(not_allowed()),
@@ -185,7 +192,13 @@ fn entity_set(
         ("items", None, None, 2) => match call.method {
             Method::GET => list(call, "items", ITEM, "item", |d| &d.items),
             Method::POST => {
-                let item = orders::create_item(&mut shared.write(), call.object()?)?;
+                let item = orders::create_item(&mut shared.data.write(), call.object()?)?;
+                changed(
+                    shared,
+                    "items",
+                    text(&item, "id").unwrap_or_default(),
+                    ChangeType::Created,
+                );
                 created(call, "items", item)
             }
             _ => Err(not_allowed()),
@@ -205,10 +218,16 @@ fn entity_set(
             }),
             Method::POST => {
                 let order = orders::create_order(
-                    &mut shared.write(),
+                    &mut shared.data.write(),
                     call.object()?,
                     &shared.config.currency_code,
                 )?;
+                changed(
+                    shared,
+                    "salesOrders",
+                    text(&order, "id").unwrap_or_default(),
+                    ChangeType::Created,
+                );
                 created(call, "salesOrders", order)
             }
             _ => Err(not_allowed()),
@@ -218,14 +237,15 @@ fn entity_set(
                 BcData::by_id(&d.sales_orders, "id", id).cloned()
             }),
             Method::DELETE => {
-                orders::delete_order(&mut shared.write(), id, call.if_match())?;
+                let deleted = orders::delete_order(&mut shared.data.write(), id, call.if_match())?;
+                changed(shared, "salesOrders", &deleted, ChangeType::Deleted);
                 Ok(StatusCode::NO_CONTENT.into_response())
             }
             _ => Err(not_allowed()),
         },
         ("salesOrders", Some(id), Some(("salesOrderLines", None)), 3) => match call.method {
             Method::GET => {
-                let data = shared.read();
+                let data = shared.data.read();
                 BcData::by_id(&data.sales_orders, "id", id)
                     .ok_or_else(|| BcError::record_not_found("Sales Header"))?;
                 call.query
@@ -236,7 +256,14 @@ fn entity_set(
                 Ok(page(call, "salesOrderLines", lines))
             }
             Method::POST => {
-                let line = orders::add_line(&mut shared.write(), id, call.object()?)?;
+                let line = orders::add_line(&mut shared.data.write(), id, call.object()?)?;
+                // BC notifies a line change on its document.
+                changed(
+                    shared,
+                    "salesOrders",
+                    text(&line, "documentId").unwrap_or_default(),
+                    ChangeType::Updated,
+                );
                 created(call, "salesOrderLines", line)
             }
             _ => Err(not_allowed()),
@@ -288,7 +315,7 @@ fn list(
     call.query
         .check_filter(known, &nav_type)
         .map_err(BcError::bad_request)?;
-    let data = call.shared.read();
+    let data = call.shared.data.read();
     let entities: Vec<Entity> = pick(&data)
         .iter()
         .filter(|e| call.query.matches(e))
@@ -309,7 +336,7 @@ fn get(
     call.query
         .check_select(known, &format!("Microsoft.NAV.{type_name}"))
         .map_err(BcError::bad_request)?;
-    let data = call.shared.read();
+    let data = call.shared.data.read();
     let entity = find(&data).ok_or_else(|| BcError::record_not_found(table))?;
     let set = if type_name == "salesOrder" {
         "salesOrders"
@@ -384,7 +411,7 @@ fn one(entity: Entity) -> Response {
 
 /// 201 with the entity and its `Location`.
 pub(super) fn created(call: &Call<'_>, set: &str, entity: Entity) -> Result<Response, BcError> {
-    let data = call.shared.read();
+    let data = call.shared.data.read();
     let body = expand(&data, set, &entity, &call.query);
     drop(data);
     let id = text(&entity, "id")

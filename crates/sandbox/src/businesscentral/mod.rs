@@ -1,7 +1,9 @@
 //! The Business Central API v2.0 simulator: an Entra ID token endpoint for the
 //! client-credentials grant, one company with customers, items, sales orders
 //! (deep insert of `salesOrderLines`) and posted invoices, and webhook
-//! subscriptions with the `validationToken` handshake.
+//! subscriptions with the `validationToken` handshake and the notifications
+//! BC sends them (see [`notifications`]), and the sandbox's fulfilment control
+//! endpoint (see [`fulfilment`]).
 //!
 //! Paths: `POST /{tenant}/oauth2/v2.0/token` and
 //! `/v2.0/{tenant}/{environment}/api/v2.0/...`, as on
@@ -9,134 +11,104 @@
 
 pub(crate) mod config;
 mod error;
+mod fulfilment;
 mod handlers;
+mod notifications;
 mod orders;
 mod store;
 mod subscriptions;
-mod token;
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Request, State};
-use axum::http::header;
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, post};
-use serde_json::Value;
 
-use crate::control::{ControlPlane, VendorControl};
 use crate::error::SandboxError;
-use crate::persist::{self, DirtyFlag, Persister};
-use crate::util;
+use crate::kit::entra::{self, EntraApp, Scope};
+use crate::kit::oauth::Tokens;
+use crate::kit::{self, Context, SimState, Simulator};
 use config::BusinessCentralConfig;
 use error::BcError;
+use notifications::Notifications;
 use store::BcData;
-use token::Tokens;
-
-/// File name of the persisted Business Central state.
-const STATE_FILE: &str = "businesscentral.json";
 
 /// Everything the Business Central handlers share.
 pub(crate) struct Shared {
-    data: RwLock<BcData>,
-    dirty: DirtyFlag,
+    data: SimState<BcData>,
     config: BusinessCentralConfig,
     tokens: Tokens,
     /// Calls subscribers for the webhook handshake.
     http: reqwest::Client,
+    /// Notifies subscribers of changes.
+    notifications: Notifications,
 }
 
 /// The state every handler receives.
 type AppState = Arc<Shared>;
 
-impl Shared {
-    fn read(&self) -> RwLockReadGuard<'_, BcData> {
-        util::read(&self.data)
-    }
-
-    fn write(&self) -> RwLockWriteGuard<'_, BcData> {
-        self.dirty.mark();
-        util::write(&self.data)
-    }
+/// Builds the simulator, loading `businesscentral.json` from the state directory when present.
+pub(crate) fn build(ctx: &Context<'_>) -> Result<Simulator, SandboxError> {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(SandboxError::HttpClient)?;
+    let config = ctx.config.businesscentral.clone();
+    let notifications = Notifications::new(&config, ctx.shutdown.child_token())?;
+    let delivery_log = notifications.routes();
+    let shared = Arc::new(Shared {
+        data: SimState::load("businesscentral", ctx.state_dir, BcData::default)?,
+        config,
+        tokens: Tokens::default(),
+        http,
+        notifications,
+    });
+    let api = Router::new()
+        .route(
+            "/v2.0/{tenant}/{environment}/api/v2.0/{*rest}",
+            any(handlers::api),
+        )
+        .route_layer(middleware::from_fn_with_state(Arc::clone(&shared), guard));
+    let vendor = Router::new()
+        .route("/{tenant}/oauth2/v2.0/token", post(token))
+        .merge(api)
+        .fallback(not_found)
+        .with_state(Arc::clone(&shared))
+        .merge(delivery_log)
+        .merge(kit::fulfilment::routes(Arc::clone(&shared)));
+    Ok(kit::assemble(
+        shared,
+        |s| &s.data,
+        |s| {
+            s.tokens.revoke_all();
+            s.notifications.clear();
+        },
+        vendor,
+        error::render_fault,
+    ))
 }
 
-impl VendorControl for Shared {
-    fn dump_state(&self) -> Result<Value, serde_json::Error> {
-        serde_json::to_value(&*self.read())
-    }
+/// The only scope Business Central's API accepts for app tokens.
+const SCOPE: &str = "https://api.businesscentral.dynamics.com/.default";
 
-    fn reset(&self) {
-        *self.write() = BcData::default();
-        self.tokens.revoke_all();
-    }
-}
-
-/// The Business Central simulator.
-pub(crate) struct BusinessCentral {
-    shared: Arc<Shared>,
-    plane: Arc<ControlPlane>,
-    state_path: Option<PathBuf>,
-}
-
-impl BusinessCentral {
-    /// Builds the simulator, loading `businesscentral.json` from `state_dir` when present.
-    pub(crate) fn new(
-        config: BusinessCentralConfig,
-        state_dir: Option<&Path>,
-    ) -> Result<Self, SandboxError> {
-        let state_path = state_dir.map(|dir| dir.join(STATE_FILE));
-        let data = match &state_path {
-            Some(path) => persist::load(path)?.unwrap_or_default(),
-            None => BcData::default(),
-        };
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(SandboxError::HttpClient)?;
-        let shared = Arc::new(Shared {
-            data: RwLock::new(data),
-            dirty: DirtyFlag::default(),
-            config,
-            tokens: Tokens::default(),
-            http,
-        });
-        Ok(Self {
-            shared,
-            plane: ControlPlane::new(error::render_fault),
-            state_path,
-        })
-    }
-
-    /// The persister of `businesscentral.json`, when a state directory is configured.
-    pub(crate) fn persister(&self) -> Option<Persister> {
-        let path = self.state_path.clone()?;
-        let shared = Arc::clone(&self.shared);
-        Some(Persister::new(
-            "businesscentral",
-            path,
-            self.shared.dirty.clone(),
-            Arc::new(move || serde_json::to_vec(&*shared.read())),
-        ))
-    }
-
-    /// The router serving the token endpoint, the API and the control endpoints.
-    pub(crate) fn router(&self) -> Router {
-        let shared = Arc::clone(&self.shared);
-        let api = Router::new()
-            .route(
-                "/v2.0/{tenant}/{environment}/api/v2.0/{*rest}",
-                any(handlers::api),
-            )
-            .route_layer(middleware::from_fn_with_state(Arc::clone(&shared), guard));
-        let vendor = Router::new()
-            .route("/{tenant}/oauth2/v2.0/token", post(token::token))
-            .merge(api)
-            .fallback(not_found)
-            .with_state(Arc::clone(&shared));
-        crate::control::wrap(vendor, Arc::clone(&self.plane), shared)
-    }
+/// `POST /{tenant}/oauth2/v2.0/token`: Entra ID's client-credentials grant.
+async fn token(
+    State(shared): State<AppState>,
+    UrlPath(tenant): UrlPath<String>,
+    body: Bytes,
+) -> Response {
+    let config = &shared.config;
+    let app = EntraApp {
+        tenant_id: &config.tenant_id,
+        client_id: &config.client_id,
+        client_secret: &config.client_secret,
+        scope: Scope::Exactly(SCOPE),
+        ttl: config.token_ttl,
+    };
+    entra::token(&app, &shared.tokens, &tenant, &body)
 }
 
 async fn not_found() -> Response {
@@ -145,13 +117,7 @@ async fn not_found() -> Response {
 
 /// Requires a bearer token issued by the token endpoint and not yet expired.
 async fn guard(State(shared): State<AppState>, request: Request, next: Next) -> Response {
-    let token = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
-    if token.is_empty() || !shared.tokens.valid(token) {
+    if !shared.tokens.bearer_valid(request.headers()) {
         tracing::info!(
             path = request.uri().path(),
             "Business Central token rejected."

@@ -363,12 +363,12 @@ pub(super) fn add_line(
     Ok(line)
 }
 
-/// Deletes an order and its lines; `If-Match` is required, as in BC.
+/// Deletes an order and its lines (`If-Match` is required, as in BC); returns its id.
 pub(super) fn delete_order(
     data: &mut BcData,
     order_id: &str,
     if_match: Option<&str>,
-) -> Result<(), BcError> {
+) -> Result<String, BcError> {
     let order = BcData::by_id(&data.sales_orders, "id", order_id)
         .ok_or_else(|| BcError::record_not_found("Sales Header"))?;
     check_if_match(order, if_match)?;
@@ -376,7 +376,7 @@ pub(super) fn delete_order(
     data.sales_orders.retain(|o| text(o, "id") != Some(&id));
     data.sales_order_lines
         .retain(|l| text(l, "documentId") != Some(&id));
-    Ok(())
+    Ok(id)
 }
 
 /// BC requires `If-Match` (the entity's etag or `*`) on PATCH and DELETE.

@@ -109,6 +109,11 @@ pub(crate) const SALES_ORDER: &[&str] = &[
     "lastModifiedDateTime",
     "phoneNumber",
     "email",
+    // Sales Header fields the standard API page leaves out; the simulator shows
+    // them once an order is dispatched or delivered (see docs/simulators.md).
+    "shippingAgentCode",
+    "packageTrackingNumber",
+    "deliveredDate",
 ];
 /// Properties of `Microsoft.NAV.salesOrderLine`.
 pub(crate) const SALES_ORDER_LINE: &[&str] = &[
@@ -159,6 +164,7 @@ pub(crate) const SALES_INVOICE: &[&str] = &[
     "orderNumber",
     "totalAmountExcludingTax",
     "totalAmountIncludingTax",
+    "remainingAmount",
     "status",
     "lastModifiedDateTime",
 ];

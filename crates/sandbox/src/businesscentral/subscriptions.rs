@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 
 use super::error::BcError;
 use super::handlers::{Call, check_properties, created, not_allowed, page};
+use super::notifications::subscribed_set;
 use super::orders::check_if_match;
 use super::store::{BcData, Entity, SUBSCRIPTION, text};
 use crate::util::rfc3339_millis;
@@ -38,7 +39,7 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 pub(super) async fn handle(call: &Call<'_>, key: Option<&str>) -> Result<Response, BcError> {
     match (key, &call.method) {
         (None, &Method::GET) => {
-            let data = call.shared.read();
+            let data = call.shared.data.read();
             let all: Vec<Entity> = data
                 .subscriptions
                 .iter()
@@ -49,7 +50,7 @@ pub(super) async fn handle(call: &Call<'_>, key: Option<&str>) -> Result<Respons
         }
         (None, &Method::POST) => create(call).await,
         (Some(id), &Method::GET) => {
-            let data = call.shared.read();
+            let data = call.shared.data.read();
             let found = BcData::by_id(&data.subscriptions, "subscriptionId", id)
                 .cloned()
                 .ok_or_else(|| BcError::record_not_found("API Webhook Subscription"))?;
@@ -57,7 +58,7 @@ pub(super) async fn handle(call: &Call<'_>, key: Option<&str>) -> Result<Respons
         }
         (Some(id), &Method::PATCH) => renew(call, id).await,
         (Some(id), &Method::DELETE) => {
-            let mut data = call.shared.write();
+            let mut data = call.shared.data.write();
             let found = BcData::by_id(&data.subscriptions, "subscriptionId", id)
                 .ok_or_else(|| BcError::record_not_found("API Webhook Subscription"))?;
             check_if_match(found, call.if_match())?;
@@ -75,11 +76,7 @@ fn validate(call: &Call<'_>, body: &Map<String, Value>) -> Result<(String, Strin
         .filter(|u| u.starts_with("http://") || u.starts_with("https://"))
         .ok_or_else(|| BcError::bad_request("notificationUrl must be an absolute http(s) URL."))?;
     let resource = text(body, "resource").unwrap_or_default();
-    let company = format!("companies({})/", call.shared.config.company_id);
-    let set = resource
-        .trim_start_matches('/')
-        .strip_prefix("api/v2.0/")
-        .and_then(|r| r.strip_prefix(&company))
+    let set = subscribed_set(resource, &call.shared.config.company_id)
         .filter(|set| SUPPORTED.contains(set))
         .ok_or_else(|| {
             BcError::bad_request(format!(
@@ -148,7 +145,7 @@ async fn create(call: &Call<'_>) -> Result<Response, BcError> {
         json!(rfc3339_millis(now + chrono::Duration::days(LIFETIME_DAYS))),
     );
     entity.insert("systemCreatedAt".into(), json!(rfc3339_millis(now)));
-    let mut data = call.shared.write();
+    let mut data = call.shared.data.write();
     data.stamp(&mut entity);
     data.subscriptions.push(entity.clone());
     drop(data);
@@ -158,7 +155,7 @@ async fn create(call: &Call<'_>) -> Result<Response, BcError> {
 async fn renew(call: &Call<'_>, id: &str) -> Result<Response, BcError> {
     let mut body = call.object()?;
     let current = {
-        let data = call.shared.read();
+        let data = call.shared.data.read();
         let found = BcData::by_id(&data.subscriptions, "subscriptionId", id)
             .cloned()
             .ok_or_else(|| BcError::record_not_found("API Webhook Subscription"))?;
@@ -184,7 +181,7 @@ async fn renew(call: &Call<'_>, id: &str) -> Result<Response, BcError> {
         json!(rfc3339_millis(now + chrono::Duration::days(LIFETIME_DAYS))),
     );
     updated.insert("systemModifiedAt".into(), json!(rfc3339_millis(now)));
-    let mut data = call.shared.write();
+    let mut data = call.shared.data.write();
     data.stamp(&mut updated);
     if let Some(slot) = data
         .subscriptions

@@ -1,4 +1,4 @@
-//! The `/__sandbox/` control plane shared by both simulators: fault injection, the request log,
+//! The `/__sandbox/` control plane shared by every simulator: fault injection, the request log,
 //! state dumps and resets.
 
 mod faults;

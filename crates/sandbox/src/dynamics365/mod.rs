@@ -7,9 +7,8 @@ pub(crate) mod config;
 mod store;
 mod webhook;
 
-use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, RawQuery, Request, State};
@@ -19,53 +18,29 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, post};
 use axum::{Json, Router};
 use serde_json::{Map, Value, json};
-use tokio_util::sync::CancellationToken;
 
 use self::config::Dynamics365Config;
 use self::store::{EnvData, Rejection, missing, set};
 use self::webhook::Webhooks;
-use crate::control::{ControlPlane, VendorControl};
 use crate::error::SandboxError;
+use crate::kit::entra::{self, EntraApp, Scope};
+use crate::kit::oauth::Tokens;
+use crate::kit::{self, Context, SimState, Simulator};
 use crate::odata::Query;
-use crate::persist::{self, DirtyFlag, Persister};
-use crate::util::{self, lock};
 
-const STATE_FILE: &str = "dynamics365.json";
 /// Server-driven page size when the client asks for none.
 const DEFAULT_PAGE: usize = 5000;
+/// Lifetime of Entra tokens.
+const TOKEN_TTL: Duration = Duration::from_secs(3599);
 
 pub(crate) struct Shared {
     config: Dynamics365Config,
-    data: RwLock<EnvData>,
-    dirty: DirtyFlag,
-    tokens: Mutex<HashSet<String>>,
+    data: SimState<EnvData>,
+    tokens: Tokens,
     webhooks: Webhooks,
 }
 
 type AppState = Arc<Shared>;
-
-impl Shared {
-    fn read(&self) -> RwLockReadGuard<'_, EnvData> {
-        util::read(&self.data)
-    }
-
-    fn write(&self) -> RwLockWriteGuard<'_, EnvData> {
-        self.dirty.mark();
-        util::write(&self.data)
-    }
-}
-
-impl VendorControl for Shared {
-    fn dump_state(&self) -> Result<Value, serde_json::Error> {
-        serde_json::to_value(&*self.read())
-    }
-
-    fn reset(&self) {
-        *self.write() = EnvData::default();
-        lock(&self.tokens).clear();
-        self.webhooks.clear();
-    }
-}
 
 /// `{"error":{"code","message"}}`.
 fn error((status, code, message): Rejection) -> Response {
@@ -98,125 +73,61 @@ fn render_fault(status: StatusCode, retry_after: Option<u64>) -> Response {
     response
 }
 
-/// The Dataverse simulator.
-pub(crate) struct Dynamics365 {
-    shared: Arc<Shared>,
-    plane: Arc<ControlPlane>,
-    state_path: Option<PathBuf>,
-}
-
-impl Dynamics365 {
-    pub(crate) fn new(
-        config: Dynamics365Config,
-        state_dir: Option<&Path>,
-        shutdown: &CancellationToken,
-    ) -> Result<Self, SandboxError> {
-        let state_path = state_dir.map(|dir| dir.join(STATE_FILE));
-        let data = match &state_path {
-            Some(path) => persist::load(path)?.unwrap_or_default(),
-            None => EnvData::default(),
-        };
-        let webhooks = Webhooks::new(&config, shutdown.child_token())?;
-        let shared = Arc::new(Shared {
-            config,
-            data: RwLock::new(data),
-            dirty: DirtyFlag::default(),
-            tokens: Mutex::default(),
-            webhooks,
-        });
-        Ok(Self {
-            shared,
-            plane: ControlPlane::new(render_fault),
-            state_path,
+/// Builds the simulator, loading `dynamics365.json` from the state directory when present.
+pub(crate) fn build(ctx: &Context<'_>) -> Result<Simulator, SandboxError> {
+    let config = ctx.config.dynamics365.clone();
+    let webhooks = Webhooks::new(&config, ctx.shutdown.child_token())?;
+    let webhook_routes = webhooks.routes();
+    let shared = Arc::new(Shared {
+        config,
+        data: SimState::load("dynamics365", ctx.state_dir, EnvData::default)?,
+        tokens: Tokens::default(),
+        webhooks,
+    });
+    let api = Router::new()
+        .route("/api/data/{version}/{*rest}", any(dispatch))
+        .route_layer(middleware::from_fn_with_state(Arc::clone(&shared), guard))
+        .route("/{tenant}/oauth2/v2.0/token", post(token))
+        .fallback(|| async {
+            error((
+                404,
+                "0x80060888",
+                "Resource not found for the segment.".to_owned(),
+            ))
         })
-    }
-
-    pub(crate) fn persister(&self) -> Option<Persister> {
-        let path = self.state_path.clone()?;
-        let shared = Arc::clone(&self.shared);
-        Some(Persister::new(
-            "dynamics365",
-            path,
-            self.shared.dirty.clone(),
-            Arc::new(move || serde_json::to_vec(&*shared.read())),
-        ))
-    }
-
-    pub(crate) fn router(&self) -> Router {
-        let shared = Arc::clone(&self.shared);
-        let api = Router::new()
-            .route("/api/data/{version}/{*rest}", any(dispatch))
-            .route_layer(middleware::from_fn_with_state(Arc::clone(&shared), guard))
-            .route("/{tenant}/oauth2/v2.0/token", post(token))
-            .merge(webhook::routes())
-            .fallback(|| async {
-                error((
-                    404,
-                    "0x80060888",
-                    "Resource not found for the segment.".to_owned(),
-                ))
-            })
-            .with_state(Arc::clone(&shared));
-        crate::control::wrap(api, Arc::clone(&self.plane), shared)
-    }
+        .with_state(Arc::clone(&shared))
+        .merge(webhook_routes);
+    Ok(kit::assemble(
+        shared,
+        |s| &s.data,
+        |s| {
+            s.tokens.revoke_all();
+            s.webhooks.clear();
+        },
+        api,
+        render_fault,
+    ))
 }
 
-/// Entra ID's client-credentials grant (v2.0 endpoint).
+/// Entra ID's client-credentials grant (v2.0 endpoint), for the org's `/.default` scope.
 async fn token(
     State(shared): State<AppState>,
     UrlPath(tenant): UrlPath<String>,
     body: Bytes,
 ) -> Response {
-    let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
-    let c = &shared.config;
-    let aad = |status: StatusCode, code: &str, description: &str| {
-        (status, Json(json!({ "error": code, "error_description": description, "error_codes": [7000215] }))).into_response()
+    let config = &shared.config;
+    let app = EntraApp {
+        tenant_id: &config.tenant_id,
+        client_id: &config.client_id,
+        client_secret: &config.client_secret,
+        scope: Scope::AnyDefault,
+        ttl: TOKEN_TTL,
     };
-    if tenant != c.tenant_id {
-        return aad(
-            StatusCode::BAD_REQUEST,
-            "invalid_tenant",
-            "AADSTS90002: Tenant not found.",
-        );
-    }
-    if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
-        return aad(
-            StatusCode::BAD_REQUEST,
-            "unsupported_grant_type",
-            "AADSTS70003: The app requested an unsupported grant type.",
-        );
-    }
-    if form.get("client_id") != Some(&c.client_id)
-        || form.get("client_secret") != Some(&c.client_secret)
-    {
-        return aad(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            "AADSTS7000215: Invalid client secret provided.",
-        );
-    }
-    if !form.get("scope").is_some_and(|s| s.ends_with("/.default")) {
-        return aad(
-            StatusCode::BAD_REQUEST,
-            "invalid_scope",
-            "AADSTS1002012: The provided value for scope is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier.",
-        );
-    }
-    let access = format!(
-        "eyJ0eXAiOiJKV1QifQ.{}.sandbox",
-        uuid::Uuid::new_v4().simple()
-    );
-    lock(&shared.tokens).insert(access.clone());
-    Json(json!({ "token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": access })).into_response()
+    entra::token(&app, &shared.tokens, &tenant, &body)
 }
 
 async fn guard(State(shared): State<AppState>, request: Request, next: Next) -> Response {
-    let token = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    if !token.is_some_and(|t| lock(&shared.tokens).contains(t)) {
+    if !shared.tokens.bearer_valid(request.headers()) {
         let mut response = error((
             401,
             "0x80072560",
@@ -284,7 +195,7 @@ async fn dispatch(
         ("GET", "WhoAmI", None, None) => Json(json!({ "@odata.context": format!("{base}/$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse"), "BusinessUnitId": "0d365000-0000-4000-8000-0000000000b1", "UserId": "0d365000-0000-4000-8000-0000000000a1", "OrganizationId": shared.config.organization_id })).into_response(),
         ("POST", "WinOpportunity", None, None) => win(&shared, &body),
         ("GET", "opportunities", Some(id), Some("product_opportunities")) => {
-            let data = shared.read();
+            let data = shared.data.read();
             let Some(opportunities) = set("opportunities") else { return error((500, "0x80040216", "no set".into())) };
             if data.get("opportunities", &id).is_none() {
                 return error(missing(opportunities, &id));
@@ -300,16 +211,16 @@ async fn dispatch(
                 return error((400, "0x80060888", message));
             }
             match (method, id) {
-                ("GET", Some(id)) => match shared.read().get(name, &id) {
+                ("GET", Some(id)) => match shared.data.read().get(name, &id) {
                     Some(row) => Json(query.project(row)).into_response(),
                     None => error(missing(entity_set, &id)),
                 },
                 ("GET", None) => {
-                    let rows = shared.read().list(name);
+                    let rows = shared.data.read().list(name);
                     page(&headers, &query, rows, &format!("{base}/{name}"))
                 }
                 ("POST", None) => {
-                    let created = shared.write().create(entity_set, body);
+                    let created = shared.data.write().create(entity_set, body);
                     match created {
                         Ok(id) => {
                             let mut response = StatusCode::NO_CONTENT.into_response();
@@ -323,7 +234,7 @@ async fn dispatch(
                 }
                 ("PATCH", Some(id)) => {
                     let must_exist = headers.get(header::IF_MATCH).is_some_and(|v| v == "*");
-                    let updated = shared.write().update(entity_set, &id, body, must_exist);
+                    let updated = shared.data.write().update(entity_set, &id, body, must_exist);
                     match updated {
                         Ok(()) => StatusCode::NO_CONTENT.into_response(),
                         Err(rejection) => error(rejection),
@@ -354,7 +265,7 @@ fn win(shared: &AppState, body: &Map<String, Value>) -> Response {
             "OpportunityClose.opportunityid is required.".to_owned(),
         ));
     };
-    let won = shared.write().win(id, status);
+    let won = shared.data.write().win(id, status);
     match won {
         Ok(()) => {
             shared.webhooks.won(&id.to_ascii_lowercase());

@@ -108,7 +108,7 @@ async fn list_v4(
     let after = query_value(&query, "after")
         .and_then(|raw| raw.parse::<u64>().ok())
         .unwrap_or(0);
-    let data = shared.read();
+    let data = shared.data.read();
     let targets = path
         .from_id
         .parse::<u64>()
@@ -146,7 +146,7 @@ async fn list_v3(
 ) -> Result<Json<Value>, HsError> {
     let from = object_type(&path.from_type)?;
     let to = object_type(&path.to_type)?;
-    let data = shared.read();
+    let data = shared.data.read();
     let object = path
         .from_id
         .parse::<u64>()
@@ -163,7 +163,7 @@ async fn associate_default(
     Path(path): Path<PairPath>,
 ) -> Result<Json<Value>, HsError> {
     let started = Utc::now();
-    let mut data = shared.write();
+    let mut data = shared.data.write();
     let pair = resolve_pair(&data, &path)?;
     let def = association_types::default_association(pair.from, pair.to).ok_or_else(|| {
         invalid_association(
@@ -202,7 +202,7 @@ async fn associate_labelled(
             "At least one association type is required.",
         ));
     }
-    let mut data = shared.write();
+    let mut data = shared.data.write();
     let pair = resolve_pair(&data, &path)?;
     let defs = specs
         .iter()
@@ -229,7 +229,7 @@ async fn remove(
     let from = object_type(&path.from_type)?;
     let to = object_type(&path.to_type)?;
     if let (Ok(from_id), Ok(to_id)) = (path.from_id.parse(), path.to_id.parse()) {
-        shared.write().dissociate(from, from_id, to, to_id);
+        shared.data.write().dissociate(from, from_id, to, to_id);
     }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -146,7 +146,7 @@ async fn batch_read(
     } else {
         Selection::Listed(&input.properties)
     };
-    let data = shared.read();
+    let data = shared.data.read();
     let mut results = Vec::new();
     let mut missing = Vec::new();
     for item in &input.inputs {
@@ -174,7 +174,7 @@ async fn batch_create(
     let object_type = object_type(&path.object_type)?;
     let input: BatchCreateInput = parse_body(&body)?;
     check_batch_size(input.inputs.len())?;
-    let mut data = shared.write();
+    let mut data = shared.data.write();
     // Validate everything first so a bad input creates nothing, as HubSpot does.
     let prepared = input
         .inputs
@@ -206,7 +206,7 @@ async fn batch_update(
     let object_type = object_type(&path.object_type)?;
     let input: BatchUpdateInput = parse_body(&body)?;
     check_batch_size(input.inputs.len())?;
-    let mut data = shared.write();
+    let mut data = shared.data.write();
     for item in &input.inputs {
         super::properties::validate(
             &data,

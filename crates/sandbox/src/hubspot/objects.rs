@@ -275,7 +275,7 @@ async fn create(
 ) -> Result<Response, HsError> {
     let object_type = object_type(&path.object_type)?;
     let input: ObjectInput = parse_body(&body)?;
-    let mut data = shared.write();
+    let mut data = shared.data.write();
     let prepared = prepare_create(&shared, &data, object_type, &input)?;
     let id = commit_create(&shared, &mut data, object_type, prepared, Utc::now());
     let body = data
@@ -293,7 +293,7 @@ async fn read(
     let query = parse_query(query.as_deref());
     let names = query_list(&query, "properties");
     let associations = association_types(&query_list(&query, "associations"))?;
-    let data = shared.read();
+    let data = shared.data.read();
     let object = find(
         &data,
         object_type,
@@ -324,7 +324,7 @@ async fn update(
     let object_type = object_type(&path.object_type)?;
     let input: UpdateInput = parse_body(&body)?;
     let query = parse_query(query.as_deref());
-    let mut data = shared.write();
+    let mut data = shared.data.write();
     let id = find(
         &data,
         object_type,
@@ -354,7 +354,7 @@ async fn archive(
     let object_type = object_type(&path.object_type)?;
     // HubSpot answers 204 whether or not the object existed.
     if let Ok(id) = path.object_id.parse::<u64>() {
-        shared.write().archive(object_type, id);
+        shared.data.write().archive(object_type, id);
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -387,7 +387,7 @@ async fn list(
     } else {
         Selection::Listed(&names)
     };
-    let data = shared.read();
+    let data = shared.data.read();
     let mut page: Vec<&CrmObject> = data
         .objects_from(object_type, after)
         .take(limit + 1)

@@ -193,7 +193,7 @@ async fn list_properties(
     Path(object_type_name): Path<String>,
 ) -> Result<Json<Value>, HsError> {
     let object_type = object_type(&object_type_name)?;
-    let data = shared.read();
+    let data = shared.data.read();
     let results: Vec<Value> = built_in_properties(object_type)
         .map(|property| property.to_json())
         .chain(
@@ -209,7 +209,7 @@ async fn read_property(
     Path((object_type_name, name)): Path<(String, String)>,
 ) -> Result<Json<Value>, HsError> {
     let object_type = object_type(&object_type_name)?;
-    let data = shared.read();
+    let data = shared.data.read();
     built_in_properties(object_type)
         .find(|property| property.name == name)
         .map(|property| property.to_json())
@@ -283,7 +283,11 @@ async fn create_property(
         created_at: Utc::now(),
     };
     let body = property.to_json();
-    if !shared.write().add_custom_property(object_type, property) {
+    if !shared
+        .data
+        .write()
+        .add_custom_property(object_type, property)
+    {
         return Err(HsError::new(
             StatusCode::CONFLICT,
             "OBJECT_ALREADY_EXISTS",

@@ -184,7 +184,7 @@ pub(super) async fn search(
                 .map_err(|_| HsError::validation(format!("Invalid after: {raw}")))?
         }
     };
-    let data = shared.read();
+    let data = shared.data.read();
     for filter in input.filter_groups.iter().flat_map(|group| &group.filters) {
         check_filter(&data, object_type, filter)?;
     }

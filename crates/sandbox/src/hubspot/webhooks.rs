@@ -1,13 +1,14 @@
 //! HubSpot webhook delivery: signed POSTs of deal events, ordered per deal, retried with growing
 //! delays, and logged.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 
+use axum::Router;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -15,17 +16,16 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{HubSpotConfig, RetryPolicy, SignatureMode};
+use crate::config::{HubSpotConfig, SignatureMode};
 use crate::error::SandboxError;
-use crate::util::{lock, read, write};
+use crate::kit::emitter::{self, Attempt, Emitter};
+use crate::util::lock;
 
 /// User agent HubSpot sends webhooks with (plus a sandbox marker).
 const USER_AGENT: &str = "HubSpot Connect 2.0 (http://dev.hubspot.com/) (sandbox)";
 /// Subscription ids of the sandbox app's two subscriptions.
 const CREATION_SUBSCRIPTION_ID: u64 = 2_418_001;
 const STAGE_SUBSCRIPTION_ID: u64 = 2_418_002;
-/// Deliveries kept in the log.
-const DELIVERY_LOG_CAPACITY: usize = 10_000;
 
 /// Where webhooks go and how they are signed; changeable at runtime.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,19 +34,35 @@ pub(super) struct WebhookSettings {
     pub(super) signature: SignatureMode,
 }
 
-/// One delivery attempt.
+/// Body of `PUT /__sandbox/webhooks`; an absent `signature` keeps the current mode.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SettingsInput {
+    target_url: Option<String>,
+    signature: Option<SignatureMode>,
+}
+
+impl emitter::Settings for WebhookSettings {
+    type Input = SettingsInput;
+
+    fn input_target(input: &SettingsInput) -> Option<&str> {
+        input.target_url.as_deref()
+    }
+
+    fn apply(&self, input: SettingsInput) -> Self {
+        Self {
+            target_url: input.target_url,
+            signature: input.signature.unwrap_or(self.signature),
+        }
+    }
+}
+
+/// What the delivery log says of an event.
 #[derive(Debug, Clone, Serialize)]
-pub(super) struct DeliveryRecord {
+pub(super) struct About {
     event_id: u64,
     subscription_type: &'static str,
     object_id: u64,
-    attempt: u32,
-    target_url: String,
-    status: Option<u16>,
-    error: Option<String>,
-    delivered: bool,
-    gave_up: bool,
-    time: DateTime<Utc>,
 }
 
 /// A webhook event waiting for delivery.
@@ -62,15 +78,12 @@ struct Event {
 }
 
 struct Inner {
-    settings: RwLock<WebhookSettings>,
+    emitter: Arc<Emitter<WebhookSettings, About>>,
     client_secret: String,
     portal_id: u64,
     app_id: u64,
-    retry: RetryPolicy,
-    client: reqwest::Client,
     next_event_id: AtomicU64,
     queues: Mutex<HashMap<u64, mpsc::UnboundedSender<Event>>>,
-    deliveries: Mutex<VecDeque<DeliveryRecord>>,
     shutdown: CancellationToken,
 }
 
@@ -85,49 +98,40 @@ impl Webhooks {
         config: &HubSpotConfig,
         shutdown: CancellationToken,
     ) -> Result<Self, SandboxError> {
-        let client = reqwest::Client::builder()
-            .timeout(config.webhooks.request_timeout)
-            .build()
-            .map_err(SandboxError::HttpClient)?;
+        let settings = WebhookSettings {
+            target_url: config.webhooks.target_url.clone(),
+            signature: config.webhooks.signature,
+        };
+        let emitter = Emitter::new(
+            "hubspot",
+            settings,
+            config.webhooks.retry,
+            config.webhooks.request_timeout,
+            shutdown.clone(),
+        )?;
         // Unique across restarts without persisting a counter, and below 2^53.
         let first_event_id = u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0) * 1000;
         Ok(Self {
             inner: Arc::new(Inner {
-                settings: RwLock::new(WebhookSettings {
-                    target_url: config.webhooks.target_url.clone(),
-                    signature: config.webhooks.signature,
-                }),
+                emitter,
                 client_secret: config.client_secret.clone(),
                 portal_id: config.portal_id,
                 app_id: config.app_id,
-                retry: config.webhooks.retry,
-                client,
                 next_event_id: AtomicU64::new(first_event_id),
                 queues: Mutex::new(HashMap::new()),
-                deliveries: Mutex::new(VecDeque::new()),
                 shutdown,
             }),
         })
     }
 
-    /// Current settings.
-    pub(super) fn settings(&self) -> WebhookSettings {
-        read(&self.inner.settings).clone()
-    }
-
-    /// Replaces the settings; applies to every later attempt.
-    pub(super) fn set_settings(&self, settings: WebhookSettings) {
-        *write(&self.inner.settings) = settings;
-    }
-
-    /// The delivery log, oldest first.
-    pub(super) fn deliveries(&self) -> Vec<DeliveryRecord> {
-        lock(&self.inner.deliveries).iter().cloned().collect()
+    /// `/__sandbox/webhooks` and its delivery log.
+    pub(super) fn routes(&self) -> Router {
+        self.inner.emitter.routes()
     }
 
     /// Empties the delivery log.
     pub(super) fn clear_deliveries(&self) {
-        lock(&self.inner.deliveries).clear();
+        self.inner.emitter.clear();
     }
 
     /// Emits `deal.creation`, then `deal.propertyChange` of `dealstage` when a stage is set.
@@ -165,7 +169,7 @@ impl Webhooks {
         change_flag: &'static str,
         property: Option<(&'static str, String)>,
     ) {
-        if read(&self.inner.settings).target_url.is_none() {
+        if self.inner.emitter.settings().target_url.is_none() {
             return;
         }
         let event = Event {
@@ -218,16 +222,18 @@ async fn drain(inner: Arc<Inner>, object_id: u64, mut receiver: mpsc::UnboundedR
 
 impl Inner {
     async fn deliver(&self, event: &Event) {
-        let attempts = self.retry.max_attempts.max(1);
-        for attempt in 0..attempts {
-            let settings = read(&self.settings).clone();
-            let Some(target) = settings.target_url else {
-                return;
-            };
+        let about = About {
+            event_id: event.event_id,
+            subscription_type: event.subscription_type,
+            object_id: event.object_id,
+        };
+        let attempt = |settings: &WebhookSettings, attempt: u32| {
+            let target = settings.target_url.clone()?;
             let body = self.body(event, attempt);
             let timestamp = Utc::now().timestamp_millis();
             let mut request = self
-                .client
+                .emitter
+                .client()
                 .post(&target)
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .header(reqwest::header::USER_AGENT, USER_AGENT);
@@ -250,49 +256,14 @@ impl Inner {
                     request = request.header("X-HubSpot-Signature-Version", "v3");
                 }
             }
-            let outcome = tokio::select! {
-                outcome = request.body(body).send() => outcome,
-                () = self.shutdown.cancelled() => return,
-            };
-            let (status, error) = match outcome {
-                Ok(response) if response.status().is_success() => {
-                    (Some(response.status().as_u16()), None)
-                }
-                Ok(response) => (
-                    Some(response.status().as_u16()),
-                    Some(format!("HTTP {}", response.status())),
-                ),
-                Err(error) => (None, Some(error.to_string())),
-            };
-            let delivered = error.is_none();
-            let gave_up = !delivered && attempt + 1 >= attempts;
-            if gave_up {
-                tracing::warn!(
-                    event_id = event.event_id,
-                    attempts,
-                    "Webhook delivery gave up."
-                );
-            }
-            self.record(DeliveryRecord {
-                event_id: event.event_id,
-                subscription_type: event.subscription_type,
-                object_id: event.object_id,
-                attempt,
-                target_url: target,
-                status,
-                error,
-                delivered,
-                gave_up,
-                time: Utc::now(),
-            });
-            if delivered || gave_up {
-                return;
-            }
-            tokio::select! {
-                () = tokio::time::sleep(self.retry.delay_after(attempt)) => {}
-                () = self.shutdown.cancelled() => return,
-            }
-        }
+            Some(Attempt {
+                target,
+                request: request.body(body),
+            })
+        };
+        self.emitter
+            .deliver(about, attempt, emitter::success_is_delivery)
+            .await;
     }
 
     fn body(&self, event: &Event, attempt: u32) -> Vec<u8> {
@@ -313,14 +284,6 @@ impl Inner {
             payload["propertyValue"] = json!(value);
         }
         json!([payload]).to_string().into_bytes()
-    }
-
-    fn record(&self, record: DeliveryRecord) {
-        let mut deliveries = lock(&self.deliveries);
-        if deliveries.len() >= DELIVERY_LOG_CAPACITY {
-            deliveries.pop_front();
-        }
-        deliveries.push_back(record);
     }
 }
 

@@ -114,9 +114,12 @@ pub(super) async fn create(
 ) -> Result<Response, NsError> {
     let record_type = record_type(&path.record_type)?;
     let body = parse_record(&body)?;
-    let mut data = shared.write();
+    let mut data = shared.data.write();
     let record = prepare(record_type, &data, None, body, Utc::now())?;
     let id = data.insert(record_type, record);
+    shared
+        .events
+        .after_submit("create", record_type, id, data.get(record_type, id));
     Ok(no_content(Some(record_url(
         &base_url(&headers),
         record_type,
@@ -135,7 +138,7 @@ pub(super) async fn read(
     let expand = query_value(&query, "expandSubResources")
         .is_some_and(|value| value.eq_ignore_ascii_case("true"));
     let fields = query_list(&query, "fields");
-    let data = shared.read();
+    let data = shared.data.read();
     let id = RecordKey::parse(&path.record_id)
         .and_then(|key| key.locate(&data, record_type))
         .ok_or_else(NsError::nonexistent)?;
@@ -158,13 +161,16 @@ pub(super) async fn update(
 ) -> Result<Response, NsError> {
     let record_type = record_type(&path.record_type)?;
     let body = parse_record(&body)?;
-    let mut data = shared.write();
+    let mut data = shared.data.write();
     let id = RecordKey::parse(&path.record_id)
         .and_then(|key| key.locate(&data, record_type))
         .ok_or_else(NsError::nonexistent)?;
     let existing = data.get(record_type, id).ok_or_else(NsError::nonexistent)?;
     let record = prepare(record_type, &data, Some((id, existing)), body, Utc::now())?;
     data.replace(record_type, id, record);
+    shared
+        .events
+        .after_submit("edit", record_type, id, data.get(record_type, id));
     Ok(no_content(None))
 }
 
@@ -182,20 +188,23 @@ pub(super) async fn upsert(
     };
     let mut body = parse_record(&body)?;
     body.insert("externalId".to_owned(), json!(external_id));
-    let mut data = shared.write();
+    let mut data = shared.data.write();
     let now = Utc::now();
-    let id = match data.id_by_external_id(record_type, &external_id) {
+    let (id, event_type) = match data.id_by_external_id(record_type, &external_id) {
         Some(id) => {
             let existing = data.get(record_type, id).ok_or_else(NsError::nonexistent)?;
             let record = prepare(record_type, &data, Some((id, existing)), body, now)?;
             data.replace(record_type, id, record);
-            id
+            (id, "edit")
         }
         None => {
             let record = prepare(record_type, &data, None, body, now)?;
-            data.insert(record_type, record)
+            (data.insert(record_type, record), "create")
         }
     };
+    shared
+        .events
+        .after_submit(event_type, record_type, id, data.get(record_type, id));
     Ok(no_content(Some(record_url(
         &base_url(&headers),
         record_type,
@@ -208,11 +217,12 @@ pub(super) async fn delete(
     Path(path): Path<RecordPath>,
 ) -> Result<Response, NsError> {
     let record_type = record_type(&path.record_type)?;
-    let mut data = shared.write();
+    let mut data = shared.data.write();
     let id = RecordKey::parse(&path.record_id)
         .and_then(|key| key.locate(&data, record_type))
         .ok_or_else(NsError::nonexistent)?;
     data.remove(record_type, id);
+    shared.events.after_submit("delete", record_type, id, None);
     Ok(no_content(None))
 }
 
@@ -255,7 +265,7 @@ pub(super) async fn list(
         })?),
     };
     let base = base_url(&headers);
-    let data = shared.read();
+    let data = shared.data.read();
     let ids: Vec<u64> = data
         .records(record_type)
         .filter(|(_, record)| filter.as_ref().is_none_or(|filter| filter.matches(record)))

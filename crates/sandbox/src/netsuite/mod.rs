@@ -1,7 +1,11 @@
 //! The NetSuite REST Record simulator: customers, inventory items and sales orders behind
-//! OAuth 1.0a token-based authentication.
+//! OAuth 1.0a token-based authentication; item fulfillments and invoices made by the
+//! fulfilment control endpoint ([`fulfilment`]); and a User Event script's signed
+//! record-change POSTs ([`events`]).
 
 mod error;
+mod events;
+mod fulfilment;
 mod handlers;
 mod oauth;
 mod query;
@@ -9,8 +13,7 @@ mod records;
 mod render;
 mod store;
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -19,122 +22,73 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::Utc;
-use serde_json::Value;
 use tokio::sync::Semaphore;
 
-use crate::config::NetSuiteConfig;
-use crate::control::{ControlPlane, VendorControl};
 use crate::error::SandboxError;
-use crate::persist::{self, DirtyFlag, Persister};
-use crate::util;
+use crate::kit::{self, Context, SimState, Simulator};
 use error::NsError;
+use events::Events;
 use oauth::{SignedRequest, Verifier};
 use store::NetSuiteData;
 
-/// File name of the persisted NetSuite state.
-const STATE_FILE: &str = "netsuite.json";
-
 /// Everything the NetSuite handlers share.
 pub(crate) struct Shared {
-    data: RwLock<NetSuiteData>,
-    dirty: DirtyFlag,
+    data: SimState<NetSuiteData>,
     verifier: Verifier,
     concurrency: Option<Arc<Semaphore>>,
+    /// The User Event script's POSTs.
+    events: Events,
 }
 
 /// The state every NetSuite handler receives.
 type AppState = Arc<Shared>;
 
-impl Shared {
-    /// Read access to the account.
-    fn read(&self) -> RwLockReadGuard<'_, NetSuiteData> {
-        util::read(&self.data)
-    }
-
-    /// Write access to the account; marks the state dirty for persistence.
-    fn write(&self) -> RwLockWriteGuard<'_, NetSuiteData> {
-        self.dirty.mark();
-        util::write(&self.data)
-    }
-}
-
-impl VendorControl for Shared {
-    fn dump_state(&self) -> Result<Value, serde_json::Error> {
-        serde_json::to_value(&*self.read())
-    }
-
-    fn reset(&self) {
-        *self.write() = NetSuiteData::default();
-        self.verifier.reset();
-    }
-}
-
-/// The NetSuite simulator.
-pub(crate) struct NetSuite {
-    shared: Arc<Shared>,
-    plane: Arc<ControlPlane>,
-    state_path: Option<PathBuf>,
-}
-
-impl NetSuite {
-    /// Builds the simulator, loading `netsuite.json` from `state_dir` when present.
-    pub(crate) fn new(
-        config: NetSuiteConfig,
-        state_dir: Option<&Path>,
-    ) -> Result<Self, SandboxError> {
-        let state_path = state_dir.map(|dir| dir.join(STATE_FILE));
-        let mut data = match &state_path {
-            Some(path) => persist::load(path)?.unwrap_or_default(),
-            None => NetSuiteData::default(),
-        };
-        data.rebuild_indexes();
-        let shared = Arc::new(Shared {
-            data: RwLock::new(data),
-            dirty: DirtyFlag::default(),
-            verifier: Verifier::new(&config),
-            concurrency: config
-                .concurrency_limit
-                .map(|limit| Arc::new(Semaphore::new(limit))),
-        });
-        Ok(Self {
-            shared,
-            plane: ControlPlane::new(error::render_fault),
-            state_path,
-        })
-    }
-
-    /// The persister of `netsuite.json`, when a state directory is configured.
-    pub(crate) fn persister(&self) -> Option<Persister> {
-        let path = self.state_path.clone()?;
-        let shared = Arc::clone(&self.shared);
-        Some(Persister::new(
+/// Builds the simulator, loading `netsuite.json` from the state directory when present.
+pub(crate) fn build(ctx: &Context<'_>) -> Result<Simulator, SandboxError> {
+    let config = &ctx.config.netsuite;
+    let shared = Arc::new(Shared {
+        data: SimState::load_with(
             "netsuite",
-            path,
-            self.shared.dirty.clone(),
-            Arc::new(move || serde_json::to_vec(&*shared.read())),
-        ))
-    }
-
-    /// The router serving the record service and the control endpoints.
-    pub(crate) fn router(&self) -> Router {
-        let shared = Arc::clone(&self.shared);
-        let api = Router::new()
-            .route(
-                "/services/rest/record/v1/{record_type}",
-                get(handlers::list).post(handlers::create),
-            )
-            .route(
-                "/services/rest/record/v1/{record_type}/{record_id}",
-                get(handlers::read)
-                    .patch(handlers::update)
-                    .put(handlers::upsert)
-                    .delete(handlers::delete),
-            )
-            .route_layer(middleware::from_fn_with_state(Arc::clone(&shared), guard))
-            .fallback(not_found)
-            .with_state(Arc::clone(&shared));
-        crate::control::wrap(api, Arc::clone(&self.plane), shared)
-    }
+            ctx.state_dir,
+            NetSuiteData::default,
+            NetSuiteData::rebuild_indexes,
+        )?,
+        verifier: Verifier::new(config),
+        concurrency: config
+            .concurrency_limit
+            .map(|limit| Arc::new(Semaphore::new(limit))),
+        events: Events::new(config, ctx.shutdown.child_token())?,
+    });
+    let control = shared
+        .events
+        .routes()
+        .merge(kit::fulfilment::routes(Arc::clone(&shared)));
+    let api = Router::new()
+        .route(
+            "/services/rest/record/v1/{record_type}",
+            get(handlers::list).post(handlers::create),
+        )
+        .route(
+            "/services/rest/record/v1/{record_type}/{record_id}",
+            get(handlers::read)
+                .patch(handlers::update)
+                .put(handlers::upsert)
+                .delete(handlers::delete),
+        )
+        .route_layer(middleware::from_fn_with_state(Arc::clone(&shared), guard))
+        .fallback(not_found)
+        .with_state(Arc::clone(&shared))
+        .merge(control);
+    Ok(kit::assemble(
+        shared,
+        |s| &s.data,
+        |s| {
+            s.verifier.reset();
+            s.events.clear();
+        },
+        api,
+        error::render_fault,
+    ))
 }
 
 async fn not_found() -> Response {

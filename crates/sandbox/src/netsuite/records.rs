@@ -49,6 +49,14 @@ pub(crate) fn prepare(
             prepare_item(data, existing.map(|(id, _)| id), &mut record)?;
         }
         RecordType::SalesOrder => prepare_order(data, existing.is_none(), &mut record, now)?,
+        // NetSuite makes these by transforming a sales order, never by a plain create.
+        RecordType::ItemFulfillment | RecordType::Invoice if existing.is_none() => {
+            return Err(NsError::user_error(format!(
+                "An {} is created from a sales order (the sandbox's fulfilment endpoint), not by POST.",
+                record_type.name()
+            )));
+        }
+        RecordType::ItemFulfillment | RecordType::Invoice => {}
     }
     let stamp = json!(rfc3339_secs(now));
     if existing.is_none() {

@@ -18,6 +18,10 @@ pub(crate) enum RecordType {
     InventoryItem,
     /// `salesOrder`.
     SalesOrder,
+    /// `itemFulfillment` (made from a sales order by the fulfilment control endpoint).
+    ItemFulfillment,
+    /// `invoice` (billed from a sales order by the fulfilment control endpoint).
+    Invoice,
 }
 
 impl RecordType {
@@ -27,6 +31,8 @@ impl RecordType {
             "customer" => Some(Self::Customer),
             "inventoryitem" => Some(Self::InventoryItem),
             "salesorder" => Some(Self::SalesOrder),
+            "itemfulfillment" => Some(Self::ItemFulfillment),
+            "invoice" => Some(Self::Invoice),
             _ => None,
         }
     }
@@ -37,6 +43,8 @@ impl RecordType {
             Self::Customer => "customer",
             Self::InventoryItem => "inventoryItem",
             Self::SalesOrder => "salesOrder",
+            Self::ItemFulfillment => "itemFulfillment",
+            Self::Invoice => "invoice",
         }
     }
 
@@ -45,6 +53,8 @@ impl RecordType {
             Self::Customer => 1001,
             Self::InventoryItem => 501,
             Self::SalesOrder => 20001,
+            Self::ItemFulfillment => 30001,
+            Self::Invoice => 40001,
         }
     }
 
@@ -52,8 +62,9 @@ impl RecordType {
     pub(crate) fn sublists(self) -> &'static [&'static str] {
         match self {
             Self::Customer => &["addressBook"],
-            Self::InventoryItem => &[],
+            Self::InventoryItem | Self::Invoice => &[],
             Self::SalesOrder => &["item"],
+            Self::ItemFulfillment => &["package"],
         }
     }
 

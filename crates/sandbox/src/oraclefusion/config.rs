@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::config::EventConfig;
+
 /// Integration user accepted with HTTP Basic.
 pub const DEV_ORACLE_USER: &str = "crmerp.integration";
 /// Its password.
@@ -32,6 +34,8 @@ pub struct OracleFusionConfig {
     pub source_systems: Vec<String>,
     /// Lifetime of issued tokens.
     pub token_ttl: Duration,
+    /// Where business-event callbacks go (an event subscription's endpoint).
+    pub events: EventConfig,
 }
 
 impl Default for OracleFusionConfig {
@@ -44,6 +48,7 @@ impl Default for OracleFusionConfig {
             business_units: vec![DEV_ORACLE_BUSINESS_UNIT.to_owned()],
             source_systems: vec![DEV_ORACLE_SOURCE_SYSTEM.to_owned()],
             token_ttl: Duration::from_secs(3600),
+            events: EventConfig::default(),
         }
     }
 }

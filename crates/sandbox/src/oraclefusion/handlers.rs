@@ -215,27 +215,31 @@ pub(super) async fn resource(
     let parts: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
     let result = match (api.as_str(), parts.as_slice(), &method) {
         ("crmRestApi", ["accounts"], &Method::GET) => {
-            collection(&url, raw.as_deref(), state.read().accounts.clone())
+            collection(&url, raw.as_deref(), state.data.read().accounts.clone())
         }
         ("crmRestApi", ["accounts"], &Method::POST) => object(&body)
-            .and_then(|b| create_account(&mut state.write(), &b))
+            .and_then(|b| create_account(&mut state.data.write(), &b))
             .map(created),
         ("fscmRestApi", ["itemsV2"], &Method::GET) => {
-            collection(&url, raw.as_deref(), state.read().items.clone())
+            collection(&url, raw.as_deref(), state.data.read().items.clone())
         }
         ("fscmRestApi", ["itemsV2"], &Method::POST) => object(&body)
-            .and_then(|b| create_item(&mut state.write(), &b))
+            .and_then(|b| create_item(&mut state.data.write(), &b))
             .map(created),
         ("fscmRestApi", ["salesOrdersForOrderHub"], &Method::GET) => {
-            collection(&url, raw.as_deref(), state.read().orders.clone())
+            collection(&url, raw.as_deref(), state.data.read().orders.clone())
         }
         ("fscmRestApi", ["salesOrdersForOrderHub"], &Method::POST) => {
             let upsert = headers.get("Upsert-Mode").and_then(|v| v.to_str().ok()) == Some("true");
             object(&body)
-                .and_then(|b| create_order(&state, &mut state.write(), &b, upsert))
-                .map(created)
+                .and_then(|b| create_order(&state, &mut state.data.write(), &b, upsert))
+                .map(|order| {
+                    state.events.order(super::events::ORDER_CREATED, &order);
+                    created(order)
+                })
         }
         ("fscmRestApi", ["salesOrdersForOrderHub", key], &Method::GET) => state
+            .data
             .read()
             .order_by_key(key)
             .cloned()
@@ -243,6 +247,7 @@ pub(super) async fn resource(
             .ok_or_else(OraError::not_found),
         ("fscmRestApi", ["salesOrdersForOrderHub", key, "child", "lines"], &Method::GET) => {
             let lines = state
+                .data
                 .read()
                 .order_by_key(key)
                 .map(|o| o.get("lines").cloned().unwrap_or(json!([])));

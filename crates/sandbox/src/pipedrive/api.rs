@@ -37,7 +37,7 @@ pub(super) async fn list(
     if let Err(r) = known(&resource) {
         return *r;
     }
-    let mut items = shared.read().list(&resource);
+    let mut items = shared.data.read().list(&resource);
     if let Some(ids) = q.get("ids") {
         let wanted: Vec<&str> = ids.split(',').collect();
         items.retain(|i| wanted.contains(&i["id"].to_string().as_str()));
@@ -69,7 +69,7 @@ pub(super) async fn read(
     if let Err(r) = known(&resource) {
         return *r;
     }
-    match shared.read().get(&resource, id) {
+    match shared.data.read().get(&resource, id) {
         Some(record) => ok(StatusCode::OK, record.clone(), Value::Null),
         None => error(404, &not_found(&resource)),
     }
@@ -88,6 +88,7 @@ pub(super) async fn create(
         Err(r) => return *r,
     };
     let result = shared
+        .data
         .write()
         .create(&resource, body, &shared.config.deal_custom_fields);
     match result {
@@ -114,6 +115,7 @@ pub(super) async fn update(
         Err(r) => return *r,
     };
     let result = shared
+        .data
         .write()
         .update(&resource, id, body, &shared.config.deal_custom_fields);
     match result {
@@ -133,7 +135,7 @@ pub(super) async fn deal_products(
     UrlPath(id): UrlPath<u64>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let data = shared.read();
+    let data = shared.data.read();
     if data.get("deals", id).is_none() {
         return error(404, "Deal not found");
     }
@@ -167,7 +169,7 @@ pub(super) async fn add_deal_product(
         Err(r) => return *r,
     };
     body.insert("deal_id".into(), json!(id));
-    let result = shared.write().create("deal_products", body, &[]);
+    let result = shared.data.write().create("deal_products", body, &[]);
     match result {
         Ok(record) => ok(StatusCode::CREATED, record, Value::Null),
         Err((status, message)) => error(status, &message),
@@ -178,7 +180,7 @@ pub(super) async fn list_notes(
     State(shared): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let mut notes = shared.read().list("notes");
+    let mut notes = shared.data.read().list("notes");
     if let Some(deal) = q.get("deal_id") {
         let deal: Option<u64> = deal.parse().ok();
         notes.retain(|n| n["deal_id"].as_u64() == deal);
@@ -195,7 +197,7 @@ pub(super) async fn create_note(State(shared): State<AppState>, body: Bytes) -> 
         Ok(b) => b,
         Err(r) => return *r,
     };
-    let result = shared.write().create("notes", body, &[]);
+    let result = shared.data.write().create("notes", body, &[]);
     match result {
         Ok(record) => ok(StatusCode::CREATED, record, Value::Null),
         Err((status, message)) => error(status, &message),

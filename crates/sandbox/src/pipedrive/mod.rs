@@ -7,9 +7,7 @@ pub(crate) mod config;
 mod store;
 mod webhooks;
 
-use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
@@ -20,55 +18,31 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
 use self::config::PipedriveConfig;
 use self::store::CompanyData;
 use self::webhooks::Webhooks;
-use crate::control::{ControlPlane, VendorControl};
 use crate::error::SandboxError;
-use crate::persist::{self, DirtyFlag, Persister};
-use crate::util::{self, lock};
+use crate::kit::oauth::{self, TokenForm, Tokens};
+use crate::kit::{self, Context, SimState, Simulator};
+use crate::util::lock;
 
-const STATE_FILE: &str = "pipedrive.json";
 const ERROR_INFO: &str =
     "Please check developers.pipedrive.com for more information about Pipedrive API.";
 /// Pipedrive's burst window.
 const WINDOW: Duration = Duration::from_secs(2);
+/// Lifetime of an OAuth access token (`expires_in`).
+const TOKEN_TTL: Duration = Duration::from_secs(3599);
 
 pub(crate) struct Shared {
     config: PipedriveConfig,
-    data: RwLock<CompanyData>,
-    dirty: DirtyFlag,
-    tokens: Mutex<HashSet<String>>,
+    data: SimState<CompanyData>,
+    tokens: Tokens,
     window: Mutex<(Instant, u32)>,
     webhooks: Webhooks,
 }
 
 type AppState = Arc<Shared>;
-
-impl Shared {
-    fn read(&self) -> RwLockReadGuard<'_, CompanyData> {
-        util::read(&self.data)
-    }
-
-    fn write(&self) -> RwLockWriteGuard<'_, CompanyData> {
-        self.dirty.mark();
-        util::write(&self.data)
-    }
-}
-
-impl VendorControl for Shared {
-    fn dump_state(&self) -> Result<Value, serde_json::Error> {
-        serde_json::to_value(&*self.read())
-    }
-
-    fn reset(&self) {
-        *self.write() = CompanyData::default();
-        lock(&self.tokens).clear();
-        self.webhooks.clear();
-    }
-}
 
 /// `{"success":false,"error","error_info","data":null,"additional_data":null}`.
 pub(crate) fn error(status: u16, message: &str) -> Response {
@@ -100,68 +74,41 @@ fn ok(status: StatusCode, data: Value, additional: Value) -> Response {
         .into_response()
 }
 
-/// The Pipedrive simulator.
-pub(crate) struct Pipedrive {
-    shared: Arc<Shared>,
-    plane: Arc<ControlPlane>,
-    state_path: Option<PathBuf>,
-}
-
-impl Pipedrive {
-    pub(crate) fn new(
-        config: PipedriveConfig,
-        state_dir: Option<&Path>,
-        shutdown: &CancellationToken,
-    ) -> Result<Self, SandboxError> {
-        let state_path = state_dir.map(|dir| dir.join(STATE_FILE));
-        let data = match &state_path {
-            Some(path) => persist::load(path)?.unwrap_or_default(),
-            None => CompanyData::default(),
-        };
-        let webhooks = Webhooks::new(&config, shutdown.child_token())?;
-        let shared = Arc::new(Shared {
-            config,
-            data: RwLock::new(data),
-            dirty: DirtyFlag::default(),
-            tokens: Mutex::default(),
-            window: Mutex::new((Instant::now(), 0)),
-            webhooks,
-        });
-        Ok(Self {
-            shared,
-            plane: ControlPlane::new(render_fault),
-            state_path,
-        })
-    }
-
-    pub(crate) fn persister(&self) -> Option<Persister> {
-        let path = self.state_path.clone()?;
-        let shared = Arc::clone(&self.shared);
-        Some(Persister::new(
-            "pipedrive",
-            path,
-            self.shared.dirty.clone(),
-            Arc::new(move || serde_json::to_vec(&*shared.read())),
-        ))
-    }
-
-    pub(crate) fn router(&self) -> Router {
-        let shared = Arc::clone(&self.shared);
-        let api = Router::new()
-            .route("/api/v2/{resource}", get(api::list).post(api::create))
-            .route("/api/v2/{resource}/{id}", get(api::read).patch(api::update))
-            .route(
-                "/api/v2/deals/{id}/products",
-                get(api::deal_products).post(api::add_deal_product),
-            )
-            .route("/api/v1/notes", get(api::list_notes).post(api::create_note))
-            .route_layer(middleware::from_fn_with_state(Arc::clone(&shared), guard))
-            .route("/oauth/token", post(oauth_token))
-            .merge(webhooks::routes())
-            .fallback(|| async { error(404, "Unknown method .") })
-            .with_state(Arc::clone(&shared));
-        crate::control::wrap(api, Arc::clone(&self.plane), shared)
-    }
+/// Builds the simulator, loading `pipedrive.json` from the state directory when present.
+pub(crate) fn build(ctx: &Context<'_>) -> Result<Simulator, SandboxError> {
+    let config = ctx.config.pipedrive.clone();
+    let webhooks = Webhooks::new(&config, ctx.shutdown.child_token())?;
+    let webhook_routes = webhooks.routes();
+    let shared = Arc::new(Shared {
+        config,
+        data: SimState::load("pipedrive", ctx.state_dir, CompanyData::default)?,
+        tokens: Tokens::default(),
+        window: Mutex::new((Instant::now(), 0)),
+        webhooks,
+    });
+    let api = Router::new()
+        .route("/api/v2/{resource}", get(api::list).post(api::create))
+        .route("/api/v2/{resource}/{id}", get(api::read).patch(api::update))
+        .route(
+            "/api/v2/deals/{id}/products",
+            get(api::deal_products).post(api::add_deal_product),
+        )
+        .route("/api/v1/notes", get(api::list_notes).post(api::create_note))
+        .route_layer(middleware::from_fn_with_state(Arc::clone(&shared), guard))
+        .route("/oauth/token", post(oauth_token))
+        .fallback(|| async { error(404, "Unknown method .") })
+        .with_state(Arc::clone(&shared))
+        .merge(webhook_routes);
+    Ok(kit::assemble(
+        shared,
+        |s| &s.data,
+        |s| {
+            s.tokens.revoke_all();
+            s.webhooks.clear();
+        },
+        api,
+        render_fault,
+    ))
 }
 
 /// API token (`x-api-token` header or `api_token` query) or OAuth bearer; burst limit and headers.
@@ -177,13 +124,8 @@ async fn guard(State(shared): State<AppState>, request: Request, next: Next) -> 
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
         .or(query_token);
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::to_owned);
     let authorised = api_token.is_some_and(|t| t == shared.config.api_token)
-        || bearer.is_some_and(|t| lock(&shared.tokens).contains(&t));
+        || shared.tokens.bearer_valid(headers);
     if !authorised {
         return error(401, "unauthorized access");
     }
@@ -223,18 +165,8 @@ async fn oauth_token(
     headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
-    let client = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b| {
-            use base64::Engine as _;
-            base64::engine::general_purpose::STANDARD
-                .decode(b)
-                .ok()
-                .and_then(|d| String::from_utf8(d).ok())
-        });
+    let form = TokenForm::parse(&body);
+    let client = oauth::basic(&headers).map(|(id, secret)| format!("{id}:{secret}"));
     let c = &shared.config;
     if client.as_deref() != Some(&format!("{}:{}", c.client_id, c.client_secret)) {
         return (
@@ -243,8 +175,7 @@ async fn oauth_token(
         )
             .into_response();
     }
-    if form.get("grant_type").map(String::as_str) != Some("refresh_token")
-        || form.get("refresh_token") != Some(&c.refresh_token)
+    if form.field("grant_type") != "refresh_token" || form.field("refresh_token") != c.refresh_token
     {
         return (
             StatusCode::BAD_REQUEST,
@@ -252,7 +183,8 @@ async fn oauth_token(
         )
             .into_response();
     }
-    let token = format!("v1u:{}", uuid::Uuid::new_v4().simple());
-    lock(&shared.tokens).insert(token.clone());
-    Json(json!({ "access_token": token, "token_type": "Bearer", "refresh_token": c.refresh_token, "scope": "base,deals:full,contacts:full,products:read,activities:full", "expires_in": 3599, "api_domain": "https://sandbox.pipedrive.com" })).into_response()
+    let token = shared
+        .tokens
+        .insert(format!("v1u:{}", uuid::Uuid::new_v4().simple()), TOKEN_TTL);
+    Json(json!({ "access_token": token, "token_type": "Bearer", "refresh_token": c.refresh_token, "scope": "base,deals:full,contacts:full,products:read,activities:full", "expires_in": TOKEN_TTL.as_secs(), "api_domain": "https://sandbox.pipedrive.com" })).into_response()
 }

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::config::EventConfig;
+
 /// Communication user accepted with HTTP Basic.
 pub const DEV_S4_USER: &str = "CRMERP_COMM";
 /// Its password.
@@ -32,6 +34,20 @@ pub struct S4HanaConfig {
     pub token_ttl: Duration,
     /// Item price conditions accepted as manual entries.
     pub manual_price_conditions: Vec<String>,
+    /// Where Event Mesh delivers the business events (a webhook subscription).
+    pub events: EventConfig,
+    /// The CloudEvents HTTP binding mode of the deliveries.
+    pub cloudevents_mode: CloudEventsMode,
+}
+
+/// How a CloudEvent travels over HTTP (CloudEvents HTTP protocol binding 1.0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CloudEventsMode {
+    /// The whole event as the body, `Content-Type: application/cloudevents+json`.
+    #[default]
+    Structured,
+    /// The data as the body, the attributes as `ce-*` headers.
+    Binary,
 }
 
 impl Default for S4HanaConfig {
@@ -46,6 +62,8 @@ impl Default for S4HanaConfig {
             session_ttl: Duration::from_secs(30 * 60),
             token_ttl: Duration::from_secs(3600),
             manual_price_conditions: vec!["PPR0".to_owned(), "PR00".to_owned()],
+            events: EventConfig::default(),
+            cloudevents_mode: CloudEventsMode::default(),
         }
     }
 }

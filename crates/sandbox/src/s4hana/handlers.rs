@@ -181,7 +181,7 @@ fn dispatch(
     let manual = state.config.manual_price_conditions.clone();
     match (call.service, set, key, nav, method) {
         (SALES_ORDER, "A_SalesOrder", None, None, &Method::GET) => {
-            let data = state.read();
+            let data = state.data.read();
             collection(
                 call,
                 "A_SalesOrder",
@@ -192,8 +192,9 @@ fn dispatch(
             )
         }
         (SALES_ORDER, "A_SalesOrder", None, None, &Method::POST) => {
-            let order = documents::create_order(&mut state.write(), &object()?, &manual)?;
-            let data = state.read();
+            let order = documents::create_order(&mut state.data.write(), &object()?, &manual)?;
+            state.events.order(super::events::ORDER_CREATED, &order);
+            let data = state.data.read();
             let number = text(&order, "SalesOrder").unwrap_or_default().to_owned();
             let mut d = call.render("A_SalesOrder", "A_SalesOrderType", &number, &order);
             d.insert(
@@ -203,7 +204,7 @@ fn dispatch(
             Ok(created(call, "A_SalesOrder", &number, d))
         }
         (SALES_ORDER, "A_SalesOrder", Some(number), None, &Method::GET) => {
-            let data = state.read();
+            let data = state.data.read();
             let order = S4Data::find(&data.sales_orders, "SalesOrder", number)
                 .ok_or_else(|| SapError::not_found("A_SalesOrder"))?;
             let mut d = call.render("A_SalesOrder", "A_SalesOrderType", number, order);
@@ -211,7 +212,7 @@ fn dispatch(
             Ok(axum::Json(json!({ "d": d })).into_response())
         }
         (SALES_ORDER, "A_SalesOrder", Some(number), Some("to_Item"), &Method::GET) => {
-            let data = state.read();
+            let data = state.data.read();
             S4Data::find(&data.sales_orders, "SalesOrder", number)
                 .ok_or_else(|| SapError::not_found("A_SalesOrder"))?;
             Ok(
@@ -220,7 +221,7 @@ fn dispatch(
             )
         }
         (BUSINESS_PARTNER, "A_BusinessPartner", None, None, &Method::GET) => {
-            let data = state.read();
+            let data = state.data.read();
             collection(
                 call,
                 "A_BusinessPartner",
@@ -231,25 +232,25 @@ fn dispatch(
             )
         }
         (BUSINESS_PARTNER, "A_BusinessPartner", None, None, &Method::POST) => {
-            let bp = documents::create_partner(&mut state.write(), &object()?)?;
+            let bp = documents::create_partner(&mut state.data.write(), &object()?)?;
             let number = text(&bp, "BusinessPartner").unwrap_or_default().to_owned();
             let d = call.render("A_BusinessPartner", "A_BusinessPartnerType", &number, &bp);
             Ok(created(call, "A_BusinessPartner", &number, d))
         }
         (BUSINESS_PARTNER, "A_BusinessPartner", Some(number), None, &Method::GET) => {
-            let data = state.read();
+            let data = state.data.read();
             let bp = S4Data::find(&data.business_partners, "BusinessPartner", number)
                 .ok_or_else(|| SapError::not_found("A_BusinessPartner"))?;
             Ok(axum::Json(json!({ "d": call.render("A_BusinessPartner", "A_BusinessPartnerType", number, bp) })).into_response())
         }
         (PRODUCT, "A_Product", None, None, &Method::POST) => {
-            let product = documents::create_product(&mut state.write(), &object()?)?;
+            let product = documents::create_product(&mut state.data.write(), &object()?)?;
             let key = text(&product, "Product").unwrap_or_default().to_owned();
             let d = call.render("A_Product", "A_ProductType", &key, &product);
             Ok(created(call, "A_Product", &key, d))
         }
         (PRODUCT, "A_Product", Some(key), None, &Method::GET) => {
-            let data = state.read();
+            let data = state.data.read();
             let product = S4Data::find(&data.products, "Product", &key.to_uppercase())
                 .ok_or_else(|| SapError::not_found("A_Product"))?;
             Ok(

@@ -2,17 +2,20 @@
 //! deep insert with `to_Item`), `API_BUSINESS_PARTNER` (`A_BusinessPartner`
 //! deep insert), a minimal `API_PRODUCT_SRV` material master, HTTP Basic or
 //! OAuth client-credentials logon, and SAP's CSRF protocol (token fetched with
-//! `x-csrf-token: Fetch`, bound to the session cookie, 403 `Required` otherwise).
+//! `x-csrf-token: Fetch`, bound to the session cookie, 403 `Required` otherwise);
+//! Event Mesh CloudEvents of sales orders ([`events`]) and the fulfilment control
+//! endpoint ([`fulfilment`]).
 
 pub(crate) mod config;
 mod documents;
 mod error;
+mod events;
+mod fulfilment;
 mod handlers;
 mod session;
 mod store;
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -20,111 +23,58 @@ use axum::http::Method;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
-use serde_json::Value;
 
-use crate::control::{ControlPlane, VendorControl};
 use crate::error::SandboxError;
-use crate::persist::{self, DirtyFlag, Persister};
-use crate::util;
+use crate::kit::{self, Context, SimState, Simulator};
 use config::S4HanaConfig;
+use events::Events;
 use session::Sessions;
 use store::S4Data;
 
-/// File name of the persisted S/4HANA state.
-const STATE_FILE: &str = "s4hana.json";
-
 /// Everything the handlers share.
 pub(crate) struct Shared {
-    data: RwLock<S4Data>,
-    dirty: DirtyFlag,
+    data: SimState<S4Data>,
     config: S4HanaConfig,
     sessions: Sessions,
+    /// Event Mesh deliveries.
+    events: Events,
 }
 
 type AppState = Arc<Shared>;
 
-impl Shared {
-    fn read(&self) -> RwLockReadGuard<'_, S4Data> {
-        util::read(&self.data)
-    }
-
-    fn write(&self) -> RwLockWriteGuard<'_, S4Data> {
-        self.dirty.mark();
-        util::write(&self.data)
-    }
-}
-
-impl VendorControl for Shared {
-    fn dump_state(&self) -> Result<Value, serde_json::Error> {
-        serde_json::to_value(&*self.read())
-    }
-
-    fn reset(&self) {
-        *self.write() = S4Data::default();
-        self.sessions.clear();
-    }
-}
-
-/// The S/4HANA simulator.
-pub(crate) struct S4Hana {
-    shared: Arc<Shared>,
-    plane: Arc<ControlPlane>,
-    state_path: Option<PathBuf>,
-}
-
-impl S4Hana {
-    /// Builds the simulator, loading `s4hana.json` from `state_dir` when present.
-    pub(crate) fn new(
-        config: S4HanaConfig,
-        state_dir: Option<&Path>,
-    ) -> Result<Self, SandboxError> {
-        let state_path = state_dir.map(|dir| dir.join(STATE_FILE));
-        let data = match &state_path {
-            Some(path) => persist::load(path)?.unwrap_or_default(),
-            None => S4Data::default(),
-        };
-        Ok(Self {
-            shared: Arc::new(Shared {
-                data: RwLock::new(data),
-                dirty: DirtyFlag::default(),
-                config,
-                sessions: Sessions::default(),
-            }),
-            plane: ControlPlane::new(error::render_fault),
-            state_path,
-        })
-    }
-
-    /// The persister of `s4hana.json`, when a state directory is configured.
-    pub(crate) fn persister(&self) -> Option<Persister> {
-        let path = self.state_path.clone()?;
-        let shared = Arc::clone(&self.shared);
-        Some(Persister::new(
-            "s4hana",
-            path,
-            self.shared.dirty.clone(),
-            Arc::new(move || serde_json::to_vec(&*shared.read())),
-        ))
-    }
-
-    /// The router serving the OData services, the token endpoint and the control endpoints.
-    pub(crate) fn router(&self) -> Router {
-        let shared = Arc::clone(&self.shared);
-        let odata = Router::new()
-            .route("/sap/opu/odata/sap/{service}", get(handlers::service_root))
-            .route("/sap/opu/odata/sap/{service}/", get(handlers::service_root))
-            .route(
-                "/sap/opu/odata/sap/{service}/{*rest}",
-                any(handlers::resource),
-            )
-            .route_layer(middleware::from_fn_with_state(Arc::clone(&shared), guard));
-        let vendor = Router::new()
-            .route("/sap/bc/sec/oauth2/token", post(session::token))
-            .merge(odata)
-            .fallback(|| async { error::SapError::not_found("").into_response() })
-            .with_state(Arc::clone(&shared));
-        crate::control::wrap(vendor, Arc::clone(&self.plane), shared)
-    }
+/// Builds the simulator, loading `s4hana.json` from the state directory when present.
+pub(crate) fn build(ctx: &Context<'_>) -> Result<Simulator, SandboxError> {
+    let shared = Arc::new(Shared {
+        data: SimState::load("s4hana", ctx.state_dir, S4Data::default)?,
+        config: ctx.config.s4hana.clone(),
+        sessions: Sessions::default(),
+        events: Events::new(&ctx.config.s4hana, ctx.shutdown.child_token())?,
+    });
+    let odata = Router::new()
+        .route("/sap/opu/odata/sap/{service}", get(handlers::service_root))
+        .route("/sap/opu/odata/sap/{service}/", get(handlers::service_root))
+        .route(
+            "/sap/opu/odata/sap/{service}/{*rest}",
+            any(handlers::resource),
+        )
+        .route_layer(middleware::from_fn_with_state(Arc::clone(&shared), guard));
+    let vendor = Router::new()
+        .route("/sap/bc/sec/oauth2/token", post(session::token))
+        .merge(odata)
+        .fallback(|| async { error::SapError::not_found("").into_response() })
+        .with_state(Arc::clone(&shared))
+        .merge(shared.events.routes())
+        .merge(kit::fulfilment::routes(Arc::clone(&shared)));
+    Ok(kit::assemble(
+        shared,
+        |s| &s.data,
+        |s| {
+            s.sessions.clear();
+            s.events.clear();
+        },
+        vendor,
+        error::render_fault,
+    ))
 }
 
 /// Logon (Basic or bearer), then the CSRF check on modifying requests.

@@ -12,14 +12,10 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use serde_json::json;
-use subtle::ConstantTimeEq;
 
 use super::AppState;
-use crate::util::{lock, parse_query, query_value};
-
-fn same(a: &str, b: &str) -> bool {
-    bool::from(a.as_bytes().ct_eq(b.as_bytes()))
-}
+use crate::kit::oauth::{self, Refusal, Tokens, oauth_error, same};
+use crate::util::lock;
 
 fn random_token() -> String {
     let bytes: [u8; 18] = rand::random();
@@ -29,7 +25,7 @@ fn random_token() -> String {
 /// Issued OAuth tokens and CSRF sessions.
 #[derive(Debug, Default)]
 pub(crate) struct Sessions {
-    tokens: Mutex<HashMap<String, Instant>>,
+    tokens: Tokens,
     /// session id -> (CSRF token, expiry)
     csrf: Mutex<HashMap<String, (String, Instant)>>,
 }
@@ -37,38 +33,16 @@ pub(crate) struct Sessions {
 impl Sessions {
     /// Forgets every token and session.
     pub(crate) fn clear(&self) {
-        lock(&self.tokens).clear();
+        self.tokens.revoke_all();
         lock(&self.csrf).clear();
     }
 
     /// True when the `Authorization` header is the user's Basic credentials or a live token.
     pub(crate) fn authenticated(&self, state: &AppState, headers: &HeaderMap) -> bool {
-        let Some(value) = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-        else {
-            return false;
-        };
-        if let Some(encoded) = value.strip_prefix("Basic ") {
-            let Some(decoded) = base64::engine::general_purpose::STANDARD
-                .decode(encoded.trim())
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-            else {
-                return false;
-            };
-            let Some((user, password)) = decoded.split_once(':') else {
-                return false;
-            };
-            return user.eq_ignore_ascii_case(&state.config.user)
-                && same(password, &state.config.password);
-        }
-        if let Some(token) = value.strip_prefix("Bearer ") {
-            return lock(&self.tokens)
-                .get(token)
-                .is_some_and(|t| *t > Instant::now());
-        }
-        false
+        let config = &state.config;
+        oauth::basic_or_bearer(headers, &self.tokens, |user, password| {
+            user.eq_ignore_ascii_case(&config.user) && same(password, &config.password)
+        })
     }
 
     fn cookie_name(state: &AppState) -> String {
@@ -144,51 +118,21 @@ pub(crate) async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = parse_query(std::str::from_utf8(&body).ok());
-    let mut client = (
-        query_value(&form, "client_id")
-            .unwrap_or_default()
-            .to_owned(),
-        query_value(&form, "client_secret")
-            .unwrap_or_default()
-            .to_owned(),
-    );
-    if let Some(encoded) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
-        && let Some((id, secret)) = base64::engine::general_purpose::STANDARD
-            .decode(encoded.trim())
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .and_then(|s| s.split_once(':').map(|(a, b)| (a.to_owned(), b.to_owned())))
-    {
-        client = (id, secret);
-    }
-    let error = |status: StatusCode, error: &str, description: &str| {
-        (
-            status,
-            Json(json!({ "error": error, "error_description": description })),
-        )
-            .into_response()
-    };
-    if query_value(&form, "grant_type") != Some("client_credentials") {
-        return error(
+    let config = &state.config;
+    let client = (config.client_id.as_str(), config.client_secret.as_str());
+    let ttl = config.token_ttl;
+    match oauth::client_credentials(&headers, &body, client, &state.sessions.tokens, ttl) {
+        Ok(token) => Json(json!({ "access_token": token, "token_type": "Bearer", "expires_in": ttl.as_secs().to_string(), "scope": "" }))
+            .into_response(),
+        Err(Refusal::UnsupportedGrant) => oauth_error(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
             "Grant type is not supported",
-        );
-    }
-    if !same(&client.0, &state.config.client_id) || !same(&client.1, &state.config.client_secret) {
-        return error(
+        ),
+        Err(Refusal::InvalidClient) => oauth_error(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
             "Client authentication failed",
-        );
+        ),
     }
-    let token = random_token();
-    let ttl = state.config.token_ttl;
-    lock(&state.sessions.tokens).insert(token.clone(), Instant::now() + ttl);
-    Json(json!({ "access_token": token, "token_type": "Bearer", "expires_in": ttl.as_secs().to_string(), "scope": "" }))
-        .into_response()
 }

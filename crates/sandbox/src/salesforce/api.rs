@@ -87,7 +87,7 @@ pub(crate) fn dispatch(
     let segments: Vec<&str> = rest.trim_matches('/').split('/').collect();
     match (method.as_str(), segments.as_slice()) {
         ("GET", ["limits"]) => {
-            let used = shared.read().api_requests;
+            let used = shared.data.read().api_requests;
             let max = shared.config.daily_api_limit;
             Ok(Reply::ok(
                 json!({ "DailyApiRequests": { "Max": max, "Remaining": max.saturating_sub(used) } }),
@@ -97,7 +97,7 @@ pub(crate) fn dispatch(
             let spec = spec(object)?;
             let fields = object_body(body)?;
             let (id, won) = {
-                let mut data = shared.write();
+                let mut data = shared.data.write();
                 let id = data.create(spec, fields)?;
                 let won = data.get(spec.name, &id).filter(|r| is_won(r)).map(stage);
                 (id, won)
@@ -113,7 +113,7 @@ pub(crate) fn dispatch(
         ("GET", ["sobjects", object, id]) => {
             let spec = spec(object)?;
             let id = normalize_id(id)?;
-            let data = shared.read();
+            let data = shared.data.read();
             let record = data.get(spec.name, &id).ok_or_else(SfError::not_found)?;
             project(spec, record, q.get("fields").map(String::as_str), version).map(Reply::ok)
         }
@@ -121,7 +121,7 @@ pub(crate) fn dispatch(
             let spec = spec(object)?;
             let id = normalize_id(id)?;
             let fields = object_body(body)?;
-            let (before, after) = shared.write().update(spec, &id, fields)?;
+            let (before, after) = shared.data.write().update(spec, &id, fields)?;
             if !is_won(&before) && is_won(&after) {
                 shared.notifier.won(&id, &stage(&after));
             }
@@ -133,7 +133,7 @@ pub(crate) fn dispatch(
         ("DELETE", ["sobjects", object, id]) => {
             let spec = spec(object)?;
             let id = normalize_id(id)?;
-            shared.write().delete(spec, &id)?;
+            shared.data.write().delete(spec, &id)?;
             Ok(Reply {
                 status: StatusCode::NO_CONTENT,
                 body: None,
@@ -141,7 +141,7 @@ pub(crate) fn dispatch(
         }
         ("GET", ["sobjects", "Opportunity", id, "OpportunityLineItems"]) => {
             let id = normalize_id(id)?;
-            let data = shared.read();
+            let data = shared.data.read();
             data.get("Opportunity", &id)
                 .ok_or_else(SfError::not_found)?;
             let lines = data.lines_of(&id);
@@ -168,7 +168,7 @@ pub(crate) fn dispatch(
                 ));
             };
             let fields = parts.next().filter(|f| !f.is_empty()).map(str::to_owned);
-            let lines = shared.read().lines_of(opp);
+            let lines = shared.data.read().lines_of(opp);
             page(shared, version, opp, &lines, offset, fields.as_deref())
         }
         ("GET", ["composite", "sobjects", object]) => {
@@ -180,7 +180,7 @@ pub(crate) fn dispatch(
                     "ids is required",
                 )
             })?;
-            let data = shared.read();
+            let data = shared.data.read();
             let mut records = Vec::new();
             for id in ids.split(',').filter(|s| !s.is_empty()).take(2000) {
                 let record = normalize_id(id)

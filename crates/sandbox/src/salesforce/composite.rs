@@ -42,7 +42,7 @@ pub(crate) fn run(shared: &AppState, version: &str, body: Option<Value>) -> Resu
             ),
         ));
     }
-    let snapshot = request.all_or_none.then(|| shared.read().clone());
+    let snapshot = request.all_or_none.then(|| shared.data.read().clone());
     let mut results: Vec<(String, StatusCode, Value)> = Vec::new();
     let mut failed = false;
     for sub in &request.composite_request {
@@ -58,7 +58,7 @@ pub(crate) fn run(shared: &AppState, version: &str, body: Option<Value>) -> Resu
         results.push((sub.reference_id.clone(), status, body));
     }
     if failed && let Some(snapshot) = snapshot {
-        *shared.write() = snapshot;
+        *shared.data.write() = snapshot;
     }
     let responses: Vec<Value> = results
         .into_iter()

@@ -2,12 +2,13 @@
 //! Message (SOAP, re-sent until the listener answers `<Ack>true</Ack>`) or a
 //! record-triggered Flow's HTTP callout signed with Standard Webhooks.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
 
+use axum::Router;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -15,10 +16,8 @@ use sha2::Sha256;
 use tokio_util::sync::CancellationToken;
 
 use super::config::{NotifyFormat, SalesforceConfig};
-use crate::config::RetryPolicy;
-use crate::delivery::{self, DeliveryLog};
 use crate::error::SandboxError;
-use crate::util::{read, write};
+use crate::kit::emitter::{self, Answer, Attempt, Emitter, Verdict};
 
 /// The outbound message definition's id.
 const ACTION_ID: &str = "04k5g000000ErpWAAS";
@@ -30,29 +29,46 @@ pub(crate) struct NotifySettings {
     pub(crate) format: NotifyFormat,
 }
 
-/// One delivery attempt.
+/// Body of `PUT /__sandbox/webhooks`; an absent `format` keeps the current one.
+#[derive(Debug, Deserialize)]
+pub(crate) struct SettingsInput {
+    target_url: Option<String>,
+    #[serde(default)]
+    format: Option<NotifyFormat>,
+    /// Accepted for symmetry with the HubSpot simulator; Salesforce has one scheme per format.
+    #[serde(default, rename = "signature")]
+    _signature: Option<String>,
+}
+
+impl emitter::Settings for NotifySettings {
+    type Input = SettingsInput;
+
+    fn input_target(input: &SettingsInput) -> Option<&str> {
+        input.target_url.as_deref()
+    }
+
+    fn apply(&self, input: SettingsInput) -> Self {
+        Self {
+            target_url: input.target_url,
+            format: input.format.unwrap_or(self.format),
+        }
+    }
+}
+
+/// What the delivery log says of an announcement.
 #[derive(Debug, Clone, Serialize)]
-pub(crate) struct Delivery {
+pub(crate) struct About {
     notification_id: String,
     opportunity_id: String,
+    /// The format when the opportunity was won.
     format: NotifyFormat,
-    attempt: u32,
-    target_url: String,
-    status: Option<u16>,
-    error: Option<String>,
-    delivered: bool,
-    time: DateTime<Utc>,
 }
 
 struct Inner {
-    settings: RwLock<NotifySettings>,
+    emitter: Arc<Emitter<NotifySettings, About>>,
     organization_id: String,
     secret: Vec<u8>,
-    retry: RetryPolicy,
-    client: reqwest::Client,
     next: AtomicU64,
-    log: DeliveryLog<Delivery>,
-    shutdown: CancellationToken,
 }
 
 /// The announcer of the Salesforce simulator.
@@ -60,108 +76,109 @@ pub(crate) struct Notifier {
     inner: Arc<Inner>,
 }
 
+/// Salesforce re-sends an Outbound Message until the answer acknowledges it.
+fn acknowledged(answer: &Answer<'_>) -> Verdict {
+    match emitter::success_is_delivery(answer) {
+        Verdict::Delivered if !answer.body.contains("<Ack>true</Ack>") => Verdict::Retry,
+        verdict => verdict,
+    }
+}
+
 impl Notifier {
     pub(crate) fn new(
         config: &SalesforceConfig,
         shutdown: CancellationToken,
     ) -> Result<Self, SandboxError> {
-        let client = reqwest::Client::builder()
-            .timeout(config.request_timeout)
-            .build()
-            .map_err(SandboxError::HttpClient)?;
         let secret = match config.callout_secret.strip_prefix("whsec_") {
             Some(encoded) => BASE64
                 .decode(encoded)
                 .unwrap_or_else(|_| encoded.as_bytes().to_vec()),
             None => config.callout_secret.as_bytes().to_vec(),
         };
+        let settings = NotifySettings {
+            target_url: config.notify_url.clone(),
+            format: config.notify_format,
+        };
         Ok(Self {
             inner: Arc::new(Inner {
-                settings: RwLock::new(NotifySettings {
-                    target_url: config.notify_url.clone(),
-                    format: config.notify_format,
-                }),
+                emitter: Emitter::new(
+                    "salesforce",
+                    settings,
+                    config.retry,
+                    config.request_timeout,
+                    shutdown,
+                )?,
                 organization_id: config.organization_id.clone(),
                 secret,
-                retry: config.retry,
-                client,
                 next: AtomicU64::new(
                     u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0) % 1_000_000_000,
                 ),
-                log: DeliveryLog::default(),
-                shutdown,
             }),
         })
     }
 
-    pub(crate) fn settings(&self) -> NotifySettings {
-        read(&self.inner.settings).clone()
-    }
-
-    pub(crate) fn set_settings(&self, settings: NotifySettings) {
-        *write(&self.inner.settings) = settings;
-    }
-
-    pub(crate) fn deliveries(&self) -> Vec<Delivery> {
-        self.inner.log.all()
+    /// `/__sandbox/webhooks` and its delivery log.
+    pub(crate) fn routes(&self) -> Router {
+        self.inner.emitter.routes()
     }
 
     pub(crate) fn clear(&self) {
-        self.inner.log.clear();
+        self.inner.emitter.clear();
     }
 
     /// Announces that `opportunity_id` entered the won stage `stage`.
     pub(crate) fn won(&self, opportunity_id: &str, stage: &str) {
-        if read(&self.inner.settings).target_url.is_none() {
+        let settings = self.inner.emitter.settings();
+        if settings.target_url.is_none() {
             return;
         }
         let n = self.inner.next.fetch_add(1, Ordering::Relaxed);
         let notification_id = super::store::id18(&format!("04l5g{n:010}"));
+        let about = About {
+            notification_id: notification_id.clone(),
+            opportunity_id: opportunity_id.to_owned(),
+            format: settings.format,
+        };
         let inner = Arc::clone(&self.inner);
         let (opp, stage) = (opportunity_id.to_owned(), stage.to_owned());
-        tokio::spawn(async move { inner.deliver(&notification_id, &opp, &stage).await });
-    }
-}
-
-impl Inner {
-    async fn deliver(&self, notification_id: &str, opp: &str, stage: &str) {
-        let modified = &Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        delivery::with_retry(self.retry, &self.shutdown, |attempt| async move {
-            let settings = read(&self.settings).clone();
-            let target = settings.target_url?;
+        let modified = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let judge = match settings.format {
+            NotifyFormat::OutboundMessage => acknowledged,
+            NotifyFormat::Callout => emitter::success_is_delivery,
+        };
+        let attempt = move |settings: &NotifySettings, _attempt: u32| {
+            let target = settings.target_url.clone()?;
+            let client = inner.emitter.client();
             let request = match settings.format {
-                NotifyFormat::OutboundMessage => self
-                    .client
+                NotifyFormat::OutboundMessage => client
                     .post(&target)
                     .header("Content-Type", "text/xml; charset=utf-8")
                     .header("SOAPAction", "\"\"")
                     .header("User-Agent", "Salesforce - OutboundMessage (sandbox)")
-                    .body(self.soap(notification_id, opp, stage)),
+                    .body(inner.soap(&notification_id, &opp, &stage)),
                 NotifyFormat::Callout => {
-                    let body = json!({ "organizationId": self.organization_id, "opportunityId": opp, "stageName": stage, "lastModifiedDate": modified }).to_string();
+                    let body = json!({ "organizationId": inner.organization_id, "opportunityId": opp, "stageName": stage, "lastModifiedDate": modified }).to_string();
                     let timestamp = Utc::now().timestamp();
                     let id = format!("msg_{notification_id}");
-                    self.client
+                    client
                         .post(&target)
                         .header("Content-Type", "application/json")
                         .header("webhook-id", &id)
                         .header("webhook-timestamp", timestamp.to_string())
-                        .header("webhook-signature", self.sign(&id, timestamp, body.as_bytes()))
+                        .header(
+                            "webhook-signature",
+                            inner.sign(&id, timestamp, body.as_bytes()),
+                        )
                         .body(body)
                 }
             };
-            let (status, mut error, body) = delivery::send(request).await;
-            // Salesforce re-sends an Outbound Message until the answer acknowledges it.
-            if error.is_none() && settings.format == NotifyFormat::OutboundMessage && !body.contains("<Ack>true</Ack>") {
-                error = Some("no <Ack>true</Ack> in the answer".to_owned());
-            }
-            let delivered = error.is_none();
-            self.log.push(Delivery { notification_id: notification_id.to_owned(), opportunity_id: opp.to_owned(), format: settings.format, attempt, target_url: target, status, error, delivered, time: Utc::now() });
-            Some(delivered)
-        })
-        .await;
+            Some(Attempt { target, request })
+        };
+        self.inner.emitter.spawn(about, attempt, judge);
     }
+}
 
+impl Inner {
     fn sign(&self, id: &str, timestamp: i64, body: &[u8]) -> String {
         let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.secret) else {
             return String::new();

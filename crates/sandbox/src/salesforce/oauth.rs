@@ -1,10 +1,6 @@
 //! `POST /services/oauth2/token`: the JWT bearer and client-credentials grants,
 //! and the session check of every API request.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Request, State};
@@ -16,11 +12,10 @@ use chrono::Utc;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use serde_json::json;
-use subtle::ConstantTimeEq;
 
 use super::AppState;
 use super::error::SfError;
-use crate::util::lock;
+use crate::kit::oauth::{TokenForm, same};
 
 /// The JWT bearer grant type.
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -32,37 +27,13 @@ const AUDIENCES: [&str; 2] = [
 /// The longest a JWT assertion may still be valid.
 const MAX_ASSERTION_TTL_SECS: i64 = 180;
 
-/// Issued sessions and their expiry.
-#[derive(Default)]
-pub(crate) struct Sessions {
-    tokens: Mutex<HashMap<String, Instant>>,
-}
-
-impl Sessions {
-    /// A new session id, shaped like Salesforce's (`<org id>!<opaque>`).
-    fn issue(&self, organization_id: &str, lifetime: Duration) -> String {
-        let token = format!(
-            "{}!AR{}",
-            organization_id.get(..15).unwrap_or(organization_id),
-            uuid::Uuid::new_v4().simple()
-        );
-        let mut tokens = lock(&self.tokens);
-        let now = Instant::now();
-        tokens.retain(|_, expiry| *expiry > now);
-        tokens.insert(token.clone(), now + lifetime);
-        token
-    }
-
-    fn valid(&self, token: &str) -> bool {
-        lock(&self.tokens)
-            .get(token)
-            .is_some_and(|expiry| *expiry > Instant::now())
-    }
-
-    /// Ends every session (as an admin revoking the app would).
-    pub(crate) fn revoke_all(&self) {
-        lock(&self.tokens).clear();
-    }
+/// A new session id, shaped like Salesforce's (`<org id>!<opaque>`).
+fn session_id(organization_id: &str) -> String {
+    format!(
+        "{}!AR{}",
+        organization_id.get(..15).unwrap_or(organization_id),
+        uuid::Uuid::new_v4().simple()
+    )
 }
 
 #[derive(Deserialize)]
@@ -94,14 +65,15 @@ pub(crate) async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form: HashMap<String, String> = url_decode(&body);
+    let form = TokenForm::parse(&body);
     let config = &shared.config;
     let own = own_url(&headers);
-    match form.get("grant_type").map(String::as_str) {
-        Some(JWT_BEARER) => {
-            let Some(assertion) = form.get("assertion") else {
+    match form.field("grant_type") {
+        JWT_BEARER => {
+            let assertion = form.field("assertion");
+            if assertion.is_empty() {
                 return oauth_error("invalid_request", "assertion is required");
-            };
+            }
             let Ok(key) = DecodingKey::from_rsa_pem(config.jwt_public_key.as_bytes()) else {
                 return oauth_error(
                     "invalid_client",
@@ -137,13 +109,9 @@ pub(crate) async fn token(
                 return oauth_error("invalid_grant", "invalid assertion");
             }
         }
-        Some("client_credentials") => {
-            let same = |field: &str, expected: &str| {
-                form.get(field)
-                    .is_some_and(|v| bool::from(v.as_bytes().ct_eq(expected.as_bytes())))
-            };
-            if !same("client_id", &config.client_id)
-                || !same("client_secret", &config.client_secret)
+        "client_credentials" => {
+            if !same(form.field("client_id"), &config.client_id)
+                || !same(form.field("client_secret"), &config.client_secret)
             {
                 return oauth_error("invalid_client", "invalid client credentials");
             }
@@ -152,7 +120,7 @@ pub(crate) async fn token(
     }
     let access_token = shared
         .sessions
-        .issue(&config.organization_id, config.session_lifetime);
+        .insert(session_id(&config.organization_id), config.session_lifetime);
     let issued_at = Utc::now().timestamp_millis().to_string();
     let id = format!(
         "{}/id/{}/0055g000000IntUAAS",
@@ -190,7 +158,7 @@ pub(crate) async fn guard(
         return SfError::session().into_response();
     }
     let used = {
-        let mut data = shared.write();
+        let mut data = shared.data.write();
         data.api_requests += 1;
         data.api_requests
     };
@@ -204,8 +172,4 @@ pub(crate) async fn guard(
         response.headers_mut().insert("Sforce-Limit-Info", value);
     }
     response
-}
-
-fn url_decode(body: &[u8]) -> HashMap<String, String> {
-    url::form_urlencoded::parse(body).into_owned().collect()
 }

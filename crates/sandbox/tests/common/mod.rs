@@ -206,3 +206,49 @@ impl Receiver {
             .expect("receiver open")
     }
 }
+
+/// Three quick attempts: 50 ms, then 100 ms apart.
+pub fn fast_retry() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 3,
+        initial_delay: Duration::from_millis(50),
+        max_delay: Duration::from_millis(100),
+    }
+}
+
+/// ERP events to `target`, retried quickly.
+pub fn fast_events(target: &str) -> crmerp_sandbox::EventConfig {
+    crmerp_sandbox::EventConfig {
+        target_url: Some(target.to_owned()),
+        retry: fast_retry(),
+        request_timeout: Duration::from_secs(5),
+    }
+}
+
+/// Serves the one simulator `name` on a free port; it stops when the guard drops.
+pub async fn serve_one(
+    config: SandboxConfig,
+    name: &'static str,
+) -> (String, tokio_util::sync::DropGuard) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(crmerp_sandbox::serve(
+        config,
+        vec![(name, listener)],
+        shutdown.clone(),
+    ));
+    (url, shutdown.drop_guard())
+}
+
+/// `POST /__sandbox/orders/{order}/fulfilment` on the simulator at `url`.
+pub async fn fulfil(url: &str, order: &str, body: Value) -> (u16, Value) {
+    let response = client()
+        .post(format!("{url}/__sandbox/orders/{order}/fulfilment"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
