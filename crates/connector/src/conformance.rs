@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use crmerp_proto::{Account, Address, Deal, LineItem, Money, RecordRef};
+use crmerp_proto::{Account, Address, Deal, LineItem, Money, OrderStatus, RecordRef};
 use serde_json::{Value, json};
 
 use crate::ports::Role;
@@ -386,6 +386,131 @@ pub(crate) async fn order_sink<F: Fixture>(fixture: &F) {
             .expect("find"),
         None,
         "a refused order leaves nothing behind"
+    );
+}
+
+/// Moves `order` (by number) one fulfilment step on through the sandbox's
+/// shared control endpoint, as the ERP's warehouse would.
+async fn fulfil(sim: &Simulator, order_number: &str, step: Value) {
+    let response = reqwest::Client::new()
+        .post(format!(
+            "{}/__sandbox/orders/{order_number}/fulfilment",
+            sim.url
+        ))
+        .json(&step)
+        .send()
+        .await
+        .expect("fulfilment request");
+    assert!(response.status().is_success(), "fulfilment step {step}");
+}
+
+/// Reads `order`'s status, checks it is `expected` and names the order.
+async fn expect_status(
+    statuses: &dyn crate::OrderStatusSource,
+    order: &crmerp_proto::SalesOrder,
+    calls: &CallLog,
+    expected: OrderStatus,
+) -> crmerp_proto::OrderStatusChanged {
+    let order_ref = order.r#ref.clone().expect("an order has a reference");
+    let now = statuses
+        .order_status(&order_ref, calls)
+        .await
+        .expect("status read")
+        .expect("the order exists");
+    assert_eq!(now.status(), expected, "{now:?}");
+    assert_eq!(now.order_number, order.order_number);
+    assert_eq!(now.order.as_ref(), Some(&order_ref));
+    assert!(now.changed_at.is_some(), "the ERP's change time: {now:?}");
+    now
+}
+
+/// An order's status follows the warehouse: received, picking, packed,
+/// dispatched with carrier and tracking number, delivered; an unknown order
+/// is `None`, not an error.
+pub(crate) async fn order_status_source<F: Fixture>(fixture: &F) {
+    let subject = start(fixture).await;
+    let statuses = subject
+        .ports
+        .order_status_source("conformance")
+        .expect("declares order status source");
+    let customers = subject
+        .ports
+        .customer_master("conformance")
+        .expect("an order status source also takes orders (customer master)");
+    let orders = subject
+        .ports
+        .order_sink("conformance")
+        .expect("an order status source also takes orders (order sink)");
+    fixture.seed_item(&subject.sim.url, "CONF-1").await;
+    let calls = CallLog::new();
+    let customer = customers
+        .create_customer(&account("4711"), &calls)
+        .await
+        .expect("customer");
+    let deal = deal("99", "CONF-1");
+    let order = orders
+        .create_order(
+            &OrderRequest {
+                external_ref: "hubspot-deal-99",
+                customer: &customer,
+                deal: &deal,
+            },
+            &calls,
+        )
+        .await
+        .expect("order");
+    let order_ref = order.r#ref.clone().expect("an order has a reference");
+    expect_status(&*statuses, &order, &calls, OrderStatus::Received).await;
+    fulfil(
+        &subject.sim,
+        &order.order_number,
+        json!({"status": "picking"}),
+    )
+    .await;
+    expect_status(&*statuses, &order, &calls, OrderStatus::Picking).await;
+    fulfil(
+        &subject.sim,
+        &order.order_number,
+        json!({"status": "packed"}),
+    )
+    .await;
+    expect_status(&*statuses, &order, &calls, OrderStatus::Packed).await;
+    fulfil(
+        &subject.sim,
+        &order.order_number,
+        json!({"status": "dispatched", "carrier": "DHL", "tracking_number": "JD014600003"}),
+    )
+    .await;
+    let dispatched = expect_status(&*statuses, &order, &calls, OrderStatus::Dispatched).await;
+    let shipment = dispatched
+        .shipments
+        .first()
+        .expect("a shipment once dispatched");
+    assert_eq!(
+        (shipment.carrier.as_str(), shipment.tracking_number.as_str()),
+        ("DHL", "JD014600003")
+    );
+    assert!(shipment.delivered_at.is_none(), "{shipment:?}");
+    fulfil(
+        &subject.sim,
+        &order.order_number,
+        json!({"status": "delivered"}),
+    )
+    .await;
+    let delivered = expect_status(&*statuses, &order, &calls, OrderStatus::Delivered).await;
+    assert!(
+        delivered.shipments.iter().all(|s| s.delivered_at.is_some()),
+        "{delivered:?}"
+    );
+
+    let unknown = RecordRef {
+        id: "00000000-0000-4000-8000-0000000000ff".into(),
+        ..order_ref.clone()
+    };
+    assert_eq!(
+        statuses.order_status(&unknown, &calls).await.expect("read"),
+        None,
+        "an unknown order is None"
     );
 }
 

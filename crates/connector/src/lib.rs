@@ -44,5 +44,5 @@ pub use config::ConfigError;
 pub use error::{ConnectorError, ErrorCategory, ErrorKind, truncate_detail};
 pub use ports::{
     Capabilities, Capability, CustomerMaster, DealSource, MissingCapability, OrderRequest,
-    OrderSink, Role, System,
+    OrderSink, OrderStatusSource, Role, System,
 };

@@ -10,7 +10,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use crmerp_proto::{Account, Deal, RecordRef, SalesOrder};
+use crmerp_proto::{Account, Deal, OrderStatusChanged, RecordRef, SalesOrder};
 
 use crate::{CallLog, ConnectorError};
 
@@ -97,6 +97,19 @@ pub trait OrderSink: System {
     ) -> Result<SalesOrder, ConnectorError>;
 }
 
+/// An ERP's fulfilment view of its sales orders: where one stands now.
+#[async_trait]
+pub trait OrderStatusSource: System {
+    /// The current fulfilment status of the ERP order `order` (a
+    /// [`SalesOrder::ref`](crmerp_proto::SalesOrder)) with its shipments and
+    /// the ERP's own change time; `None` when the ERP has no such order.
+    async fn order_status(
+        &self,
+        order: &RecordRef,
+        calls: &CallLog,
+    ) -> Result<Option<OrderStatusChanged>, ConnectorError>;
+}
+
 /// Which side of an integration a vendor sits on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -125,6 +138,8 @@ pub enum Capability {
     CustomerMaster,
     /// [`OrderSink`].
     OrderSink,
+    /// [`OrderStatusSource`].
+    OrderStatusSource,
 }
 
 impl Capability {
@@ -133,6 +148,7 @@ impl Capability {
         Capability::DealSource,
         Capability::CustomerMaster,
         Capability::OrderSink,
+        Capability::OrderStatusSource,
     ];
 
     /// The name used in errors, docs and the support table, e.g. `order sink`.
@@ -141,6 +157,7 @@ impl Capability {
             Self::DealSource => "deal source",
             Self::CustomerMaster => "customer master",
             Self::OrderSink => "order sink",
+            Self::OrderStatusSource => "order status source",
         }
     }
 }
@@ -177,6 +194,7 @@ pub struct Capabilities {
     deal_source: Option<Arc<dyn DealSource>>,
     customer_master: Option<Arc<dyn CustomerMaster>>,
     order_sink: Option<Arc<dyn OrderSink>>,
+    order_status_source: Option<Arc<dyn OrderStatusSource>>,
 }
 
 impl fmt::Debug for Capabilities {
@@ -198,6 +216,7 @@ impl Capabilities {
             deal_source: None,
             customer_master: None,
             order_sink: None,
+            order_status_source: None,
         }
     }
 
@@ -219,6 +238,13 @@ impl Capabilities {
     #[must_use]
     pub fn with_order_sink(mut self, port: Arc<dyn OrderSink>) -> Self {
         self.order_sink = Some(port);
+        self
+    }
+
+    /// Declares the [`OrderStatusSource`] port.
+    #[must_use]
+    pub fn with_order_status_source(mut self, port: Arc<dyn OrderStatusSource>) -> Self {
+        self.order_status_source = Some(port);
         self
     }
 
@@ -252,6 +278,7 @@ impl Capabilities {
             Capability::DealSource => self.deal_source.is_some(),
             Capability::CustomerMaster => self.customer_master.is_some(),
             Capability::OrderSink => self.order_sink.is_some(),
+            Capability::OrderStatusSource => self.order_status_source.is_some(),
         }
     }
 
@@ -275,6 +302,18 @@ impl Capabilities {
     /// The [`OrderSink`] port for `flow`, or an error naming what is missing.
     pub fn order_sink(&self, flow: &str) -> Result<Arc<dyn OrderSink>, MissingCapability> {
         self.require(flow, Capability::OrderSink, self.order_sink.clone())
+    }
+
+    /// The [`OrderStatusSource`] port for `flow`, or an error naming what is missing.
+    pub fn order_status_source(
+        &self,
+        flow: &str,
+    ) -> Result<Arc<dyn OrderStatusSource>, MissingCapability> {
+        self.require(
+            flow,
+            Capability::OrderStatusSource,
+            self.order_status_source.clone(),
+        )
     }
 
     fn require<P: ?Sized>(
