@@ -12,6 +12,7 @@ mod config;
 mod errors;
 mod payload;
 mod request;
+mod status;
 pub mod subscriptions;
 pub mod webhook;
 
@@ -176,7 +177,8 @@ impl BusinessCentralErp {
     pub fn capabilities(self: std::sync::Arc<Self>) -> Capabilities {
         Capabilities::new(Role::Erp, self.clone())
             .with_customer_master(self.clone())
-            .with_order_sink(self)
+            .with_order_sink(self.clone())
+            .with_order_status_source(self)
     }
 }
 

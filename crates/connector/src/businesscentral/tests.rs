@@ -339,4 +339,4 @@ impl crate::conformance::Fixture for Fixture {
     }
 }
 
-crate::conformance::conformance_tests!(Fixture => system, bounded_body, customer_master, order_sink);
+crate::conformance::conformance_tests!(Fixture => system, bounded_body, customer_master, order_sink, order_status_source);

@@ -1,0 +1,163 @@
+//! Business Central as an [`OrderStatusSource`]: a sales order's release,
+//! shipping and delivery fields, read with its lines in one request.
+//!
+//! | the order | status |
+//! |---|---|
+//! | `deliveredDate` set | delivered |
+//! | `fullyShipped` | dispatched, with `shippingAgentCode` and `packageTrackingNumber` |
+//! | a line with a quantity to ship (`shipQuantity` > 0) | packed |
+//! | `status` `Released` | picking |
+//! | anything else | received |
+//!
+//! The standard API page has no shipping agent, tracking number or delivery
+//! date; deployments expose them through a custom API page with these names
+//! (`docs/simulators.md`). A posted (invoiced) order no longer exists as an
+//! order, so it reads as `None`: the invoice flow takes over from there.
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use crmerp_proto::{OrderStatus, OrderStatusChanged, RecordRef, Shipment, Timestamp};
+use reqwest::Method;
+use serde::Deserialize;
+
+use super::request::query;
+use super::{BusinessCentralErp, SYSTEM};
+use crate::ports::OrderStatusSource;
+use crate::{CallLog, ConnectorError, ErrorCategory, ErrorKind};
+
+const ENDPOINT_ORDER_STATUS: &str =
+    "GET /companies({id})/salesOrders({id})?$expand=salesOrderLines";
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OrderState {
+    id: String,
+    number: String,
+    #[serde(default)]
+    external_document_number: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    fully_shipped: bool,
+    #[serde(default)]
+    shipping_agent_code: String,
+    #[serde(default)]
+    package_tracking_number: String,
+    #[serde(default)]
+    delivered_date: Option<NaiveDate>,
+    #[serde(default)]
+    last_modified_date_time: Option<DateTime<Utc>>,
+    #[serde(default)]
+    sales_order_lines: Vec<LineState>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LineState {
+    #[serde(default)]
+    ship_quantity: f64,
+}
+
+#[async_trait]
+impl OrderStatusSource for BusinessCentralErp {
+    async fn order_status(
+        &self,
+        order: &RecordRef,
+        calls: &CallLog,
+    ) -> Result<Option<OrderStatusChanged>, ConnectorError> {
+        if !is_guid(&order.id) {
+            return Err(ConnectorError::new(
+                ErrorKind::Permanent,
+                ErrorCategory::Validation,
+                SYSTEM,
+                ENDPOINT_ORDER_STATUS,
+                format!("\"{}\" is not a Business Central id", order.id),
+            ));
+        }
+        let url = self.company_url(&format!(
+            "/salesOrders({}){}",
+            order.id,
+            query(&[("$expand", "salesOrderLines")])
+        ));
+        let response = match self
+            .call(calls, Method::GET, ENDPOINT_ORDER_STATUS, &url, None, None)
+            .await
+        {
+            Ok(response) => response,
+            Err(err) if err.category == ErrorCategory::NotFound => return Ok(None),
+            Err(err) => return Err(err),
+        };
+        let state: OrderState = response.json(SYSTEM, ENDPOINT_ORDER_STATUS)?;
+        Ok(Some(status_of(state)))
+    }
+}
+
+/// BC ids are GUIDs; anything else would be spliced into the URL path.
+fn is_guid(id: &str) -> bool {
+    id.len() == 36 && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
+}
+
+fn status_of(state: OrderState) -> OrderStatusChanged {
+    let status = if state.delivered_date.is_some() {
+        OrderStatus::Delivered
+    } else if state.fully_shipped {
+        OrderStatus::Dispatched
+    } else if state
+        .sales_order_lines
+        .iter()
+        .any(|l| l.ship_quantity > 0.0)
+    {
+        OrderStatus::Packed
+    } else if state.status.eq_ignore_ascii_case("Released") {
+        OrderStatus::Picking
+    } else {
+        OrderStatus::Received
+    };
+    let shipments = if state.fully_shipped {
+        vec![Shipment {
+            carrier: state.shipping_agent_code,
+            tracking_number: state.package_tracking_number,
+            // BC records a delivery date, not a time: midnight UTC of that day.
+            delivered_at: state
+                .delivered_date
+                .and_then(|day| day.and_hms_opt(0, 0, 0))
+                .map(|at| timestamp(at.and_utc())),
+            ..Shipment::default()
+        }]
+    } else {
+        Vec::new()
+    };
+    let mut changed = OrderStatusChanged {
+        order: Some(RecordRef {
+            system: SYSTEM.to_owned(),
+            object_type: "salesOrder".to_owned(),
+            id: state.id,
+        }),
+        order_number: state.number,
+        external_ref: state.external_document_number,
+        changed_at: state.last_modified_date_time.map(timestamp),
+        shipments,
+        ..OrderStatusChanged::default()
+    };
+    changed.set_status(status);
+    changed
+}
+
+fn timestamp(at: DateTime<Utc>) -> Timestamp {
+    Timestamp {
+        seconds: at.timestamp(),
+        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_that_are_not_guids_never_reach_the_url() {
+        assert!(is_guid("7c5a8b1e-0000-4000-8000-000000000001"));
+        assert!(!is_guid("7c5a8b1e-0000-4000-8000-00000000001)"));
+        assert!(!is_guid("S-ORD101001"));
+    }
+}
