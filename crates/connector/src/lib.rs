@@ -20,6 +20,7 @@ mod decimal;
 pub mod dynamics365;
 pub mod error;
 pub mod http_client;
+pub mod http_kit;
 pub mod hubspot;
 pub mod mapping;
 pub mod netsuite;
