@@ -82,6 +82,18 @@ impl std::ops::Deref for Endpoint {
     }
 }
 
+impl From<&Endpoint> for String {
+    fn from(endpoint: &Endpoint) -> Self {
+        endpoint.label.clone().into_owned()
+    }
+}
+
+impl From<Endpoint> for String {
+    fn from(endpoint: Endpoint) -> Self {
+        endpoint.label.into_owned()
+    }
+}
+
 impl std::fmt::Display for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.label)
