@@ -31,7 +31,6 @@ pub mod ports;
 pub mod registry;
 pub mod s4hana;
 pub mod salesforce;
-pub mod session_cache;
 pub mod standard_webhooks;
 pub mod tryton;
 
