@@ -1,14 +1,13 @@
 //! Business Central calls through the kit (bearer token from the client-credentials
 //! cache, its error classification) and `@odata.nextLink` paging.
 
-use reqwest::header::{ACCEPT, IF_MATCH};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::{BusinessCentralErp, SYSTEM};
 use crate::http_client::{VendorResponse, protocol_error};
-use crate::http_kit::Endpoint;
+use crate::http_kit::{Endpoint, JsonCall};
 use crate::{CallLog, ConnectorError};
 
 /// At most this many pages are followed for one look-up.
@@ -33,18 +32,16 @@ impl BusinessCentralErp {
         body: Option<&Value>,
         if_match: Option<&str>,
     ) -> Result<VendorResponse, ConnectorError> {
-        self.http
-            .send(calls, endpoint, url, |mut request| {
-                request = request.header(ACCEPT, "application/json");
-                if let Some(etag) = if_match {
-                    request = request.header(IF_MATCH, etag);
-                }
-                if let Some(body) = body {
-                    request = request.json(body);
-                }
-                request
-            })
-            .await
+        let if_match: Vec<(&'static str, &str)> = if_match
+            .map(|etag| ("if-match", etag))
+            .into_iter()
+            .collect();
+        let call = JsonCall {
+            headers: &if_match,
+            body,
+            ..JsonCall::default()
+        };
+        self.http.send_json(calls, endpoint, url, call).await
     }
 
     /// GETs a collection and returns the first entity any page holds, following

@@ -10,7 +10,6 @@ use async_trait::async_trait;
 use chrono::Utc;
 use crmerp_proto::{Deal, SalesOrder};
 use reqwest::Method;
-use reqwest::header::ACCEPT;
 use serde_json::{Value, json};
 
 pub use config::Dynamics365Config;
@@ -18,7 +17,7 @@ pub use config::Dynamics365Config;
 use crate::config::{ConfigError, check_base_url};
 use crate::endpoint;
 use crate::http_client::protocol_error;
-use crate::http_kit::{Endpoint, HeaderAuth, VendorClient};
+use crate::http_kit::{Endpoint, HeaderAuth, JsonCall, VendorClient};
 use crate::oauth2::TokenCache;
 use crate::ports::{Capabilities, DealSource, Role, System};
 use crate::{CallLog, ConnectorError, ErrorCategory, ErrorKind};
@@ -81,24 +80,21 @@ impl Dynamics365Crm {
         url: &str,
         body: Option<&Value>,
     ) -> Result<Option<Value>, ConnectorError> {
-        let response = self
-            .http
-            .send(calls, endpoint, url, |mut request| {
-                request = request
-                    .header(ACCEPT, "application/json")
-                    .header("OData-MaxVersion", "4.0")
-                    .header("OData-Version", "4.0")
-                    .header("Prefer", PAGE_SIZE);
-                if endpoint.method() == Method::PATCH {
-                    // Update only: without it a PATCH to a missing id would create the row.
-                    request = request.header("If-Match", "*");
-                }
-                if let Some(body) = body {
-                    request = request.json(body);
-                }
-                request
-            })
-            .await?;
+        let mut headers = vec![
+            ("OData-MaxVersion", "4.0"),
+            ("OData-Version", "4.0"),
+            ("Prefer", PAGE_SIZE),
+        ];
+        if endpoint.method() == Method::PATCH {
+            // Update only: without it a PATCH to a missing id would create the row.
+            headers.push(("If-Match", "*"));
+        }
+        let call = JsonCall {
+            headers: &headers,
+            body,
+            ..JsonCall::default()
+        };
+        let response = self.http.send_json(calls, endpoint, url, call).await?;
         if response.body.is_empty() {
             Ok(None)
         } else {

@@ -19,7 +19,9 @@ use std::borrow::Cow;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use reqwest::header::ACCEPT;
 use reqwest::{Method, RequestBuilder};
+use serde_json::Value;
 
 pub use auth::{Authenticate, HeaderAuth, NoAuth, bearer_header, sensitive_header};
 pub use rate_gate::{RateGate, RatePolicy, no_vendor_hold};
@@ -111,6 +113,35 @@ macro_rules! endpoint {
     };
 }
 
+/// What most vendor calls add to a request: `Accept: application/json`, a
+/// query, extra headers and a JSON body.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JsonCall<'a> {
+    /// Query pairs, form-encoded by reqwest (none when empty).
+    pub query: &'a [(&'a str, &'a str)],
+    /// Extra headers, e.g. OData versions or `If-Match`.
+    pub headers: &'a [(&'static str, &'a str)],
+    /// The JSON body, if any.
+    pub body: Option<&'a Value>,
+}
+
+impl JsonCall<'_> {
+    /// Adds the call's parts to `request`.
+    pub fn apply(&self, mut request: RequestBuilder) -> RequestBuilder {
+        request = request.header(ACCEPT, "application/json");
+        if !self.query.is_empty() {
+            request = request.query(self.query);
+        }
+        for (name, value) in self.headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = self.body {
+            request = request.json(body);
+        }
+        request
+    }
+}
+
 /// A vendor's classification of a non-2xx answer: status first (see
 /// [`crate::http_client::classify_status`]), then the vendor's own error codes.
 pub type Classify = fn(&str, &VendorResponse, DateTime<Utc>) -> ConnectorError;
@@ -183,6 +214,18 @@ impl<A: Authenticate> VendorClient<A> {
             Ok(customize(http.request(endpoint.method().clone(), url)))
         })
         .await
+    }
+
+    /// [`VendorClient::send`] with the usual JSON parts (see [`JsonCall`]).
+    pub async fn send_json(
+        &self,
+        calls: &CallLog,
+        endpoint: &Endpoint,
+        url: &str,
+        call: JsonCall<'_>,
+    ) -> Result<VendorResponse, ConnectorError> {
+        self.send(calls, endpoint, url, |request| call.apply(request))
+            .await
     }
 
     /// Like [`VendorClient::send`], for requests that depend on the credential

@@ -22,7 +22,7 @@ use self::model::{AssociatedObject, AssociationPage, BatchRead, CrmObject};
 use crate::config::{ConfigError, check_base_url};
 use crate::endpoint;
 use crate::http_client::{VendorResponse, encode_segment};
-use crate::http_kit::{Endpoint, HeaderAuth, RateGate, VendorClient};
+use crate::http_kit::{Endpoint, HeaderAuth, JsonCall, RateGate, VendorClient};
 use crate::ports::{Capabilities, DealSource, Role, System};
 use crate::{CallLog, ConnectorError, ErrorCategory, ErrorKind};
 
@@ -101,17 +101,12 @@ impl HubSpotCrm {
         body: Option<&Value>,
     ) -> Result<VendorResponse, ConnectorError> {
         let url = format!("{}{path}", self.base_url);
-        self.http
-            .send(calls, endpoint, &url, |mut request| {
-                if !query.is_empty() {
-                    request = request.query(query);
-                }
-                if let Some(body) = body {
-                    request = request.json(body);
-                }
-                request
-            })
-            .await
+        let call = JsonCall {
+            query,
+            body,
+            ..JsonCall::default()
+        };
+        self.http.send_json(calls, endpoint, &url, call).await
     }
 
     async fn get_json<T: DeserializeOwned>(

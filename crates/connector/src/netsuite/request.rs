@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use reqwest::Request;
-use reqwest::header::{ACCEPT, AUTHORIZATION};
+use reqwest::header::AUTHORIZATION;
 use secrecy::SecretString;
 use serde_json::Value;
 use url::Url;
@@ -11,7 +11,7 @@ use url::Url;
 use super::oauth1::{self, TbaCredentials};
 use super::{NetSuiteErp, RecordFields, SYSTEM};
 use crate::http_client::{VendorResponse, protocol_error};
-use crate::http_kit::{Authenticate, Endpoint, sensitive_header};
+use crate::http_kit::{Authenticate, Endpoint, JsonCall, sensitive_header};
 use crate::{CallLog, ConnectorError, ErrorCategory};
 
 /// NetSuite token-based authentication: every request is signed (OAuth 1.0a,
@@ -77,14 +77,13 @@ impl NetSuiteErp {
         body: Option<&Value>,
     ) -> Result<VendorResponse, ConnectorError> {
         let url = self.url(path, query, endpoint)?;
+        // The query is in the URL already: signed byte for byte.
+        let call = JsonCall {
+            body,
+            ..JsonCall::default()
+        };
         self.http
-            .send(calls, endpoint, url.as_str(), |mut request| {
-                request = request.header(ACCEPT, "application/json");
-                if let Some(body) = body {
-                    request = request.json(body);
-                }
-                request
-            })
+            .send_json(calls, endpoint, url.as_str(), call)
             .await
     }
 

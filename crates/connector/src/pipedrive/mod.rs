@@ -12,7 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::Utc;
 use crmerp_proto::{Deal, SalesOrder};
-use reqwest::header::{ACCEPT, HeaderName};
+use reqwest::header::HeaderName;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -22,7 +22,7 @@ pub use config::{PipedriveConfig, PipedriveOAuth};
 use crate::config::{ConfigError, check_base_url};
 use crate::endpoint;
 use crate::http_client::protocol_error;
-use crate::http_kit::{Endpoint, HeaderAuth, RateGate, VendorClient};
+use crate::http_kit::{Endpoint, HeaderAuth, JsonCall, RateGate, VendorClient};
 use crate::oauth2::TokenCache;
 use crate::ports::{Capabilities, DealSource, Role, System};
 use crate::{CallLog, ConnectorError, ErrorCategory, ErrorKind};
@@ -102,17 +102,13 @@ impl PipedriveCrm {
         body: Option<&Value>,
     ) -> Result<Envelope, ConnectorError> {
         let url = format!("{}{path}", self.base_url);
+        let call = JsonCall {
+            query,
+            body,
+            ..JsonCall::default()
+        };
         self.http
-            .send(calls, endpoint, &url, |mut request| {
-                request = request.header(ACCEPT, "application/json");
-                if !query.is_empty() {
-                    request = request.query(query);
-                }
-                if let Some(body) = body {
-                    request = request.json(body);
-                }
-                request
-            })
+            .send_json(calls, endpoint, &url, call)
             .await?
             .json(SYSTEM, endpoint)
     }

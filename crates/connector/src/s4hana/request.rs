@@ -17,7 +17,7 @@ use tokio::sync::Mutex;
 use super::{S4HanaConfig, S4HanaErp, SYSTEM, errors};
 use crate::endpoint;
 use crate::http_client::{VendorResponse, encode_segment, execute, protocol_error};
-use crate::http_kit::{Authenticate, Endpoint, HeaderAuth, sensitive_header};
+use crate::http_kit::{Authenticate, Endpoint, HeaderAuth, JsonCall, sensitive_header};
 use crate::{CallLog, ConnectorError};
 
 const CSRF_HEADER: &str = "x-csrf-token";
@@ -176,15 +176,11 @@ impl S4HanaErp {
         url: &str,
         body: Option<&Value>,
     ) -> Result<VendorResponse, ConnectorError> {
-        self.http
-            .send(calls, endpoint, url, |mut request| {
-                request = request.header(ACCEPT, "application/json");
-                if let Some(body) = body {
-                    request = request.json(body);
-                }
-                request
-            })
-            .await
+        let call = JsonCall {
+            body,
+            ..JsonCall::default()
+        };
+        self.http.send_json(calls, endpoint, url, call).await
     }
 
     /// `{service root}{path}?{query}&sap-client=…`, values RFC 3986-encoded.

@@ -15,7 +15,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::Utc;
 use crmerp_proto::{Deal, SalesOrder};
-use reqwest::header::ACCEPT;
 use serde_json::{Value, json};
 
 pub use auth::{Claims, JWT_BEARER_GRANT};
@@ -24,7 +23,7 @@ pub use config::{AuthFlow, SalesforceConfig};
 use crate::config::{ConfigError, check_base_url};
 use crate::endpoint;
 use crate::http_client::{VendorResponse, protocol_error};
-use crate::http_kit::{Endpoint, HeaderAuth, RateGate, VendorClient};
+use crate::http_kit::{Endpoint, HeaderAuth, JsonCall, RateGate, VendorClient};
 use crate::oauth2::{Token, TokenCache};
 use crate::ports::{Capabilities, DealSource, Role, System};
 use crate::{CallLog, ConnectorError, ErrorCategory, ErrorKind};
@@ -90,13 +89,12 @@ impl SalesforceCrm {
             .send_with(calls, endpoint, |http, token: &Option<Arc<Token>>| {
                 let from_token = token.as_ref().and_then(|t| t.instance_url.as_deref());
                 let base = self.base_url(from_token, endpoint)?;
-                let mut request = http
-                    .request(endpoint.method().clone(), format!("{base}{path}"))
-                    .header(ACCEPT, "application/json");
-                if let Some(body) = body {
-                    request = request.json(body);
-                }
-                Ok(request)
+                let call = JsonCall {
+                    body,
+                    ..JsonCall::default()
+                };
+                let request = http.request(endpoint.method().clone(), format!("{base}{path}"));
+                Ok(call.apply(request))
             })
             .await
     }
