@@ -54,12 +54,21 @@ pub trait Authenticate: Send + Sync + std::fmt::Debug {
     }
 }
 
-/// No credentials (a login call, an open endpoint).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoAuth;
+/// Authentication that holds no state between calls: each request is signed
+/// (or left alone) as it is, and a rejection cannot be renewed. Implementing
+/// this implements [`Authenticate`].
+pub trait SignRequest: Send + Sync + std::fmt::Debug {
+    /// Signs the built request (its method and exact URL are final).
+    fn sign(
+        &self,
+        request: &mut Request,
+        system: &'static str,
+        endpoint: &Endpoint,
+    ) -> Result<(), ConnectorError>;
+}
 
 #[async_trait]
-impl Authenticate for NoAuth {
+impl<S: SignRequest> Authenticate for S {
     type Credential = ();
 
     async fn credential(
@@ -73,8 +82,23 @@ impl Authenticate for NoAuth {
 
     fn apply(
         &self,
-        _request: &mut Request,
+        request: &mut Request,
         _credential: &(),
+        system: &'static str,
+        endpoint: &Endpoint,
+    ) -> Result<(), ConnectorError> {
+        self.sign(request, system, endpoint)
+    }
+}
+
+/// No credentials (a login call, an open endpoint).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoAuth;
+
+impl SignRequest for NoAuth {
+    fn sign(
+        &self,
+        _request: &mut Request,
         _system: &'static str,
         _endpoint: &Endpoint,
     ) -> Result<(), ConnectorError> {

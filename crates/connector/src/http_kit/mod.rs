@@ -23,7 +23,7 @@ use reqwest::header::ACCEPT;
 use reqwest::{Method, RequestBuilder};
 use serde_json::Value;
 
-pub use auth::{Authenticate, HeaderAuth, NoAuth, bearer_header, sensitive_header};
+pub use auth::{Authenticate, HeaderAuth, NoAuth, SignRequest, bearer_header, sensitive_header};
 pub use rate_gate::{RateGate, RatePolicy, no_vendor_hold};
 
 use crate::http_client::{VendorResponse, execute, transport_error};

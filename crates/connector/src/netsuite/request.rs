@@ -1,7 +1,6 @@
 //! Signed NetSuite HTTP calls through the kit: URL building and the OAuth 1.0a
 //! (token-based authentication) signature as the kit's authentication.
 
-use async_trait::async_trait;
 use reqwest::Request;
 use reqwest::header::AUTHORIZATION;
 use secrecy::SecretString;
@@ -11,7 +10,7 @@ use url::Url;
 use super::oauth1::{self, TbaCredentials};
 use super::{NetSuiteErp, RecordFields, SYSTEM};
 use crate::http_client::{VendorResponse, protocol_error};
-use crate::http_kit::{Authenticate, Endpoint, JsonCall, sensitive_header};
+use crate::http_kit::{Endpoint, JsonCall, SignRequest, sensitive_header};
 use crate::{CallLog, ConnectorError, ErrorCategory};
 
 /// NetSuite token-based authentication: every request is signed (OAuth 1.0a,
@@ -25,23 +24,10 @@ pub(super) struct TbaAuth {
     pub(super) token_secret: SecretString,
 }
 
-#[async_trait]
-impl Authenticate for TbaAuth {
-    type Credential = ();
-
-    async fn credential(
-        &self,
-        _calls: &CallLog,
-        _system: &'static str,
-        _endpoint: &Endpoint,
-    ) -> Result<(), ConnectorError> {
-        Ok(())
-    }
-
-    fn apply(
+impl SignRequest for TbaAuth {
+    fn sign(
         &self,
         request: &mut Request,
-        _credential: &(),
         system: &'static str,
         endpoint: &Endpoint,
     ) -> Result<(), ConnectorError> {
