@@ -1,13 +1,12 @@
 //! HTTP Basic or OAuth 2.0 client credentials, chosen by configuration, for
 //! vendors that accept either (SAP S/4HANA communication users, Oracle Fusion).
 
-use reqwest::header::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::config::{ConfigError, check_not_blank};
+use crate::http_kit::HeaderAuth;
 use crate::oauth2::{ClientCredentialsConfig, TokenCache};
-use crate::{CallLog, ConnectorError, ErrorCategory, ErrorKind};
 
 /// The `auth` section: `kind = "basic"` with `username`/`password`, or
 /// `kind = "oauth"` with the client-credentials settings.
@@ -83,93 +82,28 @@ impl AuthSettings {
     }
 }
 
-/// Produces the `Authorization` header of each call.
-#[derive(Debug)]
-pub enum Authorizer {
-    /// A fixed Basic header.
-    Basic(HeaderValue),
-    /// Bearer tokens from a shared cache.
-    Bearer(TokenCache),
-}
-
-/// The credential behind one header, to hand back to [`Authorizer::rejected`].
-#[derive(Debug)]
-pub struct Credential {
-    /// The `Authorization` header value (marked sensitive).
-    pub header: HeaderValue,
-    token: Option<SecretString>,
-}
-
-impl Authorizer {
-    /// Builds the authorizer for `settings` (validate them first).
-    pub fn new(
-        system: &'static str,
-        settings: &AuthSettings,
-        client: reqwest::Client,
-    ) -> Result<Self, ConfigError> {
-        match settings {
-            AuthSettings::Basic { username, password } => {
-                use base64::Engine as _;
-                let raw = format!("{username}:{}", password.expose_secret());
-                let encoded = base64::engine::general_purpose::STANDARD.encode(raw);
-                let mut header =
-                    HeaderValue::try_from(format!("Basic {encoded}")).map_err(|_| {
-                        ConfigError::invalid(format!("{system}.auth"), "not a valid header")
-                    })?;
-                header.set_sensitive(true);
-                Ok(Self::Basic(header))
-            }
-            AuthSettings::Oauth { .. } => {
-                let config = settings
-                    .client_credentials()
-                    .ok_or_else(|| ConfigError::missing(format!("{system}.auth")))?;
-                Ok(Self::Bearer(TokenCache::new(system, config, client)))
-            }
-        }
-    }
-
-    /// The header for the next call.
-    pub async fn credential(
+impl AuthSettings {
+    /// The kit authentication for these settings (validate them first): a fixed
+    /// Basic header, or bearer tokens from a client-credentials cache.
+    pub fn authenticator(
         &self,
         system: &'static str,
-        endpoint: &str,
-        calls: &CallLog,
-    ) -> Result<Credential, ConnectorError> {
+        client: reqwest::Client,
+    ) -> Result<HeaderAuth, ConfigError> {
         match self {
-            Self::Basic(header) => Ok(Credential {
-                header: header.clone(),
-                token: None,
-            }),
-            Self::Bearer(cache) => {
-                let token = cache.token(calls).await?;
-                let mut header = HeaderValue::try_from(format!("Bearer {}", token.expose_secret()))
-                    .map_err(|_| {
-                        ConnectorError::new(
-                            ErrorKind::Auth,
-                            ErrorCategory::Unauthorized,
-                            system,
-                            endpoint,
-                            "the token endpoint issued a token that is not a valid header",
-                        )
-                    })?;
-                header.set_sensitive(true);
-                Ok(Credential {
-                    header,
-                    token: Some(token),
-                })
+            Self::Basic { username, password } => HeaderAuth::basic(
+                username,
+                password.expose_secret(),
+                &format!("{system}.auth"),
+            ),
+            Self::Oauth { .. } => {
+                let config = self
+                    .client_credentials()
+                    .ok_or_else(|| ConfigError::missing(format!("{system}.auth")))?;
+                Ok(HeaderAuth::Bearer(TokenCache::client_credentials(
+                    system, config, client,
+                )))
             }
-        }
-    }
-
-    /// The vendor answered 401 to `credential`: drop a cached token. Returns true
-    /// when a retry with a fresh credential can help (bearer tokens only).
-    pub async fn rejected(&self, credential: &Credential) -> bool {
-        match (self, &credential.token) {
-            (Self::Bearer(cache), Some(token)) => {
-                cache.invalidate(token).await;
-                true
-            }
-            _ => false,
         }
     }
 }
@@ -177,6 +111,7 @@ impl Authorizer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::CallLog;
 
     #[test]
     fn kinds_deserialize_and_validate() {
@@ -201,17 +136,37 @@ mod tests {
 
     #[tokio::test]
     async fn basic_header_is_rfc7617() {
+        use crate::http_kit::Authenticate as _;
         let settings = AuthSettings::Basic {
             username: "Aladdin".into(),
             password: "open sesame".into(),
         };
-        let auth = Authorizer::new("t", &settings, reqwest::Client::new()).expect("auth");
+        let auth = settings
+            .authenticator("t", reqwest::Client::new())
+            .expect("auth");
+        let endpoint = crate::endpoint!(GET "/x");
         let credential = auth
-            .credential("t", "x", &CallLog::new())
+            .credential(&CallLog::new(), "t", &endpoint)
             .await
-            .expect("header");
-        assert_eq!(credential.header, "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
-        assert!(credential.header.is_sensitive());
-        assert!(!auth.rejected(&credential).await);
+            .expect("credential");
+        let mut request = reqwest::Client::new()
+            .get("http://127.0.0.1/x")
+            .build()
+            .expect("request");
+        auth.apply(&mut request, &credential, "t", &endpoint)
+            .expect("applied");
+        let header = &request.headers()[reqwest::header::AUTHORIZATION];
+        assert_eq!(header, "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
+        assert!(header.is_sensitive());
+        let response = crate::http_client::VendorResponse {
+            status: reqwest::StatusCode::UNAUTHORIZED,
+            headers: reqwest::header::HeaderMap::new(),
+            body: bytes::Bytes::new(),
+            truncated: false,
+        };
+        assert!(
+            !auth.renew(&credential, &response).await,
+            "a fixed header cannot be renewed"
+        );
     }
 }

@@ -22,6 +22,7 @@ mod decimal;
 pub mod dynamics365;
 pub mod error;
 pub mod http_client;
+pub mod http_kit;
 pub mod hubspot;
 pub mod mapping;
 pub mod netsuite;
@@ -32,7 +33,6 @@ pub mod ports;
 pub mod registry;
 pub mod s4hana;
 pub mod salesforce;
-pub mod session_cache;
 pub mod standard_webhooks;
 pub mod tryton;
 

@@ -1,19 +1,24 @@
-//! OAuth 2.0 client credentials (RFC 6749 §4.4) with a token cache shared by
-//! every call of one connector.
+//! OAuth 2.0 access tokens: the one [`TokenCache`] every connector uses, fed
+//! by a [`Grant`] (client credentials here; vendors add JWT bearer or refresh
+//! token grants), and the client-credentials grant (RFC 6749 §4.4).
 //!
-//! The cache holds one access token and refreshes it `refresh_margin` before it
-//! expires. The refresh runs under an async mutex, so concurrent callers wait
-//! for one token request instead of each sending their own; a token the vendor
-//! rejected is dropped with [`TokenCache::invalidate`] so the next call fetches
-//! a fresh one.
+//! The cache holds one token and refreshes it a margin before it expires. The
+//! refresh runs under an async mutex, so concurrent callers wait for one token
+//! request instead of each sending their own (which for some vendors would also
+//! revoke each other's sessions); a token the vendor rejected is dropped with
+//! [`TokenCache::invalidate`] so the next call fetches a fresh one.
 
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
 
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer};
 use subtle::ConstantTimeEq;
 use tokio::sync::Mutex;
+use tokio::time::Instant;
 
 use crate::config::{ConfigError, check_base_url, check_not_blank};
 use crate::http_client::{VendorResponse, classify_status, execute, protocol_error};
@@ -94,66 +99,114 @@ struct TokenError {
 /// Without `expires_in`, assume the common one hour.
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
 
+/// An access token and what came with it.
 #[derive(Debug)]
-struct Cached {
-    token: SecretString,
-    refresh_at: Instant,
+pub struct Token {
+    /// The bearer token.
+    pub access_token: SecretString,
+    /// The API host the token is for, when the vendor names one (Salesforce `instance_url`).
+    pub instance_url: Option<String>,
+    /// When the cache fetches a new one (a margin before the token expires).
+    pub refresh_at: Instant,
 }
 
-/// A client-credentials token cache for one connector.
+impl Token {
+    /// A token valid for `lifetime` from `issued_at`, refreshed `margin` before it
+    /// ends (at most half its lifetime early, so a short-lived token is still used).
+    pub fn expiring(
+        access_token: SecretString,
+        issued_at: Instant,
+        lifetime: Duration,
+        margin: Duration,
+    ) -> Self {
+        Self {
+            access_token,
+            instance_url: None,
+            refresh_at: issued_at + lifetime - margin.min(lifetime / 2),
+        }
+    }
+
+    /// True when `other` is this token (compared in constant time, never logged).
+    fn is(&self, other: &SecretString) -> bool {
+        bool::from(
+            self.access_token
+                .expose_secret()
+                .as_bytes()
+                .ct_eq(other.expose_secret().as_bytes()),
+        )
+    }
+}
+
+/// A way to obtain a new access token (an OAuth 2.0 grant).
+#[async_trait]
+pub trait Grant: Send + Sync + std::fmt::Debug {
+    /// Asks the token endpoint for a new token; the call is recorded in `calls`.
+    async fn fetch(&self, calls: &CallLog) -> Result<Token, ConnectorError>;
+}
+
+/// The token cache of one connector: one token, one refresh at a time.
 #[derive(Debug)]
 pub struct TokenCache {
-    system: &'static str,
-    config: ClientCredentialsConfig,
-    client: reqwest::Client,
-    cached: Mutex<Option<Cached>>,
+    grant: Box<dyn Grant>,
+    slot: Mutex<Option<Arc<Token>>>,
 }
 
 impl TokenCache {
-    /// A cache that requests tokens for `system` with `client`.
-    pub fn new(
+    /// A cache fetching its tokens with `grant`.
+    pub fn new(grant: impl Grant + 'static) -> Self {
+        Self {
+            grant: Box::new(grant),
+            slot: Mutex::new(None),
+        }
+    }
+
+    /// A cache for the client-credentials grant of `system`, requested with `client`.
+    pub fn client_credentials(
         system: &'static str,
         config: ClientCredentialsConfig,
         client: reqwest::Client,
     ) -> Self {
-        Self {
+        Self::new(ClientCredentials {
             system,
             config,
             client,
-            cached: Mutex::new(None),
-        }
+        })
     }
 
-    /// A valid access token, fetched when none is cached or it is about to expire.
-    pub async fn token(&self, calls: &CallLog) -> Result<SecretString, ConnectorError> {
-        let mut cached = self.cached.lock().await;
-        if let Some(current) = cached.as_ref().filter(|c| Instant::now() < c.refresh_at) {
-            return Ok(current.token.clone());
+    /// A valid access token, fetched when none is cached or it is about to
+    /// expire. The lock is held while fetching, so concurrent callers share one.
+    pub async fn token(&self, calls: &CallLog) -> Result<Arc<Token>, ConnectorError> {
+        let mut slot = self.slot.lock().await;
+        if let Some(current) = slot.as_ref().filter(|t| Instant::now() < t.refresh_at) {
+            return Ok(Arc::clone(current));
         }
-        let fresh = self.fetch(calls).await?;
-        let token = fresh.token.clone();
-        *cached = Some(fresh);
-        Ok(token)
+        let fresh = Arc::new(self.grant.fetch(calls).await?);
+        *slot = Some(Arc::clone(&fresh));
+        Ok(fresh)
     }
 
-    /// Drops `rejected` from the cache (when it is still the cached token), so the
-    /// next [`TokenCache::token`] fetches a new one.
-    pub async fn invalidate(&self, rejected: &SecretString) {
-        let mut cached = self.cached.lock().await;
-        let same = cached.as_ref().is_some_and(|c| {
-            bool::from(
-                c.token
-                    .expose_secret()
-                    .as_bytes()
-                    .ct_eq(rejected.expose_secret().as_bytes()),
-            )
-        });
-        if same {
-            *cached = None;
+    /// Drops `rejected` (the vendor answered 401 to it) so the next
+    /// [`TokenCache::token`] fetches a new one; a newer token that another task
+    /// already fetched is kept.
+    pub async fn invalidate(&self, rejected: &Token) {
+        let mut slot = self.slot.lock().await;
+        if slot.as_ref().is_some_and(|t| t.is(&rejected.access_token)) {
+            *slot = None;
         }
     }
+}
 
-    async fn fetch(&self, calls: &CallLog) -> Result<Cached, ConnectorError> {
+/// The client-credentials grant.
+#[derive(Debug)]
+struct ClientCredentials {
+    system: &'static str,
+    config: ClientCredentialsConfig,
+    client: reqwest::Client,
+}
+
+#[async_trait]
+impl Grant for ClientCredentials {
+    async fn fetch(&self, calls: &CallLog) -> Result<Token, ConnectorError> {
         let endpoint = "POST {token_url}";
         // Built in a block: the serializer is not `Send` and must not live across an await.
         let form = {
@@ -193,11 +246,12 @@ impl TokenCache {
             .expires_in
             .map(Duration::from_secs)
             .unwrap_or(DEFAULT_LIFETIME);
-        let margin = Duration::from_secs(self.config.refresh_margin_secs).min(lifetime / 2);
-        Ok(Cached {
-            token: body.access_token,
-            refresh_at: requested_at + lifetime - margin,
-        })
+        Ok(Token::expiring(
+            body.access_token,
+            requested_at,
+            lifetime,
+            Duration::from_secs(self.config.refresh_margin_secs),
+        ))
     }
 }
 
@@ -251,6 +305,15 @@ mod tests {
         }
     }
 
+    fn other(name: &str) -> Token {
+        Token::expiring(
+            name.into(),
+            Instant::now(),
+            Duration::from_secs(3600),
+            Duration::ZERO,
+        )
+    }
+
     #[tokio::test]
     async fn one_request_serves_concurrent_callers_and_invalidate_refetches() {
         let hits = Arc::new(AtomicUsize::new(0));
@@ -273,7 +336,7 @@ mod tests {
             }),
         );
         let addr = serve(app).await;
-        let cache = Arc::new(TokenCache::new(
+        let cache = Arc::new(TokenCache::client_credentials(
             "test",
             config(format!("http://{addr}/token")),
             reqwest::Client::new(),
@@ -287,18 +350,28 @@ mod tests {
             .collect();
         for task in tasks {
             let token = task.await.expect("join").expect("token");
-            assert_eq!(token.expose_secret(), "tok-0");
+            assert_eq!(token.access_token.expose_secret(), "tok-0");
         }
         assert_eq!(hits.load(Ordering::SeqCst), 1);
         let token = cache.token(&calls).await.expect("token");
-        cache.invalidate(&SecretString::from("other")).await;
+        cache.invalidate(&other("other")).await;
         assert_eq!(
-            cache.token(&calls).await.expect("token").expose_secret(),
+            cache
+                .token(&calls)
+                .await
+                .expect("token")
+                .access_token
+                .expose_secret(),
             "tok-0"
         );
         cache.invalidate(&token).await;
         assert_eq!(
-            cache.token(&calls).await.expect("token").expose_secret(),
+            cache
+                .token(&calls)
+                .await
+                .expect("token")
+                .access_token
+                .expose_secret(),
             "tok-1"
         );
     }
@@ -317,7 +390,7 @@ mod tests {
             }),
         );
         let addr = serve(app).await;
-        let cache = TokenCache::new(
+        let cache = TokenCache::client_credentials(
             "test",
             config(format!("http://{addr}/token")),
             reqwest::Client::new(),
@@ -333,5 +406,55 @@ mod tests {
         let body: TokenResponse =
             serde_json::from_str(r#"{"access_token":"a","expires_in":"3600"}"#).expect("parses");
         assert_eq!(body.expires_in, Some(3600));
+    }
+
+    /// A grant handing out `t1`, `t2`, … valid for `ttl`, counting its fetches.
+    #[derive(Debug)]
+    struct Counting {
+        fetches: Arc<AtomicUsize>,
+        ttl: Duration,
+    }
+
+    #[async_trait]
+    impl Grant for Counting {
+        async fn fetch(&self, _calls: &CallLog) -> Result<Token, ConnectorError> {
+            let n = self.fetches.fetch_add(1, Ordering::SeqCst) + 1;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            Ok(Token::expiring(
+                format!("t{n}").into(),
+                Instant::now(),
+                self.ttl,
+                Duration::from_secs(60),
+            ))
+        }
+    }
+
+    #[tokio::test]
+    async fn any_grant_shares_one_refresh_and_refreshes_within_the_margin() {
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let cache = Arc::new(TokenCache::new(Counting {
+            fetches: Arc::clone(&fetches),
+            ttl: Duration::from_secs(3600),
+        }));
+        let tasks: Vec<_> = (0..16)
+            .map(|_| {
+                let cache = Arc::clone(&cache);
+                tokio::spawn(async move { cache.token(&CallLog::new()).await })
+            })
+            .collect();
+        for task in tasks {
+            let got = task.await.expect("join").expect("token");
+            assert_eq!(got.access_token.expose_secret(), "t1");
+        }
+        assert_eq!(fetches.load(Ordering::SeqCst), 1);
+
+        // 100 s of life with a 60 s margin (capped at half): refreshed at 50 s.
+        let short = TokenCache::new(Counting {
+            fetches: Arc::new(AtomicUsize::new(0)),
+            ttl: Duration::from_secs(100),
+        });
+        let first = short.token(&CallLog::new()).await.expect("token");
+        assert!(first.refresh_at <= Instant::now() + Duration::from_secs(50));
+        assert!(first.refresh_at > Instant::now() + Duration::from_secs(40));
     }
 }

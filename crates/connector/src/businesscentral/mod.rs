@@ -19,7 +19,6 @@ pub mod webhook;
 use async_trait::async_trait;
 use chrono::Utc;
 use crmerp_proto::{Account, RecordRef, SalesOrder};
-use reqwest::Method;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -27,6 +26,8 @@ pub use config::{BusinessCentralConfig, DEFAULT_SCOPE, LinesMode, OAuthSettings}
 
 use self::request::query;
 use crate::config::ConfigError;
+use crate::endpoint;
+use crate::http_kit::{Endpoint, HeaderAuth, VendorClient};
 use crate::mapping::{account_name, account_ref, missing, odata_string};
 use crate::oauth2::TokenCache;
 use crate::ports::{Capabilities, CustomerMaster, OrderRequest, OrderSink, Role, System};
@@ -35,23 +36,24 @@ use crate::{CallLog, ConnectorError, ErrorCategory};
 /// System name in references, outcomes and metrics.
 pub const SYSTEM: &str = "businesscentral";
 
-const ENDPOINT_FIND_CUSTOMER: &str = "GET /companies({id})/customers?$filter=number";
-const ENDPOINT_CREATE_CUSTOMER: &str = "POST /companies({id})/customers";
-const ENDPOINT_FIND_ORDER: &str = "GET /companies({id})/salesOrders?$filter=externalDocumentNumber";
-const ENDPOINT_FIND_INVOICE: &str =
-    "GET /companies({id})/salesInvoices?$filter=externalDocumentNumber";
-const ENDPOINT_CREATE_ORDER: &str = "POST /companies({id})/salesOrders";
-const ENDPOINT_CREATE_LINE: &str = "POST /companies({id})/salesOrders({id})/salesOrderLines";
-const ENDPOINT_DELETE_ORDER: &str = "DELETE /companies({id})/salesOrders({id})";
-const ENDPOINT_PROBE: &str = "GET /companies({id})";
+const ENDPOINT_FIND_CUSTOMER: Endpoint = endpoint!(GET "/companies({id})/customers?$filter=number");
+const ENDPOINT_CREATE_CUSTOMER: Endpoint = endpoint!(POST "/companies({id})/customers");
+const ENDPOINT_FIND_ORDER: Endpoint =
+    endpoint!(GET "/companies({id})/salesOrders?$filter=externalDocumentNumber");
+const ENDPOINT_FIND_INVOICE: Endpoint =
+    endpoint!(GET "/companies({id})/salesInvoices?$filter=externalDocumentNumber");
+const ENDPOINT_CREATE_ORDER: Endpoint = endpoint!(POST "/companies({id})/salesOrders");
+const ENDPOINT_CREATE_LINE: Endpoint =
+    endpoint!(POST "/companies({id})/salesOrders({id})/salesOrderLines");
+const ENDPOINT_DELETE_ORDER: Endpoint = endpoint!(DELETE "/companies({id})/salesOrders({id})");
+const ENDPOINT_PROBE: Endpoint = endpoint!(GET "/companies({id})");
 
 /// The Business Central connector. Share one value behind an `Arc`: it holds the token cache.
 #[derive(Debug)]
 pub struct BusinessCentralErp {
     config: BusinessCentralConfig,
     api_root: String,
-    client: reqwest::Client,
-    tokens: TokenCache,
+    http: VendorClient<HeaderAuth>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -93,9 +95,17 @@ impl BusinessCentralErp {
         config.validate()?;
         Ok(Self {
             api_root: config.api_root(),
-            tokens: TokenCache::new(SYSTEM, config.oauth_config(), client.clone()),
+            http: VendorClient::new(
+                SYSTEM,
+                client.clone(),
+                HeaderAuth::Bearer(TokenCache::client_credentials(
+                    SYSTEM,
+                    config.oauth_config(),
+                    client,
+                )),
+                errors::classify,
+            ),
             config,
-            client,
         })
     }
 
@@ -132,27 +142,13 @@ impl BusinessCentralErp {
         let url = self.company_url(&format!("/salesOrders({})/salesOrderLines", order.id));
         for line in &lines {
             if let Err(err) = self
-                .call(
-                    calls,
-                    Method::POST,
-                    ENDPOINT_CREATE_LINE,
-                    &url,
-                    Some(line),
-                    None,
-                )
+                .call(calls, &ENDPOINT_CREATE_LINE, &url, Some(line), None)
                 .await
             {
                 let url = self.company_url(&format!("/salesOrders({})", order.id));
                 let etag = order.etag.as_deref().unwrap_or("*");
                 if let Err(cleanup) = self
-                    .call(
-                        calls,
-                        Method::DELETE,
-                        ENDPOINT_DELETE_ORDER,
-                        &url,
-                        None,
-                        Some(etag),
-                    )
+                    .call(calls, &ENDPOINT_DELETE_ORDER, &url, None, Some(etag))
                     .await
                 {
                     tracing::warn!(order = %order.number, error = %cleanup, "Failed to delete a half-created order.");
@@ -190,16 +186,9 @@ impl System for BusinessCentralErp {
 
     async fn probe(&self) -> Result<(), ConnectorError> {
         let url = self.company_url("?$select=id");
-        self.call(
-            &CallLog::new(),
-            Method::GET,
-            ENDPOINT_PROBE,
-            &url,
-            None,
-            None,
-        )
-        .await
-        .map(drop)
+        self.call(&CallLog::new(), &ENDPOINT_PROBE, &url, None, None)
+            .await
+            .map(drop)
     }
 }
 
@@ -210,7 +199,7 @@ impl CustomerMaster for BusinessCentralErp {
         account: &Account,
         calls: &CallLog,
     ) -> Result<Option<RecordRef>, ConnectorError> {
-        let crm = account_ref(SYSTEM, account, ENDPOINT_FIND_CUSTOMER)?;
+        let crm = account_ref(SYSTEM, account, &ENDPOINT_FIND_CUSTOMER)?;
         let number = payload::customer_number(&self.config.customer_number_prefix, crm);
         let url = self.company_url(&format!(
             "/customers{}",
@@ -219,7 +208,7 @@ impl CustomerMaster for BusinessCentralErp {
                 ("$select", "id,number"),
             ])
         ));
-        let found: Option<Customer> = self.first(calls, ENDPOINT_FIND_CUSTOMER, &url).await?;
+        let found: Option<Customer> = self.first(calls, &ENDPOINT_FIND_CUSTOMER, &url).await?;
         Ok(found.map(|c| record_ref("customer", &c.id)))
     }
 
@@ -228,24 +217,17 @@ impl CustomerMaster for BusinessCentralErp {
         account: &Account,
         calls: &CallLog,
     ) -> Result<RecordRef, ConnectorError> {
-        let crm = account_ref(SYSTEM, account, ENDPOINT_CREATE_CUSTOMER)?;
-        let name = account_name(SYSTEM, account, ENDPOINT_CREATE_CUSTOMER)?;
+        let crm = account_ref(SYSTEM, account, &ENDPOINT_CREATE_CUSTOMER)?;
+        let name = account_name(SYSTEM, account, &ENDPOINT_CREATE_CUSTOMER)?;
         let number = payload::customer_number(&self.config.customer_number_prefix, crm);
         let body = payload::customer_body(account, &number, name);
         let url = self.company_url("/customers");
         match self
-            .call(
-                calls,
-                Method::POST,
-                ENDPOINT_CREATE_CUSTOMER,
-                &url,
-                Some(&body),
-                None,
-            )
+            .call(calls, &ENDPOINT_CREATE_CUSTOMER, &url, Some(&body), None)
             .await
         {
             Ok(response) => {
-                let customer: Customer = response.json(SYSTEM, ENDPOINT_CREATE_CUSTOMER)?;
+                let customer: Customer = response.json(SYSTEM, &ENDPOINT_CREATE_CUSTOMER)?;
                 Ok(record_ref("customer", &customer.id))
             }
             // A concurrent create won the race: use its record.
@@ -264,14 +246,14 @@ impl OrderSink for BusinessCentralErp {
         external_ref: &str,
         calls: &CallLog,
     ) -> Result<Option<SalesOrder>, ConnectorError> {
-        let number = payload::external_document_number(external_ref, ENDPOINT_FIND_ORDER)?;
+        let number = payload::external_document_number(external_ref, &ENDPOINT_FIND_ORDER)?;
         let filter = format!("externalDocumentNumber eq {}", odata_string(&number));
         let url = self.company_url(&format!(
             "/salesOrders{}",
             query(&[("$filter", &filter), ("$select", "id,number,customerId")])
         ));
         if let Some(order) = self
-            .first::<Order>(calls, ENDPOINT_FIND_ORDER, &url)
+            .first::<Order>(calls, &ENDPOINT_FIND_ORDER, &url)
             .await?
         {
             return Ok(Some(self.order(
@@ -290,7 +272,7 @@ impl OrderSink for BusinessCentralErp {
                 ("$select", "id,orderId,orderNumber,customerId")
             ])
         ));
-        let invoice: Option<Invoice> = self.first(calls, ENDPOINT_FIND_INVOICE, &url).await?;
+        let invoice: Option<Invoice> = self.first(calls, &ENDPOINT_FIND_INVOICE, &url).await?;
         Ok(invoice.filter(|i| !i.order_number.is_empty()).map(|i| {
             let id = i.order_id.unwrap_or_default();
             self.order(external_ref, &id, i.order_number, i.customer_id)
@@ -302,7 +284,7 @@ impl OrderSink for BusinessCentralErp {
         request: &OrderRequest<'_>,
         calls: &CallLog,
     ) -> Result<SalesOrder, ConnectorError> {
-        let endpoint = ENDPOINT_CREATE_ORDER;
+        let endpoint = &ENDPOINT_CREATE_ORDER;
         let number = payload::external_document_number(request.external_ref, endpoint)?;
         let customer_id = config::uuid_like(&request.customer.id).ok_or_else(|| {
             crate::mapping::invalid(
@@ -337,10 +319,7 @@ impl OrderSink for BusinessCentralErp {
             ),
         };
         let url = self.company_url("/salesOrders");
-        let created: Order = match self
-            .call(calls, Method::POST, endpoint, &url, Some(&body), None)
-            .await
-        {
+        let created: Order = match self.call(calls, endpoint, &url, Some(&body), None).await {
             Ok(response) => response.json(SYSTEM, endpoint)?,
             Err(err) if err.category == ErrorCategory::Duplicate => {
                 return self

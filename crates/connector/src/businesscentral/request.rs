@@ -1,17 +1,14 @@
-//! Authorised Business Central calls: bearer token, one retry on a rejected
-//! token, error classification and `@odata.nextLink` paging.
+//! Business Central calls through the kit (bearer token from the client-credentials
+//! cache, its error classification) and `@odata.nextLink` paging.
 
-use chrono::Utc;
-use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue, IF_MATCH};
-use reqwest::{Method, StatusCode};
-use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::{BusinessCentralErp, SYSTEM, errors};
-use crate::http_client::{VendorResponse, execute, protocol_error};
-use crate::{CallLog, ConnectorError, ErrorCategory, ErrorKind};
+use super::{BusinessCentralErp, SYSTEM};
+use crate::http_client::{VendorResponse, protocol_error};
+use crate::http_kit::{Endpoint, JsonCall};
+use crate::{CallLog, ConnectorError};
 
 /// At most this many pages are followed for one look-up.
 const MAX_PAGES: usize = 50;
@@ -25,56 +22,26 @@ pub(crate) struct Page<T> {
 }
 
 impl BusinessCentralErp {
-    /// One authorised call to `url`; non-2xx answers come back as classified errors.
-    ///
-    /// A 401 drops the cached token and retries once with a new one: tokens can be
-    /// revoked or rotated before their stated expiry.
+    /// One authorised call to `url`; non-2xx answers come back as classified
+    /// errors (a rejected token is renewed once by the kit).
     pub(crate) async fn call(
         &self,
         calls: &CallLog,
-        method: Method,
-        endpoint: &str,
+        endpoint: &Endpoint,
         url: &str,
         body: Option<&Value>,
         if_match: Option<&str>,
     ) -> Result<VendorResponse, ConnectorError> {
-        let mut retried = false;
-        loop {
-            let token = self.tokens.token(calls).await?;
-            let mut auth = HeaderValue::try_from(format!("Bearer {}", token.expose_secret()))
-                .map_err(|_| {
-                    ConnectorError::new(
-                        ErrorKind::Auth,
-                        ErrorCategory::Unauthorized,
-                        SYSTEM,
-                        endpoint,
-                        "the token endpoint issued a token that is not a valid header",
-                    )
-                })?;
-            auth.set_sensitive(true);
-            let mut request = self
-                .client
-                .request(method.clone(), url)
-                .header(AUTHORIZATION, auth)
-                .header(ACCEPT, "application/json");
-            if let Some(etag) = if_match {
-                request = request.header(IF_MATCH, etag);
-            }
-            if let Some(body) = body {
-                request = request.json(body);
-            }
-            let response = execute(calls, SYSTEM, endpoint, request).await?;
-            if response.status == StatusCode::UNAUTHORIZED && !retried {
-                self.tokens.invalidate(&token).await;
-                retried = true;
-                continue;
-            }
-            return if response.is_success() {
-                Ok(response)
-            } else {
-                Err(errors::classify(endpoint, &response, Utc::now()))
-            };
-        }
+        let if_match: Vec<(&'static str, &str)> = if_match
+            .map(|etag| ("if-match", etag))
+            .into_iter()
+            .collect();
+        let call = JsonCall {
+            headers: &if_match,
+            body,
+            ..JsonCall::default()
+        };
+        self.http.send_json(calls, endpoint, url, call).await
     }
 
     /// GETs a collection and returns the first entity any page holds, following
@@ -82,7 +49,7 @@ impl BusinessCentralErp {
     pub(crate) async fn first<T: DeserializeOwned>(
         &self,
         calls: &CallLog,
-        endpoint: &str,
+        endpoint: &Endpoint,
         url: &str,
     ) -> Result<Option<T>, ConnectorError> {
         let mut next = Some(url.to_owned());
@@ -97,7 +64,7 @@ impl BusinessCentralErp {
                 ));
             }
             let page: Page<T> = self
-                .call(calls, Method::GET, endpoint, &url, None, None)
+                .call(calls, endpoint, &url, None, None)
                 .await?
                 .json(SYSTEM, endpoint)?;
             if let Some(first) = page.value.into_iter().next() {

@@ -17,16 +17,17 @@
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use crmerp_proto::{OrderStatus, OrderStatusChanged, RecordRef, Shipment, Timestamp};
-use reqwest::Method;
 use serde::Deserialize;
 
 use super::request::query;
 use super::{BusinessCentralErp, SYSTEM};
+use crate::endpoint;
+use crate::http_kit::Endpoint;
 use crate::ports::OrderStatusSource;
 use crate::{CallLog, ConnectorError, ErrorCategory, ErrorKind};
 
-const ENDPOINT_ORDER_STATUS: &str =
-    "GET /companies({id})/salesOrders({id})?$expand=salesOrderLines";
+const ENDPOINT_ORDER_STATUS: Endpoint =
+    endpoint!(GET "/companies({id})/salesOrders({id})?$expand=salesOrderLines");
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -80,14 +81,14 @@ impl OrderStatusSource for BusinessCentralErp {
             query(&[("$expand", "salesOrderLines")])
         ));
         let response = match self
-            .call(calls, Method::GET, ENDPOINT_ORDER_STATUS, &url, None, None)
+            .call(calls, &ENDPOINT_ORDER_STATUS, &url, None, None)
             .await
         {
             Ok(response) => response,
             Err(err) if err.category == ErrorCategory::NotFound => return Ok(None),
             Err(err) => return Err(err),
         };
-        let state: OrderState = response.json(SYSTEM, ENDPOINT_ORDER_STATUS)?;
+        let state: OrderState = response.json(SYSTEM, &ENDPOINT_ORDER_STATUS)?;
         Ok(Some(status_of(state)))
     }
 }

@@ -10,21 +10,22 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::request::Page;
 use super::{BusinessCentralErp, SYSTEM};
+use crate::endpoint;
 use crate::http_client::encode_segment;
+use crate::http_kit::Endpoint;
 use crate::mapping::invalid;
 use crate::{CallLog, ConnectorError};
 
-const ENDPOINT_CREATE: &str = "POST /subscriptions";
-const ENDPOINT_LIST: &str = "GET /subscriptions";
-const ENDPOINT_RENEW: &str = "PATCH /subscriptions({id})";
-const ENDPOINT_DELETE: &str = "DELETE /subscriptions({id})";
+const ENDPOINT_CREATE: Endpoint = endpoint!(POST "/subscriptions");
+const ENDPOINT_LIST: Endpoint = endpoint!(GET "/subscriptions");
+const ENDPOINT_RENEW: Endpoint = endpoint!(PATCH "/subscriptions({id})");
+const ENDPOINT_DELETE: Endpoint = endpoint!(DELETE "/subscriptions({id})");
 /// BC caps `clientState` at 2048 characters.
 const MAX_CLIENT_STATE: usize = 2048;
 /// Renew this long before expiry by default: a day of slack on a three-day life.
@@ -81,7 +82,7 @@ impl BusinessCentralErp {
         if client_state.expose_secret().chars().count() > MAX_CLIENT_STATE {
             return Err(invalid(
                 SYSTEM,
-                ENDPOINT_CREATE,
+                &ENDPOINT_CREATE,
                 format!("clientState is longer than {MAX_CLIENT_STATE} characters"),
             ));
         }
@@ -92,14 +93,13 @@ impl BusinessCentralErp {
         });
         self.call(
             calls,
-            Method::POST,
-            ENDPOINT_CREATE,
+            &ENDPOINT_CREATE,
             &self.subscriptions_url(),
             Some(&body),
             None,
         )
         .await?
-        .json(SYSTEM, ENDPOINT_CREATE)
+        .json(SYSTEM, &ENDPOINT_CREATE)
     }
 
     /// Every subscription of this app.
@@ -108,16 +108,9 @@ impl BusinessCentralErp {
         calls: &CallLog,
     ) -> Result<Vec<Subscription>, ConnectorError> {
         let page: Page<Subscription> = self
-            .call(
-                calls,
-                Method::GET,
-                ENDPOINT_LIST,
-                &self.subscriptions_url(),
-                None,
-                None,
-            )
+            .call(calls, &ENDPOINT_LIST, &self.subscriptions_url(), None, None)
             .await?
-            .json(SYSTEM, ENDPOINT_LIST)?;
+            .json(SYSTEM, &ENDPOINT_LIST)?;
         Ok(page.value)
     }
 
@@ -136,14 +129,13 @@ impl BusinessCentralErp {
         });
         self.call(
             calls,
-            Method::PATCH,
-            ENDPOINT_RENEW,
+            &ENDPOINT_RENEW,
             &self.subscription_url(subscription),
             Some(&body),
             Some(subscription.etag.as_deref().unwrap_or("*")),
         )
         .await?
-        .json(SYSTEM, ENDPOINT_RENEW)
+        .json(SYSTEM, &ENDPOINT_RENEW)
     }
 
     /// Renews when the subscription is within `margin` of expiring; returns the
@@ -170,8 +162,7 @@ impl BusinessCentralErp {
     ) -> Result<(), ConnectorError> {
         self.call(
             calls,
-            Method::DELETE,
-            ENDPOINT_DELETE,
+            &ENDPOINT_DELETE,
             &self.subscription_url(subscription),
             None,
             Some(subscription.etag.as_deref().unwrap_or("*")),

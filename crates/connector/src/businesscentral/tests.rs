@@ -40,8 +40,7 @@ async fn create_item(erp: &BusinessCentralErp, number: &str, price: f64) {
         json!({"number": number, "displayName": format!("Item {number}"), "unitPrice": price});
     erp.call(
         &CallLog::new(),
-        Method::POST,
-        "POST items",
+        &crate::endpoint!(POST "items"),
         &erp.company_url("/items"),
         Some(&body),
         None,

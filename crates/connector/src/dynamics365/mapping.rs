@@ -146,7 +146,7 @@ fn decimal_field(raw: &str, column: &str) -> Result<String, ConnectorError> {
             ErrorKind::Permanent,
             ErrorCategory::Validation,
             SYSTEM,
-            super::ENDPOINT_OPPORTUNITY,
+            super::ENDPOINT_OPPORTUNITY.label(),
             format!("column `{column}` is not a decimal number: {raw:?}"),
         )
         .with_resolution(format!("fix_crm_field:{column}"))
@@ -167,8 +167,12 @@ struct ErrorDetail {
 }
 
 /// Classifies a non-2xx Dataverse answer by status, then by its error code.
-pub(crate) fn classify(endpoint: &str, response: &VendorResponse) -> ConnectorError {
-    let mut err = classify_status(SYSTEM, endpoint, response, chrono::Utc::now());
+pub(crate) fn classify(
+    endpoint: &str,
+    response: &VendorResponse,
+    now: chrono::DateTime<chrono::Utc>,
+) -> ConnectorError {
+    let mut err = classify_status(SYSTEM, endpoint, response, now);
     let Ok(body) = serde_json::from_slice::<ErrorBody>(&response.body) else {
         return err;
     };
@@ -226,6 +230,7 @@ mod tests {
                 404,
                 r#"{"error":{"code":"0x80040217","message":"opportunity With Id = 00000000-0000-0000-0000-000000000001 Does Not Exist"}}"#,
             ),
+            chrono::Utc::now(),
         );
         assert_eq!(err.category, ErrorCategory::NotFound);
         let err = classify(
@@ -234,6 +239,7 @@ mod tests {
                 429,
                 r#"{"error":{"code":"0x80072322","message":"Number of requests exceeded the limit of 6000 over time window of 300 seconds."}}"#,
             ),
+            chrono::Utc::now(),
         );
         assert!(err.is_transient());
         let err = classify(
@@ -242,6 +248,7 @@ mod tests {
                 403,
                 r#"{"error":{"code":"0x80040220","message":"Principal user is missing prvReadOpportunity privilege"}}"#,
             ),
+            chrono::Utc::now(),
         );
         assert_eq!(err.resolution.as_deref(), Some("grant_crm_permissions"));
     }

@@ -10,14 +10,14 @@ use async_trait::async_trait;
 use chrono::Utc;
 use crmerp_proto::{Deal, SalesOrder};
 use reqwest::Method;
-use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
-use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
 pub use config::Dynamics365Config;
 
 use crate::config::{ConfigError, check_base_url};
-use crate::http_client::{execute, protocol_error};
+use crate::endpoint;
+use crate::http_client::protocol_error;
+use crate::http_kit::{Endpoint, HeaderAuth, JsonCall, VendorClient};
 use crate::oauth2::TokenCache;
 use crate::ports::{Capabilities, DealSource, Role, System};
 use crate::{CallLog, ConnectorError, ErrorCategory, ErrorKind};
@@ -25,14 +25,16 @@ use crate::{CallLog, ConnectorError, ErrorCategory, ErrorKind};
 /// System name in references, outcomes and metrics.
 pub const SYSTEM: &str = "dynamics365";
 
-pub(crate) const ENDPOINT_OPPORTUNITY: &str = "GET /api/data/{v}/opportunities({id})";
-const ENDPOINT_ACCOUNT: &str = "GET /api/data/{v}/accounts({id})";
-const ENDPOINT_CURRENCY: &str = "GET /api/data/{v}/transactioncurrencies({id})";
-const ENDPOINT_LINES: &str = "GET /api/data/{v}/opportunities({id})/product_opportunities";
-const ENDPOINT_PRODUCT: &str = "GET /api/data/{v}/products({id})";
-const ENDPOINT_UPDATE: &str = "PATCH /api/data/{v}/opportunities({id})";
-const ENDPOINT_TASK: &str = "POST /api/data/{v}/tasks";
-const ENDPOINT_WHOAMI: &str = "GET /api/data/{v}/WhoAmI";
+pub(crate) const ENDPOINT_OPPORTUNITY: Endpoint =
+    endpoint!(GET "/api/data/{v}/opportunities({id})");
+const ENDPOINT_ACCOUNT: Endpoint = endpoint!(GET "/api/data/{v}/accounts({id})");
+const ENDPOINT_CURRENCY: Endpoint = endpoint!(GET "/api/data/{v}/transactioncurrencies({id})");
+const ENDPOINT_LINES: Endpoint =
+    endpoint!(GET "/api/data/{v}/opportunities({id})/product_opportunities");
+const ENDPOINT_PRODUCT: Endpoint = endpoint!(GET "/api/data/{v}/products({id})");
+const ENDPOINT_UPDATE: Endpoint = endpoint!(PATCH "/api/data/{v}/opportunities({id})");
+const ENDPOINT_TASK: Endpoint = endpoint!(POST "/api/data/{v}/tasks");
+const ENDPOINT_WHOAMI: Endpoint = endpoint!(GET "/api/data/{v}/WhoAmI");
 /// Rows per page asked with `Prefer: odata.maxpagesize`.
 const PAGE_SIZE: &str = "odata.maxpagesize=500";
 /// Pages followed before giving up (a runaway nextLink guard).
@@ -43,8 +45,7 @@ const MAX_PAGES: usize = 100;
 pub struct Dynamics365Crm {
     config: Dynamics365Config,
     api: String,
-    client: reqwest::Client,
-    tokens: TokenCache,
+    http: VendorClient<HeaderAuth>,
 }
 
 impl Dynamics365Crm {
@@ -57,71 +58,57 @@ impl Dynamics365Crm {
             base.as_str().trim_end_matches('/'),
             config.api_version
         );
-        let tokens = TokenCache::new(SYSTEM, config.oauth.clone(), client.clone());
+        let tokens = TokenCache::client_credentials(SYSTEM, config.oauth.clone(), client.clone());
         Ok(Self {
             config,
             api,
-            client,
-            tokens,
+            http: VendorClient::new(
+                SYSTEM,
+                client,
+                HeaderAuth::Bearer(tokens),
+                mapping::classify,
+            ),
         })
     }
 
-    /// One authenticated call to `url`; a 401 renews the token once.
+    /// One authenticated call to `url` (the kit renews a rejected token once);
+    /// `None` for an empty success body.
     async fn call(
         &self,
         calls: &CallLog,
-        method: Method,
-        endpoint: &str,
+        endpoint: &Endpoint,
         url: &str,
         body: Option<&Value>,
     ) -> Result<Option<Value>, ConnectorError> {
-        let mut retried = false;
-        loop {
-            let token = self.tokens.token(calls).await?;
-            let mut bearer = HeaderValue::try_from(format!("Bearer {}", token.expose_secret()))
-                .map_err(|_| {
-                    protocol_error(SYSTEM, endpoint, "access token is not a header value")
-                })?;
-            bearer.set_sensitive(true);
-            let mut request = self
-                .client
-                .request(method.clone(), url)
-                .header(AUTHORIZATION, bearer)
-                .header(ACCEPT, "application/json")
-                .header("OData-MaxVersion", "4.0")
-                .header("OData-Version", "4.0")
-                .header("Prefer", PAGE_SIZE);
-            if method == Method::PATCH {
-                // Update only: without it a PATCH to a missing id would create the row.
-                request = request.header("If-Match", "*");
-            }
-            if let Some(body) = body {
-                request = request.json(body);
-            }
-            let response = execute(calls, SYSTEM, endpoint, request).await?;
-            if response.is_success() {
-                return if response.body.is_empty() {
-                    Ok(None)
-                } else {
-                    response.json(SYSTEM, endpoint).map(Some)
-                };
-            }
-            if response.status.as_u16() == 401 && !retried {
-                retried = true;
-                self.tokens.invalidate(&token).await;
-                continue;
-            }
-            return Err(mapping::classify(endpoint, &response));
+        let mut headers = vec![
+            ("OData-MaxVersion", "4.0"),
+            ("OData-Version", "4.0"),
+            ("Prefer", PAGE_SIZE),
+        ];
+        if endpoint.method() == Method::PATCH {
+            // Update only: without it a PATCH to a missing id would create the row.
+            headers.push(("If-Match", "*"));
+        }
+        let call = JsonCall {
+            headers: &headers,
+            body,
+            ..JsonCall::default()
+        };
+        let response = self.http.send_json(calls, endpoint, url, call).await?;
+        if response.body.is_empty() {
+            Ok(None)
+        } else {
+            response.json(SYSTEM, endpoint).map(Some)
         }
     }
 
     async fn get(
         &self,
         calls: &CallLog,
-        endpoint: &str,
+        endpoint: &Endpoint,
         url: &str,
     ) -> Result<Value, ConnectorError> {
-        self.call(calls, Method::GET, endpoint, url, None)
+        self.call(calls, endpoint, url, None)
             .await?
             .ok_or_else(|| protocol_error(SYSTEM, endpoint, "empty answer"))
     }
@@ -135,7 +122,7 @@ impl Dynamics365Crm {
         );
         let mut rows = Vec::new();
         for _ in 0..MAX_PAGES {
-            let page = self.get(calls, ENDPOINT_LINES, &url).await?;
+            let page = self.get(calls, &ENDPOINT_LINES, &url).await?;
             rows.extend(page["value"].as_array().cloned().unwrap_or_default());
             match page["@odata.nextLink"].as_str() {
                 // Only links on our own API: a token must never follow a link elsewhere.
@@ -143,7 +130,7 @@ impl Dynamics365Crm {
                 Some(next) => {
                     return Err(protocol_error(
                         SYSTEM,
-                        ENDPOINT_LINES,
+                        &ENDPOINT_LINES,
                         format!("nextLink outside the API: {next}"),
                     ));
                 }
@@ -152,7 +139,7 @@ impl Dynamics365Crm {
         }
         Err(protocol_error(
             SYSTEM,
-            ENDPOINT_LINES,
+            &ENDPOINT_LINES,
             format!("more than {MAX_PAGES} pages"),
         ))
     }
@@ -160,8 +147,7 @@ impl Dynamics365Crm {
     async fn update(&self, calls: &CallLog, id: &str, body: Value) -> Result<(), ConnectorError> {
         self.call(
             calls,
-            Method::PATCH,
-            ENDPOINT_UPDATE,
+            &ENDPOINT_UPDATE,
             &format!("{}/opportunities({id})", self.api),
             Some(&body),
         )
@@ -186,7 +172,7 @@ impl System for Dynamics365Crm {
     async fn probe(&self) -> Result<(), ConnectorError> {
         self.get(
             &CallLog::new(),
-            ENDPOINT_WHOAMI,
+            &ENDPOINT_WHOAMI,
             &format!("{}/WhoAmI", self.api),
         )
         .await
@@ -197,7 +183,7 @@ impl System for Dynamics365Crm {
 #[async_trait]
 impl DealSource for Dynamics365Crm {
     async fn fetch_deal(&self, deal_id: &str, calls: &CallLog) -> Result<Deal, ConnectorError> {
-        check_id(deal_id, ENDPOINT_OPPORTUNITY)?;
+        check_id(deal_id, &ENDPOINT_OPPORTUNITY)?;
         let write_back = &self.config.write_back_field;
         let select = format!(
             "opportunityid,name,statecode,totalamount,estimatedvalue,actualclosedate,_parentaccountid_value,_transactioncurrencyid_value,{write_back}"
@@ -205,15 +191,15 @@ impl DealSource for Dynamics365Crm {
         let opp = self
             .get(
                 calls,
-                ENDPOINT_OPPORTUNITY,
+                &ENDPOINT_OPPORTUNITY,
                 &format!("{}/opportunities({deal_id})?$select={select}", self.api),
             )
             .await?;
         let account = match mapping::text(&opp, "_parentaccountid_value") {
-            id if check_id(&id, ENDPOINT_ACCOUNT).is_ok() => Some(
+            id if check_id(&id, &ENDPOINT_ACCOUNT).is_ok() => Some(
                 self.get(
                     calls,
-                    ENDPOINT_ACCOUNT,
+                    &ENDPOINT_ACCOUNT,
                     &format!(
                         "{}/accounts({id})?$select={}",
                         self.api,
@@ -225,11 +211,11 @@ impl DealSource for Dynamics365Crm {
             _ => None,
         };
         let currency = match mapping::text(&opp, "_transactioncurrencyid_value") {
-            id if check_id(&id, ENDPOINT_CURRENCY).is_ok() => {
+            id if check_id(&id, &ENDPOINT_CURRENCY).is_ok() => {
                 let row = self
                     .get(
                         calls,
-                        ENDPOINT_CURRENCY,
+                        &ENDPOINT_CURRENCY,
                         &format!(
                             "{}/transactioncurrencies({id})?$select=isocurrencycode",
                             self.api
@@ -244,13 +230,13 @@ impl DealSource for Dynamics365Crm {
         let mut products: Vec<Value> = Vec::new();
         for line in &lines {
             let id = mapping::text(line, "_productid_value");
-            if check_id(&id, ENDPOINT_PRODUCT).is_ok()
+            if check_id(&id, &ENDPOINT_PRODUCT).is_ok()
                 && !products.iter().any(|p| mapping::text(p, "productid") == id)
             {
                 products.push(
                     self.get(
                         calls,
-                        ENDPOINT_PRODUCT,
+                        &ENDPOINT_PRODUCT,
                         &format!(
                             "{}/products({id})?$select=productid,name,productnumber",
                             self.api
@@ -276,7 +262,7 @@ impl DealSource for Dynamics365Crm {
         order: &SalesOrder,
         calls: &CallLog,
     ) -> Result<(), ConnectorError> {
-        check_id(deal_id, ENDPOINT_UPDATE)?;
+        check_id(deal_id, &ENDPOINT_UPDATE)?;
         let mut body = json!({ self.config.write_back_field.as_str(): order.order_number });
         if !self.config.sync_status_field.is_empty() {
             body[self.config.sync_status_field.as_str()] = json!("synced");
@@ -290,7 +276,7 @@ impl DealSource for Dynamics365Crm {
         reason: &str,
         calls: &CallLog,
     ) -> Result<(), ConnectorError> {
-        check_id(deal_id, ENDPOINT_TASK)?;
+        check_id(deal_id, &ENDPOINT_TASK)?;
         if !self.config.sync_status_field.is_empty() {
             self.update(
                 calls,
@@ -309,8 +295,7 @@ impl DealSource for Dynamics365Crm {
         });
         self.call(
             calls,
-            Method::POST,
-            ENDPOINT_TASK,
+            &ENDPOINT_TASK,
             &format!("{}/tasks", self.api),
             Some(&task),
         )

@@ -135,7 +135,7 @@ async fn hydrates_every_page_writes_back_and_creates_a_task() {
         calls
             .snapshot()
             .iter()
-            .filter(|c| c.endpoint == ENDPOINT_LINES)
+            .filter(|c| c.endpoint == ENDPOINT_LINES.label())
             .count(),
         2
     );

@@ -1,14 +1,13 @@
 //! HubSpot error bodies and rate-limit headers, refined into [`ConnectorError`].
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use tokio::time::Instant;
 
 use super::SYSTEM;
 use crate::http_client::{VendorResponse, classify_status};
+use crate::http_kit::RatePolicy;
 use crate::{ConnectorError, ErrorCategory, ErrorKind};
 
 /// Requests left in the current rolling window.
@@ -105,75 +104,24 @@ fn interval(response: &VendorResponse) -> Option<Duration> {
         .map(Duration::from_millis)
 }
 
-/// Holds calls back while HubSpot says the rate-limit window is spent. Shared by
-/// every task using one connector value; no global state.
-#[derive(Debug, Default)]
-pub(crate) struct RateGate {
-    blocked_until: Mutex<Option<Instant>>,
+/// HubSpot's rate limits for the kit's gate: a spent rolling window (its
+/// `x-hubspot-ratelimit-*` headers) or second holds calls back; waits longer
+/// than `max_wait` fail fast.
+pub(crate) fn rate_policy(max_wait: Duration) -> RatePolicy {
+    RatePolicy {
+        max_wait,
+        default_window: DEFAULT_WINDOW,
+        vendor_hold: hold,
+        spent_message: "HubSpot rate-limit window spent; not calling until it resets",
+    }
 }
 
-impl RateGate {
-    /// How long calls must still wait, if at all.
-    pub(crate) fn remaining(&self) -> Option<Duration> {
-        let until = (*self.lock())?;
-        let now = Instant::now();
-        (until > now).then(|| until - now)
-    }
-
-    /// Waits out a spent window, or fails fast as rate-limited when the wait is
-    /// longer than `max_wait` (the flow then reschedules instead of blocking a worker).
-    pub(crate) async fn wait(
-        &self,
-        max_wait: Duration,
-        endpoint: &str,
-    ) -> Result<(), ConnectorError> {
-        let Some(wait) = self.remaining() else {
-            return Ok(());
-        };
-        if wait > max_wait {
-            return Err(ConnectorError::new(
-                ErrorKind::Transient,
-                ErrorCategory::RateLimited,
-                SYSTEM,
-                endpoint,
-                "HubSpot rate-limit window spent; not calling until it resets",
-            )
-            .with_retry_after(Some(wait)));
-        }
-        tracing::debug!(
-            endpoint,
-            wait_ms = wait.as_millis(),
-            "Waiting for the HubSpot rate-limit window."
-        );
-        tokio::time::sleep(wait).await;
-        Ok(())
-    }
-
-    /// Learns from a response's rate-limit headers (and from a 429's wait).
-    pub(crate) fn observe(&self, response: &VendorResponse, error: Option<&ConnectorError>) {
-        if response.header(REMAINING).map(str::trim) == Some("0") {
-            self.block_for(interval(response).unwrap_or(DEFAULT_WINDOW));
-        }
-        if response.header(SECONDLY_REMAINING).map(str::trim) == Some("0") {
-            self.block_for(Duration::from_secs(1));
-        }
-        if let Some(err) = error.filter(|e| e.category == ErrorCategory::RateLimited) {
-            self.block_for(err.retry_after.unwrap_or(DEFAULT_WINDOW));
-        }
-    }
-
-    fn block_for(&self, wait: Duration) {
-        let until = Instant::now() + wait;
-        let mut guard = self.lock();
-        if guard.is_none_or(|current| current < until) {
-            *guard = Some(until);
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
-        // A poisoned lock only means another task panicked; the instant is still valid.
-        self.blocked_until.lock().unwrap_or_else(|e| e.into_inner())
-    }
+fn hold(response: &VendorResponse) -> Option<Duration> {
+    let window = (response.header(REMAINING).map(str::trim) == Some("0"))
+        .then(|| interval(response).unwrap_or(DEFAULT_WINDOW));
+    let second = (response.header(SECONDLY_REMAINING).map(str::trim) == Some("0"))
+        .then_some(Duration::from_secs(1));
+    window.max(second)
 }
 
 #[cfg(test)]
@@ -182,7 +130,10 @@ mod tests {
     use reqwest::StatusCode;
     use reqwest::header::HeaderMap;
 
+    use tokio::time::Instant;
+
     use super::*;
+    use crate::http_kit::RateGate;
 
     fn response(status: u16, headers: &[(&'static str, &str)], body: &str) -> VendorResponse {
         let mut map = HeaderMap::new();
@@ -279,31 +230,26 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_gate_waits_out_a_spent_window() {
-        let gate = RateGate::default();
+        let gate = RateGate::new(rate_policy(Duration::from_secs(10)));
         assert_eq!(gate.remaining(), None);
         gate.observe(
             &response(200, &[(REMAINING, "0"), (INTERVAL_MS, "2000")], "{}"),
             None,
         );
         let started = Instant::now();
-        gate.wait(Duration::from_secs(10), "GET /x")
-            .await
-            .expect("waits");
+        gate.wait(SYSTEM, "GET /x").await.expect("waits");
         assert_eq!(started.elapsed(), Duration::from_secs(2));
         assert_eq!(gate.remaining(), None);
     }
 
     #[tokio::test(start_paused = true)]
     async fn the_gate_fails_fast_beyond_the_maximum_wait() {
-        let gate = RateGate::default();
+        let gate = RateGate::new(rate_policy(Duration::from_secs(10)));
         gate.observe(
             &response(200, &[(REMAINING, "0"), (INTERVAL_MS, "60000")], "{}"),
             None,
         );
-        let err = gate
-            .wait(Duration::from_secs(10), "GET /x")
-            .await
-            .expect_err("too long");
+        let err = gate.wait(SYSTEM, "GET /x").await.expect_err("too long");
         assert_eq!(err.category, ErrorCategory::RateLimited);
         assert_eq!(err.retry_after, Some(Duration::from_secs(60)));
     }

@@ -85,7 +85,7 @@ pub(crate) fn map_deal(
         a if a.is_empty() => None,
         a => Some(Money {
             currency_code: currency.clone(),
-            amount: decimal_field(&a, "amount", ENDPOINT_DEAL)?,
+            amount: decimal_field(&a, "amount", &ENDPOINT_DEAL)?,
         }),
     };
     let account = company.map(map_account);
@@ -143,13 +143,13 @@ fn map_line_item(
     };
     let quantity = match item.prop("quantity") {
         q if q.is_empty() => String::new(),
-        q => decimal_field(&q, "quantity", ENDPOINT_LINE_ITEMS)?,
+        q => decimal_field(&q, "quantity", &ENDPOINT_LINE_ITEMS)?,
     };
     let unit_price = match item.prop("price") {
         p if p.is_empty() => None,
         p => Some(Money {
             currency_code: currency.to_owned(),
-            amount: decimal_field(&p, "price", ENDPOINT_LINE_ITEMS)?,
+            amount: decimal_field(&p, "price", &ENDPOINT_LINE_ITEMS)?,
         }),
     };
     Ok(LineItem {

@@ -12,32 +12,33 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{SecondsFormat, Utc};
 use crmerp_proto::{Deal, SalesOrder};
-use reqwest::Method;
-use reqwest::header::{AUTHORIZATION, HeaderValue};
 use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 pub use config::{HubSpotConfig, ShippingProperties, ShippingSource};
 
-use self::errors::RateGate;
 use self::model::{AssociatedObject, AssociationPage, BatchRead, CrmObject};
 use crate::config::{ConfigError, check_base_url};
-use crate::http_client::{VendorResponse, encode_segment, execute};
+use crate::endpoint;
+use crate::http_client::{VendorResponse, encode_segment};
+use crate::http_kit::{Endpoint, HeaderAuth, JsonCall, RateGate, VendorClient};
 use crate::ports::{Capabilities, DealSource, Role, System};
 use crate::{CallLog, ConnectorError, ErrorCategory, ErrorKind};
 
 /// System name in references, outcomes and metrics.
 pub const SYSTEM: &str = "hubspot";
 
-const ENDPOINT_DEAL: &str = "GET /crm/v3/objects/deals/{id}";
-const ENDPOINT_DEAL_LINE_ITEMS: &str = "GET /crm/v4/objects/deals/{id}/associations/line_items";
-const ENDPOINT_DEAL_COMPANIES: &str = "GET /crm/v4/objects/deals/{id}/associations/companies";
-const ENDPOINT_LINE_ITEMS: &str = "POST /crm/v3/objects/line_items/batch/read";
-const ENDPOINT_COMPANY: &str = "GET /crm/v3/objects/companies/{id}";
-const ENDPOINT_UPDATE_DEAL: &str = "PATCH /crm/v3/objects/deals/{id}";
-const ENDPOINT_CREATE_NOTE: &str = "POST /crm/v3/objects/notes";
-const ENDPOINT_PROBE: &str = "GET /crm/v3/objects/deals";
+const ENDPOINT_DEAL: Endpoint = endpoint!(GET "/crm/v3/objects/deals/{id}");
+const ENDPOINT_DEAL_LINE_ITEMS: Endpoint =
+    endpoint!(GET "/crm/v4/objects/deals/{id}/associations/line_items");
+const ENDPOINT_DEAL_COMPANIES: Endpoint =
+    endpoint!(GET "/crm/v4/objects/deals/{id}/associations/companies");
+const ENDPOINT_LINE_ITEMS: Endpoint = endpoint!(POST "/crm/v3/objects/line_items/batch/read");
+const ENDPOINT_COMPANY: Endpoint = endpoint!(GET "/crm/v3/objects/companies/{id}");
+const ENDPOINT_UPDATE_DEAL: Endpoint = endpoint!(PATCH "/crm/v3/objects/deals/{id}");
+const ENDPOINT_CREATE_NOTE: Endpoint = endpoint!(POST "/crm/v3/objects/notes");
+const ENDPOINT_PROBE: Endpoint = endpoint!(GET "/crm/v3/objects/deals");
 
 /// Batch-read inputs per request (HubSpot's limit).
 const BATCH_SIZE: usize = 100;
@@ -56,8 +57,7 @@ const MAX_REASON_CHARS: usize = 1000;
 pub struct HubSpotCrm {
     config: HubSpotConfig,
     base_url: String,
-    client: reqwest::Client,
-    gate: RateGate,
+    http: VendorClient<HeaderAuth>,
 }
 
 impl HubSpotCrm {
@@ -69,10 +69,20 @@ impl HubSpotCrm {
             .trim_end_matches('/')
             .to_owned();
         Ok(Self {
-            config,
             base_url,
-            client,
-            gate: RateGate::default(),
+            http: VendorClient::new(
+                SYSTEM,
+                client,
+                HeaderAuth::static_bearer(
+                    config.access_token.expose_secret(),
+                    "hubspot.access_token",
+                )?,
+                errors::classify,
+            )
+            .with_rate_gate(RateGate::new(errors::rate_policy(Duration::from_millis(
+                config.max_rate_limit_wait_ms,
+            )))),
+            config,
         })
     }
 
@@ -85,58 +95,28 @@ impl HubSpotCrm {
     async fn call(
         &self,
         calls: &CallLog,
-        method: Method,
-        endpoint: &str,
+        endpoint: &Endpoint,
         path: &str,
         query: &[(&str, &str)],
         body: Option<&Value>,
     ) -> Result<VendorResponse, ConnectorError> {
-        let max_wait = Duration::from_millis(self.config.max_rate_limit_wait_ms);
-        self.gate.wait(max_wait, endpoint).await?;
-        let mut token = HeaderValue::try_from(format!(
-            "Bearer {}",
-            self.config.access_token.expose_secret()
-        ))
-        .map_err(|_| {
-            ConnectorError::new(
-                ErrorKind::Auth,
-                ErrorCategory::Unauthorized,
-                SYSTEM,
-                endpoint,
-                "access token is not a valid header value",
-            )
-            .with_resolution("check_crm_credentials")
-        })?;
-        // Keeps the token out of any Debug output of the request.
-        token.set_sensitive(true);
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.base_url))
-            .header(AUTHORIZATION, token);
-        if !query.is_empty() {
-            request = request.query(query);
-        }
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        let response = execute(calls, SYSTEM, endpoint, request).await?;
-        if response.is_success() {
-            self.gate.observe(&response, None);
-            return Ok(response);
-        }
-        let err = errors::classify(endpoint, &response, Utc::now());
-        self.gate.observe(&response, Some(&err));
-        Err(err)
+        let url = format!("{}{path}", self.base_url);
+        let call = JsonCall {
+            query,
+            body,
+            ..JsonCall::default()
+        };
+        self.http.send_json(calls, endpoint, &url, call).await
     }
 
     async fn get_json<T: DeserializeOwned>(
         &self,
         calls: &CallLog,
-        endpoint: &str,
+        endpoint: &Endpoint,
         path: &str,
         query: &[(&str, &str)],
     ) -> Result<T, ConnectorError> {
-        self.call(calls, Method::GET, endpoint, path, query, None)
+        self.call(calls, endpoint, path, query, None)
             .await?
             .json(SYSTEM, endpoint)
     }
@@ -145,7 +125,7 @@ impl HubSpotCrm {
     async fn associations(
         &self,
         calls: &CallLog,
-        endpoint: &str,
+        endpoint: &Endpoint,
         deal_id: &str,
         to: &str,
     ) -> Result<Vec<AssociatedObject>, ConnectorError> {
@@ -189,14 +169,13 @@ impl HubSpotCrm {
             let batch: BatchRead = self
                 .call(
                     calls,
-                    Method::POST,
-                    ENDPOINT_LINE_ITEMS,
+                    &ENDPOINT_LINE_ITEMS,
                     "/crm/v3/objects/line_items/batch/read",
                     &[],
                     Some(&body),
                 )
                 .await?
-                .json(SYSTEM, ENDPOINT_LINE_ITEMS)?;
+                .json(SYSTEM, &ENDPOINT_LINE_ITEMS)?;
             found.extend(batch.results);
         }
         let mut ordered = Vec::with_capacity(ids.len());
@@ -207,7 +186,7 @@ impl HubSpotCrm {
                     ErrorKind::Transient,
                     ErrorCategory::Unavailable,
                     SYSTEM,
-                    ENDPOINT_LINE_ITEMS,
+                    &ENDPOINT_LINE_ITEMS,
                     format!("line item {id} is associated with the deal but could not be read"),
                 ));
             };
@@ -224,16 +203,9 @@ impl HubSpotCrm {
     ) -> Result<(), ConnectorError> {
         let path = format!("/crm/v3/objects/deals/{}", encode_segment(deal_id));
         let body = json!({ "properties": properties });
-        self.call(
-            calls,
-            Method::PATCH,
-            ENDPOINT_UPDATE_DEAL,
-            &path,
-            &[],
-            Some(&body),
-        )
-        .await
-        .map(drop)
+        self.call(calls, &ENDPOINT_UPDATE_DEAL, &path, &[], Some(&body))
+            .await
+            .map(drop)
     }
 }
 
@@ -255,7 +227,7 @@ impl System for HubSpotCrm {
         let _: Value = self
             .get_json(
                 &calls,
-                ENDPOINT_PROBE,
+                &ENDPOINT_PROBE,
                 "/crm/v3/objects/deals",
                 &[("limit", "1")],
             )
@@ -267,16 +239,16 @@ impl System for HubSpotCrm {
 #[async_trait]
 impl DealSource for HubSpotCrm {
     async fn fetch_deal(&self, deal_id: &str, calls: &CallLog) -> Result<Deal, ConnectorError> {
-        check_id(deal_id, ENDPOINT_DEAL)?;
+        check_id(deal_id, &ENDPOINT_DEAL)?;
         let properties = mapping::deal_properties(&self.config);
         let path = format!("/crm/v3/objects/deals/{}", encode_segment(deal_id));
         let deal: CrmObject = self
-            .get_json(calls, ENDPOINT_DEAL, &path, &[("properties", &properties)])
+            .get_json(calls, &ENDPOINT_DEAL, &path, &[("properties", &properties)])
             .await?;
 
         let mut line_ids: Vec<String> = Vec::new();
         for assoc in self
-            .associations(calls, ENDPOINT_DEAL_LINE_ITEMS, deal_id, "line_items")
+            .associations(calls, &ENDPOINT_DEAL_LINE_ITEMS, deal_id, "line_items")
             .await?
         {
             if !line_ids.contains(&assoc.to_object_id) {
@@ -284,17 +256,17 @@ impl DealSource for HubSpotCrm {
             }
         }
         let companies = self
-            .associations(calls, ENDPOINT_DEAL_COMPANIES, deal_id, "companies")
+            .associations(calls, &ENDPOINT_DEAL_COMPANIES, deal_id, "companies")
             .await?;
         let line_items = self.line_items(calls, &line_ids).await?;
 
         let company = match mapping::primary_company(&companies) {
             Some(company_id) => {
-                check_id(company_id, ENDPOINT_COMPANY)?;
+                check_id(company_id, &ENDPOINT_COMPANY)?;
                 let path = format!("/crm/v3/objects/companies/{}", encode_segment(company_id));
                 let query = [("properties", mapping::COMPANY_PROPERTIES)];
                 Some(
-                    self.get_json::<CrmObject>(calls, ENDPOINT_COMPANY, &path, &query)
+                    self.get_json::<CrmObject>(calls, &ENDPOINT_COMPANY, &path, &query)
                         .await?,
                 )
             }
@@ -309,7 +281,7 @@ impl DealSource for HubSpotCrm {
         order: &SalesOrder,
         calls: &CallLog,
     ) -> Result<(), ConnectorError> {
-        check_id(deal_id, ENDPOINT_UPDATE_DEAL)?;
+        check_id(deal_id, &ENDPOINT_UPDATE_DEAL)?;
         let c = &self.config;
         let mut properties = serde_json::Map::new();
         properties.insert(c.write_back_property.clone(), json!(order.order_number));
@@ -325,7 +297,7 @@ impl DealSource for HubSpotCrm {
         reason: &str,
         calls: &CallLog,
     ) -> Result<(), ConnectorError> {
-        check_id(deal_id, ENDPOINT_UPDATE_DEAL)?;
+        check_id(deal_id, &ENDPOINT_UPDATE_DEAL)?;
         let c = &self.config;
         let short: String = reason.chars().take(MAX_REASON_CHARS).collect();
         let mut properties = serde_json::Map::new();
@@ -347,8 +319,7 @@ impl DealSource for HubSpotCrm {
         });
         self.call(
             calls,
-            Method::POST,
-            ENDPOINT_CREATE_NOTE,
+            &ENDPOINT_CREATE_NOTE,
             "/crm/v3/objects/notes",
             &[],
             Some(&note),

@@ -200,12 +200,12 @@ async fn fetch_deal_reads_follows_paging_and_maps() {
     assert_eq!(
         endpoints,
         vec![
-            ENDPOINT_DEAL,
-            ENDPOINT_DEAL_LINE_ITEMS,
-            ENDPOINT_DEAL_LINE_ITEMS,
-            ENDPOINT_DEAL_COMPANIES,
-            ENDPOINT_LINE_ITEMS,
-            ENDPOINT_COMPANY,
+            ENDPOINT_DEAL.label(),
+            ENDPOINT_DEAL_LINE_ITEMS.label(),
+            ENDPOINT_DEAL_LINE_ITEMS.label(),
+            ENDPOINT_DEAL_COMPANIES.label(),
+            ENDPOINT_LINE_ITEMS.label(),
+            ENDPOINT_COMPANY.label(),
         ]
     );
     let seen = fake.seen();
@@ -305,7 +305,10 @@ async fn flag_sync_error_marks_the_deal_and_adds_a_note() {
         json!({"associationCategory":"HUBSPOT_DEFINED","associationTypeId":214})
     );
     let endpoints: Vec<String> = calls.snapshot().into_iter().map(|c| c.endpoint).collect();
-    assert_eq!(endpoints, vec![ENDPOINT_UPDATE_DEAL, ENDPOINT_CREATE_NOTE]);
+    assert_eq!(
+        endpoints,
+        vec![ENDPOINT_UPDATE_DEAL.label(), ENDPOINT_CREATE_NOTE.label()]
+    );
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@ use reqwest::Method;
 
 use super::payload::{check_internal_id, missing};
 use super::{Collection, ENDPOINT_CREATE_ORDER, NetSuiteErp, RECORD_PATH, SYSTEM};
+use crate::http_kit::Endpoint;
 use crate::{CallLog, ConnectorError, ErrorCategory, ErrorKind};
 
 /// First-in, first-out bounded map; entries never go stale on their own, so the
@@ -74,7 +75,7 @@ impl NetSuiteErp {
         let sku = sku.trim();
         if sku.is_empty() {
             return Err(missing(
-                ENDPOINT_CREATE_ORDER,
+                &ENDPOINT_CREATE_ORDER,
                 "line_items.sku",
                 "a line has no SKU",
             ));
@@ -88,18 +89,20 @@ impl NetSuiteErp {
                 ErrorKind::Permanent,
                 ErrorCategory::Validation,
                 SYSTEM,
-                ENDPOINT_CREATE_ORDER,
+                &ENDPOINT_CREATE_ORDER,
                 format!("SKU {sku:?} contains a double quote"),
             ));
         }
         let q = format!("itemId IS \"{sku}\"");
         for record_type in &self.config.item_record_types {
-            let endpoint = format!("GET {RECORD_PATH}/{record_type}?q=itemId");
+            let endpoint = Endpoint::dynamic(
+                Method::GET,
+                &format!("{RECORD_PATH}/{record_type}?q=itemId"),
+            );
             let path = format!("{RECORD_PATH}/{record_type}");
             let page: Collection = self
                 .call(
                     calls,
-                    Method::GET,
                     &endpoint,
                     &path,
                     &[("q", q.as_str()), ("limit", "2")],

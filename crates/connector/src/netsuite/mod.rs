@@ -11,7 +11,6 @@ mod request;
 use async_trait::async_trait;
 use chrono::Utc;
 use crmerp_proto::{Account, RecordRef, SalesOrder};
-use reqwest::Method;
 use serde::Deserialize;
 
 pub use config::NetSuiteConfig;
@@ -19,7 +18,10 @@ pub use config::NetSuiteConfig;
 use self::errors::FIX_ERP_REFERENCE;
 use self::items::ItemCache;
 use self::payload::{check_internal_id, missing};
+use self::request::TbaAuth;
 use crate::config::ConfigError;
+use crate::endpoint;
+use crate::http_kit::{Endpoint, VendorClient};
 use crate::ports::{Capabilities, CustomerMaster, OrderRequest, OrderSink, Role, System};
 use crate::{CallLog, ConnectorError, ErrorCategory};
 
@@ -27,20 +29,21 @@ use crate::{CallLog, ConnectorError, ErrorCategory};
 pub const SYSTEM: &str = "netsuite";
 
 const RECORD_PATH: &str = "/services/rest/record/v1";
-const ENDPOINT_FIND_CUSTOMER: &str = "GET /services/rest/record/v1/customer/eid:{externalId}";
-const ENDPOINT_CREATE_CUSTOMER: &str = "POST /services/rest/record/v1/customer";
-const ENDPOINT_FIND_ORDER: &str = "GET /services/rest/record/v1/salesOrder/eid:{externalId}";
-const ENDPOINT_CREATE_ORDER: &str = "POST /services/rest/record/v1/salesOrder";
-const ENDPOINT_ORDER_NUMBER: &str = "GET /services/rest/record/v1/salesOrder/{id}";
-const ENDPOINT_PROBE: &str = "GET /services/rest/record/v1/customer";
+const ENDPOINT_FIND_CUSTOMER: Endpoint =
+    endpoint!(GET "/services/rest/record/v1/customer/eid:{externalId}");
+const ENDPOINT_CREATE_CUSTOMER: Endpoint = endpoint!(POST "/services/rest/record/v1/customer");
+const ENDPOINT_FIND_ORDER: Endpoint =
+    endpoint!(GET "/services/rest/record/v1/salesOrder/eid:{externalId}");
+const ENDPOINT_CREATE_ORDER: Endpoint = endpoint!(POST "/services/rest/record/v1/salesOrder");
+const ENDPOINT_ORDER_NUMBER: Endpoint = endpoint!(GET "/services/rest/record/v1/salesOrder/{id}");
+const ENDPOINT_PROBE: Endpoint = endpoint!(GET "/services/rest/record/v1/customer");
 
 /// The NetSuite connector. Share one value behind an `Arc`: it holds the SKU cache.
 #[derive(Debug)]
 pub struct NetSuiteErp {
     config: NetSuiteConfig,
     base_url: String,
-    realm: String,
-    client: reqwest::Client,
+    http: VendorClient<TbaAuth>,
     items: ItemCache,
 }
 
@@ -73,10 +76,20 @@ impl NetSuiteErp {
         config.validate()?;
         Ok(Self {
             base_url: config.effective_base_url(),
-            realm: config.realm(),
+            http: VendorClient::new(
+                SYSTEM,
+                client,
+                TbaAuth {
+                    realm: config.realm(),
+                    consumer_key: config.consumer_key.clone(),
+                    consumer_secret: config.consumer_secret.clone(),
+                    token_id: config.token_id.clone(),
+                    token_secret: config.token_secret.clone(),
+                },
+                errors::classify,
+            ),
             items: ItemCache::new(config.item_cache_capacity),
             config,
-            client,
         })
     }
 
@@ -113,8 +126,7 @@ impl System for NetSuiteErp {
         let path = format!("{RECORD_PATH}/customer");
         self.call(
             &CallLog::new(),
-            Method::GET,
-            ENDPOINT_PROBE,
+            &ENDPOINT_PROBE,
             &path,
             &[("limit", "1")],
             None,
@@ -134,15 +146,15 @@ impl CustomerMaster for NetSuiteErp {
         let external_id = payload::customer_external_id(
             &self.config.external_id_prefix,
             account,
-            ENDPOINT_FIND_CUSTOMER,
+            &ENDPOINT_FIND_CUSTOMER,
         )?;
         let path = format!("{RECORD_PATH}/customer/eid:{external_id}");
         let found = self
-            .find(calls, ENDPOINT_FIND_CUSTOMER, &path, "externalId")
+            .find(calls, &ENDPOINT_FIND_CUSTOMER, &path, "externalId")
             .await?;
         found
             .map(|record| {
-                check_internal_id(&record.id, "customer", ENDPOINT_FIND_CUSTOMER)
+                check_internal_id(&record.id, "customer", &ENDPOINT_FIND_CUSTOMER)
                     .map(|id| record_ref("customer", id))
             })
             .transpose()
@@ -156,11 +168,11 @@ impl CustomerMaster for NetSuiteErp {
         let external_id = payload::customer_external_id(
             &self.config.external_id_prefix,
             account,
-            ENDPOINT_CREATE_CUSTOMER,
+            &ENDPOINT_CREATE_CUSTOMER,
         )?;
         if account.name.trim().is_empty() {
             return Err(missing(
-                ENDPOINT_CREATE_CUSTOMER,
+                &ENDPOINT_CREATE_CUSTOMER,
                 "account.name",
                 "the account has no name",
             ));
@@ -169,19 +181,12 @@ impl CustomerMaster for NetSuiteErp {
             payload::customer_body(account, &external_id, self.config.subsidiary_id.as_deref());
         let path = format!("{RECORD_PATH}/customer");
         match self
-            .call(
-                calls,
-                Method::POST,
-                ENDPOINT_CREATE_CUSTOMER,
-                &path,
-                &[],
-                Some(&body),
-            )
+            .call(calls, &ENDPOINT_CREATE_CUSTOMER, &path, &[], Some(&body))
             .await
         {
             Ok(response) => Ok(record_ref(
                 "customer",
-                &errors::location_id(&response, ENDPOINT_CREATE_CUSTOMER)?,
+                &errors::location_id(&response, &ENDPOINT_CREATE_CUSTOMER)?,
             )),
             // A concurrent create won the race: use its record.
             Err(err) if err.category == ErrorCategory::Duplicate => {
@@ -202,13 +207,13 @@ impl OrderSink for NetSuiteErp {
         let external_id = payload::order_external_id(
             &self.config.external_id_prefix,
             external_ref,
-            ENDPOINT_FIND_ORDER,
+            &ENDPOINT_FIND_ORDER,
         )?;
         let path = format!("{RECORD_PATH}/salesOrder/eid:{external_id}");
         let Some(record) = self
             .find(
                 calls,
-                ENDPOINT_FIND_ORDER,
+                &ENDPOINT_FIND_ORDER,
                 &path,
                 "tranId,externalId,entity",
             )
@@ -216,7 +221,7 @@ impl OrderSink for NetSuiteErp {
         else {
             return Ok(None);
         };
-        check_internal_id(&record.id, "sales order", ENDPOINT_FIND_ORDER)?;
+        check_internal_id(&record.id, "sales order", &ENDPOINT_FIND_ORDER)?;
         Ok(Some(SalesOrder {
             r#ref: Some(record_ref("salesOrder", &record.id)),
             order_number: record.tran_id.unwrap_or_default(),
@@ -232,7 +237,7 @@ impl OrderSink for NetSuiteErp {
         request: &OrderRequest<'_>,
         calls: &CallLog,
     ) -> Result<SalesOrder, ConnectorError> {
-        let endpoint = ENDPOINT_CREATE_ORDER;
+        let endpoint = &ENDPOINT_CREATE_ORDER;
         let external_id = payload::order_external_id(
             &self.config.external_id_prefix,
             request.external_ref,
@@ -260,10 +265,7 @@ impl OrderSink for NetSuiteErp {
             endpoint,
         )?;
         let path = format!("{RECORD_PATH}/salesOrder");
-        let id = match self
-            .call(calls, Method::POST, endpoint, &path, &[], Some(&body))
-            .await
-        {
+        let id = match self.call(calls, endpoint, &path, &[], Some(&body)).await {
             Ok(response) => errors::location_id(&response, endpoint)?,
             Err(err) if err.category == ErrorCategory::Duplicate => {
                 return self
@@ -283,14 +285,13 @@ impl OrderSink for NetSuiteErp {
         let tran_id = self
             .call(
                 calls,
-                Method::GET,
-                ENDPOINT_ORDER_NUMBER,
+                &ENDPOINT_ORDER_NUMBER,
                 &path,
                 &[("fields", "tranId")],
                 None,
             )
             .await?
-            .json::<RecordFields>(SYSTEM, ENDPOINT_ORDER_NUMBER)?
+            .json::<RecordFields>(SYSTEM, &ENDPOINT_ORDER_NUMBER)?
             .tran_id
             .unwrap_or_default();
         Ok(SalesOrder {

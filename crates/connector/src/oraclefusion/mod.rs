@@ -15,17 +15,17 @@ mod payload;
 use async_trait::async_trait;
 use chrono::Utc;
 use crmerp_proto::{Account, RecordRef, SalesOrder};
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
-use reqwest::{Method, StatusCode};
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 pub use config::OracleFusionConfig;
 
-use crate::auth::Authorizer;
 use crate::config::ConfigError;
-use crate::http_client::{VendorResponse, encode_segment, execute, protocol_error};
+use crate::endpoint;
+use crate::http_client::{VendorResponse, encode_segment, protocol_error};
+use crate::http_kit::{Endpoint, HeaderAuth, VendorClient};
 use crate::mapping::{account_name, account_ref, missing, short_key};
 use crate::ports::{Capabilities, CustomerMaster, OrderRequest, OrderSink, Role, System};
 use crate::{CallLog, ConnectorError, ErrorCategory};
@@ -35,13 +35,15 @@ pub const SYSTEM: &str = "oraclefusion";
 
 /// The REST framework version we speak: JSON error bodies, `q` row-match expressions.
 const FRAMEWORK_VERSION: &str = "4";
-const ENDPOINT_FIND_CUSTOMER: &str =
-    "GET /crmRestApi/resources/{v}/accounts?q=SourceSystemReferenceValue";
-const ENDPOINT_CREATE_CUSTOMER: &str = "POST /crmRestApi/resources/{v}/accounts";
-const ENDPOINT_FIND_ORDER: &str =
-    "GET /fscmRestApi/resources/{v}/salesOrdersForOrderHub?q=SourceTransactionNumber";
-const ENDPOINT_CREATE_ORDER: &str = "POST /fscmRestApi/resources/{v}/salesOrdersForOrderHub";
-const ENDPOINT_PROBE: &str = "GET /fscmRestApi/resources/{v}/salesOrdersForOrderHub?limit=1";
+const ENDPOINT_FIND_CUSTOMER: Endpoint =
+    endpoint!(GET "/crmRestApi/resources/{v}/accounts?q=SourceSystemReferenceValue");
+const ENDPOINT_CREATE_CUSTOMER: Endpoint = endpoint!(POST "/crmRestApi/resources/{v}/accounts");
+const ENDPOINT_FIND_ORDER: Endpoint =
+    endpoint!(GET "/fscmRestApi/resources/{v}/salesOrdersForOrderHub?q=SourceTransactionNumber");
+const ENDPOINT_CREATE_ORDER: Endpoint =
+    endpoint!(POST "/fscmRestApi/resources/{v}/salesOrdersForOrderHub");
+const ENDPOINT_PROBE: Endpoint =
+    endpoint!(GET "/fscmRestApi/resources/{v}/salesOrdersForOrderHub?limit=1");
 /// `SourceSystemReferenceValue` keys are kept short and stable.
 const MAX_CUSTOMER_KEY: usize = 30;
 
@@ -49,8 +51,7 @@ const MAX_CUSTOMER_KEY: usize = 30;
 #[derive(Debug)]
 pub struct OracleFusionErp {
     config: OracleFusionConfig,
-    client: reqwest::Client,
-    auth: Authorizer,
+    http: VendorClient<HeaderAuth>,
 }
 
 /// A collection page: `{items, count, hasMore, limit, offset, links}`.
@@ -80,9 +81,13 @@ impl OracleFusionErp {
     pub fn new(config: OracleFusionConfig, client: reqwest::Client) -> Result<Self, ConfigError> {
         config.validate()?;
         Ok(Self {
-            auth: Authorizer::new(SYSTEM, &config.auth, client.clone())?,
+            http: VendorClient::new(
+                SYSTEM,
+                client.clone(),
+                config.auth.authenticator(SYSTEM, client)?,
+                errors::classify,
+            ),
             config,
-            client,
         })
     }
 
@@ -91,50 +96,34 @@ impl OracleFusionErp {
         &self.config
     }
 
-    /// One authorised call; a rejected bearer token is replaced once.
+    /// One authorised call; the kit renews a rejected bearer token once.
     async fn call(
         &self,
         calls: &CallLog,
-        method: Method,
-        endpoint: &str,
+        endpoint: &Endpoint,
         url: &str,
         body: Option<&Value>,
     ) -> Result<VendorResponse, ConnectorError> {
-        let mut retried = false;
-        loop {
-            let credential = self.auth.credential(SYSTEM, endpoint, calls).await?;
-            let mut request = self
-                .client
-                .request(method.clone(), url)
-                .header(AUTHORIZATION, credential.header.clone())
-                .header(ACCEPT, "application/json")
-                .header("REST-Framework-Version", FRAMEWORK_VERSION);
-            if let Some(body) = body {
+        self.http
+            .send(calls, endpoint, url, |mut request| {
                 request = request
-                    .header(CONTENT_TYPE, "application/vnd.oracle.adf.resourceitem+json")
-                    .body(body.to_string());
-            }
-            let response = execute(calls, SYSTEM, endpoint, request).await?;
-            if response.status == StatusCode::UNAUTHORIZED
-                && !retried
-                && self.auth.rejected(&credential).await
-            {
-                retried = true;
-                continue;
-            }
-            return if response.is_success() {
-                Ok(response)
-            } else {
-                Err(errors::classify(endpoint, &response, Utc::now()))
-            };
-        }
+                    .header(ACCEPT, "application/json")
+                    .header("REST-Framework-Version", FRAMEWORK_VERSION);
+                if let Some(body) = body {
+                    request = request
+                        .header(CONTENT_TYPE, "application/vnd.oracle.adf.resourceitem+json")
+                        .body(body.to_string());
+                }
+                request
+            })
+            .await
     }
 
     /// The first item matching a `q` row-match expression.
     async fn first<T: DeserializeOwned>(
         &self,
         calls: &CallLog,
-        endpoint: &str,
+        endpoint: &Endpoint,
         collection: &str,
         q: &str,
         fields: &str,
@@ -144,7 +133,7 @@ impl OracleFusionErp {
             encode_segment(q)
         );
         let page: Page<T> = self
-            .call(calls, Method::GET, endpoint, &url, None)
+            .call(calls, endpoint, &url, None)
             .await?
             .json(SYSTEM, endpoint)?;
         Ok(page.items.into_iter().next())
@@ -192,7 +181,7 @@ impl System for OracleFusionErp {
             "{}/salesOrdersForOrderHub?limit=1&onlyData=true&fields=HeaderId",
             self.config.fscm_root()
         );
-        self.call(&CallLog::new(), Method::GET, ENDPOINT_PROBE, &url, None)
+        self.call(&CallLog::new(), &ENDPOINT_PROBE, &url, None)
             .await
             .map(drop)
     }
@@ -205,7 +194,7 @@ impl CustomerMaster for OracleFusionErp {
         account: &Account,
         calls: &CallLog,
     ) -> Result<Option<RecordRef>, ConnectorError> {
-        let key = self.customer_key(account, ENDPOINT_FIND_CUSTOMER)?;
+        let key = self.customer_key(account, &ENDPOINT_FIND_CUSTOMER)?;
         let q = format!(
             "SourceSystem={} and SourceSystemReferenceValue={}",
             literal(&self.config.source_transaction_system),
@@ -215,7 +204,7 @@ impl CustomerMaster for OracleFusionErp {
         let found: Option<Party> = self
             .first(
                 calls,
-                ENDPOINT_FIND_CUSTOMER,
+                &ENDPOINT_FIND_CUSTOMER,
                 &url,
                 &q,
                 "PartyId,PartyNumber",
@@ -229,22 +218,16 @@ impl CustomerMaster for OracleFusionErp {
         account: &Account,
         calls: &CallLog,
     ) -> Result<RecordRef, ConnectorError> {
-        let key = self.customer_key(account, ENDPOINT_CREATE_CUSTOMER)?;
-        let name = account_name(SYSTEM, account, ENDPOINT_CREATE_CUSTOMER)?;
+        let key = self.customer_key(account, &ENDPOINT_CREATE_CUSTOMER)?;
+        let name = account_name(SYSTEM, account, &ENDPOINT_CREATE_CUSTOMER)?;
         let body = payload::account_body(&self.config, account, &key, name);
         let url = format!("{}/accounts", self.config.crm_root());
         match self
-            .call(
-                calls,
-                Method::POST,
-                ENDPOINT_CREATE_CUSTOMER,
-                &url,
-                Some(&body),
-            )
+            .call(calls, &ENDPOINT_CREATE_CUSTOMER, &url, Some(&body))
             .await
         {
             Ok(response) => {
-                let party: Party = response.json(SYSTEM, ENDPOINT_CREATE_CUSTOMER)?;
+                let party: Party = response.json(SYSTEM, &ENDPOINT_CREATE_CUSTOMER)?;
                 Ok(record_ref("account", &party.party_id.to_string()))
             }
             Err(err) if err.category == ErrorCategory::Duplicate => {
@@ -262,7 +245,7 @@ impl OrderSink for OracleFusionErp {
         external_ref: &str,
         calls: &CallLog,
     ) -> Result<Option<SalesOrder>, ConnectorError> {
-        let reference = payload::source_transaction(external_ref, ENDPOINT_FIND_ORDER)?;
+        let reference = payload::source_transaction(external_ref, &ENDPOINT_FIND_ORDER)?;
         let q = format!(
             "SourceTransactionNumber={} and SourceTransactionSystem={}",
             literal(&reference),
@@ -272,7 +255,7 @@ impl OrderSink for OracleFusionErp {
         let found: Option<Order> = self
             .first(
                 calls,
-                ENDPOINT_FIND_ORDER,
+                &ENDPOINT_FIND_ORDER,
                 &url,
                 &q,
                 "HeaderId,OrderNumber,BuyingPartyId",
@@ -295,7 +278,7 @@ impl OrderSink for OracleFusionErp {
         request: &OrderRequest<'_>,
         calls: &CallLog,
     ) -> Result<SalesOrder, ConnectorError> {
-        let endpoint = ENDPOINT_CREATE_ORDER;
+        let endpoint = &ENDPOINT_CREATE_ORDER;
         let reference = payload::source_transaction(request.external_ref, endpoint)?;
         let deal = request.deal;
         if deal.line_items.is_empty() {
@@ -323,10 +306,7 @@ impl OrderSink for OracleFusionErp {
             endpoint,
         )?;
         let url = format!("{}/salesOrdersForOrderHub", self.config.fscm_root());
-        let created: Order = match self
-            .call(calls, Method::POST, endpoint, &url, Some(&body))
-            .await
-        {
+        let created: Order = match self.call(calls, endpoint, &url, Some(&body)).await {
             Ok(response) => response.json(SYSTEM, endpoint)?,
             Err(err) if err.category == ErrorCategory::Duplicate => {
                 return self

@@ -2,16 +2,23 @@
 //! by HTTP Basic, as Pipedrive's token endpoint requires. The refresh token may
 //! rotate on each refresh, so the newest one is kept.
 
+use std::sync::Mutex;
 use std::time::Duration;
 
-use chrono::Utc;
-use secrecy::ExposeSecret;
-use serde::Deserialize;
+use async_trait::async_trait;
 
-use super::{ENDPOINT_TOKEN, PipedriveCrm, PipedriveOAuth, SYSTEM, errors};
+use chrono::Utc;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use tokio::time::Instant;
+
+use super::{ENDPOINT_TOKEN, PipedriveOAuth, SYSTEM, errors};
 use crate::http_client::execute;
-use crate::session_cache::Token;
+use crate::oauth2::{Grant, Token};
 use crate::{CallLog, ConnectorError, ErrorCategory, ErrorKind};
+
+/// Refresh this long before the token expires.
+const REFRESH_MARGIN: Duration = Duration::from_secs(120);
 
 #[derive(Deserialize)]
 struct OAuthToken {
@@ -22,13 +29,30 @@ struct OAuthToken {
     expires_in: Option<u64>,
 }
 
-impl PipedriveCrm {
-    /// The refresh-token grant (RFC 6749 §6), client authenticated with Basic.
-    pub(super) async fn refresh(
-        &self,
-        oauth: &PipedriveOAuth,
-        calls: &CallLog,
-    ) -> Result<Token, ConnectorError> {
+/// The refresh-token grant (RFC 6749 §6), client authenticated with Basic.
+#[derive(Debug)]
+pub(super) struct RefreshGrant {
+    oauth: PipedriveOAuth,
+    client: reqwest::Client,
+    /// The current refresh token: Pipedrive may rotate it on each refresh.
+    refresh_token: Mutex<Option<SecretString>>,
+}
+
+impl RefreshGrant {
+    pub(super) fn new(oauth: PipedriveOAuth, client: reqwest::Client) -> Self {
+        Self {
+            oauth,
+            client,
+            refresh_token: Mutex::new(None),
+        }
+    }
+}
+
+#[async_trait]
+impl Grant for RefreshGrant {
+    async fn fetch(&self, calls: &CallLog) -> Result<Token, ConnectorError> {
+        let oauth = &self.oauth;
+        let issued_at = Instant::now();
         let current = self
             .refresh_token
             .lock()
@@ -50,9 +74,9 @@ impl PipedriveCrm {
                 "application/x-www-form-urlencoded",
             )
             .body(form);
-        let response = execute(calls, SYSTEM, ENDPOINT_TOKEN, request).await?;
+        let response = execute(calls, SYSTEM, &ENDPOINT_TOKEN, request).await?;
         if !response.is_success() {
-            let mut err = errors::classify(ENDPOINT_TOKEN, &response, Utc::now());
+            let mut err = errors::classify(&ENDPOINT_TOKEN, &response, Utc::now());
             if matches!(response.status.as_u16(), 400 | 401 | 403) {
                 err.kind = ErrorKind::Auth;
                 err.category = ErrorCategory::Unauthorized;
@@ -60,18 +84,18 @@ impl PipedriveCrm {
             }
             return Err(err);
         }
-        let token: OAuthToken = response.json(SYSTEM, ENDPOINT_TOKEN)?;
+        let token: OAuthToken = response.json(SYSTEM, &ENDPOINT_TOKEN)?;
         if let Some(next) = token.refresh_token.filter(|t| !t.is_empty()) {
             *self
                 .refresh_token
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(next.into());
         }
-        Ok(Token {
-            access_token: token.access_token.into(),
-            instance_url: None,
-            expires_at: tokio::time::Instant::now()
-                + Duration::from_secs(token.expires_in.unwrap_or(3599)),
-        })
+        Ok(Token::expiring(
+            token.access_token.into(),
+            issued_at,
+            Duration::from_secs(token.expires_in.unwrap_or(3599)),
+            REFRESH_MARGIN,
+        ))
     }
 }

@@ -1,18 +1,15 @@
 //! Pipedrive error bodies and `x-ratelimit-*` headers, refined into [`ConnectorError`].
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use tokio::time::Instant;
 
 use super::SYSTEM;
 use crate::http_client::{VendorResponse, classify_status};
+use crate::http_kit::{RatePolicy, no_vendor_hold};
 use crate::{ConnectorError, ErrorCategory, ErrorKind};
 
-/// Requests left in the current window.
-const REMAINING: &str = "x-ratelimit-remaining";
 /// Seconds until the window resets.
 const RESET: &str = "x-ratelimit-reset";
 /// Pipedrive's burst window: 2 seconds.
@@ -60,56 +57,14 @@ fn reset(response: &VendorResponse) -> Option<Duration> {
         .map(Duration::from_secs)
 }
 
-/// Holds calls back while Pipedrive says the window is spent; shared by every
-/// task using one connector value.
-#[derive(Debug, Default)]
-pub(crate) struct RateGate {
-    blocked_until: Mutex<Option<Instant>>,
-}
-
-impl RateGate {
-    /// Waits out a spent window of at most `max_wait`; longer ones fail as rate limited.
-    pub(crate) async fn wait(
-        &self,
-        max_wait: Duration,
-        endpoint: &str,
-    ) -> Result<(), ConnectorError> {
-        let until = *self
-            .blocked_until
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let Some(until) = until.filter(|u| *u > Instant::now()) else {
-            return Ok(());
-        };
-        let wait = until - Instant::now();
-        if wait > max_wait {
-            return Err(ConnectorError::new(
-                ErrorKind::Transient,
-                ErrorCategory::RateLimited,
-                SYSTEM,
-                endpoint,
-                "rate-limit window spent",
-            )
-            .with_retry_after(Some(wait)));
-        }
-        tokio::time::sleep(wait).await;
-        Ok(())
-    }
-
-    /// Learns from an answer's headers (or a 429).
-    pub(crate) fn observe(&self, response: &VendorResponse) {
-        let spent = response.status.as_u16() == 429
-            || response
-                .header(REMAINING)
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                == Some(0);
-        if spent {
-            let wait = reset(response).unwrap_or(DEFAULT_WINDOW);
-            *self
-                .blocked_until
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Instant::now() + wait);
-        }
+/// Pipedrive's limits for the kit's gate: its `x-ratelimit-*` headers are the
+/// common convention the gate reads; without a reset the burst window is assumed.
+pub(crate) fn rate_policy(max_wait: Duration) -> RatePolicy {
+    RatePolicy {
+        max_wait,
+        default_window: DEFAULT_WINDOW,
+        vendor_hold: no_vendor_hold,
+        spent_message: "rate-limit window spent",
     }
 }
 
@@ -120,6 +75,10 @@ mod tests {
     use reqwest::header::HeaderMap;
 
     use super::*;
+    use crate::http_kit::RateGate;
+
+    /// Requests left in the current window (read by the kit's gate).
+    const REMAINING: &str = "x-ratelimit-remaining";
 
     fn response(status: u16, body: &str, headers: &[(&'static str, &str)]) -> VendorResponse {
         let mut map = HeaderMap::new();
@@ -173,13 +132,12 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_spent_window_is_waited_out_or_refused() {
-        let gate = RateGate::default();
-        gate.observe(&response(200, "{}", &[(REMAINING, "0"), (RESET, "2")]));
-        assert!(
-            gate.wait(Duration::from_millis(100), "GET /x")
-                .await
-                .is_err()
-        );
-        assert!(gate.wait(Duration::from_secs(5), "GET /x").await.is_ok());
+        let spent = response(200, "{}", &[(REMAINING, "0"), (RESET, "2")]);
+        let impatient = RateGate::new(rate_policy(Duration::from_millis(100)));
+        impatient.observe(&spent, None);
+        assert!(impatient.wait(SYSTEM, "GET /x").await.is_err());
+        let patient = RateGate::new(rate_policy(Duration::from_secs(5)));
+        patient.observe(&spent, None);
+        assert!(patient.wait(SYSTEM, "GET /x").await.is_ok());
     }
 }

@@ -154,7 +154,7 @@ fn decimal_field(raw: &str, field: &str) -> Result<String, ConnectorError> {
             ErrorKind::Permanent,
             ErrorCategory::Validation,
             SYSTEM,
-            super::ENDPOINT_DEAL,
+            &super::ENDPOINT_DEAL,
             format!("field `{field}` is not a decimal number: {raw:?}"),
         )
         .with_resolution(format!("fix_crm_field:{field}"))

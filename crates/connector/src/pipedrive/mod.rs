@@ -7,40 +7,39 @@ mod errors;
 mod mapping;
 pub mod webhook;
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::Utc;
 use crmerp_proto::{Deal, SalesOrder};
-use reqwest::Method;
-use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
-use secrecy::{ExposeSecret, SecretString};
+use reqwest::header::HeaderName;
+use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 pub use config::{PipedriveConfig, PipedriveOAuth};
 
-use self::errors::RateGate;
 use crate::config::{ConfigError, check_base_url};
-use crate::http_client::{VendorResponse, execute, protocol_error};
+use crate::endpoint;
+use crate::http_client::protocol_error;
+use crate::http_kit::{Endpoint, HeaderAuth, JsonCall, RateGate, VendorClient};
+use crate::oauth2::TokenCache;
 use crate::ports::{Capabilities, DealSource, Role, System};
-use crate::session_cache::SessionCache;
 use crate::{CallLog, ConnectorError, ErrorCategory, ErrorKind};
 
 /// System name in references, outcomes and metrics.
 pub const SYSTEM: &str = "pipedrive";
 
-pub(crate) const ENDPOINT_DEAL: &str = "GET /api/v2/deals/{id}";
-const ENDPOINT_DEAL_PRODUCTS: &str = "GET /api/v2/deals/{id}/products";
-const ENDPOINT_PRODUCTS: &str = "GET /api/v2/products";
-const ENDPOINT_ORG: &str = "GET /api/v2/organizations/{id}";
-const ENDPOINT_PERSON: &str = "GET /api/v2/persons/{id}";
-const ENDPOINT_UPDATE: &str = "PATCH /api/v2/deals/{id}";
-const ENDPOINT_NOTE: &str = "POST /api/v1/notes";
-const ENDPOINT_ACTIVITY: &str = "POST /api/v2/activities";
-const ENDPOINT_PROBE: &str = "GET /api/v2/deals";
-const ENDPOINT_TOKEN: &str = "POST {oauth.token_url}";
+pub(crate) const ENDPOINT_DEAL: Endpoint = endpoint!(GET "/api/v2/deals/{id}");
+const ENDPOINT_DEAL_PRODUCTS: Endpoint = endpoint!(GET "/api/v2/deals/{id}/products");
+const ENDPOINT_PRODUCTS: Endpoint = endpoint!(GET "/api/v2/products");
+const ENDPOINT_ORG: Endpoint = endpoint!(GET "/api/v2/organizations/{id}");
+const ENDPOINT_PERSON: Endpoint = endpoint!(GET "/api/v2/persons/{id}");
+const ENDPOINT_UPDATE: Endpoint = endpoint!(PATCH "/api/v2/deals/{id}");
+const ENDPOINT_NOTE: Endpoint = endpoint!(POST "/api/v1/notes");
+const ENDPOINT_ACTIVITY: Endpoint = endpoint!(POST "/api/v2/activities");
+const ENDPOINT_PROBE: Endpoint = endpoint!(GET "/api/v2/deals");
+const ENDPOINT_TOKEN: Endpoint = endpoint!(POST "{oauth.token_url}");
 /// Page size of deal products (v2 maximum).
 const PAGE: &str = "500";
 /// Product ids per catalogue read.
@@ -54,11 +53,7 @@ const MAX_PAGES: usize = 100;
 pub struct PipedriveCrm {
     config: PipedriveConfig,
     base_url: String,
-    client: reqwest::Client,
-    gate: RateGate,
-    tokens: SessionCache,
-    /// The current refresh token: Pipedrive may rotate it on each refresh.
-    refresh_token: Mutex<Option<SecretString>>,
+    http: VendorClient<HeaderAuth>,
 }
 
 #[derive(Deserialize)]
@@ -77,84 +72,55 @@ impl PipedriveCrm {
             .as_str()
             .trim_end_matches('/')
             .to_owned();
-        let refresh_token = Mutex::new(config.oauth.as_ref().map(|o| o.refresh_token.clone()));
+        let auth = match &config.oauth {
+            Some(oauth) if config.api_token.expose_secret().is_empty() => HeaderAuth::Bearer(
+                TokenCache::new(auth::RefreshGrant::new(oauth.clone(), client.clone())),
+            ),
+            _ => HeaderAuth::fixed(
+                HeaderName::from_static("x-api-token"),
+                config.api_token.expose_secret(),
+                "pipedrive.api_token",
+            )?,
+        };
+        let max_wait = Duration::from_millis(config.max_rate_limit_wait_ms);
         Ok(Self {
+            http: VendorClient::new(SYSTEM, client, auth, errors::classify)
+                .with_rate_gate(RateGate::new(errors::rate_policy(max_wait))),
             config,
             base_url,
-            client,
-            gate: RateGate::default(),
-            tokens: SessionCache::new(Duration::from_secs(120)),
-            refresh_token,
         })
     }
 
-    /// One authenticated call; OAuth sessions rejected with 401 are renewed once.
+    /// One authenticated call (the kit renews a rejected OAuth token once),
+    /// its success body read as Pipedrive's envelope.
     async fn call(
         &self,
         calls: &CallLog,
-        method: Method,
-        endpoint: &str,
+        endpoint: &Endpoint,
         path: &str,
         query: &[(&str, &str)],
         body: Option<&Value>,
     ) -> Result<Envelope, ConnectorError> {
-        let max_wait = Duration::from_millis(self.config.max_rate_limit_wait_ms);
-        let mut retried = false;
-        loop {
-            self.gate.wait(max_wait, endpoint).await?;
-            let mut request = self
-                .client
-                .request(method.clone(), format!("{}{path}", self.base_url))
-                .header(ACCEPT, "application/json");
-            let token = match &self.config.oauth {
-                Some(oauth) if self.config.api_token.expose_secret().is_empty() => {
-                    let token = self.tokens.get(|| self.refresh(oauth, calls)).await?;
-                    request = request.header(
-                        AUTHORIZATION,
-                        sensitive(
-                            &format!("Bearer {}", token.access_token.expose_secret()),
-                            endpoint,
-                        )?,
-                    );
-                    Some(token)
-                }
-                _ => {
-                    request = request.header(
-                        "x-api-token",
-                        sensitive(self.config.api_token.expose_secret(), endpoint)?,
-                    );
-                    None
-                }
-            };
-            if !query.is_empty() {
-                request = request.query(query);
-            }
-            if let Some(body) = body {
-                request = request.json(body);
-            }
-            let response: VendorResponse = execute(calls, SYSTEM, endpoint, request).await?;
-            self.gate.observe(&response);
-            if response.is_success() {
-                return response.json(SYSTEM, endpoint);
-            }
-            if let (401, Some(token), false) = (response.status.as_u16(), token.as_ref(), retried) {
-                retried = true;
-                self.tokens.invalidate(token).await;
-                continue;
-            }
-            return Err(errors::classify(endpoint, &response, Utc::now()));
-        }
+        let url = format!("{}{path}", self.base_url);
+        let call = JsonCall {
+            query,
+            body,
+            ..JsonCall::default()
+        };
+        self.http
+            .send_json(calls, endpoint, &url, call)
+            .await?
+            .json(SYSTEM, endpoint)
     }
 
     async fn get(
         &self,
         calls: &CallLog,
-        endpoint: &str,
+        endpoint: &Endpoint,
         path: &str,
         query: &[(&str, &str)],
     ) -> Result<Envelope, ConnectorError> {
-        self.call(calls, Method::GET, endpoint, path, query, None)
-            .await
+        self.call(calls, endpoint, path, query, None).await
     }
 
     /// Every product attached to the deal, following `next_cursor`.
@@ -168,7 +134,7 @@ impl PipedriveCrm {
                 query.push(("cursor", c));
             }
             let page = self
-                .get(calls, ENDPOINT_DEAL_PRODUCTS, &path, &query)
+                .get(calls, &ENDPOINT_DEAL_PRODUCTS, &path, &query)
                 .await?;
             all.extend(page.data.as_array().cloned().unwrap_or_default());
             match page
@@ -184,7 +150,7 @@ impl PipedriveCrm {
         }
         Err(protocol_error(
             SYSTEM,
-            ENDPOINT_DEAL_PRODUCTS,
+            &ENDPOINT_DEAL_PRODUCTS,
             format!("more than {MAX_PAGES} pages"),
         ))
     }
@@ -208,7 +174,7 @@ impl PipedriveCrm {
             let page = self
                 .get(
                     calls,
-                    ENDPOINT_PRODUCTS,
+                    &ENDPOINT_PRODUCTS,
                     "/api/v2/products",
                     &[("ids", &ids), ("limit", &limit)],
                 )
@@ -227,8 +193,7 @@ impl PipedriveCrm {
         let body = json!({ "custom_fields": custom_fields });
         self.call(
             calls,
-            Method::PATCH,
-            ENDPOINT_UPDATE,
+            &ENDPOINT_UPDATE,
             &format!("/api/v2/deals/{id}"),
             &[],
             Some(&body),
@@ -254,7 +219,7 @@ impl System for PipedriveCrm {
     async fn probe(&self) -> Result<(), ConnectorError> {
         self.get(
             &CallLog::new(),
-            ENDPOINT_PROBE,
+            &ENDPOINT_PROBE,
             "/api/v2/deals",
             &[("limit", "1")],
         )
@@ -266,11 +231,11 @@ impl System for PipedriveCrm {
 #[async_trait]
 impl DealSource for PipedriveCrm {
     async fn fetch_deal(&self, deal_id: &str, calls: &CallLog) -> Result<Deal, ConnectorError> {
-        check_id(deal_id, ENDPOINT_DEAL)?;
+        check_id(deal_id, &ENDPOINT_DEAL)?;
         let deal = self
             .get(
                 calls,
-                ENDPOINT_DEAL,
+                &ENDPOINT_DEAL,
                 &format!("/api/v2/deals/{deal_id}"),
                 &[],
             )
@@ -282,7 +247,7 @@ impl DealSource for PipedriveCrm {
             id if is_id(&id) => Some(
                 self.get(
                     calls,
-                    ENDPOINT_ORG,
+                    &ENDPOINT_ORG,
                     &format!("/api/v2/organizations/{id}"),
                     &[],
                 )
@@ -295,7 +260,7 @@ impl DealSource for PipedriveCrm {
             id if is_id(&id) => Some(
                 self.get(
                     calls,
-                    ENDPOINT_PERSON,
+                    &ENDPOINT_PERSON,
                     &format!("/api/v2/persons/{id}"),
                     &[],
                 )
@@ -320,7 +285,7 @@ impl DealSource for PipedriveCrm {
         order: &SalesOrder,
         calls: &CallLog,
     ) -> Result<(), ConnectorError> {
-        check_id(deal_id, ENDPOINT_UPDATE)?;
+        check_id(deal_id, &ENDPOINT_UPDATE)?;
         let mut fields = serde_json::Map::new();
         fields.insert(
             self.config.write_back_field.clone(),
@@ -338,7 +303,7 @@ impl DealSource for PipedriveCrm {
         reason: &str,
         calls: &CallLog,
     ) -> Result<(), ConnectorError> {
-        check_id(deal_id, ENDPOINT_NOTE)?;
+        check_id(deal_id, &ENDPOINT_NOTE)?;
         if !self.config.sync_status_field.is_empty() {
             let mut fields = serde_json::Map::new();
             fields.insert(self.config.sync_status_field.clone(), json!("error"));
@@ -346,26 +311,18 @@ impl DealSource for PipedriveCrm {
         }
         let id: u64 = deal_id
             .parse()
-            .map_err(|_| protocol_error(SYSTEM, ENDPOINT_NOTE, "deal id is not numeric"))?;
+            .map_err(|_| protocol_error(SYSTEM, &ENDPOINT_NOTE, "deal id is not numeric"))?;
         // A note on the deal (notes have no v2 endpoint) and a to-do for its owner.
         let note = json!({ "content": format!("ERP sync failed: {}", escape_html(reason)), "deal_id": id });
-        self.call(
-            calls,
-            Method::POST,
-            ENDPOINT_NOTE,
-            "/api/v1/notes",
-            &[],
-            Some(&note),
-        )
-        .await?;
+        self.call(calls, &ENDPOINT_NOTE, "/api/v1/notes", &[], Some(&note))
+            .await?;
         let activity = json!({
             "subject": "ERP sync failed", "type": "task", "deal_id": id,
             "due_date": Utc::now().date_naive().to_string(), "note": escape_html(reason), "done": false,
         });
         self.call(
             calls,
-            Method::POST,
-            ENDPOINT_ACTIVITY,
+            &ENDPOINT_ACTIVITY,
             "/api/v2/activities",
             &[],
             Some(&activity),
@@ -373,21 +330,6 @@ impl DealSource for PipedriveCrm {
         .await
         .map(drop)
     }
-}
-
-fn sensitive(value: &str, endpoint: &str) -> Result<HeaderValue, ConnectorError> {
-    let mut header = HeaderValue::try_from(value).map_err(|_| {
-        ConnectorError::new(
-            ErrorKind::Auth,
-            ErrorCategory::Unauthorized,
-            SYSTEM,
-            endpoint,
-            "credential is not a valid header value",
-        )
-        .with_resolution("check_crm_credentials")
-    })?;
-    header.set_sensitive(true);
-    Ok(header)
 }
 
 fn is_id(id: &str) -> bool {

@@ -141,7 +141,7 @@ async fn hydrates_every_page_writes_back_and_flags_with_token_or_oauth() {
         let tokens = calls
             .snapshot()
             .iter()
-            .filter(|c| c.endpoint == ENDPOINT_TOKEN)
+            .filter(|c| c.endpoint == ENDPOINT_TOKEN.label())
             .count();
         assert_eq!(tokens, usize::from(oauth));
     }
@@ -179,8 +179,10 @@ async fn hydrates_every_page_writes_back_and_flags_with_token_or_oauth() {
 #[tokio::test]
 async fn bad_credentials_are_auth_errors_and_ids_are_checked() {
     let company = Company::start().await;
-    let mut crm = company.connector(false);
-    crm.config.api_token = "wrong".into();
+    // The credentials are fixed when the connector is built: build one with a wrong token.
+    let mut config = company.connector(false).config;
+    config.api_token = "wrong".into();
+    let crm = PipedriveCrm::new(config, reqwest::Client::new()).expect("valid");
     let err = crm
         .fetch_deal("1", &CallLog::new())
         .await

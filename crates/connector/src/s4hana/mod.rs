@@ -22,16 +22,16 @@ mod request;
 
 use async_trait::async_trait;
 use crmerp_proto::{Account, RecordRef, SalesOrder};
-use reqwest::Method;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 pub use config::{REFERENCE_FIELDS, S4HanaConfig};
 
-use self::request::CsrfCache;
-use crate::auth::Authorizer;
+use self::request::CsrfAuth;
 use crate::config::ConfigError;
+use crate::endpoint;
 use crate::http_client::protocol_error;
+use crate::http_kit::{Endpoint, VendorClient};
 use crate::mapping::{account_name, account_ref, missing, odata_string, short_key};
 use crate::ports::{Capabilities, CustomerMaster, OrderRequest, OrderSink, Role, System};
 use crate::{CallLog, ConnectorError};
@@ -44,20 +44,19 @@ pub const SALES_ORDER_SERVICE: &str = "API_SALES_ORDER_SRV";
 /// The business partner service.
 pub const BUSINESS_PARTNER_SERVICE: &str = "API_BUSINESS_PARTNER";
 
-const ENDPOINT_FIND_CUSTOMER: &str =
-    "GET API_BUSINESS_PARTNER/A_BusinessPartner?$filter=BusinessPartnerIDByExtSystem";
-const ENDPOINT_CREATE_CUSTOMER: &str = "POST API_BUSINESS_PARTNER/A_BusinessPartner";
-const ENDPOINT_FIND_ORDER: &str = "GET API_SALES_ORDER_SRV/A_SalesOrder?$filter={reference}";
-const ENDPOINT_CREATE_ORDER: &str = "POST API_SALES_ORDER_SRV/A_SalesOrder";
-const ENDPOINT_PROBE: &str = "GET API_SALES_ORDER_SRV/A_SalesOrder?$top=1";
+const ENDPOINT_FIND_CUSTOMER: Endpoint =
+    endpoint!(GET "API_BUSINESS_PARTNER/A_BusinessPartner?$filter=BusinessPartnerIDByExtSystem");
+const ENDPOINT_CREATE_CUSTOMER: Endpoint = endpoint!(POST "API_BUSINESS_PARTNER/A_BusinessPartner");
+const ENDPOINT_FIND_ORDER: Endpoint =
+    endpoint!(GET "API_SALES_ORDER_SRV/A_SalesOrder?$filter={reference}");
+const ENDPOINT_CREATE_ORDER: Endpoint = endpoint!(POST "API_SALES_ORDER_SRV/A_SalesOrder");
+const ENDPOINT_PROBE: Endpoint = endpoint!(GET "API_SALES_ORDER_SRV/A_SalesOrder?$top=1");
 
 /// The S/4HANA connector. Share one value behind an `Arc`: it holds the token and CSRF caches.
 #[derive(Debug)]
 pub struct S4HanaErp {
     config: S4HanaConfig,
-    client: reqwest::Client,
-    auth: Authorizer,
-    csrf: CsrfCache,
+    http: VendorClient<CsrfAuth>,
 }
 
 /// V2 JSON: `{"d": …}`.
@@ -93,10 +92,17 @@ impl S4HanaErp {
     pub fn new(config: S4HanaConfig, client: reqwest::Client) -> Result<Self, ConfigError> {
         config.validate()?;
         Ok(Self {
-            auth: Authorizer::new(SYSTEM, &config.auth, client.clone())?,
-            csrf: CsrfCache::default(),
+            http: VendorClient::new(
+                SYSTEM,
+                client.clone(),
+                CsrfAuth::new(
+                    config.auth.authenticator(SYSTEM, client.clone())?,
+                    config.clone(),
+                    client,
+                ),
+                errors::classify,
+            ),
             config,
-            client,
         })
     }
 
@@ -108,12 +114,11 @@ impl S4HanaErp {
     async fn get<T: DeserializeOwned>(
         &self,
         calls: &CallLog,
-        service: &'static str,
-        endpoint: &str,
+        endpoint: &Endpoint,
         url: &str,
     ) -> Result<T, ConnectorError> {
         let D { d } = self
-            .call(calls, Method::GET, service, endpoint, url, None)
+            .call(calls, endpoint, url, None)
             .await?
             .json::<D<T>>(SYSTEM, endpoint)?;
         Ok(d)
@@ -168,16 +173,9 @@ impl System for S4HanaErp {
             "/A_SalesOrder",
             &[("$top", "1"), ("$select", "SalesOrder")],
         );
-        self.call(
-            &CallLog::new(),
-            Method::GET,
-            SALES_ORDER_SERVICE,
-            ENDPOINT_PROBE,
-            &url,
-            None,
-        )
-        .await
-        .map(drop)
+        self.call(&CallLog::new(), &ENDPOINT_PROBE, &url, None)
+            .await
+            .map(drop)
     }
 }
 
@@ -188,7 +186,7 @@ impl CustomerMaster for S4HanaErp {
         account: &Account,
         calls: &CallLog,
     ) -> Result<Option<RecordRef>, ConnectorError> {
-        let key = self.customer_key(account, ENDPOINT_FIND_CUSTOMER)?;
+        let key = self.customer_key(account, &ENDPOINT_FIND_CUSTOMER)?;
         let filter = format!("BusinessPartnerIDByExtSystem eq {}", odata_string(&key));
         let url = self.url(
             BUSINESS_PARTNER_SERVICE,
@@ -199,14 +197,8 @@ impl CustomerMaster for S4HanaErp {
                 ("$top", "1"),
             ],
         );
-        let found: Results<BusinessPartner> = self
-            .get(
-                calls,
-                BUSINESS_PARTNER_SERVICE,
-                ENDPOINT_FIND_CUSTOMER,
-                &url,
-            )
-            .await?;
+        let found: Results<BusinessPartner> =
+            self.get(calls, &ENDPOINT_FIND_CUSTOMER, &url).await?;
         Ok(found.results.into_iter().next().map(sold_to))
     }
 
@@ -215,21 +207,14 @@ impl CustomerMaster for S4HanaErp {
         account: &Account,
         calls: &CallLog,
     ) -> Result<RecordRef, ConnectorError> {
-        let key = self.customer_key(account, ENDPOINT_CREATE_CUSTOMER)?;
-        let name = account_name(SYSTEM, account, ENDPOINT_CREATE_CUSTOMER)?;
+        let key = self.customer_key(account, &ENDPOINT_CREATE_CUSTOMER)?;
+        let name = account_name(SYSTEM, account, &ENDPOINT_CREATE_CUSTOMER)?;
         let body = payload::business_partner_body(&self.config, account, &key, name);
         let url = self.url(BUSINESS_PARTNER_SERVICE, "/A_BusinessPartner", &[]);
         let D { d } = self
-            .call(
-                calls,
-                Method::POST,
-                BUSINESS_PARTNER_SERVICE,
-                ENDPOINT_CREATE_CUSTOMER,
-                &url,
-                Some(&body),
-            )
+            .call(calls, &ENDPOINT_CREATE_CUSTOMER, &url, Some(&body))
             .await?
-            .json::<D<BusinessPartner>>(SYSTEM, ENDPOINT_CREATE_CUSTOMER)?;
+            .json::<D<BusinessPartner>>(SYSTEM, &ENDPOINT_CREATE_CUSTOMER)?;
         Ok(sold_to(d))
     }
 }
@@ -241,7 +226,7 @@ impl OrderSink for S4HanaErp {
         external_ref: &str,
         calls: &CallLog,
     ) -> Result<Option<SalesOrder>, ConnectorError> {
-        let reference = payload::reference(&self.config, external_ref, ENDPOINT_FIND_ORDER)?;
+        let reference = payload::reference(&self.config, external_ref, &ENDPOINT_FIND_ORDER)?;
         let filter = format!(
             "{} eq {}",
             self.config.reference_field,
@@ -256,9 +241,7 @@ impl OrderSink for S4HanaErp {
                 ("$top", "1"),
             ],
         );
-        let found: Results<Order> = self
-            .get(calls, SALES_ORDER_SERVICE, ENDPOINT_FIND_ORDER, &url)
-            .await?;
+        let found: Results<Order> = self.get(calls, &ENDPOINT_FIND_ORDER, &url).await?;
         Ok(found.results.into_iter().next().map(|order| SalesOrder {
             r#ref: Some(record_ref("salesOrder", &order.sales_order)),
             order_number: order.sales_order,
@@ -277,7 +260,7 @@ impl OrderSink for S4HanaErp {
         request: &OrderRequest<'_>,
         calls: &CallLog,
     ) -> Result<SalesOrder, ConnectorError> {
-        let endpoint = ENDPOINT_CREATE_ORDER;
+        let endpoint = &ENDPOINT_CREATE_ORDER;
         let reference = payload::reference(&self.config, request.external_ref, endpoint)?;
         let deal = request.deal;
         if deal.line_items.is_empty() {
@@ -300,14 +283,7 @@ impl OrderSink for S4HanaErp {
         let body = payload::sales_order_body(&self.config, deal, sold_to, &reference, endpoint)?;
         let url = self.url(SALES_ORDER_SERVICE, "/A_SalesOrder", &[]);
         let D { d } = self
-            .call(
-                calls,
-                Method::POST,
-                SALES_ORDER_SERVICE,
-                endpoint,
-                &url,
-                Some(&body),
-            )
+            .call(calls, endpoint, &url, Some(&body))
             .await?
             .json::<D<Order>>(SYSTEM, endpoint)?;
         Ok(SalesOrder {

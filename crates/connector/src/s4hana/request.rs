@@ -1,113 +1,80 @@
-//! Authorised S/4HANA calls with the CSRF protocol: modifying requests carry a
-//! token fetched with `x-csrf-token: Fetch` and the session cookies that came
-//! with it; a 403 `x-csrf-token: Required` refetches once and retries.
+//! S/4HANA calls through the kit with SAP's CSRF protocol as the authentication:
+//! modifying requests carry a token fetched with `x-csrf-token: Fetch` and the
+//! session cookies that came with it; a 403 `x-csrf-token: Required` is a
+//! rejected credential, so the kit drops the session, refetches once and retries.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use chrono::Utc;
-use reqwest::header::{ACCEPT, AUTHORIZATION, COOKIE, HeaderValue, SET_COOKIE};
-use reqwest::{Method, StatusCode};
+use reqwest::header::{ACCEPT, COOKIE, HeaderValue, SET_COOKIE};
+use reqwest::{Method, Request, RequestBuilder, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use tokio::sync::Mutex;
 
-use super::{S4HanaErp, SYSTEM, errors};
-use crate::auth::Credential;
+use super::{S4HanaConfig, S4HanaErp, SYSTEM, errors};
+use crate::endpoint;
 use crate::http_client::{VendorResponse, encode_segment, execute, protocol_error};
-use crate::{CallLog, ConnectorError, ErrorCategory, ErrorKind};
+use crate::http_kit::{Authenticate, Endpoint, HeaderAuth, JsonCall, sensitive_header};
+use crate::{CallLog, ConnectorError};
 
 const CSRF_HEADER: &str = "x-csrf-token";
+const ENDPOINT_CSRF_FETCH: Endpoint =
+    endpoint!(GET "/sap/opu/odata/sap/{service}/ (x-csrf-token: Fetch)");
 
 /// A CSRF token and the session cookies it belongs to.
 #[derive(Debug)]
 pub(crate) struct CsrfSession {
-    token: SecretString,
-    cookies: SecretString,
+    token: HeaderValue,
+    cookies: HeaderValue,
 }
 
-/// One CSRF session per OData service, fetched once and shared by every call.
-#[derive(Debug, Default)]
-pub(crate) struct CsrfCache {
-    sessions: Mutex<HashMap<&'static str, Arc<CsrfSession>>>,
+/// Basic or OAuth credentials plus one CSRF session per OData service, fetched
+/// once and shared by every modifying call. The service is the first segment of
+/// the endpoint template (`POST API_SALES_ORDER_SRV/A_SalesOrder`).
+#[derive(Debug)]
+pub(crate) struct CsrfAuth {
+    inner: HeaderAuth,
+    config: S4HanaConfig,
+    http: reqwest::Client,
+    sessions: Mutex<HashMap<String, Arc<CsrfSession>>>,
 }
 
-impl S4HanaErp {
-    /// One call to `url` in `service`; non-2xx answers come back classified.
-    pub(crate) async fn call(
-        &self,
-        calls: &CallLog,
-        method: Method,
-        service: &'static str,
-        endpoint: &str,
-        url: &str,
-        body: Option<&Value>,
-    ) -> Result<VendorResponse, ConnectorError> {
-        let modifying = method != Method::GET && method != Method::HEAD;
-        let (mut auth_retried, mut csrf_retried) = (false, false);
-        loop {
-            let credential = self.auth.credential(SYSTEM, endpoint, calls).await?;
-            let session = if modifying {
-                Some(self.csrf_session(service, &credential, calls).await?)
-            } else {
-                None
-            };
-            let mut request = self
-                .client
-                .request(method.clone(), url)
-                .header(AUTHORIZATION, credential.header.clone())
-                .header(ACCEPT, "application/json");
-            if let Some(session) = &session {
-                request = request
-                    .header(CSRF_HEADER, sensitive(&session.token, endpoint)?)
-                    .header(COOKIE, sensitive(&session.cookies, endpoint)?);
-            }
-            if let Some(body) = body {
-                request = request.json(body);
-            }
-            let response = execute(calls, SYSTEM, endpoint, request).await?;
-            if response.status == StatusCode::UNAUTHORIZED
-                && !auth_retried
-                && self.auth.rejected(&credential).await
-            {
-                auth_retried = true;
-                continue;
-            }
-            if errors::csrf_required(&response) && !csrf_retried {
-                if let Some(session) = &session {
-                    self.forget_session(service, session).await;
-                }
-                csrf_retried = true;
-                continue;
-            }
-            return if response.is_success() {
-                Ok(response)
-            } else {
-                Err(errors::classify(endpoint, &response, Utc::now()))
-            };
+impl CsrfAuth {
+    pub(crate) fn new(inner: HeaderAuth, config: S4HanaConfig, http: reqwest::Client) -> Self {
+        Self {
+            inner,
+            config,
+            http,
+            sessions: Mutex::default(),
         }
     }
 
     /// The cached CSRF session of `service`, fetched when there is none. The
     /// lock is held during the fetch so concurrent writers share one fetch.
-    async fn csrf_session(
+    async fn session(
         &self,
-        service: &'static str,
-        credential: &Credential,
         calls: &CallLog,
+        service: &str,
+        credential: &<HeaderAuth as Authenticate>::Credential,
     ) -> Result<Arc<CsrfSession>, ConnectorError> {
-        let mut sessions = self.csrf.sessions.lock().await;
+        let mut sessions = self.sessions.lock().await;
         if let Some(session) = sessions.get(service) {
             return Ok(Arc::clone(session));
         }
-        let endpoint = "GET /sap/opu/odata/sap/{service}/ (x-csrf-token: Fetch)";
-        let url = self.url(service, "/", &[]);
-        let request = self
-            .client
-            .get(&url)
-            .header(AUTHORIZATION, credential.header.clone())
+        let endpoint = &ENDPOINT_CSRF_FETCH;
+        let mut request = self
+            .http
+            .get(service_url(&self.config, service, "/", &[]))
             .header(ACCEPT, "application/json")
-            .header(CSRF_HEADER, "Fetch");
+            .header(CSRF_HEADER, "Fetch")
+            .build()
+            .map_err(|e| protocol_error(SYSTEM, endpoint, format!("bad URL: {e}")))?;
+        self.inner
+            .apply(&mut request, credential, SYSTEM, endpoint)?;
+        let request = RequestBuilder::from_parts(self.http.clone(), request);
         let response = execute(calls, SYSTEM, endpoint, request).await?;
         if !response.is_success() {
             return Err(errors::classify(endpoint, &response, Utc::now()));
@@ -128,48 +95,122 @@ impl S4HanaErp {
             .filter(|c| c.contains('='))
             .collect();
         let session = Arc::new(CsrfSession {
-            token: SecretString::from(token),
-            cookies: SecretString::from(cookies.join("; ")),
+            token: csrf_header(&SecretString::from(token), endpoint)?,
+            cookies: csrf_header(&SecretString::from(cookies.join("; ")), endpoint)?,
         });
-        sessions.insert(service, Arc::clone(&session));
+        sessions.insert(service.to_owned(), Arc::clone(&session));
         Ok(session)
     }
 
-    async fn forget_session(&self, service: &'static str, stale: &Arc<CsrfSession>) {
-        let mut sessions = self.csrf.sessions.lock().await;
-        if sessions.get(service).is_some_and(|s| Arc::ptr_eq(s, stale)) {
-            sessions.remove(service);
+    async fn forget(&self, stale: &Arc<CsrfSession>) {
+        let mut sessions = self.sessions.lock().await;
+        sessions.retain(|_, s| !Arc::ptr_eq(s, stale));
+    }
+}
+
+/// The credential of one attempt: the user's, and the CSRF session of a modifying call.
+pub(crate) struct CsrfCredential {
+    user: <HeaderAuth as Authenticate>::Credential,
+    session: Option<Arc<CsrfSession>>,
+}
+
+#[async_trait]
+impl Authenticate for CsrfAuth {
+    type Credential = CsrfCredential;
+
+    async fn credential(
+        &self,
+        calls: &CallLog,
+        system: &'static str,
+        endpoint: &Endpoint,
+    ) -> Result<CsrfCredential, ConnectorError> {
+        let user = self.inner.credential(calls, system, endpoint).await?;
+        let modifying = endpoint.method() != Method::GET && endpoint.method() != Method::HEAD;
+        let session = if modifying {
+            let service = endpoint.template().split('/').next().unwrap_or_default();
+            Some(self.session(calls, service, &user).await?)
+        } else {
+            None
+        };
+        Ok(CsrfCredential { user, session })
+    }
+
+    fn apply(
+        &self,
+        request: &mut Request,
+        credential: &CsrfCredential,
+        system: &'static str,
+        endpoint: &Endpoint,
+    ) -> Result<(), ConnectorError> {
+        self.inner
+            .apply(request, &credential.user, system, endpoint)?;
+        if let Some(session) = &credential.session {
+            let headers = request.headers_mut();
+            headers.insert(CSRF_HEADER, session.token.clone());
+            headers.insert(COOKIE, session.cookies.clone());
         }
+        Ok(())
+    }
+
+    fn rejected(&self, response: &VendorResponse) -> bool {
+        response.status == StatusCode::UNAUTHORIZED || errors::csrf_required(response)
+    }
+
+    async fn renew(&self, credential: &CsrfCredential, response: &VendorResponse) -> bool {
+        if errors::csrf_required(response) {
+            if let Some(session) = &credential.session {
+                self.forget(session).await;
+            }
+            return true;
+        }
+        self.inner.renew(&credential.user, response).await
+    }
+}
+
+impl S4HanaErp {
+    /// One call to `url`; non-2xx answers come back classified.
+    pub(crate) async fn call(
+        &self,
+        calls: &CallLog,
+        endpoint: &Endpoint,
+        url: &str,
+        body: Option<&Value>,
+    ) -> Result<VendorResponse, ConnectorError> {
+        let call = JsonCall {
+            body,
+            ..JsonCall::default()
+        };
+        self.http.send_json(calls, endpoint, url, call).await
     }
 
     /// `{service root}{path}?{query}&sap-client=…`, values RFC 3986-encoded.
     pub(crate) fn url(&self, service: &str, path: &str, query: &[(&str, &str)]) -> String {
-        let mut pairs: Vec<String> = query
-            .iter()
-            .map(|(k, v)| format!("{k}={}", encode_segment(v)))
-            .collect();
-        if let Some(client) = &self.config.sap_client {
-            pairs.push(format!("sap-client={client}"));
-        }
-        let root = self.config.service_root(service);
-        if pairs.is_empty() {
-            format!("{root}{path}")
-        } else {
-            format!("{root}{path}?{}", pairs.join("&"))
-        }
+        service_url(&self.config, service, path, query)
     }
 }
 
-fn sensitive(secret: &SecretString, endpoint: &str) -> Result<HeaderValue, ConnectorError> {
-    let mut value = HeaderValue::try_from(secret.expose_secret()).map_err(|_| {
-        ConnectorError::new(
-            ErrorKind::Transient,
-            ErrorCategory::Protocol,
-            SYSTEM,
-            endpoint,
-            "the CSRF fetch returned a token or cookie that is not a valid header",
-        )
-    })?;
-    value.set_sensitive(true);
-    Ok(value)
+/// `{service root}{path}?{query}&sap-client=…`, values RFC 3986-encoded.
+fn service_url(config: &S4HanaConfig, service: &str, path: &str, query: &[(&str, &str)]) -> String {
+    let mut pairs: Vec<String> = query
+        .iter()
+        .map(|(k, v)| format!("{k}={}", encode_segment(v)))
+        .collect();
+    if let Some(client) = &config.sap_client {
+        pairs.push(format!("sap-client={client}"));
+    }
+    let root = config.service_root(service);
+    if pairs.is_empty() {
+        format!("{root}{path}")
+    } else {
+        format!("{root}{path}?{}", pairs.join("&"))
+    }
+}
+
+fn csrf_header(secret: &SecretString, endpoint: &str) -> Result<HeaderValue, ConnectorError> {
+    sensitive_header(secret.expose_secret(), SYSTEM, endpoint).map_err(|mut err| {
+        err.kind = crate::ErrorKind::Transient;
+        err.category = crate::ErrorCategory::Protocol;
+        err.message = "the CSRF fetch returned a token or cookie that is not a valid header".into();
+        err
+    })
 }

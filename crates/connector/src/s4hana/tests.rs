@@ -56,9 +56,8 @@ async fn create_product(erp: &S4HanaErp, product: &str) {
     let url = erp.url("API_PRODUCT_SRV", "/A_Product", &[]);
     erp.call(
         &CallLog::new(),
-        Method::POST,
-        "API_PRODUCT_SRV",
-        "POST A_Product",
+        // The CSRF session is per service: the template's first segment.
+        &crate::endpoint!(POST "API_PRODUCT_SRV/A_Product"),
         &url,
         Some(&body),
     )

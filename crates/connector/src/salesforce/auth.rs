@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use async_trait::async_trait;
 use chrono::Utc;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use secrecy::{ExposeSecret, SecretString};
@@ -14,12 +15,14 @@ use tokio::time::Instant;
 
 use super::SYSTEM;
 use super::config::{AuthFlow, SalesforceConfig};
+use crate::endpoint;
 use crate::http_client::{execute, protocol_error};
-use crate::session_cache::Token;
+use crate::http_kit::Endpoint;
+use crate::oauth2::{Grant, Token};
 use crate::{CallLog, ConnectorError, ErrorCategory, ErrorKind};
 
 /// Endpoint template of the token call.
-pub(crate) const ENDPOINT_TOKEN: &str = "POST /services/oauth2/token";
+pub(crate) const ENDPOINT_TOKEN: Endpoint = endpoint!(POST "/services/oauth2/token");
 /// The JWT bearer grant type.
 pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 /// Lifetime of a JWT assertion; Salesforce accepts at most 3 minutes.
@@ -84,12 +87,44 @@ pub(crate) fn token_form(config: &SalesforceConfig) -> Result<String, ConnectorE
     Ok(form.finish())
 }
 
-/// Asks the token endpoint for a new session.
-pub(crate) async fn fetch_token(
+/// The configured flow as a [`Grant`] of the connector's token cache.
+#[derive(Debug)]
+pub(crate) struct SalesforceGrant {
+    config: SalesforceConfig,
+    client: reqwest::Client,
+    margin: Duration,
+}
+
+impl SalesforceGrant {
+    /// A grant refreshing `margin` before the configured session lifetime ends.
+    pub(crate) fn new(config: SalesforceConfig, client: reqwest::Client, margin: Duration) -> Self {
+        Self {
+            config,
+            client,
+            margin,
+        }
+    }
+}
+
+#[async_trait]
+impl Grant for SalesforceGrant {
+    async fn fetch(&self, calls: &CallLog) -> Result<Token, ConnectorError> {
+        let issued_at = Instant::now();
+        let (access_token, instance_url) = fetch_token(&self.config, &self.client, calls).await?;
+        let lifetime = Duration::from_secs(self.config.session_lifetime_secs);
+        Ok(Token {
+            instance_url,
+            ..Token::expiring(access_token, issued_at, lifetime, self.margin)
+        })
+    }
+}
+
+/// Asks the token endpoint for a new session: the token and the instance it is for.
+async fn fetch_token(
     config: &SalesforceConfig,
     client: &reqwest::Client,
     calls: &CallLog,
-) -> Result<Token, ConnectorError> {
+) -> Result<(SecretString, Option<String>), ConnectorError> {
     let url = format!(
         "{}/services/oauth2/token",
         config.login_url.trim_end_matches('/')
@@ -102,7 +137,7 @@ pub(crate) async fn fetch_token(
         )
         .header(reqwest::header::ACCEPT, "application/json")
         .body(token_form(config)?);
-    let response = execute(calls, SYSTEM, ENDPOINT_TOKEN, request).await?;
+    let response = execute(calls, SYSTEM, &ENDPOINT_TOKEN, request).await?;
     let status = response.status.as_u16();
     if !response.is_success() {
         let body: Option<TokenError> = serde_json::from_slice(&response.body).ok();
@@ -123,7 +158,7 @@ pub(crate) async fn fetch_token(
             kind,
             category,
             SYSTEM,
-            ENDPOINT_TOKEN,
+            &ENDPOINT_TOKEN,
             format!("token request refused: {code} {description}"),
         )
         .with_status(status)
@@ -133,19 +168,15 @@ pub(crate) async fn fetch_token(
         }
         return Err(err);
     }
-    let token: TokenResponse = response.json(SYSTEM, ENDPOINT_TOKEN)?;
+    let token: TokenResponse = response.json(SYSTEM, &ENDPOINT_TOKEN)?;
     if token.access_token.is_empty() {
         return Err(protocol_error(
             SYSTEM,
-            ENDPOINT_TOKEN,
+            &ENDPOINT_TOKEN,
             "token response without access_token",
         ));
     }
-    Ok(Token {
-        access_token: SecretString::from(token.access_token),
-        instance_url: token.instance_url,
-        expires_at: Instant::now() + Duration::from_secs(config.session_lifetime_secs),
-    })
+    Ok((SecretString::from(token.access_token), token.instance_url))
 }
 
 fn auth_error(message: String) -> ConnectorError {
@@ -153,7 +184,7 @@ fn auth_error(message: String) -> ConnectorError {
         ErrorKind::Auth,
         ErrorCategory::Unauthorized,
         SYSTEM,
-        ENDPOINT_TOKEN,
+        &ENDPOINT_TOKEN,
         message,
     )
     .with_resolution("check_crm_credentials")

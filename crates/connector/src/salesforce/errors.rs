@@ -1,15 +1,14 @@
 //! Salesforce error bodies (a top-level JSON array) and the `Sforce-Limit-Info`
 //! header, refined into [`ConnectorError`].
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use tokio::time::Instant;
 
 use super::SYSTEM;
 use crate::http_client::{VendorResponse, classify_status};
+use crate::http_kit::RatePolicy;
 use crate::{ConnectorError, ErrorCategory, ErrorKind};
 
 /// Header carrying `api-usage=used/max` of the org's rolling 24-hour allowance.
@@ -119,59 +118,30 @@ pub(crate) fn api_usage(header: &str) -> Option<(u64, u64)> {
     })
 }
 
-/// Holds calls back while the org's API allowance is spent. Shared by every
-/// task using one connector value.
-#[derive(Debug, Default)]
-pub(crate) struct LimitGate {
-    blocked_until: Mutex<Option<Instant>>,
+/// Salesforce's API allowance for the kit's gate: a spent allowance (the
+/// `Sforce-Limit-Info` usage header, or `REQUEST_LIMIT_EXCEEDED`) holds every
+/// call back for [`LIMIT_BACKOFF`], failing fast without a call meanwhile.
+pub(crate) fn rate_policy() -> RatePolicy {
+    RatePolicy {
+        max_wait: Duration::ZERO,
+        default_window: LIMIT_BACKOFF,
+        vendor_hold: allowance_spent,
+        spent_message: "the org's API request allowance is spent",
+    }
 }
 
-impl LimitGate {
-    /// Fails fast (transient, rate limited) while the allowance is spent.
-    pub(crate) fn check(&self, endpoint: &str) -> Result<(), ConnectorError> {
-        let until = *self
-            .blocked_until
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match until {
-            Some(until) if until > Instant::now() => Err(ConnectorError::new(
-                ErrorKind::Transient,
-                ErrorCategory::RateLimited,
-                SYSTEM,
-                endpoint,
-                "the org's API request allowance is spent",
-            )
-            .with_retry_after(Some(until - Instant::now()))),
-            _ => Ok(()),
-        }
-    }
-
-    /// Learns from an answer: the usage header, or a rate-limit error (held
-    /// back for its `Retry-After` when it has one).
-    pub(crate) fn observe(&self, response: &VendorResponse, error: Option<&ConnectorError>) {
-        let allowance_spent = response
-            .header(LIMIT_INFO)
-            .and_then(api_usage)
-            .is_some_and(|(used, max)| max > 0 && used >= max);
-        let wait = if allowance_spent {
-            Some(LIMIT_BACKOFF)
-        } else {
-            error
-                .filter(|e| e.category == ErrorCategory::RateLimited)
-                .map(|e| e.retry_after.unwrap_or(LIMIT_BACKOFF))
-        };
-        if let Some(wait) = wait {
+fn allowance_spent(response: &VendorResponse) -> Option<Duration> {
+    response
+        .header(LIMIT_INFO)
+        .and_then(api_usage)
+        .is_some_and(|(used, max)| max > 0 && used >= max)
+        .then(|| {
             tracing::warn!(
                 system = SYSTEM,
-                wait_secs = wait.as_secs(),
                 "Salesforce API allowance spent; holding calls back."
             );
-            *self
-                .blocked_until
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Instant::now() + wait);
-        }
-    }
+            LIMIT_BACKOFF
+        })
 }
 
 #[cfg(test)]
@@ -181,6 +151,7 @@ mod tests {
     use reqwest::header::HeaderMap;
 
     use super::*;
+    use crate::http_kit::RateGate;
 
     fn response(status: u16, body: &str) -> VendorResponse {
         VendorResponse {
@@ -225,21 +196,21 @@ mod tests {
         assert!(classify("PATCH /x", &response(400, body), Utc::now()).is_transient());
     }
 
-    #[test]
-    fn usage_header_parses_and_spent_allowance_blocks() {
+    #[tokio::test]
+    async fn usage_header_parses_and_spent_allowance_blocks() {
         assert_eq!(api_usage("api-usage=18/15000"), Some((18, 15000)));
         assert_eq!(
             api_usage("per-app-api-usage=1/10(appName=x), api-usage=7/9"),
             Some((7, 9))
         );
-        let gate = LimitGate::default();
-        assert!(gate.check("GET /x").is_ok());
+        let gate = RateGate::new(rate_policy());
+        assert!(gate.remaining().is_none());
         let mut spent = response(200, "{}");
         spent
             .headers
             .insert(LIMIT_INFO, "api-usage=15000/15000".parse().expect("header"));
         gate.observe(&spent, None);
-        let err = gate.check("GET /x").expect_err("blocked");
+        let err = gate.wait(SYSTEM, "GET /x").await.expect_err("blocked");
         assert_eq!(err.category, ErrorCategory::RateLimited);
     }
 }

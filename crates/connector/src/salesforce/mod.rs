@@ -9,35 +9,34 @@ mod mapping;
 mod read;
 pub mod webhook;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::Utc;
 use crmerp_proto::{Deal, SalesOrder};
-use reqwest::Method;
-use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
-use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
 pub use auth::{Claims, JWT_BEARER_GRANT};
 pub use config::{AuthFlow, SalesforceConfig};
 
-use self::errors::LimitGate;
 use crate::config::{ConfigError, check_base_url};
-use crate::http_client::{VendorResponse, execute, protocol_error};
+use crate::endpoint;
+use crate::http_client::{VendorResponse, protocol_error};
+use crate::http_kit::{Endpoint, HeaderAuth, JsonCall, RateGate, VendorClient};
+use crate::oauth2::{Token, TokenCache};
 use crate::ports::{Capabilities, DealSource, Role, System};
-use crate::session_cache::SessionCache;
 use crate::{CallLog, ConnectorError, ErrorCategory, ErrorKind};
 
 /// System name in references, outcomes and metrics.
 pub const SYSTEM: &str = "salesforce";
 
-pub(crate) const ENDPOINT_COMPOSITE: &str = "POST /services/data/{v}/composite";
-const ENDPOINT_NEXT_LINES: &str = "GET /services/data/{v}/query/{locator}";
-const ENDPOINT_PRODUCTS: &str = "GET /services/data/{v}/composite/sobjects/Product2";
-const ENDPOINT_UPDATE: &str = "PATCH /services/data/{v}/sobjects/Opportunity/{id}";
-const ENDPOINT_TASK: &str = "POST /services/data/{v}/sobjects/Task";
-const ENDPOINT_LIMITS: &str = "GET /services/data/{v}/limits";
+pub(crate) const ENDPOINT_COMPOSITE: Endpoint = endpoint!(POST "/services/data/{v}/composite");
+const ENDPOINT_NEXT_LINES: Endpoint = endpoint!(GET "/services/data/{v}/query/{locator}");
+const ENDPOINT_PRODUCTS: Endpoint = endpoint!(GET "/services/data/{v}/composite/sobjects/Product2");
+const ENDPOINT_UPDATE: Endpoint = endpoint!(PATCH "/services/data/{v}/sobjects/Opportunity/{id}");
+const ENDPOINT_TASK: Endpoint = endpoint!(POST "/services/data/{v}/sobjects/Task");
+const ENDPOINT_LIMITS: Endpoint = endpoint!(GET "/services/data/{v}/limits");
 /// Records per sObject Collections read.
 const PRODUCT_CHUNK: usize = 200;
 /// Line-item pages followed before giving up (a runaway cursor guard).
@@ -50,9 +49,7 @@ const MAX_REASON_CHARS: usize = 255;
 #[derive(Debug)]
 pub struct SalesforceCrm {
     config: SalesforceConfig,
-    client: reqwest::Client,
-    tokens: SessionCache,
-    gate: LimitGate,
+    http: VendorClient<HeaderAuth>,
 }
 
 impl SalesforceCrm {
@@ -60,11 +57,16 @@ impl SalesforceCrm {
     pub fn new(config: SalesforceConfig, client: reqwest::Client) -> Result<Self, ConfigError> {
         config.validate()?;
         let margin = Duration::from_secs(config.refresh_margin_secs);
+        let grant = auth::SalesforceGrant::new(config.clone(), client.clone(), margin);
         Ok(Self {
+            http: VendorClient::new(
+                SYSTEM,
+                client,
+                HeaderAuth::Bearer(TokenCache::new(grant)),
+                errors::classify,
+            )
+            .with_rate_gate(RateGate::new(errors::rate_policy())),
             config,
-            client,
-            tokens: SessionCache::new(margin),
-            gate: LimitGate::default(),
         })
     }
 
@@ -72,53 +74,29 @@ impl SalesforceCrm {
         format!("/services/data/{}", self.config.api_version)
     }
 
-    /// One authenticated call to `path` on the instance. A 401 drops the cached
-    /// session and retries once with a new one (sessions end early on logout or
-    /// a policy change); other non-2xx answers come back as classified errors.
+    /// One authenticated call to `path` on the instance (the token names the
+    /// instance unless it is configured). The kit renews a rejected session once
+    /// (sessions end early on logout or a policy change); other non-2xx answers
+    /// come back as classified errors.
     async fn call(
         &self,
         calls: &CallLog,
-        method: Method,
-        endpoint: &str,
+        endpoint: &Endpoint,
         path: &str,
         body: Option<&Value>,
     ) -> Result<VendorResponse, ConnectorError> {
-        self.gate.check(endpoint)?;
-        let mut retried = false;
-        loop {
-            let token = self
-                .tokens
-                .get(|| auth::fetch_token(&self.config, &self.client, calls))
-                .await?;
-            let base = self.base_url(token.instance_url.as_deref(), endpoint)?;
-            let mut bearer =
-                HeaderValue::try_from(format!("Bearer {}", token.access_token.expose_secret()))
-                    .map_err(|_| {
-                        protocol_error(SYSTEM, endpoint, "access token is not a header value")
-                    })?;
-            bearer.set_sensitive(true);
-            let mut request = self
-                .client
-                .request(method.clone(), format!("{base}{path}"))
-                .header(AUTHORIZATION, bearer)
-                .header(ACCEPT, "application/json");
-            if let Some(body) = body {
-                request = request.json(body);
-            }
-            let response = execute(calls, SYSTEM, endpoint, request).await?;
-            if response.is_success() {
-                self.gate.observe(&response, None);
-                return Ok(response);
-            }
-            let err = errors::classify(endpoint, &response, Utc::now());
-            self.gate.observe(&response, Some(&err));
-            if response.status.as_u16() == 401 && !retried {
-                retried = true;
-                self.tokens.invalidate(&token).await;
-                continue;
-            }
-            return Err(err);
-        }
+        self.http
+            .send_with(calls, endpoint, |http, token: &Option<Arc<Token>>| {
+                let from_token = token.as_ref().and_then(|t| t.instance_url.as_deref());
+                let base = self.base_url(from_token, endpoint)?;
+                let call = JsonCall {
+                    body,
+                    ..JsonCall::default()
+                };
+                let request = http.request(endpoint.method().clone(), format!("{base}{path}"));
+                Ok(call.apply(request))
+            })
+            .await
     }
 
     fn base_url(&self, from_token: Option<&str>, endpoint: &str) -> Result<String, ConnectorError> {
@@ -145,15 +123,9 @@ impl SalesforceCrm {
             return Ok(());
         }
         let path = format!("{}/sobjects/Opportunity/{id}", self.api());
-        self.call(
-            calls,
-            Method::PATCH,
-            ENDPOINT_UPDATE,
-            &path,
-            Some(&Value::Object(fields)),
-        )
-        .await
-        .map(drop)
+        self.call(calls, &ENDPOINT_UPDATE, &path, Some(&Value::Object(fields)))
+            .await
+            .map(drop)
     }
 }
 
@@ -172,7 +144,7 @@ impl System for SalesforceCrm {
 
     async fn probe(&self) -> Result<(), ConnectorError> {
         let path = format!("{}/limits", self.api());
-        self.call(&CallLog::new(), Method::GET, ENDPOINT_LIMITS, &path, None)
+        self.call(&CallLog::new(), &ENDPOINT_LIMITS, &path, None)
             .await
             .map(drop)
     }
@@ -181,7 +153,7 @@ impl System for SalesforceCrm {
 #[async_trait]
 impl DealSource for SalesforceCrm {
     async fn fetch_deal(&self, deal_id: &str, calls: &CallLog) -> Result<Deal, ConnectorError> {
-        check_id(deal_id, ENDPOINT_COMPOSITE)?;
+        check_id(deal_id, &ENDPOINT_COMPOSITE)?;
         let (opportunity, account, first_lines) = self.read_opportunity(calls, deal_id).await?;
         let lines = self.all_lines(calls, first_lines).await?;
         let products = self.products(calls, &lines).await?;
@@ -200,7 +172,7 @@ impl DealSource for SalesforceCrm {
         order: &SalesOrder,
         calls: &CallLog,
     ) -> Result<(), ConnectorError> {
-        check_id(deal_id, ENDPOINT_UPDATE)?;
+        check_id(deal_id, &ENDPOINT_UPDATE)?;
         let c = &self.config;
         let mut fields = serde_json::Map::new();
         fields.insert(c.write_back_field.clone(), json!(order.order_number));
@@ -219,7 +191,7 @@ impl DealSource for SalesforceCrm {
         reason: &str,
         calls: &CallLog,
     ) -> Result<(), ConnectorError> {
-        check_id(deal_id, ENDPOINT_TASK)?;
+        check_id(deal_id, &ENDPOINT_TASK)?;
         let c = &self.config;
         let mut fields = serde_json::Map::new();
         if !c.sync_status_field.is_empty() {
@@ -240,7 +212,7 @@ impl DealSource for SalesforceCrm {
             "ActivityDate": Utc::now().date_naive().to_string(),
         });
         let path = format!("{}/sobjects/Task", self.api());
-        self.call(calls, Method::POST, ENDPOINT_TASK, &path, Some(&task))
+        self.call(calls, &ENDPOINT_TASK, &path, Some(&task))
             .await
             .map(drop)
     }

@@ -3,7 +3,6 @@
 //! Collections.
 
 use chrono::Utc;
-use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -60,9 +59,9 @@ impl SalesforceCrm {
         });
         let path = format!("{api}/composite");
         let composite: CompositeResponse = self
-            .call(calls, Method::POST, ENDPOINT_COMPOSITE, &path, Some(&body))
+            .call(calls, &ENDPOINT_COMPOSITE, &path, Some(&body))
             .await?
-            .json(SYSTEM, ENDPOINT_COMPOSITE)?;
+            .json(SYSTEM, &ENDPOINT_COMPOSITE)?;
         let part = |name: &str| composite.responses.iter().find(|r| r.reference == name);
         let opp = match part("opp") {
             Some(r) if (200..300).contains(&r.status) => r.body.clone(),
@@ -70,14 +69,14 @@ impl SalesforceCrm {
             None => {
                 return Err(protocol_error(
                     SYSTEM,
-                    ENDPOINT_COMPOSITE,
+                    &ENDPOINT_COMPOSITE,
                     "no opp sub-response",
                 ));
             }
         };
         let lines = match part("lines") {
             Some(r) if (200..300).contains(&r.status) => serde_json::from_value(r.body.clone())
-                .map_err(|e| protocol_error(SYSTEM, ENDPOINT_COMPOSITE, e.to_string()))?,
+                .map_err(|e| protocol_error(SYSTEM, &ENDPOINT_COMPOSITE, e.to_string()))?,
             // Salesforce answers a child relationship without rows as not found.
             Some(r) if r.status == 404 => QueryPage {
                 records: Vec::new(),
@@ -87,7 +86,7 @@ impl SalesforceCrm {
             None => {
                 return Err(protocol_error(
                     SYSTEM,
-                    ENDPOINT_COMPOSITE,
+                    &ENDPOINT_COMPOSITE,
                     "no lines sub-response",
                 ));
             }
@@ -100,7 +99,7 @@ impl SalesforceCrm {
             None => {
                 return Err(protocol_error(
                     SYSTEM,
-                    ENDPOINT_COMPOSITE,
+                    &ENDPOINT_COMPOSITE,
                     "no acct sub-response",
                 ));
             }
@@ -123,20 +122,20 @@ impl SalesforceCrm {
             if !url.starts_with("/services/data/") {
                 return Err(protocol_error(
                     SYSTEM,
-                    ENDPOINT_NEXT_LINES,
+                    &ENDPOINT_NEXT_LINES,
                     format!("unexpected nextRecordsUrl {url:?}"),
                 ));
             }
             let page: QueryPage = self
-                .call(calls, Method::GET, ENDPOINT_NEXT_LINES, &url, None)
+                .call(calls, &ENDPOINT_NEXT_LINES, &url, None)
                 .await?
-                .json(SYSTEM, ENDPOINT_NEXT_LINES)?;
+                .json(SYSTEM, &ENDPOINT_NEXT_LINES)?;
             records.extend(page.records);
             next = page.next;
         }
         Err(protocol_error(
             SYSTEM,
-            ENDPOINT_NEXT_LINES,
+            &ENDPOINT_NEXT_LINES,
             format!("more than {MAX_PAGES} pages"),
         ))
     }
@@ -150,7 +149,7 @@ impl SalesforceCrm {
         let mut ids: Vec<String> = Vec::new();
         for line in lines {
             let id = mapping::text(line, "Product2Id");
-            if check_id(&id, ENDPOINT_PRODUCTS).is_ok() && !ids.contains(&id) {
+            if check_id(&id, &ENDPOINT_PRODUCTS).is_ok() && !ids.contains(&id) {
                 ids.push(id);
             }
         }
@@ -163,9 +162,9 @@ impl SalesforceCrm {
                 mapping::PRODUCT_FIELDS
             );
             let found: Vec<Value> = self
-                .call(calls, Method::GET, ENDPOINT_PRODUCTS, &path, None)
+                .call(calls, &ENDPOINT_PRODUCTS, &path, None)
                 .await?
-                .json(SYSTEM, ENDPOINT_PRODUCTS)?;
+                .json(SYSTEM, &ENDPOINT_PRODUCTS)?;
             products.extend(found.into_iter().filter(|p| !p.is_null()));
         }
         Ok(products)

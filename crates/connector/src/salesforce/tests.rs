@@ -168,12 +168,12 @@ async fn hydrates_writes_back_and_flags_with_either_flow() {
         assert_eq!(
             endpoints
                 .iter()
-                .filter(|e| e.as_str() == auth::ENDPOINT_TOKEN)
+                .filter(|e| e.as_str() == auth::ENDPOINT_TOKEN.label())
                 .count(),
             1
         );
         assert!(
-            endpoints.iter().any(|e| e == ENDPOINT_NEXT_LINES),
+            endpoints.iter().any(|e| e == ENDPOINT_NEXT_LINES.label()),
             "{endpoints:?}"
         );
     }
@@ -238,12 +238,18 @@ async fn a_revoked_session_is_renewed_once_and_bad_credentials_are_auth_errors()
     let tokens = calls
         .snapshot()
         .into_iter()
-        .filter(|c| c.endpoint == auth::ENDPOINT_TOKEN)
+        .filter(|c| c.endpoint == auth::ENDPOINT_TOKEN.label())
         .count();
     assert_eq!(tokens, 1, "one new session after the 401");
 
-    let mut wrong = org.connector(AuthFlow::ClientCredentials);
-    wrong.config.client_secret = "wrong".into();
+    // The token grant holds the settings it was built with: build one with a wrong secret.
+    let mut config = org.connector(AuthFlow::ClientCredentials).config;
+    config.client_secret = "wrong".into();
+    let wrong = SalesforceCrm::new(
+        config,
+        build_client(&HttpTimeouts::default()).expect("client"),
+    )
+    .expect("valid");
     let err = wrong
         .fetch_deal(&opp, &CallLog::new())
         .await

@@ -1,56 +1,79 @@
-//! Tryton JSON-RPC over HTTP with a cached session.
+//! Tryton JSON-RPC over HTTP through the kit, with the session as its authentication.
 //!
 //! `common.db.login` answers `[user_id, token, bus_url]`; later calls carry
 //! `Authorization: Session base64(login:user_id:token)`. Tryton answers 401
-//! once a session has expired (`[session] max_age` / `timeout`), so a 401 on a
-//! model call drops the session, logs in again (one login at a time) and
-//! repeats the call once. Every model call gets the user's preferences as its
-//! context (the last positional parameter), which carries the company.
+//! once a session has expired (`[session] max_age` / `timeout`): the kit then
+//! renews the session (one login at a time) and repeats the call once. Every
+//! model call gets the user's preferences as its context (the last positional
+//! parameter), which carries the company.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use reqwest::header::{AUTHORIZATION, HeaderValue};
+use reqwest::{Method, Request};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
 use super::{SYSTEM, wire};
-use crate::http_client::{VendorResponse, classify_status, execute, protocol_error};
+use crate::http_client::{VendorResponse, classify_status, protocol_error};
+use crate::http_kit::{Authenticate, Endpoint, NoAuth, VendorClient};
 use crate::{CallLog, ConnectorError, ErrorCategory, ErrorKind};
 
 /// A logged-in session: the header to send and the user's context.
-struct Session {
+pub(crate) struct Session {
     header: HeaderValue,
     context: Value,
 }
 
+/// The endpoint label of a method in call logs and errors (low cardinality).
+pub(crate) fn endpoint(method: &str) -> String {
+    rpc_endpoint(method).into()
+}
+
+/// The endpoint of a JSON-RPC method: one URL, told apart by the method name.
+fn rpc_endpoint(method: &str) -> Endpoint {
+    Endpoint::dynamic(Method::POST, &format!("/{{db}}/rpc/ {method}"))
+}
+
+/// The JSON-RPC envelope of one request; ids only need to differ per connection.
+fn envelope(next_id: &AtomicU64, method: &str, params: Vec<Value>) -> Value {
+    let id = next_id.fetch_add(1, Ordering::Relaxed);
+    json!({ "id": id, "method": method, "params": params })
+}
+
 /// A JSON-RPC client of one Tryton database.
+#[derive(Debug)]
 pub(crate) struct RpcClient {
+    url: String,
+    http: VendorClient<TrytonSession>,
+}
+
+/// The Tryton session as the kit's authentication: logs in when there is no
+/// session, and drops a rejected one so the kit's retry logs in again.
+pub(crate) struct TrytonSession {
     url: String,
     username: String,
     password: SecretString,
     language: String,
-    http: reqwest::Client,
+    /// Login and preferences go out before there is a session to apply.
+    anonymous: VendorClient<NoAuth>,
+    next_id: Arc<AtomicU64>,
     session: Mutex<Option<Arc<Session>>>,
-    next_id: AtomicU64,
 }
 
-impl std::fmt::Debug for RpcClient {
+impl std::fmt::Debug for TrytonSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RpcClient")
+        f.debug_struct("TrytonSession")
             .field("url", &self.url)
             .field("username", &self.username)
             .finish_non_exhaustive()
     }
-}
-
-/// The endpoint label of a method in call logs and errors (low cardinality).
-pub(crate) fn endpoint(method: &str) -> String {
-    format!("POST /{{db}}/rpc/ {method}")
 }
 
 impl RpcClient {
@@ -61,53 +84,49 @@ impl RpcClient {
         language: String,
         http: reqwest::Client,
     ) -> Self {
-        Self {
-            url,
+        let next_id = Arc::new(AtomicU64::new(1));
+        let session = TrytonSession {
+            url: url.clone(),
             username,
             password,
             language,
-            http,
+            anonymous: VendorClient::new(SYSTEM, http.clone(), NoAuth, classify),
+            next_id,
             session: Mutex::new(None),
-            next_id: AtomicU64::new(1),
+        };
+        Self {
+            url,
+            http: VendorClient::new(SYSTEM, http, session, classify),
         }
     }
 
-    /// Calls a model method with `args`; the context is appended. A 401 (expired
-    /// session) triggers one new login and one repeat of the call.
+    /// Calls a model method with `args`; the session's context is appended.
     pub(crate) async fn call(
         &self,
         calls: &CallLog,
         method: &str,
         args: Vec<Value>,
     ) -> Result<Value, ConnectorError> {
-        let session = self.session(calls).await?;
-        match self.call_with(calls, method, &args, &session).await {
-            Err(err) if err.http_status == 401 => {
-                tracing::info!(method, "Tryton session rejected; logging in again.");
-                self.forget(&session).await;
-                let session = self.session(calls).await?;
-                self.call_with(calls, method, &args, &session).await
-            }
-            other => other,
-        }
+        let endpoint = rpc_endpoint(method);
+        let next_id = &self.http.auth().next_id;
+        let response = self
+            .http
+            .send_with(calls, &endpoint, |http, session: &Arc<Session>| {
+                let mut params = args.clone();
+                params.push(session.context.clone());
+                Ok(http
+                    .post(&self.url)
+                    .json(&envelope(next_id, method, params)))
+            })
+            .await?;
+        result(&endpoint, &response)
     }
+}
 
-    async fn call_with(
-        &self,
-        calls: &CallLog,
-        method: &str,
-        args: &[Value],
-        session: &Session,
-    ) -> Result<Value, ConnectorError> {
-        let mut params = args.to_vec();
-        params.push(session.context.clone());
-        self.post(calls, method, params, Some(&session.header))
-            .await
-    }
-
+impl TrytonSession {
     /// The cached session, or a new one. The lock is held during the login so
     /// concurrent callers wait for one login instead of each starting their own.
-    async fn session(&self, calls: &CallLog) -> Result<Arc<Session>, ConnectorError> {
+    async fn current(&self, calls: &CallLog) -> Result<Arc<Session>, ConnectorError> {
         let mut slot = self.session.lock().await;
         if let Some(session) = slot.as_ref() {
             return Ok(Arc::clone(session));
@@ -172,7 +191,8 @@ impl RpcClient {
         Ok(Session { header, context })
     }
 
-    /// One JSON-RPC request; HTTP errors and `error` answers are classified.
+    /// One JSON-RPC request outside the session (login, then preferences with
+    /// the new session's header); HTTP errors and `error` answers are classified.
     async fn post(
         &self,
         calls: &CallLog,
@@ -180,36 +200,76 @@ impl RpcClient {
         params: Vec<Value>,
         auth: Option<&HeaderValue>,
     ) -> Result<Value, ConnectorError> {
-        let endpoint = endpoint(method);
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let body = json!({ "id": id, "method": method, "params": params });
-        let mut request = self.http.post(&self.url).json(&body);
-        if let Some(auth) = auth {
-            request = request.header(AUTHORIZATION, auth.clone());
-        }
-        let response = execute(calls, SYSTEM, &endpoint, request).await?;
-        interpret(&endpoint, &response)
+        let endpoint = rpc_endpoint(method);
+        let body = envelope(&self.next_id, method, params);
+        let response = self
+            .anonymous
+            .send(calls, &endpoint, &self.url, |mut request| {
+                request = request.json(&body);
+                if let Some(auth) = auth {
+                    request = request.header(AUTHORIZATION, auth.clone());
+                }
+                request
+            })
+            .await?;
+        result(&endpoint, &response)
     }
 }
 
-/// The result of an answer, or its classified failure.
-pub(crate) fn interpret(
+#[async_trait]
+impl Authenticate for TrytonSession {
+    type Credential = Arc<Session>;
+
+    async fn credential(
+        &self,
+        calls: &CallLog,
+        _system: &'static str,
+        _endpoint: &Endpoint,
+    ) -> Result<Arc<Session>, ConnectorError> {
+        self.current(calls).await
+    }
+
+    fn apply(
+        &self,
+        request: &mut Request,
+        session: &Arc<Session>,
+        _system: &'static str,
+        _endpoint: &Endpoint,
+    ) -> Result<(), ConnectorError> {
+        request
+            .headers_mut()
+            .insert(AUTHORIZATION, session.header.clone());
+        Ok(())
+    }
+
+    async fn renew(&self, session: &Arc<Session>, _response: &VendorResponse) -> bool {
+        tracing::info!("Tryton session rejected; logging in again.");
+        self.forget(session).await;
+        true
+    }
+}
+
+/// Classifies a non-2xx Tryton answer.
+pub(crate) fn classify(
     endpoint: &str,
     response: &VendorResponse,
-) -> Result<Value, ConnectorError> {
-    if !response.is_success() {
-        let mut err = classify_status(SYSTEM, endpoint, response, Utc::now());
-        // 503 (`DatabaseOperationalError`, e.g. SQLite "database is locked") and
-        // 504 (transaction timeout) stay transient; 422 ("Missing context
-        // argument") is a permanent request error, as classified by status.
-        match response.status.as_u16() {
-            401 => err.resolution = Some("check_erp_credentials".into()),
-            // A method outside `__rpc__` or a refused origin: configuration, not data.
-            403 => err.resolution = Some("check_erp_configuration".into()),
-            _ => {}
-        }
-        return Err(err);
+    now: DateTime<Utc>,
+) -> ConnectorError {
+    let mut err = classify_status(SYSTEM, endpoint, response, now);
+    // 503 (`DatabaseOperationalError`, e.g. SQLite "database is locked") and
+    // 504 (transaction timeout) stay transient; 422 ("Missing context
+    // argument") is a permanent request error, as classified by status.
+    match response.status.as_u16() {
+        401 => err.resolution = Some("check_erp_credentials".into()),
+        // A method outside `__rpc__` or a refused origin: configuration, not data.
+        403 => err.resolution = Some("check_erp_configuration".into()),
+        _ => {}
     }
+    err
+}
+
+/// The result of a 2xx answer, or its JSON-RPC `error` classified.
+pub(crate) fn result(endpoint: &str, response: &VendorResponse) -> Result<Value, ConnectorError> {
     let mut answer: Value = response.json(SYSTEM, endpoint)?;
     if let Some(error) = answer.get("error").filter(|e| !e.is_null()) {
         return Err(wire::classify_error(endpoint, error, &response.text()));

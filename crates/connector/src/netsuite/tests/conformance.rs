@@ -18,8 +18,7 @@ impl crate::conformance::Fixture for Fixture {
         let body = json!({"itemId": sku, "displayName": format!("Item {sku}"), "basePrice": 19.99});
         erp.call(
             &CallLog::new(),
-            Method::POST,
-            "POST inventoryItem",
+            &crate::endpoint!(POST "/inventoryItem"),
             &format!("{RECORD_PATH}/inventoryItem"),
             &[],
             Some(&body),
