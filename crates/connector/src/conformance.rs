@@ -2,14 +2,15 @@
 //! vendor that declares it, each against its sandbox simulator.
 //!
 //! A vendor opts in with a [`Fixture`] (its config section, how to break its
-//! credentials, how to seed an item) and one test per suite calling
-//! [`system`], [`customer_master`] or [`order_sink`]. The connectors are built
+//! credentials, how to seed an item or a deal) and one test per suite calling
+//! [`system`], [`bounded_body`], [`deal_source`], [`customer_master`],
+//! [`order_sink`] or [`order_status_source`]. The connectors are built
 //! through [`crate::registry`], so the suites also check the declarations.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use crmerp_proto::{Account, Address, Deal, LineItem, Money, OrderStatus, RecordRef};
+use crmerp_proto::{Account, Address, Deal, LineItem, Money, OrderStatus, RecordRef, SalesOrder};
 use serde_json::{Value, json};
 
 use crate::ports::Role;
@@ -30,7 +31,7 @@ pub(crate) trait Fixture: Sync {
     /// The section key holding the vendor API's base URL; `None` when the
     /// vendor names its API host in the login answer (Salesforce).
     const API_URL_KEY: Option<&'static str> = Some("base_url");
-    /// A well-formed deal id for the CRM (whether or not it exists).
+    /// A well-formed deal id for the CRM that a fresh simulator does not hold.
     const DEAL_ID: &'static str = "1";
 
     /// A working configuration section for the simulator at `url`: by
@@ -49,7 +50,70 @@ pub(crate) trait Fixture: Sync {
     fn refuses_duplicate_customers(&self) -> bool {
         true
     }
+
+    /// Creates `deal` through the CRM simulator's own API (the account with
+    /// its address, the deal, its one line) and returns the CRM's deal id.
+    /// Only CRMs have deals.
+    async fn seed_won_deal(&self, _url: &str, _deal: &WonDeal) -> String {
+        panic!(
+            "{} has no deals: only a CRM's fixture implements seed_won_deal",
+            Self::VENDOR
+        )
+    }
+
+    /// The ERP order number on deal `deal_id`, read through the CRM
+    /// simulator's own API from the field the connector's configuration
+    /// writes back to. Only CRMs have deals.
+    async fn order_number_on_deal(&self, _url: &str, _deal_id: &str) -> String {
+        panic!(
+            "{} has no deals: only a CRM's fixture implements order_number_on_deal",
+            Self::VENDOR
+        )
+    }
 }
+
+/// What [`Fixture::seed_won_deal`] creates: one account with an address and a
+/// won deal for it with one line. Quantity and price are written the way a
+/// user types them; the connector reads them back as canonical decimals.
+pub(crate) struct WonDeal {
+    /// The deal's name.
+    pub(crate) name: &'static str,
+    /// The account's (company, organization) name.
+    pub(crate) account: &'static str,
+    /// The account's street line, street name then house number.
+    pub(crate) street: &'static str,
+    /// The account's city.
+    pub(crate) city: &'static str,
+    /// The account's postal code.
+    pub(crate) postal_code: &'static str,
+    /// The account's two-letter country code.
+    pub(crate) country_code: &'static str,
+    /// The deal's currency (ISO 4217).
+    pub(crate) currency: &'static str,
+    /// The line's product code.
+    pub(crate) sku: &'static str,
+    /// The line's product name.
+    pub(crate) product: &'static str,
+    /// The line's quantity.
+    pub(crate) quantity: &'static str,
+    /// The line's unit price.
+    pub(crate) unit_price: &'static str,
+}
+
+/// The deal the [`deal_source`] suite seeds.
+pub(crate) const WON_DEAL: WonDeal = WonDeal {
+    name: "Conformance won deal",
+    account: "Conformance Buyer Ltd",
+    street: "Lagerstrasse 7",
+    city: "Hamburg",
+    postal_code: "20095",
+    country_code: "DE",
+    currency: "EUR",
+    sku: "CONF-SKU-1",
+    product: "Conformance widget",
+    quantity: "3",
+    unit_price: "19.99",
+};
 
 /// This crate's folder; the run-time value wins over a stale cached build's.
 pub(crate) fn manifest_dir() -> std::path::PathBuf {
@@ -387,6 +451,143 @@ pub(crate) async fn order_sink<F: Fixture>(fixture: &F) {
         None,
         "a refused order leaves nothing behind"
     );
+}
+
+/// A won deal is read with its line, account and address; an unknown deal is
+/// a permanent not-found; the ERP order is written back idempotently and
+/// visibly in the CRM; a sync error can be flagged.
+pub(crate) async fn deal_source<F: Fixture>(fixture: &F) {
+    let subject = start(fixture).await;
+    let deals = subject
+        .ports
+        .deal_source("conformance")
+        .expect("declares deal source");
+    let calls = CallLog::new();
+
+    // Before anything is seeded, so the well-formed id names no deal.
+    let err = deals
+        .fetch_deal(F::DEAL_ID, &calls)
+        .await
+        .expect_err("a fresh simulator has no deals");
+    assert_eq!(
+        (err.kind, err.category),
+        (ErrorKind::Permanent, ErrorCategory::NotFound),
+        "{err}"
+    );
+
+    let order = SalesOrder {
+        r#ref: Some(RecordRef {
+            system: "conformance-erp".into(),
+            object_type: "salesOrder".into(),
+            id: "4242".into(),
+        }),
+        order_number: "SO-CONF-1".into(),
+        ..SalesOrder::default()
+    };
+    // Writing back onto a deal that does not exist never creates one.
+    let err = deals
+        .write_back_order(F::DEAL_ID, &order, &calls)
+        .await
+        .expect_err("no deal to write back onto");
+    assert_eq!(
+        (err.kind, err.category),
+        (ErrorKind::Permanent, ErrorCategory::NotFound),
+        "{err}"
+    );
+    let err = deals
+        .fetch_deal(F::DEAL_ID, &calls)
+        .await
+        .expect_err("still no deal");
+    assert_eq!(err.category, ErrorCategory::NotFound, "{err}");
+
+    let seeded = &WON_DEAL;
+    let id = fixture.seed_won_deal(&subject.sim.url, seeded).await;
+    let deal = deals.fetch_deal(&id, &calls).await.expect("fetch deal");
+    assert_eq!(
+        deal.r#ref,
+        Some(RecordRef {
+            system: F::VENDOR.into(),
+            object_type: "deal".into(),
+            id: id.clone(),
+        })
+    );
+    assert_eq!(deal.name, seeded.name);
+    let lines: Vec<_> = deal
+        .line_items
+        .iter()
+        .map(|line| {
+            (
+                line.sku.as_str(),
+                line.quantity.as_str(),
+                line.unit_price
+                    .as_ref()
+                    .map(|p| (p.currency_code.as_str(), p.amount.as_str())),
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [(
+            seeded.sku,
+            seeded.quantity,
+            Some((seeded.currency, seeded.unit_price))
+        )],
+        "{deal:?}"
+    );
+    assert_eq!(
+        deal.account.as_ref().map(|a| a.name.as_str()),
+        Some(seeded.account),
+        "{deal:?}"
+    );
+    // No address on the deal itself: every CRM ships to the account's.
+    let shipping = deal.shipping_address.as_ref().expect("a shipping address");
+    assert_eq!(
+        (
+            shipping.line1.as_str(),
+            shipping.city.as_str(),
+            shipping.postal_code.as_str(),
+            shipping.country_code.as_str()
+        ),
+        (
+            seeded.street,
+            seeded.city,
+            seeded.postal_code,
+            seeded.country_code
+        ),
+        "{deal:?}"
+    );
+    assert_eq!(deal.erp_order_number, "", "not written back yet");
+
+    deals
+        .write_back_order(&id, &order, &calls)
+        .await
+        .expect("write back");
+    deals
+        .write_back_order(&id, &order, &calls)
+        .await
+        .expect("a repeated write-back succeeds");
+    assert_eq!(
+        fixture.order_number_on_deal(&subject.sim.url, &id).await,
+        "SO-CONF-1",
+        "the CRM shows the order number"
+    );
+    assert_eq!(
+        deals
+            .fetch_deal(&id, &calls)
+            .await
+            .expect("fetch deal")
+            .erp_order_number,
+        "SO-CONF-1"
+    );
+
+    deals
+        .flag_sync_error(
+            &id,
+            "Conformance: SKU CONF-SKU-9 is unknown to the ERP",
+            &calls,
+        )
+        .await
+        .expect("flag sync error");
 }
 
 /// Moves `order` (by number) one fulfilment step on through the sandbox's

@@ -365,6 +365,75 @@ impl crate::conformance::Fixture for Fixture {
     const VENDOR: &'static str = SYSTEM;
     const ROLE: Role = Role::Crm;
     const SECRET: &'static str = "/access_token";
+
+    async fn seed_won_deal(&self, url: &str, deal: &crate::conformance::WonDeal) -> String {
+        let http = reqwest::Client::new();
+        // HubSpot's CRM v3 create: properties plus HUBSPOT_DEFINED associations.
+        let create = |object: &'static str, properties: Value, associations: Value| {
+            let request = http
+                .post(format!("{url}/crm/v3/objects/{object}"))
+                .bearer_auth(crmerp_sandbox::DEV_HUBSPOT_TOKEN)
+                .json(&json!({"properties": properties, "associations": associations}));
+            async move {
+                let created: Value = request
+                    .send()
+                    .await
+                    .expect("create")
+                    .json()
+                    .await
+                    .expect("json");
+                created["id"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("created {object}: {created}"))
+                    .to_owned()
+            }
+        };
+        let company = create(
+            "companies",
+            json!({"name": deal.account, "address": deal.street, "city": deal.city,
+                   "zip": deal.postal_code, "country": deal.country_code}),
+            json!([]),
+        )
+        .await;
+        let deal_id = create(
+            "deals",
+            json!({"dealname": deal.name, "dealstage": "closedwon", "pipeline": "default",
+                   "deal_currency_code": deal.currency}),
+            // Deal to company, primary.
+            json!([{"to": {"id": company}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 5}]}]),
+        )
+        .await;
+        create(
+            "line_items",
+            json!({"hs_sku": deal.sku, "name": deal.product, "quantity": deal.quantity,
+                   "price": deal.unit_price}),
+            // Line item to deal.
+            json!([{"to": {"id": deal_id}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 20}]}]),
+        )
+        .await;
+        deal_id
+    }
+
+    async fn order_number_on_deal(&self, url: &str, deal_id: &str) -> String {
+        let config: HubSpotConfig =
+            crate::registry::parse("crm", SYSTEM, Some(self.section(url))).expect("config");
+        let property = config.write_back_property;
+        let read: Value = reqwest::Client::new()
+            .get(format!(
+                "{url}/crm/v3/objects/deals/{deal_id}?properties={property}"
+            ))
+            .bearer_auth(crmerp_sandbox::DEV_HUBSPOT_TOKEN)
+            .send()
+            .await
+            .expect("read deal")
+            .json()
+            .await
+            .expect("json");
+        read["properties"][&property]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
 }
 
-crate::conformance::conformance_tests!(Fixture => system, bounded_body);
+crate::conformance::conformance_tests!(Fixture => system, bounded_body, deal_source);

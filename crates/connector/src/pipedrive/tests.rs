@@ -31,10 +31,15 @@ impl Company {
             vec![("pipedrive", listener)],
             shutdown.clone(),
         ));
+        Self::attach(&base, shutdown.drop_guard())
+    }
+
+    /// A client of the company at `base`; dropping it drops `shutdown`.
+    fn attach(base: &str, shutdown: tokio_util::sync::DropGuard) -> Self {
         Self {
-            base,
+            base: base.to_owned(),
             http: reqwest::Client::new(),
-            _shutdown: shutdown.drop_guard(),
+            _shutdown: shutdown,
         }
     }
 
@@ -209,6 +214,53 @@ impl crate::conformance::Fixture for Fixture {
     const VENDOR: &'static str = SYSTEM;
     const ROLE: Role = Role::Crm;
     const SECRET: &'static str = "/api_token";
+
+    async fn seed_won_deal(&self, url: &str, deal: &crate::conformance::WonDeal) -> String {
+        // The suite owns the simulator: this client's guard stops nothing.
+        let company = Company::attach(url, CancellationToken::new().drop_guard());
+        // Pipedrive keeps a geocoded address: street name and number apart.
+        let (route, street_number) = deal.street.rsplit_once(' ').expect("name and number");
+        let org = company
+            .post(
+                "/api/v2/organizations",
+                json!({"name": deal.account, "address": {"route": route, "street_number": street_number,
+                       "locality": deal.city, "postal_code": deal.postal_code, "country": deal.country_code}}),
+            )
+            .await;
+        let created = company
+            .post(
+                "/api/v2/deals",
+                json!({"title": deal.name, "currency": deal.currency, "org_id": org["id"], "status": "won"}),
+            )
+            .await;
+        let product = company
+            .post(
+                "/api/v2/products",
+                json!({"name": deal.product, "code": deal.sku}),
+            )
+            .await;
+        let number = |text: &str| text.parse::<f64>().expect("a decimal");
+        company
+            .post(
+                &format!("/api/v2/deals/{}/products", created["id"]),
+                json!({"product_id": product["id"], "item_price": number(deal.unit_price),
+                       "quantity": number(deal.quantity)}),
+            )
+            .await;
+        created["id"].to_string()
+    }
+
+    async fn order_number_on_deal(&self, url: &str, deal_id: &str) -> String {
+        let config: PipedriveConfig =
+            crate::registry::parse("crm", SYSTEM, Some(self.section(url))).expect("config");
+        let deal = Company::attach(url, CancellationToken::new().drop_guard())
+            .get(&format!("/api/v2/deals/{deal_id}"))
+            .await;
+        deal["custom_fields"][&config.write_back_field]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
 }
 
-crate::conformance::conformance_tests!(Fixture => system, bounded_body);
+crate::conformance::conformance_tests!(Fixture => system, bounded_body, deal_source);

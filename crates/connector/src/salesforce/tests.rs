@@ -38,6 +38,12 @@ impl Org {
             vec![("salesforce", listener)],
             shutdown.clone(),
         ));
+        Self::attach(&base, shutdown.drop_guard()).await
+    }
+
+    /// A client of the org at `base` with a session of its own; dropping it
+    /// drops `shutdown`.
+    async fn attach(base: &str, shutdown: tokio_util::sync::DropGuard) -> Self {
         let http = reqwest::Client::new();
         let token: Value = http
             .post(format!("{base}/services/oauth2/token"))
@@ -54,10 +60,10 @@ impl Org {
             .expect("access_token")
             .to_owned();
         Self {
-            base,
+            base: base.to_owned(),
             http,
             token,
-            _shutdown: shutdown.drop_guard(),
+            _shutdown: shutdown,
         }
     }
 
@@ -291,6 +297,52 @@ impl crate::conformance::Fixture for Fixture {
     const ROLE: Role = Role::Crm;
     const SECRET: &'static str = "/client_secret";
     const API_URL_KEY: Option<&'static str> = None;
+    /// Well-formed (opportunity prefix, case checksum), never issued by a fresh org.
+    const DEAL_ID: &'static str = "0065g0000099999AAA";
+
+    async fn seed_won_deal(&self, url: &str, deal: &crate::conformance::WonDeal) -> String {
+        // The suite owns the simulator: this client's guard stops nothing.
+        let org = Org::attach(url, CancellationToken::new().drop_guard()).await;
+        let account = org
+            .create(
+                "Account",
+                json!({"Name": deal.account, "BillingStreet": deal.street, "BillingCity": deal.city,
+                       "BillingPostalCode": deal.postal_code, "BillingCountry": deal.country_code}),
+            )
+            .await;
+        let opp = org
+            .create(
+                "Opportunity",
+                json!({"Name": deal.name, "StageName": "Closed Won", "CloseDate": "2026-11-20",
+                       "AccountId": account, "CurrencyIsoCode": deal.currency}),
+            )
+            .await;
+        let product = org
+            .create(
+                "Product2",
+                json!({"Name": deal.product, "ProductCode": deal.sku}),
+            )
+            .await;
+        let number = |text: &str| text.parse::<f64>().expect("a decimal");
+        org.create(
+            "OpportunityLineItem",
+            json!({"OpportunityId": opp, "Product2Id": product, "Quantity": number(deal.quantity),
+                   "UnitPrice": number(deal.unit_price), "SortOrder": 1}),
+        )
+        .await;
+        opp
+    }
+
+    async fn order_number_on_deal(&self, url: &str, deal_id: &str) -> String {
+        let config: SalesforceConfig =
+            crate::registry::parse("crm", SYSTEM, Some(self.section(url))).expect("config");
+        let field = config.write_back_field;
+        let record = Org::attach(url, CancellationToken::new().drop_guard())
+            .await
+            .get(&format!("sobjects/Opportunity/{deal_id}?fields={field}"))
+            .await;
+        record[&field].as_str().unwrap_or_default().to_owned()
+    }
 }
 
-crate::conformance::conformance_tests!(Fixture => system, bounded_body);
+crate::conformance::conformance_tests!(Fixture => system, bounded_body, deal_source);
