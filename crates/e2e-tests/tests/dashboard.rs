@@ -6,9 +6,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crmerp_testkit::hubspot::DealSpec;
 use crmerp_testkit::paths::workspace_root;
-use crmerp_testkit::{Stack, StackOptions, eventually};
+use crmerp_testkit::{Stack, StackOptions};
 
 const DASHBOARD: &str = "deploy/grafana/crmerp-overview.json";
 
@@ -103,24 +102,9 @@ fn every_dashboard_query_names_an_exported_metric_of_the_right_type() {
 async fn a_processed_deal_exports_the_latency_histograms_the_dashboard_needs() -> anyhow::Result<()>
 {
     let stack = Stack::start(StackOptions::default()).await?;
-    let deal = stack
-        .hubspot
-        .create_deal(&DealSpec::complete("Dashboard"))
+    stack
+        .win_new_deal("Dashboard", Duration::from_secs(60))
         .await?;
-    stack.crm.win(&deal.deal_id).await?;
-    eventually(
-        "the order written back",
-        Duration::from_secs(60),
-        || async {
-            stack
-                .crm
-                .erp_order_number(&deal.deal_id)
-                .await
-                .ok()
-                .flatten()
-        },
-    )
-    .await?;
     let worker = stack
         .worker
         .as_ref()

@@ -6,8 +6,7 @@
 use std::time::Duration;
 
 use crmerp_testkit::dynamics365::{DEV_WEBHOOK_HEADER, DEV_WEBHOOK_SECRET};
-use crmerp_testkit::hubspot::DealSpec;
-use crmerp_testkit::{Stack, StackOptions, eventually};
+use crmerp_testkit::{Stack, StackOptions};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -33,20 +32,7 @@ fn win_context(opportunity: &str, request: &str) -> String {
 #[tokio::test]
 async fn won_opportunity_becomes_one_order_with_the_number_written_back() -> anyhow::Result<()> {
     let stack = Stack::start(options(true)).await?;
-    let deal = stack
-        .crm
-        .create_deal(&DealSpec::complete("Dataverse Happy"))
-        .await?;
-    stack.crm.win(&deal.deal_id).await?;
-    let number = eventually("the order number on the opportunity", WAIT, || async {
-        stack
-            .crm
-            .erp_order_number(&deal.deal_id)
-            .await
-            .ok()
-            .flatten()
-    })
-    .await?;
+    let (deal, number) = stack.win_new_deal("Dataverse Happy", WAIT).await?;
     let orders = stack
         .erp
         .orders_for(&stack.crm.external_ref(&deal.deal_id))

@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use crmerp_testkit::hubspot::DealSpec;
 use crmerp_testkit::pipedrive::{DEV_WEBHOOK_PASSWORD, DEV_WEBHOOK_USER};
 use crmerp_testkit::{Stack, StackOptions, eventually};
 use serde_json::{Value, json};
@@ -33,20 +32,7 @@ fn won_webhook(deal_id: u64, won_time: &str) -> String {
 #[tokio::test]
 async fn won_deal_becomes_one_order_with_the_number_written_back() -> anyhow::Result<()> {
     let stack = Stack::start(options(true)).await?;
-    let deal = stack
-        .crm
-        .create_deal(&DealSpec::complete("Pipedrive Happy"))
-        .await?;
-    stack.crm.win(&deal.deal_id).await?;
-    let number = eventually("the order number on the deal", WAIT, || async {
-        stack
-            .crm
-            .erp_order_number(&deal.deal_id)
-            .await
-            .ok()
-            .flatten()
-    })
-    .await?;
+    let (deal, number) = stack.win_new_deal("Pipedrive Happy", WAIT).await?;
     let orders = stack
         .erp
         .orders_for(&stack.crm.external_ref(&deal.deal_id))

@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use crmerp_testkit::hubspot::DealSpec;
 use crmerp_testkit::monitoring::{Monitoring, VIEWER_TOKEN};
 use crmerp_testkit::{Stack, StackOptions, eventually};
 
@@ -13,11 +12,9 @@ use crmerp_testkit::{Stack, StackOptions, eventually};
 async fn the_event_log_works_over_verified_tls_to_postgres() -> anyhow::Result<()> {
     let stack = Stack::start(StackOptions::default()).await?;
     let (monitoring, tls) = Monitoring::start_over_tls(&stack).await?;
-    let deal = stack
-        .hubspot
-        .create_deal(&DealSpec::complete("Over TLS"))
+    let (deal, _) = stack
+        .win_new_deal("Over TLS", Duration::from_secs(60))
         .await?;
-    stack.crm.win(&deal.deal_id).await?;
     let api = monitoring.api(Some(VIEWER_TOKEN))?;
     // Stored and read back through the TLS front: the only way to Postgres.
     let query = format!("/api/v1/events?crm_record_id={}", deal.deal_id);

@@ -6,9 +6,8 @@ use std::time::Duration;
 
 use chrono::Utc;
 use crmerp_connector::standard_webhooks;
-use crmerp_testkit::hubspot::DealSpec;
 use crmerp_testkit::salesforce::{DEV_CALLOUT_SECRET, DEV_ORG_ID};
-use crmerp_testkit::{Stack, StackOptions, eventually};
+use crmerp_testkit::{Stack, StackOptions};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -65,20 +64,7 @@ fn signed(
 async fn won_opportunity_becomes_one_order_through_an_acknowledged_outbound_message()
 -> anyhow::Result<()> {
     let stack = Stack::start(options(true)).await?;
-    let deal = stack
-        .crm
-        .create_deal(&DealSpec::complete("Salesforce Happy"))
-        .await?;
-    stack.crm.win(&deal.deal_id).await?;
-    let number = eventually("the order number on the opportunity", WAIT, || async {
-        stack
-            .crm
-            .erp_order_number(&deal.deal_id)
-            .await
-            .ok()
-            .flatten()
-    })
-    .await?;
+    let (deal, number) = stack.win_new_deal("Salesforce Happy", WAIT).await?;
     let orders = stack
         .erp
         .orders_for(&stack.crm.external_ref(&deal.deal_id))

@@ -84,6 +84,30 @@ pub struct Stack {
 }
 
 impl Stack {
+    /// Creates a complete deal named `name` in the stack's CRM, wins it and
+    /// waits (up to `wait`) for the ERP order number written back on it.
+    /// Returns the deal and that number.
+    pub async fn win_new_deal(
+        &self,
+        name: &str,
+        wait: Duration,
+    ) -> anyhow::Result<(crate::hubspot::CreatedDeal, String)> {
+        let deal = self
+            .crm
+            .create_deal(&crate::hubspot::DealSpec::complete(name))
+            .await?;
+        self.crm.win(&deal.deal_id).await?;
+        let number = crate::eventually("the order number on the deal", wait, || async {
+            self.crm
+                .erp_order_number(&deal.deal_id)
+                .await
+                .ok()
+                .flatten()
+        })
+        .await?;
+        Ok((deal, number))
+    }
+
     /// Starts everything and seeds the NetSuite items `SKU-100` and `SKU-200`.
     pub async fn start(options: StackOptions) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new().prefix("crmerp-stack-").tempdir()?;
