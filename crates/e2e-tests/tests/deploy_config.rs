@@ -85,8 +85,10 @@ async fn the_kubernetes_configmaps_start_the_services() -> anyhow::Result<()> {
                 "CRMERP__ERP__NETSUITE__CONSUMER_SECRET",
                 "k8s-consumer-secret",
             ),
-            ("CRMERP__ERP__NETSUITE__TOKEN_ID", "k8s-token-id"),
-            ("CRMERP__ERP__NETSUITE__TOKEN_SECRET", "k8s-token-secret"),
+            // All-digit secrets and ids, as real ones often are: they must
+            // stay strings (a numeric NetSuite value once crashed start-up).
+            ("CRMERP__ERP__NETSUITE__TOKEN_ID", "1234567890"),
+            ("CRMERP__ERP__NETSUITE__TOKEN_SECRET", "0042"),
         ],
     )
     .await?;
