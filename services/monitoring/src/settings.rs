@@ -126,3 +126,34 @@ impl Settings {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_tokens_come_from_one_environment_variable_holding_json() {
+        let sha = "a".repeat(64);
+        let tokens = format!(r#"[{{"name":"ops","role":"operator","sha256":"{sha}"}}]"#);
+        let settings: Settings = crmerp_service_kit::settings::load_settings_from(
+            DEFAULTS,
+            None,
+            [
+                (
+                    "CRMERP__NATS__URL".to_owned(),
+                    "nats://127.0.0.1:4222".to_owned(),
+                ),
+                ("CRMERP__MONITORING__TOKENS".to_owned(), tokens),
+            ],
+        )
+        .expect("loads");
+        settings.validate().expect("valid");
+        let [token] = settings.monitoring.tokens.as_slice() else {
+            panic!("one token: {:?}", settings.monitoring.tokens);
+        };
+        assert_eq!(
+            (token.name.as_str(), token.role, token.sha256.as_str()),
+            ("ops", Role::Operator, sha.as_str())
+        );
+    }
+}
