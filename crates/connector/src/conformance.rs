@@ -188,6 +188,19 @@ async fn fault(sim: &Simulator, spec: Value) {
     assert!(response.status().is_success(), "fault armed: {spec}");
 }
 
+/// Arms `spec` on the simulator and probes once; the probe must fail.
+async fn probe_under_fault(
+    sim: &Simulator,
+    base: &dyn crate::System,
+    spec: Value,
+) -> crate::ConnectorError {
+    fault(sim, spec.clone()).await;
+    match base.probe().await {
+        Ok(()) => panic!("the probe succeeded under the fault {spec}"),
+        Err(err) => err,
+    }
+}
+
 /// The base every port shares: probe, transport failures, throttling, credentials.
 pub(crate) async fn system<F: Fixture>(fixture: &F) {
     let subject = start(fixture).await;
@@ -196,25 +209,19 @@ pub(crate) async fn system<F: Fixture>(fixture: &F) {
     base.probe().await.expect("probe answers");
 
     // 5xx: transient.
-    fault(&subject.sim, json!({"status": 503, "count": 1})).await;
-    let err = base.probe().await.expect_err("unavailable");
+    let err = probe_under_fault(&subject.sim, &*base, json!({"status": 503, "count": 1})).await;
     assert_eq!(err.kind, ErrorKind::Transient, "{err}");
     assert_ne!(err.category, ErrorCategory::RateLimited, "{err}");
 
     // No answer at all: transient.
-    fault(&subject.sim, json!({"status": 0, "count": 1})).await;
-    let err = base.probe().await.expect_err("dropped");
+    let err = probe_under_fault(&subject.sim, &*base, json!({"status": 0, "count": 1})).await;
     assert_eq!(err.kind, ErrorKind::Transient, "{err}");
     base.probe().await.expect("recovered after the faults");
 
     // 429 with Retry-After: transient, the vendor's wait is kept, and calls
     // work again once it is over.
-    fault(
-        &subject.sim,
-        json!({"status": 429, "retry_after_secs": 1, "count": 1}),
-    )
-    .await;
-    let err = base.probe().await.expect_err("throttled");
+    let throttled = json!({"status": 429, "retry_after_secs": 1, "count": 1});
+    let err = probe_under_fault(&subject.sim, &*base, throttled).await;
     assert_eq!(err.category, ErrorCategory::RateLimited, "{err}");
     assert_eq!(err.kind, ErrorKind::Transient, "{err}");
     assert_eq!(err.retry_after, Some(Duration::from_secs(1)), "{err}");
@@ -226,12 +233,8 @@ pub(crate) async fn system<F: Fixture>(fixture: &F) {
     slow["timeouts"] = json!({"connect_timeout_ms": 1000, "request_timeout_ms": 300});
     let slow = build::<F>(slow).base();
     slow.probe().await.expect("warm-up");
-    fault(
-        &subject.sim,
-        json!({"status": 200, "latency_ms": 1500, "count": 1}),
-    )
-    .await;
-    let err = slow.probe().await.expect_err("timed out");
+    let stalled = json!({"status": 200, "latency_ms": 1500, "count": 1});
+    let err = probe_under_fault(&subject.sim, &*slow, stalled).await;
     assert_eq!(err.category, ErrorCategory::Timeout, "{err}");
     assert!(err.is_transient(), "{err}");
 

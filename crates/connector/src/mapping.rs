@@ -219,9 +219,27 @@ pub(crate) fn odata_string(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
 }
 
+/// True for a GUID in its 8-4-4-4-12 hex form, the id shape of the OData
+/// vendors (Dataverse, Business Central); nothing else may reach their URLs.
+pub(crate) fn is_guid(id: &str) -> bool {
+    let groups: Vec<&str> = id.split('-').collect();
+    groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+        && groups
+            .iter()
+            .all(|g| g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn guids_are_recognised_in_their_grouped_form_only() {
+        assert!(is_guid("7c5a8b1e-0000-4000-8000-000000000001"));
+        assert!(!is_guid("7c5a8b1e-0000-4000-8000-00000000001)"));
+        assert!(!is_guid("7c5a8b1e00004000800000000000000001ab"));
+        assert!(!is_guid("S-ORD101001"));
+    }
 
     #[test]
     fn long_references_are_shortened_stably() {

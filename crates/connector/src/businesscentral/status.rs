@@ -16,13 +16,14 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
-use crmerp_proto::{OrderStatus, OrderStatusChanged, RecordRef, Shipment, Timestamp};
+use crmerp_proto::{OrderStatus, OrderStatusChanged, RecordRef, Shipment, timestamp_from};
 use serde::Deserialize;
 
 use super::request::query;
 use super::{BusinessCentralErp, SYSTEM};
 use crate::endpoint;
 use crate::http_kit::Endpoint;
+use crate::mapping::is_guid;
 use crate::ports::OrderStatusSource;
 use crate::{CallLog, ConnectorError, ErrorCategory, ErrorKind};
 
@@ -93,11 +94,6 @@ impl OrderStatusSource for BusinessCentralErp {
     }
 }
 
-/// BC ids are GUIDs; anything else would be spliced into the URL path.
-fn is_guid(id: &str) -> bool {
-    id.len() == 36 && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
-}
-
 fn status_of(state: OrderState) -> OrderStatusChanged {
     let status = if state.delivered_date.is_some() {
         OrderStatus::Delivered
@@ -122,7 +118,7 @@ fn status_of(state: OrderState) -> OrderStatusChanged {
             delivered_at: state
                 .delivered_date
                 .and_then(|day| day.and_hms_opt(0, 0, 0))
-                .map(|at| timestamp(at.and_utc())),
+                .map(|at| timestamp_from(at.and_utc())),
             ..Shipment::default()
         }]
     } else {
@@ -136,29 +132,10 @@ fn status_of(state: OrderState) -> OrderStatusChanged {
         }),
         order_number: state.number,
         external_ref: state.external_document_number,
-        changed_at: state.last_modified_date_time.map(timestamp),
+        changed_at: state.last_modified_date_time.map(timestamp_from),
         shipments,
         ..OrderStatusChanged::default()
     };
     changed.set_status(status);
     changed
-}
-
-fn timestamp(at: DateTime<Utc>) -> Timestamp {
-    Timestamp {
-        seconds: at.timestamp(),
-        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ids_that_are_not_guids_never_reach_the_url() {
-        assert!(is_guid("7c5a8b1e-0000-4000-8000-000000000001"));
-        assert!(!is_guid("7c5a8b1e-0000-4000-8000-00000000001)"));
-        assert!(!is_guid("S-ORD101001"));
-    }
 }

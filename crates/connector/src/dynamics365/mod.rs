@@ -306,12 +306,7 @@ impl DealSource for Dynamics365Crm {
 
 /// Dataverse ids are GUIDs; nothing else may reach a URL.
 fn check_id(id: &str, endpoint: &str) -> Result<(), ConnectorError> {
-    let groups: Vec<&str> = id.split('-').collect();
-    let ok = groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
-        && groups
-            .iter()
-            .all(|g| g.bytes().all(|b| b.is_ascii_hexdigit()));
-    if ok {
+    if crate::mapping::is_guid(id) {
         Ok(())
     } else {
         Err(ConnectorError::new(

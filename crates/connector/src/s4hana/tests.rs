@@ -14,12 +14,7 @@ use crate::test_support::{Simulator, simulator};
 /// `$CRMERP_SPECS_DIR`, or `../shared/specs` beside the workspace.
 fn spec(name: &str) -> Metadata {
     let dir = std::env::var_os("CRMERP_SPECS_DIR").map_or_else(
-        || {
-            // Run-time value first: a cached build may come from another checkout.
-            std::env::var_os("CARGO_MANIFEST_DIR")
-                .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
-                .join("../../../shared/specs")
-        },
+        || crate::conformance::manifest_dir().join("../../../shared/specs"),
         PathBuf::from,
     );
     let path = dir.join("sap").join(name);
