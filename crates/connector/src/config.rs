@@ -66,3 +66,15 @@ pub(crate) fn check_not_blank(key: &str, value: &str) -> Result<(), ConfigError>
         Ok(())
     }
 }
+
+/// Checks that a currency setting is an ISO 4217 code (three upper-case letters).
+pub(crate) fn check_currency(key: &str, value: &str) -> Result<(), ConfigError> {
+    if value.len() == 3 && value.bytes().all(|b| b.is_ascii_uppercase()) {
+        Ok(())
+    } else {
+        Err(ConfigError::invalid(
+            key,
+            "must be an ISO 4217 code such as USD",
+        ))
+    }
+}

@@ -13,8 +13,9 @@ use async_trait::async_trait;
 use crmerp_proto::{Account, Address, Deal, LineItem, Money, OrderStatus, RecordRef, SalesOrder};
 use serde_json::{Value, json};
 
+use crate::field_maps::FlowMaps;
 use crate::ports::Role;
-use crate::registry::{build_crm, build_erp};
+use crate::registry::{DEAL_TO_ORDER, build_crm, build_erp};
 use crate::test_support::{Simulator, serve, simulator};
 use crate::{CallLog, Capabilities, ErrorCategory, ErrorKind, OrderRequest};
 
@@ -123,15 +124,39 @@ pub(crate) fn manifest_dir() -> std::path::PathBuf {
     )
 }
 
-/// `[<role>.<vendor>]` of `config/dev.toml` with every loopback URL moved to `url`.
-pub(crate) fn dev_section(role: Role, vendor: &str, url: &str) -> Value {
-    let dev: Value = config::Config::builder()
+/// `config/dev.toml`, the configuration `make run` uses.
+fn dev_config() -> Value {
+    config::Config::builder()
         .add_source(config::File::from(
             manifest_dir().join("../../config/dev.toml"),
         ))
         .build()
         .and_then(config::Config::try_deserialize)
-        .expect("config/dev.toml parses");
+        .expect("config/dev.toml parses")
+}
+
+/// The flows' field maps of `config/dev.toml` (`[deal_to_order.<role>.<vendor>]`).
+pub(crate) fn dev_maps() -> FlowMaps {
+    let dev = dev_config();
+    FlowMaps::new().with(DEAL_TO_ORDER, dev.get(DEAL_TO_ORDER).cloned())
+}
+
+/// Deal-to-order's field maps for `vendor` as `config/dev.toml` sets them.
+pub(crate) fn dev_fields<T: serde::de::DeserializeOwned>(role: Role, vendor: &str) -> T {
+    dev_maps()
+        .read(
+            DEAL_TO_ORDER,
+            role,
+            vendor,
+            &mut serde_json::Map::new(),
+            &[],
+        )
+        .expect("config/dev.toml's field maps parse")
+}
+
+/// `[<role>.<vendor>]` of `config/dev.toml` with every loopback URL moved to `url`.
+pub(crate) fn dev_section(role: Role, vendor: &str, url: &str) -> Value {
+    let dev = dev_config();
     let mut section = dev
         .get(role.as_str())
         .and_then(|side| side.get(vendor))
@@ -164,8 +189,8 @@ pub(crate) struct Subject {
 
 fn build<F: Fixture>(section: Value) -> Capabilities {
     let built = match F::ROLE {
-        Role::Crm => build_crm(F::VENDOR, Some(section)),
-        Role::Erp => build_erp(F::VENDOR, Some(section)),
+        Role::Crm => build_crm(F::VENDOR, Some(section), &dev_maps()),
+        Role::Erp => build_erp(F::VENDOR, Some(section), &dev_maps()),
     };
     built.unwrap_or_else(|e| panic!("{} builds: {e}", F::VENDOR))
 }

@@ -21,6 +21,7 @@ mod conformance;
 mod decimal;
 pub mod dynamics365;
 pub mod error;
+pub mod field_maps;
 pub mod http_client;
 pub mod http_kit;
 pub mod hubspot;
@@ -42,6 +43,7 @@ mod test_support;
 pub use calls::CallLog;
 pub use config::ConfigError;
 pub use error::{ConnectorError, ErrorCategory, ErrorKind, truncate_detail};
+pub use field_maps::FlowMaps;
 pub use ports::{
     Capabilities, Capability, CustomerMaster, DealSource, MissingCapability, OrderRequest,
     OrderSink, OrderStatusSource, Role, System,

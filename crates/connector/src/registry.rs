@@ -10,7 +10,9 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 
 use crate::config::ConfigError;
+use crate::field_maps::FlowMaps;
 use crate::http_client::{HttpTimeouts, build_client};
+use crate::ports::Role;
 use crate::{
     Capabilities, businesscentral, dynamics365, hubspot, netsuite, oraclefusion, pipedrive, s4hana,
     salesforce, tryton,
@@ -33,29 +35,39 @@ pub const ERP_KINDS: &[&str] = &[
 ];
 
 /// Builds the CRM connector `kind` from its section (`section` is `None` when
-/// `[crm.<kind>]` is absent). Errors name the missing or invalid setting.
+/// `[crm.<kind>]` is absent) and the flows' field maps for it. Errors name the
+/// missing or invalid setting.
 pub fn build_crm(
     kind: &str,
     section: Option<serde_json::Value>,
+    maps: &FlowMaps,
 ) -> Result<Capabilities, ConfigError> {
     match kind {
         hubspot::SYSTEM => {
-            let config: hubspot::HubSpotConfig = parse("crm", kind, section)?;
+            let (mut config, fields): (hubspot::HubSpotConfig, _) =
+                configure(Role::Crm, kind, section, maps, hubspot::MOVED)?;
+            config.deal_to_order = fields;
             let client = client("crm", kind, &config.timeouts)?;
             Ok(Arc::new(hubspot::HubSpotCrm::new(config, client)?).capabilities())
         }
         dynamics365::SYSTEM => {
-            let config: dynamics365::Dynamics365Config = parse("crm", kind, section)?;
+            let (mut config, fields): (dynamics365::Dynamics365Config, _) =
+                configure(Role::Crm, kind, section, maps, dynamics365::MOVED)?;
+            config.deal_to_order = fields;
             let client = client("crm", kind, &config.timeouts)?;
             Ok(Arc::new(dynamics365::Dynamics365Crm::new(config, client)?).capabilities())
         }
         pipedrive::SYSTEM => {
-            let config: pipedrive::PipedriveConfig = parse("crm", kind, section)?;
+            let (mut config, fields): (pipedrive::PipedriveConfig, _) =
+                configure(Role::Crm, kind, section, maps, pipedrive::MOVED)?;
+            config.deal_to_order = fields;
             let client = client("crm", kind, &config.timeouts)?;
             Ok(Arc::new(pipedrive::PipedriveCrm::new(config, client)?).capabilities())
         }
         salesforce::SYSTEM => {
-            let config: salesforce::SalesforceConfig = parse("crm", kind, section)?;
+            let (mut config, fields): (salesforce::SalesforceConfig, _) =
+                configure(Role::Crm, kind, section, maps, salesforce::MOVED)?;
+            config.deal_to_order = fields;
             let client = client("crm", kind, &config.timeouts)?;
             Ok(Arc::new(salesforce::SalesforceCrm::new(config, client)?).capabilities())
         }
@@ -70,19 +82,25 @@ pub fn build_crm(
 }
 
 /// Builds the ERP connector `kind` from its section (`section` is `None` when
-/// `[erp.<kind>]` is absent). Errors name the missing or invalid setting.
+/// `[erp.<kind>]` is absent) and the flows' field maps for it. Errors name the
+/// missing or invalid setting.
 pub fn build_erp(
     kind: &str,
     section: Option<serde_json::Value>,
+    maps: &FlowMaps,
 ) -> Result<Capabilities, ConfigError> {
     match kind {
         netsuite::SYSTEM => {
-            let config: netsuite::NetSuiteConfig = parse("erp", kind, section)?;
+            let (mut config, fields): (netsuite::NetSuiteConfig, _) =
+                configure(Role::Erp, kind, section, maps, netsuite::MOVED)?;
+            config.deal_to_order = fields;
             let client = client("erp", kind, &config.timeouts)?;
             Ok(Arc::new(netsuite::NetSuiteErp::new(config, client)?).capabilities())
         }
         tryton::SYSTEM => {
-            let config: tryton::TrytonConfig = parse("erp", kind, section)?;
+            let (mut config, fields): (tryton::TrytonConfig, _) =
+                configure(Role::Erp, kind, section, maps, tryton::MOVED)?;
+            config.deal_to_order = fields;
             let client = client("erp", kind, &config.timeouts)?;
             Ok(Arc::new(tryton::TrytonErp::new(config, client)?).capabilities())
         }
@@ -92,12 +110,16 @@ pub fn build_erp(
             Ok(Arc::new(businesscentral::BusinessCentralErp::new(config, client)?).capabilities())
         }
         s4hana::SYSTEM => {
-            let config: s4hana::S4HanaConfig = parse("erp", kind, section)?;
+            let (mut config, fields): (s4hana::S4HanaConfig, _) =
+                configure(Role::Erp, kind, section, maps, s4hana::MOVED)?;
+            config.deal_to_order = fields;
             let client = client("erp", kind, &config.timeouts)?;
             Ok(Arc::new(s4hana::S4HanaErp::new(config, client)?).capabilities())
         }
         oraclefusion::SYSTEM => {
-            let config: oraclefusion::OracleFusionConfig = parse("erp", kind, section)?;
+            let (mut config, fields): (oraclefusion::OracleFusionConfig, _) =
+                configure(Role::Erp, kind, section, maps, oraclefusion::MOVED)?;
+            config.deal_to_order = fields;
             let client = client("erp", kind, &config.timeouts)?;
             Ok(Arc::new(oraclefusion::OracleFusionErp::new(config, client)?).capabilities())
         }
@@ -109,6 +131,31 @@ pub fn build_erp(
             ),
         )),
     }
+}
+
+/// The flow whose field maps the connectors carry: deal-to-order, the one
+/// flow built today (see [`crate::field_maps`]).
+pub const DEAL_TO_ORDER: &str = "deal_to_order";
+
+/// Splits a vendor's section into its connection settings `C` (from
+/// `[<role>.<kind>]`) and deal-to-order's field maps `F` for it (from
+/// `[deal_to_order.<role>.<kind>]`, or the `moved` keys still at their old place).
+fn configure<C: DeserializeOwned, F: DeserializeOwned>(
+    role: Role,
+    kind: &str,
+    section: Option<serde_json::Value>,
+    maps: &FlowMaps,
+    moved: &[&str],
+) -> Result<(C, F), ConfigError> {
+    let key = format!("{}.{kind}", role.as_str());
+    let mut section = match section {
+        Some(serde_json::Value::Object(map)) => map,
+        Some(_) => return Err(ConfigError::invalid(key, "must be a table")),
+        None => return Err(ConfigError::missing(format!("[{key}] section"))),
+    };
+    let fields = maps.read(DEAL_TO_ORDER, role, kind, &mut section, moved)?;
+    let config = from_section(&key, &serde_json::Value::Object(section))?;
+    Ok((config, fields))
 }
 
 /// Deserialises `[<side>.<kind>]`, naming the section in every error.
@@ -173,7 +220,7 @@ pub fn capability_table(bundles: &[Capabilities]) -> String {
 mod tests {
     use super::*;
     use crate::Role;
-    use crate::conformance::{dev_section, manifest_dir};
+    use crate::conformance::{dev_maps, dev_section, manifest_dir};
     use serde_json::json;
 
     const TABLE_BEGIN: &str = "<!-- capability-table:begin -->\n";
@@ -185,14 +232,14 @@ mod tests {
         let url = "http://127.0.0.1:1";
         let crms = CRM_KINDS
             .iter()
-            .map(|kind| build_crm(kind, Some(dev_section(Role::Crm, kind, url))));
+            .map(|kind| build_crm(kind, Some(dev_section(Role::Crm, kind, url)), &dev_maps()));
         let erps = ERP_KINDS.iter().map(|kind| {
             let section = if *kind == tryton::SYSTEM {
                 json!({"base_url": url, "database": "tryton", "username": "admin", "password": "admin"})
             } else {
                 dev_section(Role::Erp, kind, url)
             };
-            build_erp(kind, Some(section))
+            build_erp(kind, Some(section), &dev_maps())
         });
         crms.chain(erps)
             .collect::<Result<Vec<_>, _>>()
@@ -237,18 +284,22 @@ mod tests {
 
     #[test]
     fn unknown_kind_names_the_supported_ones() {
-        let err = build_crm("nope", None).expect_err("rejected");
+        let err = build_crm("nope", None, &FlowMaps::new()).expect_err("rejected");
         assert!(err.to_string().contains("crm.kind"), "{err}");
         assert!(err.to_string().contains("hubspot"), "{err}");
-        assert!(build_erp("nope", None).is_err());
+        assert!(build_erp("nope", None, &FlowMaps::new()).is_err());
     }
 
     #[test]
     fn missing_section_and_missing_keys_are_named() {
-        let err = build_erp("netsuite", None).expect_err("rejected");
+        let err = build_erp("netsuite", None, &FlowMaps::new()).expect_err("rejected");
         assert!(err.to_string().contains("[erp.netsuite] section"), "{err}");
-        let err = build_crm("hubspot", Some(json!({"base_url": "http://127.0.0.1:1"})))
-            .expect_err("rejected");
+        let err = build_crm(
+            "hubspot",
+            Some(json!({"base_url": "http://127.0.0.1:1"})),
+            &FlowMaps::new(),
+        )
+        .expect_err("rejected");
         assert!(
             err.to_string().contains("crm.hubspot") || err.to_string().contains("hubspot."),
             "{err}"
@@ -264,6 +315,7 @@ mod tests {
                 "consumer_key": "k", "consumer_secret": "s", "token_id": 42, "token_secret": "ts",
                 "timeouts": {"request_timeout_ms": "2500"}}),
             ),
+            &FlowMaps::new(),
         );
         assert!(erp.is_ok(), "{:?}", erp.err());
         let err = build_erp(
@@ -273,6 +325,7 @@ mod tests {
                 "consumer_key": "k", "consumer_secret": "s", "token_id": "t", "token_secret": "ts",
                 "timeouts": {"request_timeout_ms": "soon"}}),
             ),
+            &FlowMaps::new(),
         )
         .expect_err("not a number");
         assert!(err.to_string().contains("erp.netsuite"), "{err}");
@@ -285,6 +338,7 @@ mod tests {
             Some(
                 json!({"base_url": "http://127.0.0.1:9101", "access_token": "t", "client_secret": "s"}),
             ),
+            &FlowMaps::new(),
         );
         assert!(crm.is_ok(), "{:?}", crm.err());
         let erp = build_erp(
@@ -293,7 +347,54 @@ mod tests {
                 json!({"base_url": "http://127.0.0.1:9201", "account_id": "1234567_SB1", "consumer_key": "k",
                         "consumer_secret": "s", "token_id": "t", "token_secret": "ts"}),
             ),
+            &FlowMaps::new(),
         );
         assert!(erp.is_ok(), "{:?}", erp.err());
+    }
+
+    #[test]
+    fn field_maps_come_from_the_flow_section_or_their_old_place() {
+        let section = json!({"base_url": "http://127.0.0.1:9203", "auth": {"kind": "basic", "username": "u", "password": "p"}});
+        let maps = FlowMaps::new().with(
+            DEAL_TO_ORDER,
+            Some(json!({"erp": {"s4hana": {"sales_organization": "1010",
+                "distribution_channel": "10", "organization_division": "00"}}})),
+        );
+        let built = build_erp("s4hana", Some(section.clone()), &maps);
+        assert!(built.is_ok(), "{:?}", built.err());
+        // Without the flow's maps the error names the key in the flow's section.
+        let err = build_erp("s4hana", Some(section.clone()), &FlowMaps::new())
+            .expect_err("no sales organisation");
+        assert!(
+            err.to_string()
+                .contains("deal_to_order.erp.s4hana.sales_organization"),
+            "{err}"
+        );
+        // A pre-split section (maps inside the vendor section) still builds,
+        // even for vendors whose sections refuse unknown keys.
+        let mut legacy = section.clone();
+        legacy["sales_organization"] = json!("1010");
+        legacy["distribution_channel"] = json!("10");
+        legacy["organization_division"] = json!("00");
+        let built = build_erp("s4hana", Some(legacy.clone()), &FlowMaps::new());
+        assert!(built.is_ok(), "{:?}", built.err());
+        // The same key in both places with different values is refused.
+        legacy["sales_organization"] = json!("1710");
+        let err = build_erp("s4hana", Some(legacy), &maps).expect_err("conflict");
+        assert!(
+            err.to_string().contains("erp.s4hana.sales_organization"),
+            "{err}"
+        );
+        // Connection keys are refused in the flow's section.
+        let maps = FlowMaps::new().with(
+            DEAL_TO_ORDER,
+            Some(json!({"erp": {"s4hana": {"sales_organization": "1010",
+                "distribution_channel": "10", "organization_division": "00", "base_url": "x"}}})),
+        );
+        let err = build_erp("s4hana", Some(section), &maps).expect_err("not a field map");
+        assert!(
+            err.to_string().contains("deal_to_order.erp.s4hana"),
+            "{err}"
+        );
     }
 }

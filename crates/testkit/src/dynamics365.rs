@@ -180,6 +180,6 @@ impl CrmDriver for DataverseApi {
 /// `[crm]` and `[crm.dynamics365]` for the environment at `url`.
 pub fn crm_config(url: &str) -> String {
     format!(
-        "[crm]\nkind = \"dynamics365\"\n\n[crm.dynamics365]\nbase_url = \"{url}\"\nwrite_back_field = \"{ORDER_COLUMN}\"\nsync_status_field = \"new_erpsyncstatus\"\nwebhook_header_name = \"{DEV_WEBHOOK_HEADER}\"\nwebhook_header_value = \"{DEV_WEBHOOK_SECRET}\"\n\n[crm.dynamics365.oauth]\ntoken_url = \"{url}/{DEV_TENANT_ID}/oauth2/v2.0/token\"\nclient_id = \"{DEV_CLIENT_ID}\"\nclient_secret = \"{DEV_CLIENT_SECRET}\"\nscope = \"https://sandbox.crm.dynamics.com/.default\"\n"
+        "[crm]\nkind = \"dynamics365\"\n\n[crm.dynamics365]\nbase_url = \"{url}\"\nwebhook_header_name = \"{DEV_WEBHOOK_HEADER}\"\nwebhook_header_value = \"{DEV_WEBHOOK_SECRET}\"\n\n[crm.dynamics365.oauth]\ntoken_url = \"{url}/{DEV_TENANT_ID}/oauth2/v2.0/token\"\nclient_id = \"{DEV_CLIENT_ID}\"\nclient_secret = \"{DEV_CLIENT_SECRET}\"\nscope = \"https://sandbox.crm.dynamics.com/.default\"\n\n[deal_to_order.crm.dynamics365]\nwrite_back_field = \"{ORDER_COLUMN}\"\nsync_status_field = \"new_erpsyncstatus\"\n"
     )
 }

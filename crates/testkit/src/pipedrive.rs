@@ -159,6 +159,6 @@ impl CrmDriver for PipedriveApi {
 /// `[crm]` and `[crm.pipedrive]` for the company at `url`.
 pub fn crm_config(url: &str) -> String {
     format!(
-        "[crm]\nkind = \"pipedrive\"\n\n[crm.pipedrive]\nbase_url = \"{url}\"\napi_token = \"{DEV_API_TOKEN}\"\nwrite_back_field = \"{ORDER_FIELD}\"\nsync_status_field = \"{STATUS_FIELD}\"\nwebhook_user = \"{DEV_WEBHOOK_USER}\"\nwebhook_password = \"{DEV_WEBHOOK_PASSWORD}\"\n"
+        "[crm]\nkind = \"pipedrive\"\n\n[crm.pipedrive]\nbase_url = \"{url}\"\napi_token = \"{DEV_API_TOKEN}\"\nwebhook_user = \"{DEV_WEBHOOK_USER}\"\nwebhook_password = \"{DEV_WEBHOOK_PASSWORD}\"\n\n[deal_to_order.crm.pipedrive]\nwrite_back_field = \"{ORDER_FIELD}\"\nsync_status_field = \"{STATUS_FIELD}\"\n"
     )
 }

@@ -219,6 +219,6 @@ impl CrmDriver for SalesforceApi {
 /// `[crm]` and `[crm.salesforce]` for the org at `url`, with the JWT bearer flow.
 pub fn crm_config(url: &str) -> String {
     format!(
-        "[crm]\nkind = \"salesforce\"\n\n[crm.salesforce]\nlogin_url = \"{url}\"\nauth_flow = \"jwt_bearer\"\nclient_id = \"{DEV_CLIENT_ID}\"\nusername = \"{DEV_USERNAME}\"\nprivate_key = \"\"\"\n{DEV_JWT_PRIVATE_KEY}\"\"\"\norganization_id = \"{DEV_ORG_ID}\"\ncallout_secret = \"{DEV_CALLOUT_SECRET}\"\nwon_stages = [\"{WON_STAGE}\"]\ncurrency_field = \"CurrencyIsoCode\"\n"
+        "[crm]\nkind = \"salesforce\"\n\n[crm.salesforce]\nlogin_url = \"{url}\"\nauth_flow = \"jwt_bearer\"\nclient_id = \"{DEV_CLIENT_ID}\"\nusername = \"{DEV_USERNAME}\"\nprivate_key = \"\"\"\n{DEV_JWT_PRIVATE_KEY}\"\"\"\norganization_id = \"{DEV_ORG_ID}\"\ncallout_secret = \"{DEV_CALLOUT_SECRET}\"\nwon_stages = [\"{WON_STAGE}\"]\n\n[deal_to_order.crm.salesforce]\ncurrency_field = \"CurrencyIsoCode\"\n"
     )
 }

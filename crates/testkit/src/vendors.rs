@@ -102,12 +102,12 @@ pub fn erp_config(kind: &str, sandbox: &Process) -> anyhow::Result<String> {
         }
         "tryton" => crate::tryton::TrytonServer::erp_config(&url, crate::tryton::DATABASE),
         "s4hana" => format!(
-            "[erp]\nkind = \"s4hana\"\n\n[erp.s4hana]\nbase_url = \"{url}\"\nsales_organization = \"1010\"\ndistribution_channel = \"10\"\norganization_division = \"00\"\nprice_condition_type = \"PPR0\"\nquantity_unit = \"PC\"\n\n[erp.s4hana.auth]\nkind = \"basic\"\nusername = \"{user}\"\npassword = \"{password}\"\n",
+            "[erp]\nkind = \"s4hana\"\n\n[erp.s4hana]\nbase_url = \"{url}\"\n\n[erp.s4hana.auth]\nkind = \"basic\"\nusername = \"{user}\"\npassword = \"{password}\"\n\n[deal_to_order.erp.s4hana]\nsales_organization = \"1010\"\ndistribution_channel = \"10\"\norganization_division = \"00\"\nprice_condition_type = \"PPR0\"\nquantity_unit = \"PC\"\n",
             user = crate::s4hana::DEV_USER,
             password = crate::s4hana::DEV_PASSWORD,
         ),
         "oraclefusion" => format!(
-            "[erp]\nkind = \"oraclefusion\"\n\n[erp.oraclefusion]\nbase_url = \"{url}\"\nbusiness_unit_name = \"{unit}\"\n\n[erp.oraclefusion.auth]\nkind = \"basic\"\nusername = \"{user}\"\npassword = \"{password}\"\n",
+            "[erp]\nkind = \"oraclefusion\"\n\n[erp.oraclefusion]\nbase_url = \"{url}\"\n\n[erp.oraclefusion.auth]\nkind = \"basic\"\nusername = \"{user}\"\npassword = \"{password}\"\n\n[deal_to_order.erp.oraclefusion]\nbusiness_unit_name = \"{unit}\"\n",
             unit = crate::oraclefusion::DEV_BUSINESS_UNIT,
             user = crate::oraclefusion::DEV_USER,
             password = crate::oraclefusion::DEV_PASSWORD,

@@ -2,8 +2,9 @@
 
 use std::collections::HashMap;
 
+use crmerp_connector::FlowMaps;
 use crmerp_connector::http_client::HttpTimeouts;
-use crmerp_connector::registry::from_section;
+use crmerp_connector::registry::{DEAL_TO_ORDER, from_section};
 use crmerp_flow::{FlowSettings, ServiceSettings};
 use crmerp_service_kit::settings::NatsSettings;
 use crmerp_service_kit::telemetry::TelemetrySettings;
@@ -37,6 +38,23 @@ pub struct DealToOrderSettings {
     pub admin_addr: String,
     /// Smallest order value accepted, as a decimal string.
     pub min_order_value: Decimal,
+    /// Field maps per CRM (`[deal_to_order.crm.<kind>]`); the connector
+    /// validates the selected one at start-up.
+    #[serde(default)]
+    pub crm: Option<serde_json::Value>,
+    /// Order and customer settings per ERP (`[deal_to_order.erp.<kind>]`).
+    #[serde(default)]
+    pub erp: Option<serde_json::Value>,
+}
+
+impl DealToOrderSettings {
+    /// The field maps this flow gives the connectors it builds.
+    pub fn field_maps(&self) -> FlowMaps {
+        FlowMaps::new().with(
+            DEAL_TO_ORDER,
+            Some(serde_json::json!({"crm": self.crm, "erp": self.erp})),
+        )
+    }
 }
 
 /// Section `[crm]` or `[erp]`: `kind` picks the connector and the sub-section

@@ -107,10 +107,17 @@ impl Application {
         .await?;
         let crm = match settings.crm.selected() {
             Some(section) => Some(
-                crmerp_connector::registry::build_crm(&settings.crm.kind, Some(section))
-                    .map_err(|e| StartError::Crm(e.to_string()))?
-                    .deal_source("monitoring")
-                    .map_err(|e| StartError::Crm(e.to_string()))?,
+                crmerp_connector::registry::build_crm(
+                    &settings.crm.kind,
+                    Some(section),
+                    &crmerp_connector::FlowMaps::new().with(
+                        crmerp_connector::registry::DEAL_TO_ORDER,
+                        Some(serde_json::json!({"crm": settings.deal_to_order.crm})),
+                    ),
+                )
+                .map_err(|e| StartError::Crm(e.to_string()))?
+                .deal_source("monitoring")
+                .map_err(|e| StartError::Crm(e.to_string()))?,
             ),
             None => None,
         };

@@ -93,6 +93,10 @@ pub struct DealRules {
     /// Smallest order value deal-to-order accepts.
     #[serde(default)]
     pub min_order_value: Decimal,
+    /// Deal-to-order's CRM field maps (`[deal_to_order.crm.<kind>]`), to read
+    /// a dead letter's deal as the flow does.
+    #[serde(default)]
+    pub crm: Option<serde_json::Value>,
 }
 
 impl Settings {

@@ -312,13 +312,18 @@ async fn injected_throttling_is_transient_with_the_vendors_wait() {
 
 #[test]
 fn the_registry_names_missing_settings() {
-    let err = crate::registry::build_erp(SYSTEM, None).expect_err("no section");
+    let err =
+        crate::registry::build_erp(SYSTEM, None, &crate::FlowMaps::new()).expect_err("no section");
     assert!(
         err.to_string().contains("[erp.businesscentral] section"),
         "{err}"
     );
-    let err = crate::registry::build_erp(SYSTEM, Some(json!({"environment": "x"})))
-        .expect_err("incomplete");
+    let err = crate::registry::build_erp(
+        SYSTEM,
+        Some(json!({"environment": "x"})),
+        &crate::FlowMaps::new(),
+    )
+    .expect_err("incomplete");
     assert!(err.to_string().contains("tenant_id"), "{err}");
     for kind in [SYSTEM, crate::s4hana::SYSTEM, crate::oraclefusion::SYSTEM] {
         assert!(crate::registry::ERP_KINDS.contains(&kind), "{kind}");

@@ -1,9 +1,9 @@
 //! Dynamics 365 / Dataverse connector and webhook settings, section `[crm.dynamics365]`.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::webhook::WebhookSettings;
-use crate::config::{ConfigError, check_base_url, check_not_blank};
+use crate::config::{ConfigError, check_base_url, check_currency, check_not_blank};
 use crate::http_client::HttpTimeouts;
 use crate::oauth2::ClientCredentialsConfig;
 
@@ -22,15 +22,9 @@ pub struct Dynamics365Config {
     /// `https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token` and `scope`
     /// `https://{org}.crm.dynamics.com/.default`.
     pub oauth: ClientCredentialsConfig,
-    /// Opportunity column receiving the ERP order number (a custom column, e.g. `new_erpordernumber`).
-    #[serde(default = "default_write_back")]
-    pub write_back_field: String,
-    /// Opportunity column receiving `synced` / `error`; empty to not write one.
-    #[serde(default)]
-    pub sync_status_field: String,
-    /// Currency used when the opportunity has none (default `USD`).
-    #[serde(default = "default_currency")]
-    pub default_currency: String,
+    /// Deal-to-order's field maps, from `[deal_to_order.crm.dynamics365]`.
+    #[serde(skip)]
+    pub deal_to_order: DealToOrderFields,
     /// Webhook authentication: `webhook_header_name`, `webhook_header_value`, `webhook_key`.
     #[serde(flatten)]
     pub webhook: WebhookSettings,
@@ -41,14 +35,6 @@ pub struct Dynamics365Config {
 
 fn default_version() -> String {
     "v9.2".into()
-}
-
-fn default_write_back() -> String {
-    "new_erpordernumber".into()
-}
-
-fn default_currency() -> String {
-    "USD".into()
 }
 
 impl Dynamics365Config {
@@ -64,26 +50,63 @@ impl Dynamics365Config {
                 "must look like v9.2",
             ));
         }
-        check_not_blank("dynamics365.write_back_field", &self.write_back_field)?;
-        for (key, value) in [
-            ("dynamics365.write_back_field", &self.write_back_field),
-            ("dynamics365.sync_status_field", &self.sync_status_field),
+        self.deal_to_order.validate()?;
+        self.timeouts.validate("dynamics365.timeouts")
+    }
+}
+
+/// Deal-to-order's Dataverse field maps: section `[deal_to_order.crm.dynamics365]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DealToOrderFields {
+    /// Opportunity column receiving the ERP order number (a custom column, e.g. `new_erpordernumber`).
+    pub write_back_field: String,
+    /// Opportunity column receiving `synced` / `error`; empty to not write one.
+    pub sync_status_field: String,
+    /// Currency used when the opportunity has none (default `USD`).
+    pub default_currency: String,
+}
+
+/// Keys of [`DealToOrderFields`] that sat in `[crm.dynamics365]` before the split.
+pub(crate) const MOVED: &[&str] = &["write_back_field", "sync_status_field", "default_currency"];
+
+const SECTION: &str = "deal_to_order.crm.dynamics365";
+
+impl Default for DealToOrderFields {
+    fn default() -> Self {
+        Self {
+            write_back_field: "new_erpordernumber".into(),
+            sync_status_field: String::new(),
+            default_currency: "USD".into(),
+        }
+    }
+}
+
+impl DealToOrderFields {
+    /// Checks every map; errors name keys under `deal_to_order.crm.dynamics365`.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_not_blank(
+            &format!("{SECTION}.write_back_field"),
+            &self.write_back_field,
+        )?;
+        for (name, value) in [
+            ("write_back_field", &self.write_back_field),
+            ("sync_status_field", &self.sync_status_field),
         ] {
             if !value
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_')
             {
-                return Err(ConfigError::invalid(key, "must be a column logical name"));
+                return Err(ConfigError::invalid(
+                    format!("{SECTION}.{name}"),
+                    "must be a column logical name",
+                ));
             }
         }
-        let currency = &self.default_currency;
-        if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
-            return Err(ConfigError::invalid(
-                "dynamics365.default_currency",
-                "must be an ISO 4217 code such as USD",
-            ));
-        }
-        self.timeouts.validate("dynamics365.timeouts")
+        check_currency(
+            &format!("{SECTION}.default_currency"),
+            &self.default_currency,
+        )
     }
 }
 
@@ -98,16 +121,19 @@ mod tests {
         )
         .expect("parses");
         assert!(cfg.validate().is_ok());
-        let bad = Dynamics365Config {
-            write_back_field: "x;y".into(),
-            ..cfg.clone()
-        };
+        let mut bad = cfg.clone();
+        bad.deal_to_order.write_back_field = "x;y".into();
         assert!(
-            matches!(bad.validate(), Err(ConfigError::Invalid { key, .. }) if key == "dynamics365.write_back_field")
+            matches!(bad.validate(), Err(ConfigError::Invalid { key, .. }) if key == "deal_to_order.crm.dynamics365.write_back_field")
         );
         let err = serde_json::from_str::<Dynamics365Config>(r#"{"base_url":"https://x"}"#)
             .expect_err("oauth required");
         assert!(err.to_string().contains("oauth"));
+    }
+
+    #[test]
+    fn moved_lists_every_field_map_key() {
+        crate::field_maps::assert_moved_keys::<DealToOrderFields>(MOVED);
     }
 
     #[test]

@@ -12,7 +12,8 @@ use crmerp_proto::{Deal, SalesOrder};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-pub use config::Dynamics365Config;
+pub(crate) use config::MOVED;
+pub use config::{DealToOrderFields, Dynamics365Config};
 
 use crate::config::{ConfigError, check_base_url};
 use crate::endpoint;
@@ -184,7 +185,7 @@ impl System for Dynamics365Crm {
 impl DealSource for Dynamics365Crm {
     async fn fetch_deal(&self, deal_id: &str, calls: &CallLog) -> Result<Deal, ConnectorError> {
         check_id(deal_id, &ENDPOINT_OPPORTUNITY)?;
-        let write_back = &self.config.write_back_field;
+        let write_back = &self.config.deal_to_order.write_back_field;
         let select = format!(
             "opportunityid,name,statecode,totalamount,estimatedvalue,actualclosedate,_parentaccountid_value,_transactioncurrencyid_value,{write_back}"
         );
@@ -224,7 +225,7 @@ impl DealSource for Dynamics365Crm {
                     .await?;
                 mapping::text(&row, "isocurrencycode").to_ascii_uppercase()
             }
-            _ => self.config.default_currency.clone(),
+            _ => self.config.deal_to_order.default_currency.clone(),
         };
         let lines = self.lines(calls, deal_id).await?;
         let mut products: Vec<Value> = Vec::new();
@@ -263,9 +264,10 @@ impl DealSource for Dynamics365Crm {
         calls: &CallLog,
     ) -> Result<(), ConnectorError> {
         check_id(deal_id, &ENDPOINT_UPDATE)?;
-        let mut body = json!({ self.config.write_back_field.as_str(): order.order_number });
-        if !self.config.sync_status_field.is_empty() {
-            body[self.config.sync_status_field.as_str()] = json!("synced");
+        let mut body =
+            json!({ self.config.deal_to_order.write_back_field.as_str(): order.order_number });
+        if !self.config.deal_to_order.sync_status_field.is_empty() {
+            body[self.config.deal_to_order.sync_status_field.as_str()] = json!("synced");
         }
         self.update(calls, deal_id, body).await
     }
@@ -277,11 +279,11 @@ impl DealSource for Dynamics365Crm {
         calls: &CallLog,
     ) -> Result<(), ConnectorError> {
         check_id(deal_id, &ENDPOINT_TASK)?;
-        if !self.config.sync_status_field.is_empty() {
+        if !self.config.deal_to_order.sync_status_field.is_empty() {
             self.update(
                 calls,
                 deal_id,
-                json!({ self.config.sync_status_field.as_str(): "error" }),
+                json!({ self.config.deal_to_order.sync_status_field.as_str(): "error" }),
             )
             .await?;
         }

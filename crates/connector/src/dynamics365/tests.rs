@@ -93,9 +93,11 @@ impl Env {
                 scope: Some("https://sandbox.crm.dynamics.com/.default".into()),
                 refresh_margin_secs: 120,
             },
-            write_back_field: "new_erpordernumber".into(),
-            sync_status_field: "new_erpsyncstatus".into(),
-            default_currency: "USD".into(),
+            deal_to_order: DealToOrderFields {
+                write_back_field: "new_erpordernumber".into(),
+                sync_status_field: "new_erpsyncstatus".into(),
+                default_currency: "USD".into(),
+            },
             webhook: Default::default(),
             timeouts: HttpTimeouts::default(),
         };
@@ -249,9 +251,8 @@ impl crate::conformance::Fixture for Fixture {
     }
 
     async fn order_number_on_deal(&self, url: &str, deal_id: &str) -> String {
-        let config: Dynamics365Config =
-            crate::registry::parse("crm", SYSTEM, Some(self.section(url))).expect("config");
-        let field = config.write_back_field;
+        let fields: DealToOrderFields = crate::conformance::dev_fields(crate::Role::Crm, SYSTEM);
+        let field = fields.write_back_field;
         let row = Env::attach(url, CancellationToken::new().drop_guard())
             .await
             .get(&format!("opportunities({deal_id})?$select={field}"))

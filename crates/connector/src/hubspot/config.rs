@@ -1,14 +1,14 @@
 //! HubSpot connector settings.
 
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::webhook::WebhookSettings;
-use crate::config::{ConfigError, check_base_url, check_not_blank};
+use crate::config::{ConfigError, check_base_url, check_currency, check_not_blank};
 use crate::http_client::HttpTimeouts;
 
 /// Where the shipping address of a deal comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ShippingSource {
     /// The deal's shipping properties when any is set, else the company address.
@@ -21,7 +21,7 @@ pub enum ShippingSource {
 }
 
 /// Names of the deal properties holding the shipping address.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct ShippingProperties {
     /// Addressee (default `shipping_addressee`).
@@ -82,6 +82,46 @@ pub struct HubSpotConfig {
     /// Webhook verification: `client_secret`, `won_stages`, `accept_v1_v2`.
     #[serde(flatten)]
     pub webhook: WebhookSettings,
+    /// Deal-to-order's field maps, from `[deal_to_order.crm.hubspot]`.
+    #[serde(skip)]
+    pub deal_to_order: DealToOrderFields,
+    /// Longest wait, in ms, for a rate-limit window before failing the call as
+    /// rate-limited instead (default 10000).
+    pub max_rate_limit_wait_ms: u64,
+    /// HTTP timeouts.
+    pub timeouts: HttpTimeouts,
+}
+
+impl Default for HubSpotConfig {
+    fn default() -> Self {
+        Self {
+            base_url: "https://api.hubapi.com".into(),
+            access_token: SecretString::default(),
+            webhook: WebhookSettings::default(),
+            deal_to_order: DealToOrderFields::default(),
+            max_rate_limit_wait_ms: 10_000,
+            timeouts: HttpTimeouts::default(),
+        }
+    }
+}
+
+impl HubSpotConfig {
+    /// Checks every setting the API connector needs (not the client secret).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_base_url("hubspot.base_url", &self.base_url)?;
+        if self.access_token.expose_secret().trim().is_empty() {
+            return Err(ConfigError::missing("hubspot.access_token"));
+        }
+        self.webhook.validate_won_stages()?;
+        self.deal_to_order.validate()?;
+        self.timeouts.validate("hubspot.timeouts")
+    }
+}
+
+/// Deal-to-order's HubSpot field maps: section `[deal_to_order.crm.hubspot]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DealToOrderFields {
     /// Deal property receiving the ERP order number (default `erp_order_number`).
     pub write_back_property: String,
     /// Deal property receiving `synced` / `error` (default `erp_sync_status`).
@@ -98,19 +138,25 @@ pub struct HubSpotConfig {
     pub currency_property: String,
     /// Currency used when the deal has none (default `USD`).
     pub default_currency: String,
-    /// Longest wait, in ms, for a rate-limit window before failing the call as
-    /// rate-limited instead (default 10000).
-    pub max_rate_limit_wait_ms: u64,
-    /// HTTP timeouts.
-    pub timeouts: HttpTimeouts,
 }
 
-impl Default for HubSpotConfig {
+/// Keys of [`DealToOrderFields`] that sat in `[crm.hubspot]` before the split.
+pub(crate) const MOVED: &[&str] = &[
+    "write_back_property",
+    "sync_status_property",
+    "sync_error_property",
+    "sku_property",
+    "shipping",
+    "shipping_properties",
+    "currency_property",
+    "default_currency",
+];
+
+const SECTION: &str = "deal_to_order.crm.hubspot";
+
+impl Default for DealToOrderFields {
     fn default() -> Self {
         Self {
-            base_url: "https://api.hubapi.com".into(),
-            access_token: SecretString::default(),
-            webhook: WebhookSettings::default(),
             write_back_property: "erp_order_number".into(),
             sync_status_property: "erp_sync_status".into(),
             sync_error_property: "erp_sync_error".into(),
@@ -119,28 +165,21 @@ impl Default for HubSpotConfig {
             shipping_properties: ShippingProperties::default(),
             currency_property: "deal_currency_code".into(),
             default_currency: "USD".into(),
-            max_rate_limit_wait_ms: 10_000,
-            timeouts: HttpTimeouts::default(),
         }
     }
 }
 
-impl HubSpotConfig {
-    /// Checks every setting the API connector needs (not the client secret).
+impl DealToOrderFields {
+    /// Checks every map; errors name keys under `deal_to_order.crm.hubspot`.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        check_base_url("hubspot.base_url", &self.base_url)?;
-        if self.access_token.expose_secret().trim().is_empty() {
-            return Err(ConfigError::missing("hubspot.access_token"));
-        }
-        self.webhook.validate_won_stages()?;
-        for (key, value) in [
-            ("hubspot.write_back_property", &self.write_back_property),
-            ("hubspot.sync_status_property", &self.sync_status_property),
-            ("hubspot.sync_error_property", &self.sync_error_property),
-            ("hubspot.sku_property", &self.sku_property),
-            ("hubspot.currency_property", &self.currency_property),
+        for (name, value) in [
+            ("write_back_property", &self.write_back_property),
+            ("sync_status_property", &self.sync_status_property),
+            ("sync_error_property", &self.sync_error_property),
+            ("sku_property", &self.sku_property),
+            ("currency_property", &self.currency_property),
         ] {
-            check_not_blank(key, value)?;
+            check_not_blank(&format!("{SECTION}.{name}"), value)?;
         }
         if self.shipping != ShippingSource::Company {
             let names = [
@@ -153,17 +192,13 @@ impl HubSpotConfig {
                 "country",
             ];
             for (name, value) in names.iter().zip(self.shipping_properties.all()) {
-                check_not_blank(&format!("hubspot.shipping_properties.{name}"), value)?;
+                check_not_blank(&format!("{SECTION}.shipping_properties.{name}"), value)?;
             }
         }
-        let currency = &self.default_currency;
-        if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
-            return Err(ConfigError::invalid(
-                "hubspot.default_currency",
-                "must be an ISO 4217 code such as USD",
-            ));
-        }
-        self.timeouts.validate("hubspot.timeouts")
+        check_currency(
+            &format!("{SECTION}.default_currency"),
+            &self.default_currency,
+        )
     }
 }
 
@@ -184,13 +219,15 @@ mod tests {
 
     #[test]
     fn defaults_deserialize_from_a_minimal_document() {
-        let cfg: HubSpotConfig =
-            serde_json::from_str(r#"{"access_token":"t","shipping":"company"}"#).expect("parses");
+        let mut cfg: HubSpotConfig =
+            serde_json::from_str(r#"{"access_token":"t"}"#).expect("parses");
+        cfg.deal_to_order =
+            serde_json::from_str(r#"{"shipping":"company"}"#).expect("field maps parse");
         assert_eq!(cfg.base_url, "https://api.hubapi.com");
         assert_eq!(cfg.webhook.won_stages, vec!["closedwon".to_owned()]);
         assert!(cfg.webhook.accept_v1_v2);
-        assert_eq!(cfg.shipping, ShippingSource::Company);
-        assert_eq!(cfg.shipping_properties.zip, "shipping_zip");
+        assert_eq!(cfg.deal_to_order.shipping, ShippingSource::Company);
+        assert_eq!(cfg.deal_to_order.shipping_properties.zip, "shipping_zip");
         assert_eq!(cfg.timeouts, HttpTimeouts::default());
         cfg.validate().expect("valid");
     }
@@ -201,12 +238,10 @@ mod tests {
             HubSpotConfig::default().validate(),
             Err(ConfigError::missing("hubspot.access_token"))
         );
-        let cfg = HubSpotConfig {
-            default_currency: "usd".into(),
-            ..valid()
-        };
+        let mut cfg = valid();
+        cfg.deal_to_order.default_currency = "usd".into();
         assert!(
-            matches!(cfg.validate(), Err(ConfigError::Invalid { key, .. }) if key == "hubspot.default_currency")
+            matches!(cfg.validate(), Err(ConfigError::Invalid { key, .. }) if key == "deal_to_order.crm.hubspot.default_currency")
         );
         let cfg = HubSpotConfig {
             base_url: "ftp://x".into(),
@@ -247,6 +282,11 @@ mod tests {
         let cfg: HubSpotConfig =
             serde_json::from_str(r#"{"access_token":"t","accept_v1_v2":"false"}"#).expect("parses");
         assert!(!cfg.webhook.accept_v1_v2);
+    }
+
+    #[test]
+    fn moved_lists_every_field_map_key() {
+        crate::field_maps::assert_moved_keys::<DealToOrderFields>(MOVED);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use chrono::DateTime;
 use crmerp_proto::{Account, Address, Deal, LineItem, Money, RecordRef};
 
-use super::config::{HubSpotConfig, ShippingSource};
+use super::config::{DealToOrderFields, ShippingSource};
 use super::model::{AssociatedObject, CrmObject};
 use super::{ENDPOINT_DEAL, ENDPOINT_LINE_ITEMS, SYSTEM};
 use crate::{ConnectorError, ErrorCategory, ErrorKind, decimal};
@@ -17,7 +17,7 @@ pub(crate) const COMPANY_PROPERTIES: &str =
 const PRIMARY_COMPANY_TYPE: i64 = 5;
 
 /// Deal properties to request: only what the mapping reads.
-pub(crate) fn deal_properties(config: &HubSpotConfig) -> String {
+pub(crate) fn deal_properties(config: &DealToOrderFields) -> String {
     let mut props = vec![
         "dealname",
         "dealstage",
@@ -33,7 +33,7 @@ pub(crate) fn deal_properties(config: &HubSpotConfig) -> String {
 }
 
 /// Line-item properties to request.
-pub(crate) fn line_item_properties(config: &HubSpotConfig) -> Vec<String> {
+pub(crate) fn line_item_properties(config: &DealToOrderFields) -> Vec<String> {
     dedup(vec![
         "name",
         "quantity",
@@ -72,7 +72,7 @@ pub(crate) fn primary_company(companies: &[AssociatedObject]) -> Option<&str> {
 
 /// Maps a deal, its line items (already in display order) and its company.
 pub(crate) fn map_deal(
-    config: &HubSpotConfig,
+    config: &DealToOrderFields,
     deal: &CrmObject,
     line_items: &[CrmObject],
     company: Option<&CrmObject>,
@@ -133,7 +133,7 @@ fn map_account(company: &CrmObject) -> Account {
 }
 
 fn map_line_item(
-    config: &HubSpotConfig,
+    config: &DealToOrderFields,
     item: &CrmObject,
     currency: &str,
 ) -> Result<LineItem, ConnectorError> {
@@ -164,7 +164,7 @@ fn map_line_item(
 /// The deal's own shipping address, when any street, city, region, zip or
 /// country property is set; the addressee falls back to the company name.
 fn deal_address(
-    config: &HubSpotConfig,
+    config: &DealToOrderFields,
     deal: &CrmObject,
     company: Option<&CrmObject>,
 ) -> Option<Address> {

@@ -16,7 +16,8 @@ use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-pub use config::{HubSpotConfig, ShippingProperties, ShippingSource};
+pub(crate) use config::MOVED;
+pub use config::{DealToOrderFields, HubSpotConfig, ShippingProperties, ShippingSource};
 
 use self::model::{AssociatedObject, AssociationPage, BatchRead, CrmObject};
 use crate::config::{ConfigError, check_base_url};
@@ -160,7 +161,7 @@ impl HubSpotCrm {
         calls: &CallLog,
         ids: &[String],
     ) -> Result<Vec<CrmObject>, ConnectorError> {
-        let properties = mapping::line_item_properties(&self.config);
+        let properties = mapping::line_item_properties(&self.config.deal_to_order);
         let mut found: Vec<CrmObject> = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(BATCH_SIZE) {
             let inputs: Vec<Value> = chunk.iter().map(|id| json!({ "id": id })).collect();
@@ -240,7 +241,7 @@ impl System for HubSpotCrm {
 impl DealSource for HubSpotCrm {
     async fn fetch_deal(&self, deal_id: &str, calls: &CallLog) -> Result<Deal, ConnectorError> {
         check_id(deal_id, &ENDPOINT_DEAL)?;
-        let properties = mapping::deal_properties(&self.config);
+        let properties = mapping::deal_properties(&self.config.deal_to_order);
         let path = format!("/crm/v3/objects/deals/{}", encode_segment(deal_id));
         let deal: CrmObject = self
             .get_json(calls, &ENDPOINT_DEAL, &path, &[("properties", &properties)])
@@ -272,7 +273,12 @@ impl DealSource for HubSpotCrm {
             }
             None => None,
         };
-        mapping::map_deal(&self.config, &deal, &line_items, company.as_ref())
+        mapping::map_deal(
+            &self.config.deal_to_order,
+            &deal,
+            &line_items,
+            company.as_ref(),
+        )
     }
 
     async fn write_back_order(
@@ -282,7 +288,7 @@ impl DealSource for HubSpotCrm {
         calls: &CallLog,
     ) -> Result<(), ConnectorError> {
         check_id(deal_id, &ENDPOINT_UPDATE_DEAL)?;
-        let c = &self.config;
+        let c = &self.config.deal_to_order;
         let mut properties = serde_json::Map::new();
         properties.insert(c.write_back_property.clone(), json!(order.order_number));
         properties.insert(c.sync_status_property.clone(), json!("synced"));
@@ -298,7 +304,7 @@ impl DealSource for HubSpotCrm {
         calls: &CallLog,
     ) -> Result<(), ConnectorError> {
         check_id(deal_id, &ENDPOINT_UPDATE_DEAL)?;
-        let c = &self.config;
+        let c = &self.config.deal_to_order;
         let short: String = reason.chars().take(MAX_REASON_CHARS).collect();
         let mut properties = serde_json::Map::new();
         properties.insert(c.sync_status_property.clone(), json!("error"));

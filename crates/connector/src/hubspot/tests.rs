@@ -415,9 +415,8 @@ impl crate::conformance::Fixture for Fixture {
     }
 
     async fn order_number_on_deal(&self, url: &str, deal_id: &str) -> String {
-        let config: HubSpotConfig =
-            crate::registry::parse("crm", SYSTEM, Some(self.section(url))).expect("config");
-        let property = config.write_back_property;
+        let fields: DealToOrderFields = crate::conformance::dev_fields(crate::Role::Crm, SYSTEM);
+        let property = fields.write_back_property;
         let read: Value = reqwest::Client::new()
             .get(format!(
                 "{url}/crm/v3/objects/deals/{deal_id}?properties={property}"

@@ -1,7 +1,7 @@
 //! NetSuite connector settings.
 
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigError, check_base_url, check_not_blank};
 use crate::http_client::HttpTimeouts;
@@ -25,8 +25,9 @@ pub struct NetSuiteConfig {
     pub token_id: String,
     /// Access token secret.
     pub token_secret: SecretString,
-    /// Subsidiary of new customers (OneWorld accounts need one).
-    pub subsidiary_id: Option<String>,
+    /// Deal-to-order's settings, from `[deal_to_order.erp.netsuite]`.
+    #[serde(skip)]
+    pub deal_to_order: DealToOrderFields,
     /// Prepended to every external id this connector writes or looks up, to keep
     /// environments or integrations apart in one account (default empty).
     pub external_id_prefix: String,
@@ -47,7 +48,7 @@ impl Default for NetSuiteConfig {
             consumer_secret: SecretString::default(),
             token_id: String::new(),
             token_secret: SecretString::default(),
-            subsidiary_id: None,
+            deal_to_order: DealToOrderFields::default(),
             external_id_prefix: String::new(),
             item_record_types: vec!["inventoryItem".into()],
             item_cache_capacity: 1000,
@@ -79,9 +80,7 @@ impl NetSuiteConfig {
         if self.token_secret.expose_secret().is_empty() {
             return Err(ConfigError::missing("netsuite.token_secret"));
         }
-        if let Some(subsidiary) = &self.subsidiary_id {
-            check_not_blank("netsuite.subsidiary_id", subsidiary)?;
-        }
+        self.deal_to_order.validate()?;
         // External ids may only hold letters, digits, `_` and `-` (NetSuite REST docs).
         if !self
             .external_id_prefix
@@ -129,6 +128,27 @@ impl NetSuiteConfig {
                 self.account_id.to_ascii_lowercase().replace('_', "-")
             ),
         }
+    }
+}
+
+/// Deal-to-order's NetSuite settings: section `[deal_to_order.erp.netsuite]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DealToOrderFields {
+    /// Subsidiary of new customers (OneWorld accounts need one).
+    pub subsidiary_id: Option<String>,
+}
+
+/// Keys of [`DealToOrderFields`] that sat in `[erp.netsuite]` before the split.
+pub(crate) const MOVED: &[&str] = &["subsidiary_id"];
+
+impl DealToOrderFields {
+    /// Checks every setting; errors name keys under `deal_to_order.erp.netsuite`.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(subsidiary) = &self.subsidiary_id {
+            check_not_blank("deal_to_order.erp.netsuite.subsidiary_id", subsidiary)?;
+        }
+        Ok(())
     }
 }
 
@@ -199,5 +219,10 @@ mod tests {
             matches!(cfg.validate(), Err(ConfigError::Invalid { key, .. }) if key == "netsuite.external_id_prefix")
         );
         assert!(!format!("{:?}", valid()).contains("secret\""));
+    }
+
+    #[test]
+    fn moved_lists_every_field_map_key() {
+        crate::field_maps::assert_moved_keys::<DealToOrderFields>(MOVED);
     }
 }

@@ -13,7 +13,8 @@ use chrono::Utc;
 use crmerp_proto::{Account, RecordRef, SalesOrder};
 use serde::Deserialize;
 
-pub use config::NetSuiteConfig;
+pub(crate) use config::MOVED;
+pub use config::{DealToOrderFields, NetSuiteConfig};
 
 use self::errors::FIX_ERP_REFERENCE;
 use self::items::ItemCache;
@@ -177,8 +178,11 @@ impl CustomerMaster for NetSuiteErp {
                 "the account has no name",
             ));
         }
-        let body =
-            payload::customer_body(account, &external_id, self.config.subsidiary_id.as_deref());
+        let body = payload::customer_body(
+            account,
+            &external_id,
+            self.config.deal_to_order.subsidiary_id.as_deref(),
+        );
         let path = format!("{RECORD_PATH}/customer");
         match self
             .call(calls, &ENDPOINT_CREATE_CUSTOMER, &path, &[], Some(&body))

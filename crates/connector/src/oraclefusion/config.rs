@@ -1,6 +1,6 @@
 //! Oracle Fusion Cloud Order Management connector settings.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::auth::AuthSettings;
 use crate::config::{ConfigError, check_base_url, check_not_blank};
@@ -23,17 +23,9 @@ pub struct OracleFusionConfig {
     /// customers; must be registered in Order Management (default `CRMERP`).
     #[serde(default = "default_source_system")]
     pub source_transaction_system: String,
-    /// Selling business unit, e.g. `Vision Operations`.
-    pub business_unit_name: String,
-    /// Unit of measure of ordered quantities (default `Ea`).
-    #[serde(default = "default_uom")]
-    pub ordered_uom_code: String,
-    /// Warehouse that ships the lines; unset lets Order Management decide.
-    #[serde(default)]
-    pub fulfillment_organization_code: Option<String>,
-    /// Submit orders for fulfilment at once (default true); false leaves drafts.
-    #[serde(default = "default_submit")]
-    pub submit: bool,
+    /// Deal-to-order's order settings, from `[deal_to_order.erp.oraclefusion]`.
+    #[serde(skip)]
+    pub deal_to_order: DealToOrderFields,
     /// HTTP timeouts.
     #[serde(default)]
     pub timeouts: HttpTimeouts,
@@ -45,14 +37,6 @@ fn default_version() -> String {
 
 fn default_source_system() -> String {
     "CRMERP".to_owned()
-}
-
-fn default_uom() -> String {
-    "Ea".to_owned()
-}
-
-fn default_submit() -> bool {
-    true
 }
 
 impl OracleFusionConfig {
@@ -86,11 +70,7 @@ impl OracleFusionConfig {
                 "at most 30 letters, digits or `_`",
             ));
         }
-        check_not_blank("oraclefusion.business_unit_name", &self.business_unit_name)?;
-        check_not_blank("oraclefusion.ordered_uom_code", &self.ordered_uom_code)?;
-        if let Some(org) = &self.fulfillment_organization_code {
-            check_not_blank("oraclefusion.fulfillment_organization_code", org)?;
-        }
+        self.deal_to_order.validate()?;
         self.timeouts.validate("oraclefusion.timeouts")
     }
 
@@ -110,5 +90,80 @@ impl OracleFusionConfig {
             self.base_url.trim_end_matches('/'),
             self.api_version
         )
+    }
+}
+
+/// Deal-to-order's Oracle Fusion order settings: section `[deal_to_order.erp.oraclefusion]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DealToOrderFields {
+    /// Selling business unit, e.g. `Vision Operations`.
+    pub business_unit_name: String,
+    /// Unit of measure of ordered quantities (default `Ea`).
+    pub ordered_uom_code: String,
+    /// Warehouse that ships the lines; unset lets Order Management decide.
+    pub fulfillment_organization_code: Option<String>,
+    /// Submit orders for fulfilment at once (default true); false leaves drafts.
+    pub submit: bool,
+}
+
+/// Keys of [`DealToOrderFields`] that sat in `[erp.oraclefusion]` before the split.
+pub(crate) const MOVED: &[&str] = &[
+    "business_unit_name",
+    "ordered_uom_code",
+    "fulfillment_organization_code",
+    "submit",
+];
+
+impl Default for DealToOrderFields {
+    fn default() -> Self {
+        Self {
+            business_unit_name: String::new(),
+            ordered_uom_code: "Ea".into(),
+            fulfillment_organization_code: None,
+            submit: true,
+        }
+    }
+}
+
+impl DealToOrderFields {
+    /// Checks every setting; errors name keys under `deal_to_order.erp.oraclefusion`.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        const SECTION: &str = "deal_to_order.erp.oraclefusion";
+        check_not_blank(
+            &format!("{SECTION}.business_unit_name"),
+            &self.business_unit_name,
+        )?;
+        check_not_blank(
+            &format!("{SECTION}.ordered_uom_code"),
+            &self.ordered_uom_code,
+        )?;
+        if let Some(org) = &self.fulfillment_organization_code {
+            check_not_blank(&format!("{SECTION}.fulfillment_organization_code"), org)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn moved_lists_every_field_map_key() {
+        crate::field_maps::assert_moved_keys::<DealToOrderFields>(MOVED);
+    }
+
+    #[test]
+    fn order_settings_are_named_under_the_flow() {
+        let fields = DealToOrderFields::default();
+        assert_eq!(
+            fields.validate(),
+            Err(ConfigError::missing(
+                "deal_to_order.erp.oraclefusion.business_unit_name"
+            ))
+        );
+        let typo: Result<DealToOrderFields, _> = serde_json::from_str(r#"{"sumbit":false}"#);
+        assert!(typo.is_err());
     }
 }

@@ -20,7 +20,8 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-pub use config::OracleFusionConfig;
+pub(crate) use config::MOVED;
+pub use config::{DealToOrderFields, OracleFusionConfig};
 
 use crate::config::ConfigError;
 use crate::endpoint;
@@ -299,6 +300,7 @@ impl OrderSink for OracleFusionErp {
         })?;
         let body = payload::order_body(
             &self.config,
+            &self.config.deal_to_order,
             deal,
             party_id,
             &reference,

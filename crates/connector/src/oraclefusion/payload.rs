@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use crmerp_proto::{Account, Deal};
 use serde_json::{Map, Value, json};
 
-use super::{OracleFusionConfig, SYSTEM};
+use super::{DealToOrderFields, OracleFusionConfig, SYSTEM};
 use crate::ConnectorError;
 use crate::mapping::{fit_reference, insert_text, invalid, json_number, line_numbers, line_sku};
 
@@ -57,6 +57,7 @@ pub(crate) fn account_body(
 /// `POST salesOrdersForOrderHub`: header, lines and the ship-to of the deal.
 pub(crate) fn order_body(
     config: &OracleFusionConfig,
+    fields: &DealToOrderFields,
     deal: &Deal,
     party_id: i64,
     reference: &str,
@@ -91,12 +92,12 @@ pub(crate) fn order_body(
             "OrderedQuantity".into(),
             json_number(SYSTEM, &quantity, "line_items.quantity", endpoint)?,
         );
-        body.insert("OrderedUOMCode".into(), json!(config.ordered_uom_code));
+        body.insert("OrderedUOMCode".into(), json!(fields.ordered_uom_code));
         body.insert(
             "UnitListPrice".into(),
             json_number(SYSTEM, &price, "line_items.unit_price", endpoint)?,
         );
-        if let Some(org) = &config.fulfillment_organization_code {
+        if let Some(org) = &fields.fulfillment_organization_code {
             body.insert("RequestedFulfillmentOrganizationCode".into(), json!(org));
         }
         lines.push(Value::Object(body));
@@ -116,10 +117,10 @@ pub(crate) fn order_body(
         "SourceTransactionSystem".into(),
         json!(config.source_transaction_system),
     );
-    order.insert("BusinessUnitName".into(), json!(config.business_unit_name));
+    order.insert("BusinessUnitName".into(), json!(fields.business_unit_name));
     order.insert(
         "RequestingBusinessUnitName".into(),
-        json!(config.business_unit_name),
+        json!(fields.business_unit_name),
     );
     order.insert("BuyingPartyId".into(), json!(party_id));
     order.insert("TransactionalCurrencyCode".into(), json!(currency));
@@ -127,7 +128,7 @@ pub(crate) fn order_body(
         "TransactionOn".into(),
         json!(now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
     );
-    order.insert("SubmittedFlag".into(), json!(config.submit));
+    order.insert("SubmittedFlag".into(), json!(fields.submit));
     order.insert("FreezePriceFlag".into(), json!(false));
     order.insert("lines".into(), Value::Array(lines));
     let mut ship_to = Map::new();

@@ -11,12 +11,9 @@ async fn sandbox() -> Simulator {
 }
 
 fn connector(url: &str, auth: serde_json::Value) -> OracleFusionErp {
-    let config: OracleFusionConfig = serde_json::from_value(json!({
-        "base_url": url,
-        "auth": auth,
-        "business_unit_name": crmerp_sandbox::DEV_ORACLE_BUSINESS_UNIT,
-    }))
-    .expect("config");
+    let mut config: OracleFusionConfig =
+        serde_json::from_value(json!({"base_url": url, "auth": auth})).expect("config");
+    config.deal_to_order.business_unit_name = crmerp_sandbox::DEV_ORACLE_BUSINESS_UNIT.into();
     OracleFusionErp::new(config, reqwest::Client::new()).expect("valid")
 }
 

@@ -1,10 +1,10 @@
 //! Pipedrive connector and webhook settings, section `[crm.pipedrive]`.
 
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::webhook::WebhookSettings;
-use crate::config::{ConfigError, check_base_url, check_not_blank};
+use crate::config::{ConfigError, check_base_url, check_currency, check_not_blank};
 use crate::http_client::HttpTimeouts;
 
 /// OAuth 2.0 for a Pipedrive app: the refresh-token grant, client authenticated
@@ -39,12 +39,9 @@ pub struct PipedriveConfig {
     pub api_token: SecretString,
     /// OAuth app credentials, used when `api_token` is empty.
     pub oauth: Option<PipedriveOAuth>,
-    /// Deal custom-field key (the 40-character hash) receiving the ERP order number.
-    pub write_back_field: String,
-    /// Deal custom-field key receiving `synced` / `error`; empty to not write one.
-    pub sync_status_field: String,
-    /// Currency used when the deal has none (default `USD`).
-    pub default_currency: String,
+    /// Deal-to-order's field maps, from `[deal_to_order.crm.pipedrive]`.
+    #[serde(skip)]
+    pub deal_to_order: DealToOrderFields,
     /// Webhook credentials: `webhook_user`, `webhook_password`.
     #[serde(flatten)]
     pub webhook: WebhookSettings,
@@ -60,9 +57,7 @@ impl Default for PipedriveConfig {
             base_url: "https://api.pipedrive.com".into(),
             api_token: SecretString::default(),
             oauth: None,
-            write_back_field: String::new(),
-            sync_status_field: String::new(),
-            default_currency: "USD".into(),
+            deal_to_order: DealToOrderFields::default(),
             webhook: WebhookSettings::default(),
             max_rate_limit_wait_ms: 10_000,
             timeouts: HttpTimeouts::default(),
@@ -91,15 +86,49 @@ impl PipedriveConfig {
                 }
             }
         }
-        check_not_blank("pipedrive.write_back_field", &self.write_back_field)?;
-        let currency = &self.default_currency;
-        if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
-            return Err(ConfigError::invalid(
-                "pipedrive.default_currency",
-                "must be an ISO 4217 code such as USD",
-            ));
-        }
+        self.deal_to_order.validate()?;
         self.timeouts.validate("pipedrive.timeouts")
+    }
+}
+
+/// Deal-to-order's Pipedrive field maps: section `[deal_to_order.crm.pipedrive]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DealToOrderFields {
+    /// Deal custom-field key (the 40-character hash) receiving the ERP order number.
+    pub write_back_field: String,
+    /// Deal custom-field key receiving `synced` / `error`; empty to not write one.
+    pub sync_status_field: String,
+    /// Currency used when the deal has none (default `USD`).
+    pub default_currency: String,
+}
+
+/// Keys of [`DealToOrderFields`] that sat in `[crm.pipedrive]` before the split.
+pub(crate) const MOVED: &[&str] = &["write_back_field", "sync_status_field", "default_currency"];
+
+const SECTION: &str = "deal_to_order.crm.pipedrive";
+
+impl Default for DealToOrderFields {
+    fn default() -> Self {
+        Self {
+            write_back_field: String::new(),
+            sync_status_field: String::new(),
+            default_currency: "USD".into(),
+        }
+    }
+}
+
+impl DealToOrderFields {
+    /// Checks every map; errors name keys under `deal_to_order.crm.pipedrive`.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_not_blank(
+            &format!("{SECTION}.write_back_field"),
+            &self.write_back_field,
+        )?;
+        check_currency(
+            &format!("{SECTION}.default_currency"),
+            &self.default_currency,
+        )
     }
 }
 
@@ -113,10 +142,11 @@ mod tests {
         assert!(
             matches!(cfg.validate(), Err(ConfigError::Missing { key }) if key.starts_with("pipedrive.api_token"))
         );
-        let cfg: PipedriveConfig = serde_json::from_str(
-            r#"{"oauth":{"client_id":"c","client_secret":"s","refresh_token":""},"write_back_field":"f"}"#,
+        let mut cfg: PipedriveConfig = serde_json::from_str(
+            r#"{"oauth":{"client_id":"c","client_secret":"s","refresh_token":""}}"#,
         )
         .expect("parses");
+        cfg.deal_to_order.write_back_field = "f".into();
         assert_eq!(
             cfg.validate(),
             Err(ConfigError::missing("pipedrive.oauth.refresh_token"))
@@ -124,12 +154,20 @@ mod tests {
         let cfg: PipedriveConfig = serde_json::from_str(r#"{"api_token":"t"}"#).expect("parses");
         assert_eq!(
             cfg.validate(),
-            Err(ConfigError::missing("pipedrive.write_back_field"))
+            Err(ConfigError::missing(
+                "deal_to_order.crm.pipedrive.write_back_field"
+            ))
         );
-        let cfg: PipedriveConfig =
-            serde_json::from_str(r#"{"api_token":"t","write_back_field":"f"}"#).expect("parses");
+        let mut cfg: PipedriveConfig =
+            serde_json::from_str(r#"{"api_token":"t"}"#).expect("parses");
+        cfg.deal_to_order.write_back_field = "f".into();
         assert!(cfg.validate().is_ok());
         assert!(!format!("{cfg:?}").contains("\"t\""));
+    }
+
+    #[test]
+    fn moved_lists_every_field_map_key() {
+        crate::field_maps::assert_moved_keys::<DealToOrderFields>(MOVED);
     }
 
     #[test]

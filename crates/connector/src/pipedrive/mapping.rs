@@ -29,7 +29,7 @@ pub(crate) fn map_deal(
     person: Option<&Value>,
 ) -> Result<Deal, ConnectorError> {
     let currency = match text(deal, "currency") {
-        c if c.is_empty() => config.default_currency.clone(),
+        c if c.is_empty() => config.deal_to_order.default_currency.clone(),
         c => c.to_ascii_uppercase(),
     };
     let amount = match text(deal, "value") {
@@ -55,7 +55,7 @@ pub(crate) fn map_deal(
         closed_at: DateTime::parse_from_rfc3339(&text(deal, "won_time"))
             .ok()
             .map(|t| crmerp_proto::timestamp_from(t.to_utc())),
-        erp_order_number: text(&custom, &config.write_back_field),
+        erp_order_number: text(&custom, &config.deal_to_order.write_back_field),
     })
 }
 
@@ -171,7 +171,10 @@ mod tests {
     #[test]
     fn maps_a_v2_deal_with_products_organization_and_person() {
         let config = PipedriveConfig {
-            write_back_field: "8f4b27b0d9a1c2e3f4a5b6c7d8e9f0a1b2c3d4e5".into(),
+            deal_to_order: crate::pipedrive::DealToOrderFields {
+                write_back_field: "8f4b27b0d9a1c2e3f4a5b6c7d8e9f0a1b2c3d4e5".into(),
+                ..Default::default()
+            },
             ..PipedriveConfig::default()
         };
         let deal = json!({"id": 42, "title": "Acme deal", "value": 249.5, "currency": "EUR", "status": "won",

@@ -17,7 +17,8 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-pub use config::{PipedriveConfig, PipedriveOAuth};
+pub(crate) use config::MOVED;
+pub use config::{DealToOrderFields, PipedriveConfig, PipedriveOAuth};
 
 use crate::config::{ConfigError, check_base_url};
 use crate::endpoint;
@@ -288,11 +289,14 @@ impl DealSource for PipedriveCrm {
         check_id(deal_id, &ENDPOINT_UPDATE)?;
         let mut fields = serde_json::Map::new();
         fields.insert(
-            self.config.write_back_field.clone(),
+            self.config.deal_to_order.write_back_field.clone(),
             json!(order.order_number),
         );
-        if !self.config.sync_status_field.is_empty() {
-            fields.insert(self.config.sync_status_field.clone(), json!("synced"));
+        if !self.config.deal_to_order.sync_status_field.is_empty() {
+            fields.insert(
+                self.config.deal_to_order.sync_status_field.clone(),
+                json!("synced"),
+            );
         }
         self.update_deal(calls, deal_id, fields).await
     }
@@ -304,9 +308,12 @@ impl DealSource for PipedriveCrm {
         calls: &CallLog,
     ) -> Result<(), ConnectorError> {
         check_id(deal_id, &ENDPOINT_NOTE)?;
-        if !self.config.sync_status_field.is_empty() {
+        if !self.config.deal_to_order.sync_status_field.is_empty() {
             let mut fields = serde_json::Map::new();
-            fields.insert(self.config.sync_status_field.clone(), json!("error"));
+            fields.insert(
+                self.config.deal_to_order.sync_status_field.clone(),
+                json!("error"),
+            );
             self.update_deal(calls, deal_id, fields).await?;
         }
         let id: u64 = deal_id

@@ -102,8 +102,11 @@ impl Company {
     fn connector(&self, oauth: bool) -> PipedriveCrm {
         let mut config = PipedriveConfig {
             base_url: self.base.clone(),
-            write_back_field: DEV_PIPEDRIVE_ORDER_FIELD.into(),
-            sync_status_field: DEV_PIPEDRIVE_STATUS_FIELD.into(),
+            deal_to_order: DealToOrderFields {
+                write_back_field: DEV_PIPEDRIVE_ORDER_FIELD.into(),
+                sync_status_field: DEV_PIPEDRIVE_STATUS_FIELD.into(),
+                ..DealToOrderFields::default()
+            },
             ..PipedriveConfig::default()
         };
         if oauth {
@@ -251,12 +254,12 @@ impl crate::conformance::Fixture for Fixture {
     }
 
     async fn order_number_on_deal(&self, url: &str, deal_id: &str) -> String {
-        let config: PipedriveConfig =
-            crate::registry::parse("crm", SYSTEM, Some(self.section(url))).expect("config");
+        let fields: DealToOrderFields = crate::conformance::dev_fields(crate::Role::Crm, SYSTEM);
+        let field = fields.write_back_field;
         let deal = Company::attach(url, CancellationToken::new().drop_guard())
             .get(&format!("/api/v2/deals/{deal_id}"))
             .await;
-        deal["custom_fields"][&config.write_back_field]
+        deal["custom_fields"][&field]
             .as_str()
             .unwrap_or_default()
             .to_owned()

@@ -1,6 +1,6 @@
 //! SAP S/4HANA connector settings.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::auth::AuthSettings;
 use crate::config::{ConfigError, check_base_url, check_not_blank};
@@ -28,57 +28,16 @@ pub struct S4HanaConfig {
     pub sap_client: Option<String>,
     /// Communication user (Basic) or OAuth client credentials.
     pub auth: AuthSettings,
-    /// Sales document type of new orders (default `OR`).
-    #[serde(default = "default_order_type")]
-    pub sales_order_type: String,
-    /// Sales organisation (e.g. `1010`).
-    pub sales_organization: String,
-    /// Distribution channel (e.g. `10`).
-    pub distribution_channel: String,
-    /// Division (e.g. `00`).
-    pub organization_division: String,
-    /// The `A_SalesOrder` property holding the CRM reference (default
-    /// `PurchaseOrderByCustomer`; see [`REFERENCE_FIELDS`]).
-    #[serde(default = "default_reference_field")]
-    pub reference_field: String,
-    /// Item price condition carrying the deal's unit price (e.g. `PPR0` in S/4HANA
-    /// Cloud, `PR00` on-premise). Unset: SAP prices the order from its own conditions.
-    #[serde(default)]
-    pub price_condition_type: Option<String>,
-    /// Unit of the requested quantity (e.g. `PC`); unset: the material's sales unit.
-    #[serde(default)]
-    pub quantity_unit: Option<String>,
-    /// Business partner grouping of new customers (number range), e.g. `BP02`.
-    #[serde(default)]
-    pub business_partner_grouping: Option<String>,
-    /// Country of new business partners whose CRM account has no address (default `US`).
-    #[serde(default = "default_country")]
-    pub default_country: String,
-    /// Currency of the customer's sales area data (default `USD`).
-    #[serde(default = "default_currency")]
-    pub customer_currency: String,
-    /// Prepended to the account key stored in `BusinessPartnerIDByExtSystem`.
+    /// Prepended to the account key stored in `BusinessPartnerIDByExtSystem`;
+    /// an identity namespace every flow must share, so it stays here.
     #[serde(default)]
     pub customer_key_prefix: String,
+    /// Deal-to-order's field maps, from `[deal_to_order.erp.s4hana]`.
+    #[serde(skip)]
+    pub deal_to_order: DealToOrderFields,
     /// HTTP timeouts.
     #[serde(default)]
     pub timeouts: HttpTimeouts,
-}
-
-fn default_order_type() -> String {
-    "OR".to_owned()
-}
-
-fn default_reference_field() -> String {
-    "PurchaseOrderByCustomer".to_owned()
-}
-
-fn default_country() -> String {
-    "US".to_owned()
-}
-
-fn default_currency() -> String {
-    "USD".to_owned()
 }
 
 impl S4HanaConfig {
@@ -94,55 +53,6 @@ impl S4HanaConfig {
             ));
         }
         self.auth.validate("s4hana.auth")?;
-        for (key, value, max) in [
-            ("s4hana.sales_order_type", &self.sales_order_type, 4),
-            ("s4hana.sales_organization", &self.sales_organization, 4),
-            ("s4hana.distribution_channel", &self.distribution_channel, 2),
-            (
-                "s4hana.organization_division",
-                &self.organization_division,
-                2,
-            ),
-            ("s4hana.default_country", &self.default_country, 3),
-            ("s4hana.customer_currency", &self.customer_currency, 5),
-        ] {
-            check_not_blank(key, value)?;
-            if value.len() > max || !value.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                return Err(ConfigError::invalid(
-                    key,
-                    format!("at most {max} letters or digits"),
-                ));
-            }
-        }
-        if self.reference_max_len().is_none() {
-            return Err(ConfigError::invalid(
-                "s4hana.reference_field",
-                format!(
-                    "must be one of {}",
-                    REFERENCE_FIELDS
-                        .iter()
-                        .map(|(f, _)| *f)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            ));
-        }
-        for (key, value) in [
-            ("s4hana.price_condition_type", &self.price_condition_type),
-            ("s4hana.quantity_unit", &self.quantity_unit),
-            (
-                "s4hana.business_partner_grouping",
-                &self.business_partner_grouping,
-            ),
-        ] {
-            if let Some(value) = value
-                && (value.is_empty()
-                    || value.len() > 4
-                    || !value.bytes().all(|b| b.is_ascii_alphanumeric()))
-            {
-                return Err(ConfigError::invalid(key, "1-4 letters or digits"));
-            }
-        }
         if self.customer_key_prefix.len() > 6
             || !self
                 .customer_key_prefix
@@ -154,15 +64,8 @@ impl S4HanaConfig {
                 "at most 6 letters, digits or `-`",
             ));
         }
+        self.deal_to_order.validate()?;
         self.timeouts.validate("s4hana.timeouts")
-    }
-
-    /// `MaxLength` of the configured reference field.
-    pub fn reference_max_len(&self) -> Option<usize> {
-        REFERENCE_FIELDS
-            .iter()
-            .find(|(f, _)| *f == self.reference_field)
-            .map(|(_, max)| *max)
     }
 
     /// `{base}/sap/opu/odata/sap/{service}`.
@@ -174,6 +77,136 @@ impl S4HanaConfig {
     }
 }
 
+/// Deal-to-order's S/4HANA settings: how its orders and customers are shaped,
+/// section `[deal_to_order.erp.s4hana]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DealToOrderFields {
+    /// Sales document type of new orders (default `OR`).
+    pub sales_order_type: String,
+    /// Sales organisation (e.g. `1010`).
+    pub sales_organization: String,
+    /// Distribution channel (e.g. `10`).
+    pub distribution_channel: String,
+    /// Division (e.g. `00`).
+    pub organization_division: String,
+    /// The `A_SalesOrder` property holding the CRM reference (default
+    /// `PurchaseOrderByCustomer`; see [`REFERENCE_FIELDS`]).
+    pub reference_field: String,
+    /// Item price condition carrying the deal's unit price (e.g. `PPR0` in S/4HANA
+    /// Cloud, `PR00` on-premise). Unset: SAP prices the order from its own conditions.
+    pub price_condition_type: Option<String>,
+    /// Unit of the requested quantity (e.g. `PC`); unset: the material's sales unit.
+    pub quantity_unit: Option<String>,
+    /// Business partner grouping of new customers (number range), e.g. `BP02`.
+    pub business_partner_grouping: Option<String>,
+    /// Country of new business partners whose CRM account has no address (default `US`).
+    pub default_country: String,
+    /// Currency of the customer's sales area data (default `USD`).
+    pub customer_currency: String,
+}
+
+/// Keys of [`DealToOrderFields`] that sat in `[erp.s4hana]` before the split.
+pub(crate) const MOVED: &[&str] = &[
+    "sales_order_type",
+    "sales_organization",
+    "distribution_channel",
+    "organization_division",
+    "reference_field",
+    "price_condition_type",
+    "quantity_unit",
+    "business_partner_grouping",
+    "default_country",
+    "customer_currency",
+];
+
+const SECTION: &str = "deal_to_order.erp.s4hana";
+
+impl Default for DealToOrderFields {
+    fn default() -> Self {
+        Self {
+            sales_order_type: "OR".to_owned(),
+            sales_organization: String::new(),
+            distribution_channel: String::new(),
+            organization_division: String::new(),
+            reference_field: "PurchaseOrderByCustomer".to_owned(),
+            price_condition_type: None,
+            quantity_unit: None,
+            business_partner_grouping: None,
+            default_country: "US".to_owned(),
+            customer_currency: "USD".to_owned(),
+        }
+    }
+}
+
+impl DealToOrderFields {
+    /// Checks every setting; errors name keys under `deal_to_order.erp.s4hana`.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (key, value, max) in [
+            ("sales_order_type", &self.sales_order_type, 4),
+            ("sales_organization", &self.sales_organization, 4),
+            ("distribution_channel", &self.distribution_channel, 2),
+            (
+                "s4hana.organization_division",
+                &self.organization_division,
+                2,
+            ),
+            ("default_country", &self.default_country, 3),
+            ("customer_currency", &self.customer_currency, 5),
+        ] {
+            let key = format!("{SECTION}.{key}");
+            check_not_blank(&key, value)?;
+            if value.len() > max || !value.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                return Err(ConfigError::invalid(
+                    key,
+                    format!("at most {max} letters or digits"),
+                ));
+            }
+        }
+        if self.reference_max_len().is_none() {
+            return Err(ConfigError::invalid(
+                format!("{SECTION}.reference_field"),
+                format!(
+                    "must be one of {}",
+                    REFERENCE_FIELDS
+                        .iter()
+                        .map(|(f, _)| *f)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+        for (key, value) in [
+            ("price_condition_type", &self.price_condition_type),
+            ("quantity_unit", &self.quantity_unit),
+            (
+                "s4hana.business_partner_grouping",
+                &self.business_partner_grouping,
+            ),
+        ] {
+            if let Some(value) = value
+                && (value.is_empty()
+                    || value.len() > 4
+                    || !value.bytes().all(|b| b.is_ascii_alphanumeric()))
+            {
+                return Err(ConfigError::invalid(
+                    format!("{SECTION}.{key}"),
+                    "1-4 letters or digits",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `MaxLength` of the configured reference field.
+    pub fn reference_max_len(&self) -> Option<usize> {
+        REFERENCE_FIELDS
+            .iter()
+            .find(|(f, _)| *f == self.reference_field)
+            .map(|(_, max)| *max)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,29 +215,51 @@ mod tests {
         serde_json::json!({
             "base_url": "https://my300000-api.s4hana.cloud.sap",
             "auth": {"kind": "basic", "username": "COMM_USER", "password": "pw"},
+        })
+    }
+
+    fn fields() -> serde_json::Value {
+        serde_json::json!({
             "sales_organization": "1010", "distribution_channel": "10", "organization_division": "00"
         })
     }
 
+    fn parse(fields: serde_json::Value) -> S4HanaConfig {
+        let mut cfg: S4HanaConfig = serde_json::from_value(section()).expect("parses");
+        cfg.deal_to_order = serde_json::from_value(fields).expect("field maps parse");
+        cfg
+    }
+
     #[test]
     fn defaults_and_named_errors() {
-        let cfg: S4HanaConfig = serde_json::from_value(section()).expect("parses");
+        let cfg = parse(fields());
         cfg.validate().expect("valid");
-        assert_eq!(cfg.reference_field, "PurchaseOrderByCustomer");
-        assert_eq!(cfg.reference_max_len(), Some(35));
+        assert_eq!(cfg.deal_to_order.reference_field, "PurchaseOrderByCustomer");
+        assert_eq!(cfg.deal_to_order.reference_max_len(), Some(35));
         assert_eq!(
             cfg.service_root("API_SALES_ORDER_SRV"),
             "https://my300000-api.s4hana.cloud.sap/sap/opu/odata/sap/API_SALES_ORDER_SRV"
         );
-        let mut value = section();
+        let mut value = fields();
         value["reference_field"] = "SalesOrder".into();
-        let cfg: S4HanaConfig = serde_json::from_value(value).expect("parses");
         assert!(
-            matches!(cfg.validate(), Err(ConfigError::Invalid { key, .. }) if key == "s4hana.reference_field")
+            matches!(parse(value).validate(), Err(ConfigError::Invalid { key, .. }) if key == "deal_to_order.erp.s4hana.reference_field")
+        );
+        assert_eq!(
+            parse(serde_json::json!({})).validate(),
+            Err(ConfigError::missing(
+                "deal_to_order.erp.s4hana.sales_organization"
+            ))
         );
         let mut value = section();
         value["sap_client"] = "1".into();
-        let cfg: S4HanaConfig = serde_json::from_value(value).expect("parses");
+        let mut cfg: S4HanaConfig = serde_json::from_value(value).expect("parses");
+        cfg.deal_to_order = serde_json::from_value(fields()).expect("field maps parse");
         assert!(cfg.validate().is_err());
+    }
+
+    #[test]
+    fn moved_lists_every_field_map_key() {
+        crate::field_maps::assert_moved_keys::<DealToOrderFields>(MOVED);
     }
 }

@@ -25,7 +25,8 @@ use crmerp_proto::{Account, RecordRef, SalesOrder};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-pub use config::{REFERENCE_FIELDS, S4HanaConfig};
+pub(crate) use config::MOVED;
+pub use config::{DealToOrderFields, REFERENCE_FIELDS, S4HanaConfig};
 
 use self::request::CsrfAuth;
 use crate::config::ConfigError;
@@ -209,7 +210,7 @@ impl CustomerMaster for S4HanaErp {
     ) -> Result<RecordRef, ConnectorError> {
         let key = self.customer_key(account, &ENDPOINT_CREATE_CUSTOMER)?;
         let name = account_name(SYSTEM, account, &ENDPOINT_CREATE_CUSTOMER)?;
-        let body = payload::business_partner_body(&self.config, account, &key, name);
+        let body = payload::business_partner_body(&self.config.deal_to_order, account, &key, name);
         let url = self.url(BUSINESS_PARTNER_SERVICE, "/A_BusinessPartner", &[]);
         let D { d } = self
             .call(calls, &ENDPOINT_CREATE_CUSTOMER, &url, Some(&body))
@@ -226,10 +227,14 @@ impl OrderSink for S4HanaErp {
         external_ref: &str,
         calls: &CallLog,
     ) -> Result<Option<SalesOrder>, ConnectorError> {
-        let reference = payload::reference(&self.config, external_ref, &ENDPOINT_FIND_ORDER)?;
+        let reference = payload::reference(
+            &self.config.deal_to_order,
+            external_ref,
+            &ENDPOINT_FIND_ORDER,
+        )?;
         let filter = format!(
             "{} eq {}",
-            self.config.reference_field,
+            self.config.deal_to_order.reference_field,
             odata_string(&reference)
         );
         let url = self.url(
@@ -261,7 +266,8 @@ impl OrderSink for S4HanaErp {
         calls: &CallLog,
     ) -> Result<SalesOrder, ConnectorError> {
         let endpoint = &ENDPOINT_CREATE_ORDER;
-        let reference = payload::reference(&self.config, request.external_ref, endpoint)?;
+        let reference =
+            payload::reference(&self.config.deal_to_order, request.external_ref, endpoint)?;
         let deal = request.deal;
         if deal.line_items.is_empty() {
             return Err(missing(
@@ -280,7 +286,13 @@ impl OrderSink for S4HanaErp {
             )
             .with_resolution("fix_erp_reference"));
         }
-        let body = payload::sales_order_body(&self.config, deal, sold_to, &reference, endpoint)?;
+        let body = payload::sales_order_body(
+            &self.config.deal_to_order,
+            deal,
+            sold_to,
+            &reference,
+            endpoint,
+        )?;
         let url = self.url(SALES_ORDER_SERVICE, "/A_SalesOrder", &[]);
         let D { d } = self
             .call(calls, endpoint, &url, Some(&body))

@@ -5,7 +5,7 @@
 use crmerp_proto::{Account, Deal};
 use serde_json::{Map, Value, json};
 
-use super::{S4HanaConfig, SYSTEM};
+use super::{DealToOrderFields, SYSTEM};
 use crate::ConnectorError;
 use crate::mapping::{fit_reference, insert_text, invalid, line_numbers, line_sku};
 
@@ -21,7 +21,7 @@ const ROLES: &[&str] = &["FLCU00", "FLCU01"];
 
 /// The CRM reference fitted to the configured `A_SalesOrder` field (see [`fit_reference`]).
 pub(crate) fn reference(
-    config: &S4HanaConfig,
+    config: &DealToOrderFields,
     external_ref: &str,
     endpoint: &str,
 ) -> Result<String, ConnectorError> {
@@ -38,7 +38,7 @@ pub(crate) fn reference(
 /// `POST A_BusinessPartner`: an organisation with the customer roles, an
 /// address and the customer's sales area, so it can be a sold-to party at once.
 pub(crate) fn business_partner_body(
-    config: &S4HanaConfig,
+    config: &DealToOrderFields,
     account: &Account,
     key: &str,
     name: &str,
@@ -101,7 +101,7 @@ pub(crate) fn business_partner_body(
 /// `POST A_SalesOrder` with `to_Item` (and, when configured, the price condition
 /// of each item in `to_PricingElement`).
 pub(crate) fn sales_order_body(
-    config: &S4HanaConfig,
+    config: &DealToOrderFields,
     deal: &Deal,
     sold_to: &str,
     reference: &str,

@@ -28,13 +28,14 @@ async fn sandbox() -> Simulator {
 }
 
 fn config(url: &str, auth: Value) -> S4HanaConfig {
-    serde_json::from_value(json!({
-        "base_url": url,
-        "auth": auth,
+    let mut config: S4HanaConfig =
+        serde_json::from_value(json!({"base_url": url, "auth": auth})).expect("config");
+    config.deal_to_order = serde_json::from_value(json!({
         "sales_organization": "1010", "distribution_channel": "10", "organization_division": "00",
         "price_condition_type": "PPR0", "quantity_unit": "PC"
     }))
-    .expect("config")
+    .expect("field maps");
+    config
 }
 
 fn basic() -> Value {
@@ -110,7 +111,7 @@ fn request_bodies_use_only_properties_the_official_metadata_defines() {
         assert_eq!(property.max_length, Some(field.1), "{}", field.0);
     }
     let body = payload::sales_order_body(
-        &cfg,
+        &cfg.deal_to_order,
         &deal(&["TG11", "TG12"]),
         "17100101",
         "hubspot-deal-1",
@@ -119,7 +120,12 @@ fn request_bodies_use_only_properties_the_official_metadata_defines() {
     .expect("body");
     let problems = orders.check("A_SalesOrderType", &body, Direction::Request);
     assert!(problems.is_empty(), "{problems:#?}");
-    let body = payload::business_partner_body(&cfg, &account(), "HUBSPOT-4711", &account().name);
+    let body = payload::business_partner_body(
+        &cfg.deal_to_order,
+        &account(),
+        "HUBSPOT-4711",
+        &account().name,
+    );
     let problems = partners.check("A_BusinessPartnerType", &body, Direction::Request);
     assert!(problems.is_empty(), "{problems:#?}");
     assert_eq!(

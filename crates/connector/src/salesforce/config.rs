@@ -1,10 +1,10 @@
 //! Salesforce connector and webhook settings, section `[crm.salesforce]`.
 
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::webhook::WebhookSettings;
-use crate::config::{ConfigError, check_base_url, check_not_blank};
+use crate::config::{ConfigError, check_base_url, check_currency, check_not_blank};
 use crate::http_client::HttpTimeouts;
 
 /// How the connector obtains its access token.
@@ -49,17 +49,9 @@ pub struct SalesforceConfig {
     pub session_lifetime_secs: u64,
     /// Refresh this many seconds before the session would expire (default 300).
     pub refresh_margin_secs: u64,
-    /// Opportunity field receiving the ERP order number (default `ERP_Order_Number__c`).
-    pub write_back_field: String,
-    /// Opportunity field receiving `synced` / `error`; empty to not write one.
-    pub sync_status_field: String,
-    /// Opportunity field receiving the sync error text; empty to not write one.
-    pub sync_error_field: String,
-    /// Field holding the ISO currency (multi-currency orgs: `CurrencyIsoCode`); empty to
-    /// always use `default_currency`.
-    pub currency_field: String,
-    /// Currency used when the opportunity names none (default `USD`).
-    pub default_currency: String,
+    /// Deal-to-order's field maps, from `[deal_to_order.crm.salesforce]`.
+    #[serde(skip)]
+    pub deal_to_order: DealToOrderFields,
     /// Inbound notifications: `organization_id`, `callout_secret`, `won_stages`.
     #[serde(flatten)]
     pub webhook: WebhookSettings,
@@ -81,11 +73,7 @@ impl Default for SalesforceConfig {
             audience: None,
             session_lifetime_secs: 7200,
             refresh_margin_secs: 300,
-            write_back_field: "ERP_Order_Number__c".into(),
-            sync_status_field: "ERP_Sync_Status__c".into(),
-            sync_error_field: "ERP_Sync_Error__c".into(),
-            currency_field: String::new(),
-            default_currency: "USD".into(),
+            deal_to_order: DealToOrderFields::default(),
             webhook: WebhookSettings::default(),
             timeouts: HttpTimeouts::default(),
         }
@@ -134,15 +122,62 @@ impl SalesforceConfig {
                 "must be longer than salesforce.refresh_margin_secs",
             ));
         }
-        check_not_blank("salesforce.write_back_field", &self.write_back_field)?;
-        let currency = &self.default_currency;
-        if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
-            return Err(ConfigError::invalid(
-                "salesforce.default_currency",
-                "must be an ISO 4217 code such as USD",
-            ));
-        }
+        self.deal_to_order.validate()?;
         self.timeouts.validate("salesforce.timeouts")
+    }
+}
+
+/// Deal-to-order's Salesforce field maps: section `[deal_to_order.crm.salesforce]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DealToOrderFields {
+    /// Opportunity field receiving the ERP order number (default `ERP_Order_Number__c`).
+    pub write_back_field: String,
+    /// Opportunity field receiving `synced` / `error`; empty to not write one.
+    pub sync_status_field: String,
+    /// Opportunity field receiving the sync error text; empty to not write one.
+    pub sync_error_field: String,
+    /// Field holding the ISO currency (multi-currency orgs: `CurrencyIsoCode`); empty to
+    /// always use `default_currency`.
+    pub currency_field: String,
+    /// Currency used when the opportunity names none (default `USD`).
+    pub default_currency: String,
+}
+
+/// Keys of [`DealToOrderFields`] that sat in `[crm.salesforce]` before the split.
+pub(crate) const MOVED: &[&str] = &[
+    "write_back_field",
+    "sync_status_field",
+    "sync_error_field",
+    "currency_field",
+    "default_currency",
+];
+
+const SECTION: &str = "deal_to_order.crm.salesforce";
+
+impl Default for DealToOrderFields {
+    fn default() -> Self {
+        Self {
+            write_back_field: "ERP_Order_Number__c".into(),
+            sync_status_field: "ERP_Sync_Status__c".into(),
+            sync_error_field: "ERP_Sync_Error__c".into(),
+            currency_field: String::new(),
+            default_currency: "USD".into(),
+        }
+    }
+}
+
+impl DealToOrderFields {
+    /// Checks every map; errors name keys under `deal_to_order.crm.salesforce`.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_not_blank(
+            &format!("{SECTION}.write_back_field"),
+            &self.write_back_field,
+        )?;
+        check_currency(
+            &format!("{SECTION}.default_currency"),
+            &self.default_currency,
+        )
     }
 }
 
@@ -177,6 +212,11 @@ mod tests {
         assert!(
             matches!(cfg.validate(), Err(ConfigError::Invalid { key, .. }) if key == "salesforce.api_version")
         );
+    }
+
+    #[test]
+    fn moved_lists_every_field_map_key() {
+        crate::field_maps::assert_moved_keys::<DealToOrderFields>(MOVED);
     }
 
     #[test]

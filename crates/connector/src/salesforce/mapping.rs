@@ -6,7 +6,7 @@ use crmerp_proto::{Account, Address, Deal, LineItem, Money, RecordRef};
 use serde_json::Value;
 
 use super::SYSTEM;
-use super::config::SalesforceConfig;
+use super::config::DealToOrderFields;
 use crate::{ConnectorError, ErrorCategory, ErrorKind, decimal};
 
 /// Account fields read for the customer and its addresses.
@@ -17,7 +17,7 @@ pub(crate) const LINE_FIELDS: &str = "Id,Product2Id,ProductCode,Name,Quantity,Un
 pub(crate) const PRODUCT_FIELDS: &str = "Id,Name,ProductCode";
 
 /// Opportunity fields to request: only what the mapping reads.
-pub(crate) fn opportunity_fields(config: &SalesforceConfig) -> String {
+pub(crate) fn opportunity_fields(config: &DealToOrderFields) -> String {
     let mut fields = vec![
         "Id",
         "Name",
@@ -46,7 +46,7 @@ pub(crate) fn text(record: &Value, field: &str) -> String {
 
 /// Maps the opportunity, its account, its line items (in `SortOrder`) and their products.
 pub(crate) fn map_deal(
-    config: &SalesforceConfig,
+    config: &DealToOrderFields,
     opportunity: &Value,
     account: Option<&Value>,
     lines: &[Value],
@@ -209,9 +209,9 @@ mod tests {
     /// Standard Object Record" and "Get Records Using sObject Relationships").
     #[test]
     fn maps_an_opportunity_with_account_lines_and_products() {
-        let config = SalesforceConfig {
+        let config = DealToOrderFields {
             currency_field: "CurrencyIsoCode".into(),
-            ..SalesforceConfig::default()
+            ..DealToOrderFields::default()
         };
         let opp = json!({
             "attributes": {"type": "Opportunity", "url": "/services/data/v62.0/sobjects/Opportunity/006xx000001a2b3AAA"},
@@ -276,7 +276,7 @@ mod tests {
     fn bad_numbers_name_the_field() {
         let opp = json!({"Id": "006", "Amount": "lots"});
         let err =
-            map_deal(&SalesforceConfig::default(), &opp, None, &[], &[]).expect_err("rejected");
+            map_deal(&DealToOrderFields::default(), &opp, None, &[], &[]).expect_err("rejected");
         assert_eq!(err.resolution.as_deref(), Some("fix_crm_field:Amount"));
     }
 }

@@ -18,7 +18,8 @@ use crmerp_proto::{Deal, SalesOrder};
 use serde_json::{Value, json};
 
 pub use auth::{Claims, JWT_BEARER_GRANT};
-pub use config::{AuthFlow, SalesforceConfig};
+pub(crate) use config::MOVED;
+pub use config::{AuthFlow, DealToOrderFields, SalesforceConfig};
 
 use crate::config::{ConfigError, check_base_url};
 use crate::endpoint;
@@ -158,7 +159,7 @@ impl DealSource for SalesforceCrm {
         let lines = self.all_lines(calls, first_lines).await?;
         let products = self.products(calls, &lines).await?;
         mapping::map_deal(
-            &self.config,
+            &self.config.deal_to_order,
             &opportunity,
             account.as_ref(),
             &lines,
@@ -173,7 +174,7 @@ impl DealSource for SalesforceCrm {
         calls: &CallLog,
     ) -> Result<(), ConnectorError> {
         check_id(deal_id, &ENDPOINT_UPDATE)?;
-        let c = &self.config;
+        let c = &self.config.deal_to_order;
         let mut fields = serde_json::Map::new();
         fields.insert(c.write_back_field.clone(), json!(order.order_number));
         if !c.sync_status_field.is_empty() {
@@ -192,7 +193,7 @@ impl DealSource for SalesforceCrm {
         calls: &CallLog,
     ) -> Result<(), ConnectorError> {
         check_id(deal_id, &ENDPOINT_TASK)?;
-        let c = &self.config;
+        let c = &self.config.deal_to_order;
         let mut fields = serde_json::Map::new();
         if !c.sync_status_field.is_empty() {
             fields.insert(c.sync_status_field.clone(), json!("error"));

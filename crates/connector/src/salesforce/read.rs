@@ -45,7 +45,7 @@ impl SalesforceCrm {
         id: &str,
     ) -> Result<(Value, Option<Value>, QueryPage), ConnectorError> {
         let api = self.api();
-        let opp_fields = mapping::opportunity_fields(&self.config);
+        let opp_fields = mapping::opportunity_fields(&self.config.deal_to_order);
         let body = json!({
             "allOrNone": false,
             "compositeRequest": [

@@ -131,7 +131,10 @@ impl Org {
             client_secret: DEV_SALESFORCE_CLIENT_SECRET.into(),
             username: DEV_SALESFORCE_USERNAME.into(),
             private_key: DEV_KEY.into(),
-            currency_field: "CurrencyIsoCode".into(),
+            deal_to_order: DealToOrderFields {
+                currency_field: "CurrencyIsoCode".into(),
+                ..DealToOrderFields::default()
+            },
             ..SalesforceConfig::default()
         };
         SalesforceCrm::new(
@@ -334,9 +337,8 @@ impl crate::conformance::Fixture for Fixture {
     }
 
     async fn order_number_on_deal(&self, url: &str, deal_id: &str) -> String {
-        let config: SalesforceConfig =
-            crate::registry::parse("crm", SYSTEM, Some(self.section(url))).expect("config");
-        let field = config.write_back_field;
+        let fields: DealToOrderFields = crate::conformance::dev_fields(crate::Role::Crm, SYSTEM);
+        let field = fields.write_back_field;
         let record = Org::attach(url, CancellationToken::new().drop_guard())
             .await
             .get(&format!("sobjects/Opportunity/{deal_id}?fields={field}"))

@@ -1,7 +1,7 @@
 //! Tryton connector settings.
 
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigError, check_base_url, check_not_blank};
 use crate::http_client::HttpTimeouts;
@@ -18,7 +18,7 @@ pub enum CustomerKey {
 }
 
 /// How far a new sale is taken through Tryton's workflow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Workflow {
     /// Left in draft: no number yet, so the record id is the order number.
@@ -47,8 +47,9 @@ pub struct TrytonConfig {
     pub language: String,
     /// Where the CRM account reference lives on the party (default `code`).
     pub customer_key: CustomerKey,
-    /// How far new sales are taken (default `confirm`).
-    pub workflow: Workflow,
+    /// Deal-to-order's settings, from `[deal_to_order.erp.tryton]`.
+    #[serde(skip)]
+    pub deal_to_order: DealToOrderFields,
     /// HTTP timeouts.
     pub timeouts: HttpTimeouts,
 }
@@ -62,7 +63,7 @@ impl Default for TrytonConfig {
             password: SecretString::default(),
             language: "en".into(),
             customer_key: CustomerKey::Code,
-            workflow: Workflow::Confirm,
+            deal_to_order: DealToOrderFields::default(),
             timeouts: HttpTimeouts::default(),
         }
     }
@@ -109,6 +110,25 @@ impl TrytonConfig {
     }
 }
 
+/// Deal-to-order's Tryton settings: section `[deal_to_order.erp.tryton]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DealToOrderFields {
+    /// How far new sales are taken (default `confirm`).
+    pub workflow: Workflow,
+}
+
+impl Default for DealToOrderFields {
+    fn default() -> Self {
+        Self {
+            workflow: Workflow::Confirm,
+        }
+    }
+}
+
+/// Keys of [`DealToOrderFields`] that sat in `[erp.tryton]` before the split.
+pub(crate) const MOVED: &[&str] = &["workflow"];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,7 +154,7 @@ mod tests {
         let cfg: TrytonConfig =
             serde_json::from_str(r#"{"base_url":"http://h:8000","database":"db","username":"u"}"#)
                 .expect("parses");
-        assert_eq!(cfg.workflow, Workflow::Confirm);
+        assert_eq!(cfg.deal_to_order.workflow, Workflow::Confirm);
         assert_eq!(cfg.customer_key, CustomerKey::Code);
         assert_eq!(cfg.validate(), Err(ConfigError::missing("tryton.password")));
         let cfg = TrytonConfig {
@@ -144,9 +164,16 @@ mod tests {
         assert!(
             matches!(cfg.validate(), Err(ConfigError::Invalid { key, .. }) if key == "tryton.database")
         );
-        let cfg: Result<TrytonConfig, _> =
-            serde_json::from_str(r#"{"workflow":"ship","base_url":"http://h"}"#);
-        assert!(cfg.is_err());
+        let fields: Result<DealToOrderFields, _> = serde_json::from_str(r#"{"workflow":"ship"}"#);
+        assert!(fields.is_err());
+        let typo: Result<TrytonConfig, _> =
+            serde_json::from_str(r#"{"workflw":"quote","base_url":"http://h"}"#);
+        assert!(typo.is_err());
         assert!(!format!("{:?}", valid()).contains("admin-secret"));
+    }
+
+    #[test]
+    fn moved_lists_every_field_map_key() {
+        crate::field_maps::assert_moved_keys::<DealToOrderFields>(MOVED);
     }
 }

@@ -16,7 +16,8 @@ use async_trait::async_trait;
 use crmerp_proto::{Account, RecordRef, SalesOrder};
 use serde_json::{Value, json};
 
-pub use config::{CustomerKey, TrytonConfig, Workflow};
+pub(crate) use config::MOVED;
+pub use config::{CustomerKey, DealToOrderFields, TrytonConfig, Workflow};
 
 use self::lookup::{CodeCache, first_id, record_id};
 use self::payload::SaleHeader;
@@ -76,11 +77,13 @@ impl TrytonErp {
         let id = record_id(sale, "model.sale.sale.search_read")?;
         let state = sale.get("state").and_then(Value::as_str).unwrap_or("");
         let mut moved = false;
-        if state == "draft" && self.config.workflow >= Workflow::Quote {
+        if state == "draft" && self.config.deal_to_order.workflow >= Workflow::Quote {
             self.button(calls, "quote", id).await?;
             moved = true;
         }
-        if matches!(state, "draft" | "quotation") && self.config.workflow >= Workflow::Confirm {
+        if matches!(state, "draft" | "quotation")
+            && self.config.deal_to_order.workflow >= Workflow::Confirm
+        {
             self.button(calls, "confirm", id).await?;
             moved = true;
         }

@@ -292,10 +292,14 @@ fn the_registry_builds_tryton_and_names_missing_settings() {
         Some(
             json!({"base_url": "http://127.0.0.1:8000", "database": "tryton", "username": "admin", "password": "admin"}),
         ),
+        &crate::FlowMaps::new(),
     );
     assert!(built.is_ok(), "{:?}", built.err());
-    let err =
-        crate::registry::build_erp(SYSTEM, Some(json!({"base_url": "http://127.0.0.1:8000"})))
-            .expect_err("rejected");
+    let err = crate::registry::build_erp(
+        SYSTEM,
+        Some(json!({"base_url": "http://127.0.0.1:8000"})),
+        &crate::FlowMaps::new(),
+    )
+    .expect_err("rejected");
     assert!(err.to_string().contains("tryton.database"), "{err}");
 }

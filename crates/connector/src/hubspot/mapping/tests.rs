@@ -55,11 +55,10 @@ fn object(json: &str) -> CrmObject {
     serde_json::from_str(json).expect("valid object")
 }
 
-fn config() -> HubSpotConfig {
-    HubSpotConfig {
-        access_token: "t".into(),
+fn config() -> DealToOrderFields {
+    DealToOrderFields {
         sku_property: "erp_sku".into(),
-        ..HubSpotConfig::default()
+        ..DealToOrderFields::default()
     }
 }
 
@@ -188,7 +187,7 @@ fn shipping_prefers_deal_properties_and_falls_back_to_the_company() {
 #[test]
 fn shipping_source_is_honoured() {
     let company = object(COMPANY);
-    let only_deal = HubSpotConfig {
+    let only_deal = DealToOrderFields {
         shipping: ShippingSource::Deal,
         ..config()
     };
@@ -200,7 +199,7 @@ fn shipping_source_is_honoured() {
     )
     .expect("maps");
     assert_eq!(deal.shipping_address, None);
-    let only_company = HubSpotConfig {
+    let only_company = DealToOrderFields {
         shipping: ShippingSource::Company,
         ..config()
     };
@@ -244,7 +243,7 @@ fn requested_properties_are_only_the_needed_ones() {
     assert!(props.starts_with(
         "dealname,dealstage,amount,closedate,deal_currency_code,erp_order_number,shipping_addressee"
     ));
-    let company_only = HubSpotConfig {
+    let company_only = DealToOrderFields {
         shipping: ShippingSource::Company,
         ..config()
     };
@@ -254,7 +253,7 @@ fn requested_properties_are_only_the_needed_ones() {
         vec!["name", "quantity", "price", "hs_sku", "erp_sku"]
     );
     assert_eq!(
-        line_item_properties(&HubSpotConfig::default()),
+        line_item_properties(&DealToOrderFields::default()),
         vec!["name", "quantity", "price", "hs_sku"]
     );
 }

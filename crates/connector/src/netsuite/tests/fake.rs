@@ -264,7 +264,9 @@ pub(super) async fn start(token_secret: &str) -> (NetSuiteErp, Fake) {
         consumer_secret: CONSUMER_SECRET.into(),
         token_id: "tk".into(),
         token_secret: token_secret.into(),
-        subsidiary_id: Some("1".into()),
+        deal_to_order: crate::netsuite::DealToOrderFields {
+            subsidiary_id: Some("1".into()),
+        },
         ..NetSuiteConfig::default()
     };
     let erp = NetSuiteErp::new(
