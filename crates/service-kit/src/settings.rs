@@ -1,8 +1,10 @@
 //! Layered configuration shared by every service.
 //!
 //! Layers, lowest precedence first: the service's compiled-in defaults (a TOML
-//! string), the file named by `CRMERP_CONFIG` (TOML; `config/dev.toml` for
-//! `make run`), then environment variables `CRMERP__SECTION__KEY`.
+//! string), the file or files named by `CRMERP_CONFIG` (TOML; `config/dev.toml`
+//! for `make run`; several are comma-separated and a later one wins, so
+//! settings every service shares can live in one file next to each service's
+//! own), then environment variables `CRMERP__SECTION__KEY`.
 //!
 //! An environment value takes the type the key has in the layers below: a
 //! string stays a string whatever it looks like (an all-digit account id or
@@ -42,7 +44,8 @@ pub fn load_settings<T: DeserializeOwned>(defaults_toml: &str) -> Result<T, Conf
     load_settings_from(defaults_toml, file.as_deref(), std::env::vars())
 }
 
-/// [`load_settings`] with the file and the environment given explicitly.
+/// [`load_settings`] with the file list (`CRMERP_CONFIG`'s value) and the
+/// environment given explicitly.
 pub fn load_settings_from<T: DeserializeOwned>(
     defaults_toml: &str,
     file: Option<&str>,
@@ -52,7 +55,12 @@ pub fn load_settings_from<T: DeserializeOwned>(
         defaults_toml,
         config::FileFormat::Toml,
     ));
-    if let Some(path) = file {
+    for path in file
+        .into_iter()
+        .flat_map(|files| files.split(','))
+        .map(str::trim)
+        .filter(|path| !path.is_empty())
+    {
         builder = builder.add_source(config::File::new(path, config::FileFormat::Toml));
     }
     let mut tree: Value = builder.build()?.try_deserialize()?;
@@ -263,6 +271,34 @@ days = [1, 2, 3, 4, 5]
             None,
             env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
         )
+    }
+
+    #[test]
+    fn several_files_layer_in_order_and_the_environment_wins() {
+        let dir = std::env::temp_dir().join(format!("crmerp-settings-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let shared = dir.join("shared.toml");
+        let own = dir.join("own.toml");
+        std::fs::write(
+            &shared,
+            "[a]\nx = \"shared\"\ny = \"shared\"\nz = \"shared\"\n",
+        )
+        .expect("write");
+        std::fs::write(&own, "[a]\ny = \"own\"\n").expect("write");
+        let files = format!("{}, {}", shared.display(), own.display());
+        let value: Value = load_settings_from(
+            "[a]\nx = \"default\"\n",
+            Some(&files),
+            [("CRMERP__A__Z".to_owned(), "env".to_owned())],
+        )
+        .expect("loads");
+        assert_eq!(
+            value["a"],
+            serde_json::json!({"x": "shared", "y": "own", "z": "env"})
+        );
+        let missing = format!("{},{}", shared.display(), dir.join("absent.toml").display());
+        assert!(load_settings_from::<Value>("", Some(&missing), []).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
