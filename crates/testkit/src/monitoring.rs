@@ -137,11 +137,7 @@ impl Monitoring {
 
     /// A client of the first replica with `token` (`None`: no Authorization header).
     pub fn api(&self, token: Option<&str>) -> anyhow::Result<MonitoringApi> {
-        Ok(MonitoringApi {
-            base: self.url(0)?,
-            token: token.map(str::to_owned),
-            http: reqwest::Client::new(),
-        })
+        Ok(MonitoringApi::new(&self.url(0)?, token))
     }
 }
 
@@ -154,6 +150,15 @@ pub struct MonitoringApi {
 }
 
 impl MonitoringApi {
+    /// A client of the ops API at `base` with `token` (`None`: no Authorization header).
+    pub fn new(base: &str, token: Option<&str>) -> Self {
+        Self {
+            base: base.to_owned(),
+            token: token.map(str::to_owned),
+            http: reqwest::Client::new(),
+        }
+    }
+
     /// The base URL.
     pub fn base(&self) -> &str {
         &self.base

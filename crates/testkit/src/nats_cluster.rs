@@ -223,12 +223,8 @@ impl std::fmt::Display for AddressInUse {
     }
 }
 
-/// A port the OS just handed out on loopback, released again. Route ports
-/// need this: every node's config must name its peers' route ports before any
-/// node runs, so nats-server cannot pick them itself. Another process could
-/// take the port in between; `start` detects that and starts over.
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
+// Route ports are chosen first (`free_port`): every node's config must name
+// its peers' route ports before any node runs, so nats-server cannot pick them
+// itself. Another process could take the port in between; `start` detects
+// that and starts over.
+use crate::process::free_port;

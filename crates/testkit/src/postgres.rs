@@ -270,14 +270,11 @@ impl Drop for Postgres {
 /// Starts tried when the chosen port was taken before Postgres bound it.
 const START_ATTEMPTS: usize = 5;
 
-/// A port the OS just handed out on loopback, released again for Postgres.
-/// Postgres cannot take a port of the OS's choosing (`port` must be 1-65535,
-/// and it names its socket lock file after it), so the port is chosen first;
-/// another process may take it in between, which `start` detects and retries.
-fn free_port() -> anyhow::Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
-}
+// Postgres cannot take a port of the OS's choosing (`port` must be 1-65535,
+// and it names its socket lock file after it), so the port is chosen first
+// (`free_port`); another process may take it in between, which `start`
+// detects and retries.
+use crate::process::free_port;
 
 /// True when the log written since byte `from` says the port was taken.
 fn address_in_use(log: &Path, from: u64) -> bool {

@@ -210,6 +210,16 @@ pub(crate) fn logged_port(log: &Path, marker: &str, program: &str) -> anyhow::Re
         .with_context(|| format!("{program}: bad port in {address:?}"))
 }
 
+/// A port the OS just handed out on loopback, released again: for a server
+/// whose port must be known before it starts (a config naming it, a URL a
+/// peer signs over). Another process may take it in between; callers that
+/// cannot retry accept that small chance.
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
