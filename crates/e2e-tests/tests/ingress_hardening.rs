@@ -3,7 +3,8 @@
 //! shows in readiness and in fast 503s, each source has a rate limit, HubSpot
 //! signature versions are not guessed, content types are checked, a re-used
 //! webhook id with another payload is a conflict, and notices of unknown types
-//! are stored as unroutable instead of dropped.
+//! are stored as unroutable instead of dropped. And a flow service stopped
+//! with a message in flight hands it back so it is redelivered at once.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -572,5 +573,73 @@ async fn notices_of_unknown_types_are_stored_as_unroutable_not_dropped() -> anyh
     assert_eq!(warned.len(), 2, "{warned:?}");
     assert!(warned.iter().any(|l| l.contains("contact.creation")));
     assert!(warned.iter().any(|l| l.contains("company.creation")));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_message_handed_back_at_shutdown_is_redelivered_at_once_after_a_restart()
+-> anyhow::Result<()> {
+    // An ack wait far longer than the test: a redelivery that waits for it fails.
+    let mut stack = Stack::start(StackOptions {
+        ack_wait: "180s",
+        env: vec![("CRMERP__FLOW__SHUTDOWN_GRACE".to_owned(), "1s".to_owned())],
+        ..StackOptions::default()
+    })
+    .await?;
+    // Each NetSuite call takes 2 s (under the 2.5 s request timeout), so the
+    // shutdown grace of 1 s ends with the deal in flight and it is NAKed.
+    stack
+        .inject_fault(
+            "netsuite",
+            json!({"status": 200, "rate": 1.0, "latency_ms": 2000}),
+        )
+        .await?;
+    let deal = stack
+        .hubspot
+        .create_deal(&crmerp_testkit::hubspot::DealSpec::complete("Handed back"))
+        .await?;
+    stack
+        .hubspot
+        .move_to_stage(&deal.deal_id, "closedwon")
+        .await?;
+    let js = stack.jetstream().await?;
+    eventually("the deal in flight", Duration::from_secs(30), || async {
+        let mut consumer: async_nats::jetstream::consumer::PullConsumer = js
+            .get_stream("INBOUND")
+            .await
+            .ok()?
+            .get_consumer("deal-to-order")
+            .await
+            .ok()?;
+        let info = consumer.info().await.ok()?;
+        (info.num_ack_pending >= 1).then_some(())
+    })
+    .await?;
+    let worker = stack.worker.as_mut().context("the stack has a worker")?;
+    let status = worker.terminate(Duration::from_secs(15)).await?;
+    assert!(status.success(), "worker exit: {status}");
+    stack.clear_fault("netsuite").await?;
+    let restarted = Instant::now();
+    stack.start_worker().await?;
+    // Redelivered after the NAK, it waits at most for the dead holder's claim
+    // (4 x the ERP timeout = 10 s), never for the 180 s ack wait.
+    eventually(
+        "the order number on the deal",
+        Duration::from_secs(45),
+        || async {
+            stack
+                .crm
+                .erp_order_number(&deal.deal_id)
+                .await
+                .ok()
+                .flatten()
+        },
+    )
+    .await?;
+    assert!(
+        restarted.elapsed() < Duration::from_secs(45),
+        "{:?}",
+        restarted.elapsed()
+    );
     Ok(())
 }
