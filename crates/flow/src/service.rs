@@ -39,6 +39,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_nats::jetstream;
 use crmerp_service_kit::settings::NatsSettings;
@@ -315,6 +316,7 @@ impl<S: ServiceSettings> FlowService<S> {
 
         let (client, js) = nats::connect(settings.nats(), name).await?;
         topology::ensure_streams_until_ready(&js, settings.nats(), &shutdown).await?;
+        let flush_client = client.clone();
         let ctx = Context {
             name,
             settings,
@@ -348,6 +350,7 @@ impl<S: ServiceSettings> FlowService<S> {
             }
         }
         shutdown.cancel();
+        flush(&flush_client, name).await;
         match admin.await {
             Ok(Ok(())) => {}
             Ok(Err(source)) => return Err(admin_error(source)),
@@ -355,5 +358,19 @@ impl<S: ServiceSettings> FlowService<S> {
         }
         drop(telemetry);
         result
+    }
+}
+
+/// Longest wait for the last acks and NAKs to reach the server at shutdown.
+const FLUSH_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Writes out what the parts queued last (acks, NAKs, outcomes). Without it
+/// the process could exit with a NAK still in the client's buffer, and that
+/// message would wait out the whole ack wait before its redelivery.
+async fn flush(client: &async_nats::Client, flow: &str) {
+    match tokio::time::timeout(FLUSH_DEADLINE, client.flush()).await {
+        Ok(Ok(())) => tracing::info!(flow, "NATS client flushed."),
+        Ok(Err(error)) => tracing::warn!(flow, %error, "Cannot flush the NATS client."),
+        Err(_) => tracing::warn!(flow, "NATS client flush timed out."),
     }
 }

@@ -83,6 +83,18 @@ pub fn router(readiness: Readiness, metrics: Option<PrometheusHandle>) -> Router
         .with_state(AdminState { readiness, metrics })
 }
 
+/// `/healthz` and `/metrics` only, for a service that answers `/readyz` itself
+/// (e.g. with the state of each dependency).
+pub fn liveness_and_metrics_router(metrics: Option<PrometheusHandle>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(render_metrics))
+        .with_state(AdminState {
+            readiness: Readiness::new(),
+            metrics,
+        })
+}
+
 async fn healthz() -> &'static str {
     "ok"
 }

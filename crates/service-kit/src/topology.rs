@@ -4,6 +4,8 @@
 //!   events stay replayable and dead letters can point back at them.
 //! - `OUTCOMES` (`outcome.>`): one event per processing attempt.
 //! - `DLQ` (`dlq.>`): dead letters, kept until an operator deals with them.
+//! - `UNROUTABLE` (`crmerp.unroutable.>`): vendor notices of types no flow
+//!   takes, kept like inbound events instead of being dropped.
 //!
 //! Every service declares the streams it touches at start-up; declaring is
 //! idempotent (create, or update to the same config), so start order never matters.
@@ -21,6 +23,13 @@ pub const OUTCOMES_STREAM: &str = "OUTCOMES";
 /// Stream of dead letters.
 pub const DLQ_STREAM: &str = "DLQ";
 
+/// Stream of vendor notices no flow takes.
+pub const UNROUTABLE_STREAM: &str = "UNROUTABLE";
+
+/// Key-value bucket of webhook ids (Standard Webhooks `webhook-id`) and the
+/// digest of the payload first received under each, for the de-duplication window.
+pub const WEBHOOK_IDS_BUCKET: &str = "INGRESS_WEBHOOK_IDS";
+
 /// Key-value bucket holding the outcomes of earlier attempts of events being retried.
 pub const ATTEMPTS_BUCKET: &str = "FLOW_ATTEMPTS";
 
@@ -36,6 +45,11 @@ const MAX_MSG_SIZE: i32 = 1024 * 1024;
 /// Subject of a deal-won event from `crm` (e.g. `hubspot`).
 pub fn deal_won_subject(crm: &str) -> String {
     format!("inbound.crm.deal.won.{crm}")
+}
+
+/// Subject of an unroutable notice from `source` (e.g. `hubspot`).
+pub fn unroutable_subject(source: &str) -> String {
+    format!("crmerp.unroutable.{source}")
 }
 
 /// Subject of an outcome of `flow` with `status` (e.g. `succeeded`).
@@ -96,6 +110,15 @@ pub fn stream_configs(settings: &NatsSettings) -> Vec<stream::Config> {
             duplicate_window: Duration::from_secs(24 * 3600),
             max_bytes: 2 * 1024 * 1024 * 1024,
             deny_delete: true,
+            ..base.clone()
+        },
+        stream::Config {
+            name: UNROUTABLE_STREAM.to_owned(),
+            description: Some("Vendor notices of types no flow takes.".to_owned()),
+            subjects: vec!["crmerp.unroutable.>".to_owned()],
+            max_age: settings.inbound_max_age,
+            duplicate_window: settings.duplicate_window,
+            max_bytes: 1024 * 1024 * 1024,
             ..base
         },
     ]
@@ -113,7 +136,23 @@ pub async fn ensure_streams(
             .map_err(|message| TopologyError { stream, message })?;
     }
     ensure_bucket(js, attempts_bucket(settings)).await?;
-    ensure_bucket(js, claims_bucket(settings)).await
+    ensure_bucket(js, claims_bucket(settings)).await?;
+    ensure_bucket(js, webhook_ids_bucket(settings)).await
+}
+
+/// Webhook ids and payload digests, kept as long as JetStream de-duplicates
+/// by `Nats-Msg-Id`: within that window a re-used id is either a re-send (same
+/// payload) or a conflict (another payload).
+fn webhook_ids_bucket(settings: &NatsSettings) -> jetstream::kv::Config {
+    jetstream::kv::Config {
+        bucket: WEBHOOK_IDS_BUCKET.to_owned(),
+        description: "Webhook ids and the digest of their first payload.".to_owned(),
+        history: 1,
+        max_age: settings.duplicate_window,
+        storage: stream::StorageType::File,
+        num_replicas: settings.replicas,
+        ..Default::default()
+    }
 }
 
 /// The attempt-history bucket: one key per event being retried, kept as long
@@ -204,5 +243,6 @@ mod tests {
             "outcome.deal-to-order.succeeded"
         );
         assert_eq!(dlq_subject("deal-to-order"), "dlq.deal-to-order");
+        assert_eq!(unroutable_subject("hubspot"), "crmerp.unroutable.hubspot");
     }
 }

@@ -310,6 +310,13 @@ pub fn sign_v3(secret: &str, url: &str, body: &str, timestamp_ms: i64) -> anyhow
     Ok(base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes()))
 }
 
+/// Signs a webhook body as HubSpot's v1 scheme does: hex(SHA-256(secret + body)),
+/// no timestamp (so it never expires). Independent of the product's verifier.
+pub fn sign_v1(secret: &str, body: &str) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(format!("{secret}{body}").as_bytes()))
+}
+
 /// A HubSpot `deal.propertyChange` webhook body moving `deal_id` into `stage`.
 pub fn deal_stage_webhook(
     event_id: u64,

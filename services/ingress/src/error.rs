@@ -16,6 +16,10 @@ pub enum IngressError {
     /// 401: the signed timestamp is too old (or in the future).
     #[error("stale or invalid timestamp")]
     StaleTimestamp,
+    /// 401: a signature version this endpoint does not accept (HubSpot's
+    /// `X-HubSpot-Signature-Version` other than v1/v2 without a v3 signature).
+    #[error("unsupported signature version {0:?}")]
+    UnsupportedSignatureVersion(String),
     /// 401: the request's credentials (Basic auth, a configured key, the sending
     /// organisation) are missing or wrong; for vendors that sign nothing.
     #[error("invalid credentials")]
@@ -26,6 +30,25 @@ pub enum IngressError {
     /// 413: the body exceeds the configured limit.
     #[error("body too large")]
     TooLarge,
+    /// 408: the body did not arrive within the body-read timeout.
+    #[error("body not received in time")]
+    RequestTimeout,
+    /// 415: a signed webhook whose `Content-Type` is not JSON, from a vendor
+    /// that always sends JSON.
+    #[error("unsupported content type {0:?}")]
+    UnsupportedMediaType(String),
+    /// 409: a webhook id seen before with a different payload; the original
+    /// is kept.
+    #[error("webhook id reused with a different payload")]
+    IdConflict,
+    /// 429: the source sent more than its rate limit; retry after the given seconds.
+    #[error("rate limit of {source_name} exceeded")]
+    RateLimited {
+        /// The webhook source.
+        source_name: &'static str,
+        /// Seconds until a request would be accepted.
+        retry_after: u64,
+    },
     /// 404: this source is not configured in this deployment.
     #[error("source not configured")]
     SourceNotConfigured,
@@ -66,7 +89,32 @@ impl IngressError {
                 "invalid_credentials",
                 "Invalid credentials",
             ),
+            Self::UnsupportedSignatureVersion(_) => (
+                StatusCode::UNAUTHORIZED,
+                "unsupported_signature_version",
+                "Unsupported signature version",
+            ),
             Self::Malformed(_) => (StatusCode::BAD_REQUEST, "malformed_body", "Malformed body"),
+            Self::RequestTimeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "Request timeout",
+            ),
+            Self::UnsupportedMediaType(_) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Unsupported media type",
+            ),
+            Self::IdConflict => (
+                StatusCode::CONFLICT,
+                "webhook_id_conflict",
+                "Webhook id conflict",
+            ),
+            Self::RateLimited { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "Rate limited",
+            ),
             Self::TooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "body_too_large",
@@ -91,7 +139,12 @@ impl IngressError {
             Self::InvalidSignature => "The signature does not match the request. Check the client secret and the public URL.".into(),
             Self::StaleTimestamp => "The signed timestamp is more than 5 minutes away from now.".into(),
             Self::InvalidCredentials => "The request's credentials or sender do not match this endpoint's configuration.".into(),
+            Self::UnsupportedSignatureVersion(version) => format!("Signature version {version:?} is not accepted: send v3 (X-HubSpot-Signature-v3 with X-HubSpot-Request-Timestamp), or v1/v2 where allowed."),
             Self::Malformed(why) => format!("The body is not a valid webhook payload: {why}"),
+            Self::RequestTimeout => "The request body did not arrive within the configured time.".into(),
+            Self::UnsupportedMediaType(content_type) => format!("Content-Type {content_type:?} is not accepted; this endpoint takes application/json."),
+            Self::IdConflict => "This webhook id was already received with a different payload; the original is kept. Send a new id for a new event.".into(),
+            Self::RateLimited { source_name, retry_after } => format!("Too many requests from {source_name}; retry after {retry_after} s. Nothing was stored from this request."),
             Self::TooLarge => "The body exceeds the configured limit.".into(),
             Self::SourceNotConfigured => "This webhook source is not configured in this deployment.".into(),
             Self::Unavailable => "The event could not be stored durably. Retry later; nothing was lost.".into(),
@@ -104,6 +157,9 @@ impl IntoResponse for IngressError {
         let (status, code, title) = self.parts();
         if status.is_server_error() {
             tracing::error!(code, "Webhook not accepted: {self}.");
+        } else if status == StatusCode::TOO_MANY_REQUESTS {
+            // A flood would flood the log too; the metric below counts them.
+            tracing::debug!(code, "Webhook rejected: {self}.");
         } else {
             tracing::warn!(code, status = status.as_u16(), "Webhook rejected: {self}.");
         }
@@ -120,10 +176,19 @@ impl IntoResponse for IngressError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        let headers = response.headers_mut();
+        match &self {
+            Self::Unavailable => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            Self::RateLimited { retry_after, .. } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+            }
+            // The rest of the body is unread: the connection cannot carry another request.
+            Self::RequestTimeout => {
+                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            _ => {}
         }
         response
     }

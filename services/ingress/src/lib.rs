@@ -9,14 +9,22 @@
 //! re-sent webhook is de-duplicated. The route answers 2xx only after
 //! JetStream acknowledged every event; when JetStream is unreachable it answers
 //! 503 so the vendor retries. A rejected request publishes nothing.
+//!
+//! The public listener ([`server`]) bounds slow clients: header-read and idle
+//! timeouts and a connection cap; each source route adds its rate limit and a
+//! body-read deadline. `/readyz` reports NATS and the streams.
 
 mod error;
 mod events;
 mod publisher;
+mod readiness;
+mod server;
 mod settings;
 mod sources;
+mod webhook_ids;
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -27,7 +35,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use error::IngressError;
 pub use publisher::Publisher;
-pub use settings::{CrmSettings, IngressSettings, Settings};
+pub use settings::{CrmSettings, IngressSettings, RateLimit, Settings};
 
 /// A built ingress, bound to its listener and ready to run.
 pub struct Application {
@@ -37,6 +45,7 @@ pub struct Application {
     js: async_nats::jetstream::Context,
     nats: NatsSettings,
     readiness: Readiness,
+    limits: server::ConnectionLimits,
 }
 
 /// Ingress could not start.
@@ -57,8 +66,10 @@ impl Application {
         let addr = listener.local_addr()?;
         let (client, js) = nats::connect(&settings.nats, "ingress").await?;
         let readiness = Readiness::new();
-        let publisher = Publisher::new(client, js.clone(), readiness.clone());
+        let publisher = Publisher::new(client.clone(), js.clone(), readiness.clone());
         let shared = sources::Shared {
+            webhook_ids: webhook_ids::WebhookIds::new(publisher.clone()),
+            warned_types: events::unroutable::WarnedTypes::default(),
             publisher,
             public_base_url: settings
                 .ingress
@@ -72,7 +83,16 @@ impl Application {
         tracing::info!(?sources, "Webhook sources mounted.");
         let router = sources::router(&shared, &settings)
             .layer(DefaultBodyLimit::max(settings.ingress.body_limit))
-            .merge(admin::router(readiness.clone(), admin::install_metrics()));
+            .merge(readiness::router(client, readiness.clone()))
+            .merge(admin::liveness_and_metrics_router(admin::install_metrics()));
+        let ingress = &settings.ingress;
+        let limits = server::ConnectionLimits {
+            header_read_timeout: ingress.header_read_timeout,
+            idle_timeout: ingress.idle_timeout,
+            max_connections: ingress.max_connections,
+            // Room for a body still arriving and its publish.
+            drain: ingress.body_read_timeout + Duration::from_secs(10),
+        };
         Ok(Self {
             listener,
             router,
@@ -80,6 +100,7 @@ impl Application {
             js,
             nats: settings.nats,
             readiness,
+            limits,
         })
     }
 
@@ -92,9 +113,8 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> std::io::Result<()> {
         declare_streams_in_background(self.js, self.nats, self.readiness, shutdown.clone());
         announce_listener("http", self.addr);
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await
+        server::serve(self.listener, self.router, self.limits, shutdown).await;
+        Ok(())
     }
 }
 

@@ -47,9 +47,7 @@ impl Publisher {
         &self,
         events: Vec<(String, EventEnvelope)>,
     ) -> Result<PublishReport, IngressError> {
-        if self.client.connection_state() != State::Connected || !self.readiness.is_ready() {
-            return Err(IngressError::Unavailable);
-        }
+        self.ensure_available()?;
         let acks = join_all(events.into_iter().map(|(subject, envelope)| {
             // One trace per event (a webhook may carry several deals): this root
             // span is its first span, and consumers continue it from the headers.
@@ -60,21 +58,63 @@ impl Publisher {
                 event_id = %envelope.id,
                 subject = %subject,
             );
-            async move {
-                let mut headers = HeaderMap::new();
-                headers.insert(async_nats::header::NATS_MESSAGE_ID, envelope.id.as_str());
-                trace_context::inject(&mut headers);
-                let payload = Bytes::from(envelope.encode_to_vec());
-                let ack = self
-                    .js
-                    .publish_with_headers(subject, headers, payload)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                ack.await.map_err(|e| e.to_string())
-            }
-            .instrument(span)
+            let payload = Bytes::from(envelope.encode_to_vec());
+            self.send(subject, envelope.id, payload).instrument(span)
         }))
         .await;
+        Self::report(acks)
+    }
+
+    /// Publishes `(subject, Nats-Msg-Id, payload)` messages that are not
+    /// canonical events (e.g. unroutable notices) and waits for all PubAcks.
+    pub(crate) async fn publish_raw(
+        &self,
+        messages: Vec<(String, String, Bytes)>,
+    ) -> Result<PublishReport, IngressError> {
+        self.ensure_available()?;
+        let acks = join_all(
+            messages
+                .into_iter()
+                .map(|(subject, id, payload)| self.send(subject, id, payload)),
+        )
+        .await;
+        Self::report(acks)
+    }
+
+    /// 503 at once while NATS is not connected or the streams are not
+    /// declared, instead of waiting out a request timeout.
+    pub(crate) fn ensure_available(&self) -> Result<(), IngressError> {
+        if self.client.connection_state() != State::Connected || !self.readiness.is_ready() {
+            return Err(IngressError::Unavailable);
+        }
+        Ok(())
+    }
+
+    /// The JetStream context (for the buckets ingress keeps).
+    pub(crate) fn jetstream(&self) -> &jetstream::Context {
+        &self.js
+    }
+
+    async fn send(
+        &self,
+        subject: String,
+        id: String,
+        payload: Bytes,
+    ) -> Result<jetstream::publish::PublishAck, String> {
+        let mut headers = HeaderMap::new();
+        headers.insert(async_nats::header::NATS_MESSAGE_ID, id.as_str());
+        trace_context::inject(&mut headers);
+        let ack = self
+            .js
+            .publish_with_headers(subject, headers, payload)
+            .await
+            .map_err(|e| e.to_string())?;
+        ack.await.map_err(|e| e.to_string())
+    }
+
+    fn report(
+        acks: Vec<Result<jetstream::publish::PublishAck, String>>,
+    ) -> Result<PublishReport, IngressError> {
         let mut report = PublishReport::default();
         for ack in acks {
             match ack {

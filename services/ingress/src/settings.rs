@@ -1,5 +1,8 @@
 //! Ingress settings.
 
+use std::collections::BTreeMap;
+use std::time::Duration;
+
 use crmerp_connector::{dynamics365, hubspot, pipedrive, salesforce};
 use crmerp_service_kit::settings::NatsSettings;
 use crmerp_service_kit::telemetry::TelemetrySettings;
@@ -34,6 +37,72 @@ pub struct IngressSettings {
     pub public_base_url: Option<String>,
     /// Largest accepted webhook body in bytes; larger ones get 413.
     pub body_limit: usize,
+    /// Longest wait for a request's headers, from the connection's start or
+    /// the end of the previous response (so it also bounds an idle keep-alive
+    /// connection); past it the connection is closed.
+    #[serde(default = "default_header_read_timeout", with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// Longest time to receive a whole webhook body once its headers are in;
+    /// past it the answer is 408 and the connection is closed.
+    #[serde(default = "default_body_read_timeout", with = "humantime_serde")]
+    pub body_read_timeout: Duration,
+    /// Longest time a connection may make no progress on a pending read or
+    /// write (e.g. a client that does not read its answer). Must exceed the
+    /// longest request handling time (a JetStream publish).
+    #[serde(default = "default_idle_timeout", with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// Most connections served at once; more are answered 503 and closed.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Requests per second and burst each webhook source may send; more get 429.
+    #[serde(default)]
+    pub rate_limit: RateLimit,
+    /// Per-source overrides of `rate_limit`, by source (`hubspot`, `salesforce`, ...).
+    #[serde(default)]
+    pub rate_limits: BTreeMap<String, RateLimit>,
+}
+
+/// A sustained rate and a burst, per webhook source.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Requests per second, sustained.
+    pub per_second: u32,
+    /// Requests accepted at once after a quiet period.
+    pub burst: u32,
+}
+
+/// High enough for the closed-loop benchmark on one source; it protects the
+/// bus and the other sources from one runaway sender, not from normal load.
+impl Default for RateLimit {
+    fn default() -> Self {
+        Self {
+            per_second: 2000,
+            burst: 4000,
+        }
+    }
+}
+
+impl IngressSettings {
+    /// The rate limit of `source`: its override, else the common one.
+    pub fn rate_limit_of(&self, source: &str) -> RateLimit {
+        self.rate_limits
+            .get(source)
+            .copied()
+            .unwrap_or(self.rate_limit)
+    }
+}
+
+fn default_header_read_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_body_read_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_idle_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_max_connections() -> usize {
+    1024
 }
 
 /// Section `[crm]`: each vendor's section, read with the connector crate's
@@ -67,6 +136,34 @@ impl Settings {
         }
         if self.ingress.body_limit == 0 {
             return invalid("ingress.body_limit must be positive");
+        }
+        let ingress = &self.ingress;
+        if [
+            ingress.header_read_timeout,
+            ingress.body_read_timeout,
+            ingress.idle_timeout,
+        ]
+        .contains(&Duration::ZERO)
+        {
+            return invalid("ingress timeouts must be positive");
+        }
+        if ingress.max_connections == 0 {
+            return invalid("ingress.max_connections must be positive");
+        }
+        let sources = crate::sources::SOURCES.iter().map(|s| s.system);
+        for name in ingress.rate_limits.keys() {
+            if !sources.clone().any(|s| s == name) {
+                return Err(ConfigError::Invalid(format!(
+                    "ingress.rate_limits.{name}: no such webhook source"
+                )));
+            }
+        }
+        let limits = std::iter::once(&ingress.rate_limit).chain(ingress.rate_limits.values());
+        if limits
+            .into_iter()
+            .any(|l| l.per_second == 0 || l.burst == 0)
+        {
+            return invalid("ingress rate limits need a positive per_second and burst");
         }
         // A configured vendor must be able to authenticate its requests.
         let vendor = |result: Result<(), crmerp_connector::ConfigError>| {
@@ -110,6 +207,43 @@ mod tests {
         assert!(salesforce.callout_secret().is_some());
         assert_eq!(salesforce.organization_id(), None);
         assert!(settings.crm.pipedrive.is_none());
+    }
+
+    #[test]
+    fn hardening_limits_have_defaults_and_per_source_overrides() {
+        let mut settings = settings(serde_json::json!({}));
+        settings.validate().expect("valid");
+        let ingress = &settings.ingress;
+        assert_eq!(ingress.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(ingress.body_read_timeout, Duration::from_secs(30));
+        assert_eq!(ingress.idle_timeout, Duration::from_secs(60));
+        assert_eq!(ingress.max_connections, 1024);
+        assert_eq!(ingress.rate_limit_of("hubspot"), RateLimit::default());
+
+        let slow = RateLimit {
+            per_second: 1,
+            burst: 3,
+        };
+        settings
+            .ingress
+            .rate_limits
+            .insert("salesforce".into(), slow);
+        settings.validate().expect("valid");
+        assert_eq!(settings.ingress.rate_limit_of("salesforce"), slow);
+        assert_eq!(
+            settings.ingress.rate_limit_of("hubspot"),
+            RateLimit::default()
+        );
+
+        settings.ingress.rate_limits.insert("hubspto".into(), slow);
+        let error = settings.validate().unwrap_err();
+        assert!(error.to_string().contains("rate_limits.hubspto"), "{error}");
+        settings.ingress.rate_limits.clear();
+        settings.ingress.rate_limit.per_second = 0;
+        assert!(settings.validate().is_err());
+        settings.ingress.rate_limit = RateLimit::default();
+        settings.ingress.body_read_timeout = Duration::ZERO;
+        assert!(settings.validate().is_err());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! understood of a vendor notice into that kind's envelope and subject.
 //!
 //! - [`deal_won`]: a CRM deal (opportunity) entered a won stage, from any CRM.
+//! - [`unroutable`]: a notice of a type no flow takes, kept for operators.
 //!
 //! A new kind (an ERP order-status change, a carrier shipment update, an
 //! invoice posted) is a new module here with its own notice type and
@@ -9,6 +10,7 @@
 //! that emits it then share it.
 
 pub(crate) mod deal_won;
+pub(crate) mod unroutable;
 
 use crmerp_proto::EventEnvelope;
 use serde::Serialize;
@@ -25,6 +27,14 @@ pub(crate) struct Accepted {
     pub(crate) duplicates: usize,
     /// Notices in the delivery that are not events we take.
     pub(crate) ignored: usize,
+    /// Of those, notices of types no flow takes, stored as unroutable
+    /// (absent when none, so the usual answer keeps its shape).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub(crate) unroutable: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Publishes `(subject, envelope)` pairs from `system` and reports, counting
@@ -51,5 +61,6 @@ pub(crate) async fn publish(
         accepted: report.stored,
         duplicates: report.duplicates,
         ignored,
+        unroutable: 0,
     })
 }

@@ -61,6 +61,7 @@ async fn receive(
     if !authorised(settings, &headers, &query) {
         return Err(IngressError::InvalidCredentials);
     }
+    super::guards::require_json(&headers)?;
     let body = super::body(body)?;
     let context = webhook::parse(&body).map_err(|e| IngressError::Malformed(e.to_string()))?;
     let won: Vec<WonDeal> = webhook::deal_won(&context)

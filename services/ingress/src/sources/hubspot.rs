@@ -15,6 +15,7 @@ use crate::Settings;
 use crate::error::IngressError;
 use crate::events::Accepted;
 use crate::events::deal_won::{self, WonDeal};
+use crate::events::unroutable::{self, UnroutableNotice};
 
 pub(crate) const SYSTEM: &str = "hubspot";
 
@@ -39,6 +40,7 @@ async fn receive(
         uri.path_and_query().map_or("", |p| p.as_str())
     );
     verify(settings, &headers, &public_uri, &body)?;
+    super::guards::require_json(&headers)?;
 
     let events =
         webhook::parse_events(&body).map_err(|e| IngressError::Malformed(e.to_string()))?;
@@ -54,11 +56,45 @@ async fn receive(
             occurred_at: n.occurred_at,
         })
         .collect();
-    let accepted = deal_won::publish(&state.shared.publisher, SYSTEM, &won, ignored).await?;
+    let mut accepted = deal_won::publish(&state.shared.publisher, SYSTEM, &won, ignored).await?;
+    let others = unroutable_notices(&events, &body);
+    accepted.unroutable = unroutable::publish(
+        &state.shared.publisher,
+        &state.shared.warned_types,
+        SYSTEM,
+        &others,
+    )
+    .await?;
     Ok((StatusCode::OK, Json(accepted)))
 }
 
-/// Checks v3 when present (it binds a timestamp, so replays expire), else v1/v2.
+/// The events of subscription types no flow takes, each with its JSON as sent.
+fn unroutable_notices(events: &[webhook::WebhookEvent], body: &[u8]) -> Vec<UnroutableNotice> {
+    if events.iter().all(webhook::is_deal_change) {
+        return Vec::new();
+    }
+    // Parsed once more as plain JSON, so fields we do not model are kept.
+    let raw: Vec<serde_json::Value> = serde_json::from_slice(body).unwrap_or_default();
+    events
+        .iter()
+        .enumerate()
+        .filter(|(_, event)| !webhook::is_deal_change(event))
+        .map(|(n, event)| UnroutableNotice {
+            event_type: event.subscription_type.clone(),
+            // HubSpot's event ids are not unique alone.
+            vendor_event_id: format!(
+                "{}:{}:{}",
+                event.portal_id, event.event_id, event.occurred_at
+            ),
+            notice: raw.get(n).cloned().unwrap_or(serde_json::Value::Null),
+        })
+        .collect()
+}
+
+/// Checks v3 when present (it binds a timestamp, so replays expire), else
+/// v1/v2 when allowed and named by `X-HubSpot-Signature-Version`. Any other
+/// version, or none, is refused: falling back to v1 would accept a request
+/// whose signature covers no timestamp, replayable for ever.
 fn verify(
     settings: &WebhookSettings,
     headers: &HeaderMap,
@@ -77,19 +113,23 @@ fn verify(
             Utc::now(),
         )
     } else if settings.accept_v1_v2 && header(webhook::HEADER_SIGNATURE).is_some() {
-        match header(webhook::HEADER_SIGNATURE_VERSION).unwrap_or("v1") {
-            "v2" => webhook::verify_v2(
+        match header(webhook::HEADER_SIGNATURE_VERSION) {
+            Some("v2") => webhook::verify_v2(
                 &settings.client_secret,
                 "POST",
                 public_uri,
                 body,
                 header(webhook::HEADER_SIGNATURE),
             ),
-            _ => webhook::verify_v1(
+            Some("v1") => webhook::verify_v1(
                 &settings.client_secret,
                 body,
                 header(webhook::HEADER_SIGNATURE),
             ),
+            other => {
+                let version = other.unwrap_or("(none)").chars().take(20).collect();
+                return Err(IngressError::UnsupportedSignatureVersion(version));
+            }
         }
     } else {
         return Err(IngressError::MissingSignature);

@@ -18,6 +18,7 @@
 //! [`SOURCES`], and a normaliser per event kind they emit in `events/`.
 
 mod dynamics365;
+pub(crate) mod guards;
 mod hubspot;
 mod pipedrive;
 mod salesforce;
@@ -27,9 +28,12 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
+use axum::middleware::from_fn_with_state;
 use bytes::Bytes;
 
 use crate::error::IngressError;
+use crate::events::unroutable::WarnedTypes;
+use crate::webhook_ids::WebhookIds;
 use crate::{Publisher, Settings};
 
 /// What every source route shares.
@@ -40,6 +44,10 @@ pub(crate) struct Shared {
     /// The URL vendors call, without a trailing slash; schemes that sign the
     /// URL need it.
     pub(crate) public_base_url: Arc<str>,
+    /// Payload digests of Standard Webhooks ids, to refuse a re-used id.
+    pub(crate) webhook_ids: WebhookIds,
+    /// Unroutable event types already warned about.
+    pub(crate) warned_types: WarnedTypes,
 }
 
 /// One source's route state: the shared parts and the vendor's webhook
@@ -102,10 +110,23 @@ pub(crate) const SOURCES: &[Source] = &[
     },
 ];
 
-/// The routes of every source in [`SOURCES`].
+/// The routes of every source in [`SOURCES`], each behind its rate limit and
+/// then the body-read deadline (so a refused request's body is never read).
 pub(crate) fn router(shared: &Shared, settings: &Settings) -> Router {
+    let body = guards::BodyLimits {
+        max_bytes: settings.ingress.body_limit,
+        timeout: settings.ingress.body_read_timeout,
+    };
     SOURCES.iter().fold(Router::new(), |router, source| {
-        router.merge((source.routes)(shared, settings))
+        let limiter = guards::SourceLimiter::new(
+            source.system,
+            settings.ingress.rate_limit_of(source.system),
+        );
+        router.merge(
+            (source.routes)(shared, settings)
+                .route_layer(from_fn_with_state(body, guards::read_body))
+                .route_layer(from_fn_with_state(limiter, guards::rate_limit)),
+        )
     })
 }
 

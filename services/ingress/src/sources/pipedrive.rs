@@ -45,6 +45,7 @@ async fn receive(
     if !(user_ok & password_ok) {
         return Err(IngressError::InvalidCredentials);
     }
+    super::guards::require_json(&headers)?;
     let body = super::body(body)?;
     let hook = webhook::parse(&body).map_err(|e| IngressError::Malformed(e.to_string()))?;
     let won: Vec<WonDeal> = webhook::deal_won(&hook)

@@ -105,6 +105,7 @@ async fn callout(
         Utc::now(),
     )
     .map_err(IngressError::from)?;
+    super::guards::require_json(&headers)?;
     let callout =
         webhook::parse_callout(&body).map_err(|e| IngressError::Malformed(e.to_string()))?;
     if let Some(org) = settings.organization_id()
@@ -115,8 +116,15 @@ async fn callout(
     if callout.opportunity_id.is_empty() {
         return Err(IngressError::Malformed("opportunityId is empty".into()));
     }
+    // Signed and valid, so the id is the sender's: refuse it re-used with
+    // another body. Rejected requests above record nothing.
+    let message_id = header(standard_webhooks::HEADER_ID).unwrap_or_default();
+    state
+        .shared
+        .webhook_ids
+        .check(SYSTEM, message_id, &body)
+        .await?;
     let won: Vec<WonDeal> = if settings.won_stages.contains(&callout.stage_name) {
-        let message_id = header(standard_webhooks::HEADER_ID).unwrap_or_default();
         let org15 = callout
             .organization_id
             .get(..15)

@@ -181,6 +181,17 @@ pub fn parse_events(body: &[u8]) -> Result<Vec<WebhookEvent>, WebhookError> {
     Ok(serde_json::from_slice(body)?)
 }
 
+/// True for a deal property change, legacy (`deal.propertyChange`) or generic
+/// (`object.propertyChange` of type `0-3`): the only subscription types that
+/// can carry a deal won. Any other type is one no flow takes.
+pub fn is_deal_change(event: &WebhookEvent) -> bool {
+    match event.subscription_type.as_str() {
+        DEAL_PROPERTY_CHANGE => true,
+        OBJECT_PROPERTY_CHANGE => event.object_type_id.as_deref() == Some(DEAL_OBJECT_TYPE_ID),
+        _ => false,
+    }
+}
+
 /// Keeps only changes of `dealstage` into one of `won_stages`, from legacy
 /// `deal.propertyChange` or generic `object.propertyChange` (type `0-3`) events,
 /// dropping repeats of the same change within the batch.
@@ -189,12 +200,7 @@ pub fn deal_won_notices(events: &[WebhookEvent], won_stages: &[String]) -> Vec<D
     // A batch may repeat a change; keys seen so far keep the scan linear.
     let mut seen = std::collections::HashSet::new();
     for event in events {
-        let is_deal_change = match event.subscription_type.as_str() {
-            DEAL_PROPERTY_CHANGE => true,
-            OBJECT_PROPERTY_CHANGE => event.object_type_id.as_deref() == Some(DEAL_OBJECT_TYPE_ID),
-            _ => false,
-        };
-        if !is_deal_change || event.property_name.as_deref() != Some(DEAL_STAGE) {
+        if !is_deal_change(event) || event.property_name.as_deref() != Some(DEAL_STAGE) {
             continue;
         }
         let Some(stage) = event.property_value.as_deref() else {
