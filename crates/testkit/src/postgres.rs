@@ -253,11 +253,67 @@ impl Postgres {
     }
 }
 
+impl Postgres {
+    /// Freezes the server and every backend (SIGSTOP), as a hung host or a
+    /// stalled disk would: connections stay open and nothing answers.
+    pub fn freeze(&self) -> anyhow::Result<()> {
+        self.signal_all(nix::sys::signal::Signal::SIGSTOP)
+    }
+
+    /// Undoes [`Postgres::freeze`] (SIGCONT).
+    pub fn thaw(&self) -> anyhow::Result<()> {
+        self.signal_all(nix::sys::signal::Signal::SIGCONT)
+    }
+
+    /// Sends `signal` to the postmaster and every process it forked.
+    fn signal_all(&self, signal: nix::sys::signal::Signal) -> anyhow::Result<()> {
+        let pid = self
+            .process
+            .as_ref()
+            .and_then(Process::pid)
+            .context("postgres is not running")?;
+        let mut pids = vec![pid];
+        pids.extend(children_of(pid)?);
+        for pid in pids {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(i32::try_from(pid)?), signal);
+        }
+        Ok(())
+    }
+}
+
+/// Processes whose parent is `parent`, read from `/proc`.
+fn children_of(parent: u32) -> anyhow::Result<Vec<u32>> {
+    let mut children = Vec::new();
+    for entry in std::fs::read_dir("/proc")?.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        // `pid (comm) state ppid ...`; comm may hold spaces, so split after the last ')'.
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(parent) {
+            children.push(pid);
+        }
+    }
+    Ok(children)
+}
+
 impl Drop for Postgres {
     fn drop(&mut self) {
         if let Some(pid) = self.process.as_ref().and_then(Process::pid)
             && let Ok(pid) = i32::try_from(pid)
         {
+            // A frozen server would never see the shutdown signal.
+            let _ = self.thaw();
             // SIGINT is Postgres' fast shutdown: backends end, no checkpoint wait.
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid),

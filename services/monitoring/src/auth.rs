@@ -71,6 +71,14 @@ pub struct Principal {
     pub role: Role,
 }
 
+impl Principal {
+    /// Operators and admins, who correct records, see customers' personal
+    /// data; a viewer gets it masked (see [`crate::pii`]).
+    pub fn sees_personal_data(&self) -> bool {
+        self.role >= Role::Operator
+    }
+}
+
 impl Authenticator {
     /// From the configured tokens (invalid ones were rejected at start-up).
     pub fn new(settings: &[TokenSetting]) -> Self {

@@ -37,18 +37,72 @@ pub enum ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
+        if is_outage(&error) {
+            tracing::warn!(error = %error, "The event log is unavailable.");
+            return Self::Unavailable(
+                "the event log (Postgres) is unavailable; retry later".into(),
+            );
+        }
         Self::Internal(anyhow::Error::new(error).context("Database error"))
     }
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
-    r#type: String,
-    title: &'a str,
-    status: u16,
-    detail: String,
-    code: &'a str,
+/// True when the error says Postgres cannot be reached or is going away, not
+/// that the query was wrong: no connection within the acquire timeout, a
+/// broken socket, or a server shutting down (SQLSTATE classes 08 and 57P).
+fn is_outage(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+        _ => false,
+    }
 }
+
+/// An RFC 9457 problem document as this API writes it.
+#[derive(Serialize)]
+pub struct Problem<'a> {
+    /// `urn:crmerp:problem:<code>`.
+    pub r#type: String,
+    /// Short, fixed per code.
+    pub title: &'a str,
+    /// The HTTP status.
+    pub status: u16,
+    /// What went wrong, for a person.
+    pub detail: String,
+    /// Stable machine-readable code.
+    pub code: &'a str,
+}
+
+impl<'a> Problem<'a> {
+    /// A problem with the type derived from `code`.
+    pub fn new(status: StatusCode, code: &'a str, title: &'a str, detail: String) -> Self {
+        Self {
+            r#type: format!("urn:crmerp:problem:{code}"),
+            title,
+            status: status.as_u16(),
+            detail,
+            code,
+        }
+    }
+
+    /// The response, with the problem media type.
+    pub fn into_response_with(self, status: StatusCode) -> Response {
+        let mut response = (status, axum::Json(self)).into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        response
+    }
+}
+
+/// The media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
 
 impl ApiError {
     fn parts(&self) -> (StatusCode, &'static str, &'static str) {
@@ -104,25 +158,70 @@ impl IntoResponse for ApiError {
             tracing::warn!(code, "Request failed: {self}.");
         }
         metrics::counter!("crmerp_monitoring_api_errors_total", "code" => code).increment(1);
-        let problem = Problem {
-            r#type: format!("urn:crmerp:problem:{code}"),
-            title,
-            status: status.as_u16(),
-            detail: self.detail(),
-            code,
-        };
-        let mut response = (status, axum::Json(problem)).into_response();
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
+        let mut response =
+            Problem::new(status, code, title, self.detail()).into_response_with(status);
         if status == StatusCode::UNAUTHORIZED {
-            headers.insert(
+            response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"crmerp-monitoring\""),
             );
         }
         response
     }
+}
+
+/// The answer when a handler panics: a 500 problem instead of a dropped
+/// connection (for [`tower_http::catch_panic::CatchPanicLayer::custom`]).
+pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    tracing::error!(panic = message, "A request handler panicked.");
+    ApiError::Internal(anyhow::anyhow!("handler panicked: {message}")).into_response()
+}
+
+/// Rewrites error responses the framework wrote itself (a query string that
+/// does not deserialize, a path that is not UTF-8, a body over the limit, a
+/// wrong method) into problem+json, keeping their status and headers.
+pub async fn framework_errors_as_problems(response: Response) -> Response {
+    let status = response.status();
+    let already = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    if already || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    // Framework rejections are one short sentence; more is not worth echoing.
+    let text = axum::body::to_bytes(body, 4096)
+        .await
+        .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_owned())
+        .unwrap_or_default();
+    let (code, title) = match status {
+        StatusCode::BAD_REQUEST => ("bad_request", "Bad request"),
+        StatusCode::NOT_FOUND => ("not_found", "Not found"),
+        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "Method not allowed"),
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "Payload too large"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "Unsupported media type"),
+        StatusCode::UNPROCESSABLE_ENTITY => ("validation_failed", "Validation failed"),
+        StatusCode::SERVICE_UNAVAILABLE => ("unavailable", "Dependency unavailable"),
+        s if s.is_server_error() => ("internal", "Internal error"),
+        _ => ("bad_request", "Bad request"),
+    };
+    metrics::counter!("crmerp_monitoring_api_errors_total", "code" => code).increment(1);
+    let detail = if text.is_empty() {
+        title.to_owned()
+    } else {
+        text
+    };
+    let mut problem = Problem::new(status, code, title, detail).into_response_with(status);
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            problem.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    problem
 }

@@ -14,6 +14,8 @@ pub mod console;
 pub mod error;
 pub mod gauges;
 pub mod ingest;
+pub mod pii;
+pub mod readiness;
 pub mod records;
 pub mod resolution;
 pub mod settings;
@@ -103,6 +105,7 @@ impl Application {
         let pool = store::connect_and_migrate(
             settings.monitoring.database_url.expose_secret(),
             settings.monitoring.db_max_connections,
+            settings.monitoring.db_acquire_timeout,
         )
         .await?;
         let crm = match settings.crm.selected() {
@@ -138,12 +141,20 @@ impl Application {
         )
         .map_err(StartError::Alerts)?;
         let readiness = Readiness::new();
-        let router = api::router()
-            .route("/openapi.json", axum::routing::get(openapi))
-            .merge(console::router())
-            .fallback(not_found)
-            .with_state(state.clone())
-            .merge(admin::router(readiness.clone(), admin::install_metrics()));
+        let probe = readiness::Probe {
+            pool: state.pool.clone(),
+            nats: state.js.client(),
+            ingest: readiness.clone(),
+            timeout: settings.monitoring.db_acquire_timeout,
+        };
+        let router = with_problem_layers(
+            api::router()
+                .route("/openapi.json", axum::routing::get(openapi))
+                .merge(console::router())
+                .fallback(not_found)
+                .with_state(state.clone())
+                .merge(readiness::admin_router(probe, admin::install_metrics())),
+        );
         Ok(Self {
             listener,
             router,
@@ -230,12 +241,95 @@ async fn openapi() -> impl axum::response::IntoResponse {
     )
 }
 
+/// Every error answer as problem+json: the framework's own rejections are
+/// rewritten, and a panic anywhere (outermost layer) becomes a 500 problem
+/// instead of a dropped connection.
+fn with_problem_layers(router: Router) -> Router {
+    router
+        .layer(axum::middleware::map_response(
+            error::framework_errors_as_problems,
+        ))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            error::panic_response,
+        ))
+}
+
 async fn not_found() -> error::ApiError {
     error::ApiError::NotFound("route")
 }
 
 #[cfg(test)]
 mod tests {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode, header};
+    use axum::routing::get;
+    use tower::ServiceExt as _;
+
+    async fn answer(
+        router: axum::Router,
+        request: Request<Body>,
+    ) -> (StatusCode, String, serde_json::Value) {
+        let response = super::with_problem_layers(router)
+            .oneshot(request)
+            .await
+            .expect("infallible");
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .expect("body");
+        let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+        (status, content_type, body)
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_a_500_problem() {
+        let router = axum::Router::new().route(
+            "/boom",
+            get(|| async {
+                if "boom".len() == 4 {
+                    panic!("deliberate");
+                }
+                "unreachable"
+            }),
+        );
+        let request = Request::get("/boom").body(Body::empty()).expect("request");
+        let (status, content_type, body) = answer(router, request).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(content_type, "application/problem+json");
+        assert_eq!(body["code"], "internal");
+        // The panic message is logged, not returned.
+        assert!(!body.to_string().contains("deliberate"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn framework_rejections_become_problems_keeping_status_and_headers() {
+        let router = axum::Router::new().route("/only-get", get(|| async { "ok" }));
+        let request = Request::post("/only-get")
+            .body(Body::empty())
+            .expect("request");
+        let response = super::with_problem_layers(router.clone())
+            .oneshot(request)
+            .await
+            .expect("infallible");
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert!(response.headers().get(header::ALLOW).is_some());
+        let request = Request::post("/only-get")
+            .body(Body::empty())
+            .expect("request");
+        let (_, content_type, body) = answer(router, request).await;
+        assert_eq!(content_type, "application/problem+json");
+        assert_eq!(
+            (body["status"].as_u64(), body["code"].as_str()),
+            (Some(405), Some("method_not_allowed"))
+        );
+    }
+
     #[test]
     fn the_openapi_document_lists_every_route() {
         let doc: serde_json::Value = serde_json::from_str(super::OPENAPI).expect("valid JSON");

@@ -43,6 +43,11 @@ pub struct MonitoringSettings {
     pub database_url: SecretString,
     /// Largest number of pooled database connections.
     pub db_max_connections: u32,
+    /// How long a request waits for a database connection before it answers
+    /// 503; also the bound of `/readyz`'s Postgres check. Short, so an outage
+    /// answers quickly instead of holding clients.
+    #[serde(with = "humantime_serde", default = "default_db_acquire_timeout")]
+    pub db_acquire_timeout: Duration,
     /// Messages stored per transaction.
     pub batch_size: usize,
     /// How long a batch waits to fill before it is written.
@@ -57,6 +62,10 @@ pub struct MonitoringSettings {
     /// Alert rules and channels.
     #[serde(default)]
     pub alerts: AlertSettings,
+}
+
+fn default_db_acquire_timeout() -> Duration {
+    Duration::from_secs(2)
 }
 
 /// One configured API token.
@@ -115,6 +124,9 @@ impl Settings {
         }
         if self.monitoring.db_max_connections == 0 {
             return invalid("monitoring.db_max_connections must be positive".into());
+        }
+        if self.monitoring.db_acquire_timeout.is_zero() {
+            return invalid("monitoring.db_acquire_timeout must be positive".into());
         }
         if let Err(why) = self.monitoring.alerts.business_hours.schedule() {
             return invalid(format!("monitoring.alerts.business_hours: {why}"));

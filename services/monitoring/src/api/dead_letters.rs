@@ -12,10 +12,11 @@ use crmerp_rules::{Base, Corrected, Correction, CorrectionError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{non_empty, parse_limit};
+use super::{check_text, parse_int, parse_limit, text};
 use crate::AppState;
 use crate::auth::{Operator, Viewer};
 use crate::error::ApiError;
+use crate::pii;
 use crate::records::envelope_json;
 use crate::resolution::explain;
 use crate::store::dead_letters::{self, DeadLetterFilter, DeadLetterSummary};
@@ -29,8 +30,9 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/dead-letters/{id}/discard", post(discard))
 }
 
-/// List filters; all optional. Ages are in minutes.
+/// List filters; all optional, none empty, none unknown. Ages are in minutes.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ListQuery {
     flow: Option<String>,
     category: Option<String>,
@@ -58,11 +60,11 @@ pub struct DeadLetterList {
 const STATUSES: [&str; 4] = ["open", "requeued", "resolved", "discarded"];
 
 async fn list(
-    Viewer(_): Viewer,
+    Viewer(principal): Viewer,
     State(state): State<AppState>,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<DeadLetterList>, ApiError> {
-    let status = non_empty(query.status);
+    let status = text("status", query.status)?;
     if let Some(status) = &status
         && !STATUSES.contains(&status.as_str())
     {
@@ -72,34 +74,32 @@ async fn list(
         )));
     }
     let now = Utc::now();
+    // At most a year: the subtraction below cannot overflow.
     let minutes = |name: &str, value: Option<String>| -> Result<Option<i64>, ApiError> {
-        non_empty(value)
-            .map(|v| {
-                v.parse::<i64>()
-                    .ok()
-                    .filter(|m| (0..=525_600).contains(m))
-                    .ok_or_else(|| {
-                        ApiError::BadRequest(format!("{name} must be a number of minutes"))
-                    })
-            })
-            .transpose()
+        parse_int(name, value.as_deref(), 0, 525_600)
     };
     let filter = DeadLetterFilter {
-        flow: non_empty(query.flow),
-        category: non_empty(query.category),
+        flow: text("flow", query.flow)?,
+        category: text("category", query.category)?,
         status,
         older_than: minutes("min_age_minutes", query.min_age_minutes)?
             .map(|m| now - Duration::minutes(m)),
         newer_than: minutes("max_age_minutes", query.max_age_minutes)?
             .map(|m| now - Duration::minutes(m)),
     };
+    let mask = !principal.sees_personal_data();
     let limit = parse_limit(query.limit.as_deref(), 100, 1000)?;
     let items = dead_letters::list(&state.pool, &filter, limit)
         .await?
         .into_iter()
-        .map(|summary| ListedDeadLetter {
-            resolution: explain(&summary.resolution_code),
-            summary,
+        .map(|mut summary| {
+            if mask {
+                pii::mask_summary(&mut summary);
+            }
+            ListedDeadLetter {
+                resolution: explain(&summary.resolution_code),
+                summary,
+            }
         })
         .collect();
     Ok(Json(DeadLetterList { items }))
@@ -124,6 +124,7 @@ pub struct DeadLetterDetail {
 }
 
 async fn load(state: &AppState, id: &str) -> Result<(DeadLetterSummary, EventEnvelope), ApiError> {
+    check_text("id", id.to_owned())?;
     let (summary, bytes) = dead_letters::get(&state.pool, id)
         .await?
         .ok_or(ApiError::NotFound("dead letter"))?;
@@ -189,7 +190,7 @@ async fn current_document(
 }
 
 async fn detail(
-    Viewer(_): Viewer,
+    Viewer(principal): Viewer,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<DeadLetterDetail>, ApiError> {
@@ -202,7 +203,7 @@ async fn detail(
         Ok(document) => (Some(document), None),
         Err(error) => (None, Some(error.to_string())),
     };
-    Ok(Json(DeadLetterDetail {
+    let mut detail = DeadLetterDetail {
         resolution: explain(&summary.resolution_code),
         crm_record_url: state.record_link(
             &summary.crm_system,
@@ -213,16 +214,56 @@ async fn detail(
         summary,
         deal,
         deal_error,
-    }))
+    };
+    if !principal.sees_personal_data() {
+        pii::mask_summary(&mut detail.summary);
+        pii::mask_json(&mut detail.envelope);
+        if let Some(deal) = &mut detail.deal {
+            pii::mask_json(deal);
+        }
+        if let Some(error) = &mut detail.deal_error {
+            *error = pii::mask_text(error);
+        }
+    }
+    Ok(Json(detail))
 }
 
 /// Body of a requeue: an optional RFC 6902 JSON patch of the record a
-/// correction patches (for deal-to-order, the canonical deal).
+/// correction patches (for deal-to-order, the canonical deal). Absent means
+/// "requeue as is"; `null` is refused.
 #[derive(Debug, Default, Deserialize)]
 pub struct RequeueRequest {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present_patch")]
     patch: Option<json_patch::Patch>,
 }
+
+/// A present `patch` must be a patch: `null` does not mean "no patch".
+fn present_patch<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<json_patch::Patch>, D::Error> {
+    json_patch::Patch::deserialize(deserializer)
+        .map(Some)
+        .map_err(|e| {
+            serde::de::Error::custom(format!(
+                "patch must be an array of RFC 6902 operations (omit it for none): {e}"
+            ))
+        })
+}
+
+/// True when any key or string in `value` holds a NUL character.
+fn contains_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(contains_nul),
+        Value::Object(map) => map
+            .iter()
+            .any(|(key, value)| key.contains('\0') || contains_nul(value)),
+        _ => false,
+    }
+}
+
+/// Longest discard reason, in characters.
+const MAX_REASON: usize = 2000;
 
 /// What a requeue did.
 #[derive(Debug, Serialize)]
@@ -275,6 +316,16 @@ async fn requeue(
     body: Bytes,
 ) -> Result<(StatusCode, Json<RequeueResponse>), ApiError> {
     let request: RequeueRequest = json_body(&body)?.unwrap_or_default();
+    if let Some(patch) = &request.patch {
+        // Postgres' jsonb (the audit trail) cannot hold NUL, and no field needs it.
+        let value = serde_json::to_value(patch)
+            .map_err(|e| anyhow::anyhow!("a parsed patch does not serialise: {e}"))?;
+        if contains_nul(&value) {
+            return Err(ApiError::BadRequest(
+                "patch must not contain NUL characters".into(),
+            ));
+        }
+    }
     let (summary, envelope) = load(&state, &id).await?;
     ensure_actionable(&summary.status)?;
     let (corrected, changes) = match &request.patch {
@@ -337,6 +388,11 @@ async fn discard(
         .map(|b| b.reason.trim().to_owned())
         .filter(|r| !r.is_empty())
         .ok_or_else(|| ApiError::BadRequest("give a non-empty reason".into()))?;
+    if reason.chars().count() > MAX_REASON || reason.contains('\0') {
+        return Err(ApiError::BadRequest(format!(
+            "reason must be at most {MAX_REASON} characters without NUL"
+        )));
+    }
     let (summary, _) = load(&state, &id).await?;
     let mut tx = state.pool.begin().await?;
     let (status, _) = dead_letters::lock(&mut tx, &id)

@@ -5,10 +5,11 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::{non_empty, parse_limit, parse_time};
+use super::{parse_limit, parse_time, text};
 use crate::AppState;
 use crate::auth::Viewer;
 use crate::error::ApiError;
+use crate::pii;
 use crate::store::events::{self, Cursor, EventFilter, Page, StoredEvent};
 
 /// The routes of this module.
@@ -18,8 +19,9 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/timeline", get(timeline))
 }
 
-/// Search parameters; all optional.
+/// Search parameters; all optional, none empty, none unknown.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SearchQuery {
     crm_record_id: Option<String>,
     erp_order_number: Option<String>,
@@ -34,21 +36,21 @@ pub struct SearchQuery {
 }
 
 async fn search(
-    Viewer(_): Viewer,
+    Viewer(principal): Viewer,
     State(state): State<AppState>,
     Query(query): Query<SearchQuery>,
 ) -> Result<Json<Page<StoredEvent>>, ApiError> {
     let filter = EventFilter {
-        crm_record_id: non_empty(query.crm_record_id),
-        erp_order_number: non_empty(query.erp_order_number),
-        effect_id: non_empty(query.effect_id),
-        event_type: non_empty(query.event_type),
-        flow: non_empty(query.flow),
-        outcome: non_empty(query.outcome),
+        crm_record_id: text("crm_record_id", query.crm_record_id)?,
+        erp_order_number: text("erp_order_number", query.erp_order_number)?,
+        effect_id: text("effect_id", query.effect_id)?,
+        event_type: text("event_type", query.event_type)?,
+        flow: text("flow", query.flow)?,
+        outcome: text("outcome", query.outcome)?,
         from: parse_time("from", query.from.as_deref())?,
         to: parse_time("to", query.to.as_deref())?,
     };
-    let cursor = match non_empty(query.cursor) {
+    let cursor = match text("cursor", query.cursor)? {
         Some(text) => Some(
             Cursor::decode(&text)
                 .ok_or_else(|| ApiError::BadRequest("cursor is not one this API issued".into()))?,
@@ -56,13 +58,16 @@ async fn search(
         None => None,
     };
     let limit = parse_limit(query.limit.as_deref(), 50, 500)?;
-    Ok(Json(
-        events::search(&state.pool, &filter, cursor, limit).await?,
-    ))
+    let mut page = events::search(&state.pool, &filter, cursor, limit).await?;
+    if !principal.sees_personal_data() {
+        page.items.iter_mut().for_each(pii::mask_event);
+    }
+    Ok(Json(page))
 }
 
 /// Timeline parameters: one of the two.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TimelineQuery {
     crm_record_id: Option<String>,
     erp_order_number: Option<String>,
@@ -76,17 +81,20 @@ pub struct Timeline {
 }
 
 async fn timeline(
-    Viewer(_): Viewer,
+    Viewer(principal): Viewer,
     State(state): State<AppState>,
     Query(query): Query<TimelineQuery>,
 ) -> Result<Json<Timeline>, ApiError> {
-    let crm = non_empty(query.crm_record_id);
-    let erp = non_empty(query.erp_order_number);
+    let crm = text("crm_record_id", query.crm_record_id)?;
+    let erp = text("erp_order_number", query.erp_order_number)?;
     if crm.is_none() && erp.is_none() {
         return Err(ApiError::BadRequest(
             "give crm_record_id or erp_order_number".into(),
         ));
     }
-    let items = events::timeline(&state.pool, crm.as_deref(), erp.as_deref()).await?;
+    let mut items = events::timeline(&state.pool, crm.as_deref(), erp.as_deref()).await?;
+    if !principal.sees_personal_data() {
+        items.iter_mut().for_each(pii::mask_event);
+    }
     Ok(Json(Timeline { items }))
 }

@@ -11,6 +11,7 @@ use crmerp_service_kit::topology::{DLQ_STREAM, INBOUND_STREAM, OUTCOMES_STREAM};
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 
+use super::parse_int;
 use crate::AppState;
 use crate::auth::Viewer;
 use crate::error::ApiError;
@@ -26,19 +27,15 @@ pub fn router() -> Router<AppState> {
 
 /// Window parameters.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct WindowQuery {
     hours: Option<String>,
 }
 
 fn hours(query: &WindowQuery, default: i32) -> Result<i32, ApiError> {
-    match query.hours.as_deref().filter(|h| !h.is_empty()) {
-        None => Ok(default),
-        Some(h) => h
-            .parse::<i32>()
-            .ok()
-            .filter(|h| (1..=24 * 31).contains(h))
-            .ok_or_else(|| ApiError::BadRequest("hours must be from 1 to 744".into())),
-    }
+    let hours = parse_int("hours", query.hours.as_deref(), 1, 24 * 31)?;
+    // In range, so the conversion cannot fail.
+    Ok(hours.and_then(|h| i32::try_from(h).ok()).unwrap_or(default))
 }
 
 /// Health of one flow.

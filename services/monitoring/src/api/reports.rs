@@ -20,6 +20,7 @@ pub fn router() -> Router<AppState> {
 
 /// Report parameters.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SlaQuery {
     /// ISO week, e.g. `2026-W48`; default: the current week.
     week: Option<String>,
@@ -54,13 +55,19 @@ pub struct SlaReport {
     resolution: Vec<Resolution>,
 }
 
-/// Parses `YYYY-Www` into the week's bounds.
+/// Parses `YYYY-Www` (a four-digit year from 0001, a two-digit week that
+/// exists in that year) into the week's bounds. Anything else is `None`, never
+/// a panic: the end is computed with checked arithmetic.
 pub fn week_bounds(week: &str) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
     let (year, number) = week.split_once("-W")?;
-    let monday =
-        NaiveDate::from_isoywd_opt(year.parse().ok()?, number.parse().ok()?, Weekday::Mon)?;
+    let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(year, 4) || !digits(number, 2) {
+        return None;
+    }
+    let year: i32 = year.parse().ok().filter(|y| *y >= 1)?;
+    let monday = NaiveDate::from_isoywd_opt(year, number.parse().ok()?, Weekday::Mon)?;
     let from = monday.and_hms_opt(0, 0, 0)?.and_utc();
-    Some((from, from + Duration::days(7)))
+    Some((from, from.checked_add_signed(Duration::days(7))?))
 }
 
 fn current_week() -> String {
@@ -73,12 +80,12 @@ async fn sla(
     State(state): State<AppState>,
     Query(query): Query<SlaQuery>,
 ) -> Result<Response, ApiError> {
-    let week = query
-        .week
-        .filter(|w| !w.is_empty())
-        .unwrap_or_else(current_week);
-    let (from, to) = week_bounds(&week)
-        .ok_or_else(|| ApiError::BadRequest("week must look like 2026-W48".into()))?;
+    let week = query.week.unwrap_or_else(current_week);
+    let (from, to) = week_bounds(&week).ok_or_else(|| {
+        ApiError::BadRequest(
+            "week must be an ISO week from 0001-W01 to 9999-W52, e.g. 2026-W48".into(),
+        )
+    })?;
     let flows = stats::flow_stats(&state.pool, from, to)
         .await?
         .into_iter()
@@ -102,7 +109,7 @@ async fn sla(
         flows,
     };
     match query.format.as_deref() {
-        None | Some("") | Some("json") => Ok(Json(report).into_response()),
+        None | Some("json") => Ok(Json(report).into_response()),
         Some("csv") => {
             let filename = format!("attachment; filename=\"sla-{}.csv\"", report.week);
             Ok((
@@ -179,6 +186,18 @@ mod tests {
         assert_eq!(to - from, Duration::days(7));
         assert!(week_bounds("2026-W54").is_none());
         assert!(week_bounds("last week").is_none());
+        // Far past and future weeks, and non-canonical numbers, are refused, not overflowed.
+        for week in [
+            "262143-W52",
+            "-262143-W01",
+            "0000-W01",
+            "+2026-W01",
+            "2026-W1",
+            "",
+        ] {
+            assert!(week_bounds(week).is_none(), "{week}");
+        }
+        assert!(week_bounds("9999-W52").is_some());
     }
 
     #[test]

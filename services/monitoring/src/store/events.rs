@@ -2,7 +2,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use serde::Serialize;
 use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
 
@@ -102,15 +102,23 @@ impl Cursor {
         URL_SAFE_NO_PAD.encode(format!("{}:{}", self.occurred_at_micros, self.id))
     }
 
-    /// Parses the opaque string form.
+    /// Parses the opaque string form; `None` for anything this API did not
+    /// issue, including a time outside years 1 to 9999 (Postgres would refuse it).
     pub fn decode(text: &str) -> Option<Self> {
         let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
         let text = String::from_utf8(bytes).ok()?;
         let (micros, id) = text.split_once(':')?;
-        Some(Self {
+        let cursor = Self {
             occurred_at_micros: micros.parse().ok()?,
             id: id.parse().ok()?,
-        })
+        };
+        cursor.occurred_at().map(|_| cursor)
+    }
+
+    /// The time of the last row shown, when it is one Postgres can compare.
+    fn occurred_at(&self) -> Option<DateTime<Utc>> {
+        DateTime::from_timestamp_micros(self.occurred_at_micros)
+            .filter(|t| (1..=9999).contains(&t.year()))
     }
 
     fn of(event: &StoredEvent) -> Self {
@@ -286,7 +294,7 @@ pub async fn search(
         query.push(" AND occurred_at < ").push_bind(to);
     }
     if let Some(cursor) = cursor {
-        let at = DateTime::from_timestamp_micros(cursor.occurred_at_micros).unwrap_or_default();
+        let at = cursor.occurred_at().unwrap_or_default();
         query
             .push(" AND (occurred_at, id) < (")
             .push_bind(at)
@@ -340,5 +348,12 @@ mod tests {
         assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
         assert_eq!(Cursor::decode("!!"), None);
         assert_eq!(Cursor::decode(&URL_SAFE_NO_PAD.encode("a:b")), None);
+        // Times Postgres cannot hold are not cursors this API issued.
+        for micros in [i64::MIN, -62_200_000_000_000_000, 253_402_300_800_000_000] {
+            assert_eq!(
+                Cursor::decode(&URL_SAFE_NO_PAD.encode(format!("{micros}:1"))),
+                None
+            );
+        }
     }
 }

@@ -26,10 +26,16 @@ pub enum StoreError {
 }
 
 /// Connects (lazily retrying is the pool's job) and runs the migrations.
-pub async fn connect_and_migrate(url: &str, max_connections: u32) -> Result<PgPool, StoreError> {
+/// `acquire_timeout` bounds every wait for a connection, including the ping
+/// that checks an idle one, so a frozen server fails a request after it.
+pub async fn connect_and_migrate(
+    url: &str,
+    max_connections: u32,
+    acquire_timeout: std::time::Duration,
+) -> Result<PgPool, StoreError> {
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
-        .acquire_timeout(std::time::Duration::from_secs(10))
+        .acquire_timeout(acquire_timeout)
         .connect(url)
         .await
         .map_err(StoreError::Connect)?;
