@@ -577,6 +577,45 @@ async fn notices_of_unknown_types_are_stored_as_unroutable_not_dropped() -> anyh
 }
 
 #[tokio::test]
+async fn a_pipedrive_notice_of_another_entity_is_stored_as_unroutable() -> anyhow::Result<()> {
+    use crmerp_testkit::pipedrive::{DEV_WEBHOOK_PASSWORD, DEV_WEBHOOK_USER};
+    let stack = ingress_only("pipedrive", &[]).await?;
+    let url = format!("{}/webhooks/pipedrive", stack.ingress_url()?);
+    let body = json!({
+        "data": {"id": 31, "name": "Ada Buyer"},
+        "previous": null,
+        "meta": {"action": "create", "entity": "person", "entity_id": "31", "id": "e-person-31",
+                 "company_id": "7734", "timestamp": "2026-11-20T10:00:01.000Z", "version": "2.0"}
+    })
+    .to_string();
+    for _ in 0..2 {
+        let response = reqwest::Client::new()
+            .post(&url)
+            .basic_auth(DEV_WEBHOOK_USER, Some(DEV_WEBHOOK_PASSWORD))
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await?;
+        assert_eq!(response.status().as_u16(), 200);
+        let answer: Value = response.json().await?;
+        assert_eq!(answer["unroutable"], 1, "{answer}");
+    }
+    assert_eq!(stack.stream_messages("UNROUTABLE").await?, 1, "stored once");
+    let stored = stack
+        .jetstream()
+        .await?
+        .get_stream("UNROUTABLE")
+        .await?
+        .get_raw_message(1)
+        .await?;
+    assert_eq!(stored.subject.as_str(), "crmerp.unroutable.pipedrive");
+    let message: Value = serde_json::from_slice(&stored.payload)?;
+    assert_eq!(message["type"], "person.create", "{message}");
+    assert_eq!(message["notice"]["data"]["name"], "Ada Buyer", "{message}");
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_message_handed_back_at_shutdown_is_redelivered_at_once_after_a_restart()
 -> anyhow::Result<()> {
     // An ack wait far longer than the test: a redelivery that waits for it fails.

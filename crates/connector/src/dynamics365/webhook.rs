@@ -99,10 +99,26 @@ fn statecode(entries: &[KeyValue], key: &str) -> Option<i64> {
         .or_else(|| attribute["value"].as_i64())
 }
 
+/// True when the step fired on an opportunity: any of its messages may carry
+/// a win. A step on another table is one no flow takes.
+pub fn is_opportunity(context: &ExecutionContext) -> bool {
+    context.primary_entity_name == "opportunity"
+}
+
+/// The operation's id, stable across Dataverse's retries of one delivery:
+/// the request id, else the correlation id.
+pub fn operation_id(context: &ExecutionContext) -> String {
+    context
+        .request_id
+        .clone()
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| context.correlation_id.clone())
+}
+
 /// The win this delivery reports: the `Win` message, or an update of an
 /// opportunity whose target or post image has `statecode` 1 (Won).
 pub fn deal_won(context: &ExecutionContext) -> Option<DealWonNotice> {
-    if context.primary_entity_name != "opportunity" {
+    if !is_opportunity(context) {
         return None;
     }
     let won = context.message_name == "Win"
@@ -111,11 +127,7 @@ pub fn deal_won(context: &ExecutionContext) -> Option<DealWonNotice> {
     won.then(|| DealWonNotice {
         opportunity_id: context.primary_entity_id.to_ascii_lowercase(),
         organization_id: context.organization_id.to_ascii_lowercase(),
-        operation_id: context
-            .request_id
-            .clone()
-            .filter(|r| !r.is_empty())
-            .unwrap_or_else(|| context.correlation_id.clone()),
+        operation_id: operation_id(context),
         occurred_at: context.operation_created_on.clone(),
     })
 }

@@ -35,6 +35,12 @@ impl WebhookSettings {
     }
 }
 
+/// True for a deal created or changed: the only notices that can carry a
+/// win. Any other (`person.create`, `deal.delete`, ...) is one no flow takes.
+pub fn is_deal_notice(hook: &WebhookV2) -> bool {
+    hook.meta.entity == "deal" && matches!(hook.meta.action.as_str(), "create" | "change")
+}
+
 /// A v2 delivery: `{"data", "previous", "meta"}`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct WebhookV2 {
@@ -106,7 +112,7 @@ pub fn parse(body: &[u8]) -> Result<WebhookV2, WebhookError> {
 /// The deal win this delivery reports, if any: a deal whose `status` became `won`.
 pub fn deal_won(hook: &WebhookV2) -> Option<DealWonNotice> {
     let meta = &hook.meta;
-    if meta.entity != "deal" || !matches!(meta.action.as_str(), "create" | "change") {
+    if !is_deal_notice(hook) {
         return None;
     }
     if hook.data.get("status").and_then(Value::as_str) != Some("won") {

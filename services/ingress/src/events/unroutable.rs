@@ -33,6 +33,17 @@ pub(crate) struct UnroutableNotice {
     pub(crate) notice: serde_json::Value,
 }
 
+impl UnroutableNotice {
+    /// A delivery that is one notice: the whole body is the notice.
+    pub(crate) fn whole_body(event_type: String, vendor_event_id: String, body: &[u8]) -> Self {
+        Self {
+            event_type,
+            vendor_event_id,
+            notice: serde_json::from_slice(body).unwrap_or(serde_json::Value::Null),
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct Message<'a> {
     source: &'a str,

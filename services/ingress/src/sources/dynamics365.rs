@@ -21,6 +21,7 @@ use crate::Settings;
 use crate::error::IngressError;
 use crate::events::Accepted;
 use crate::events::deal_won::{self, WonDeal};
+use crate::events::unroutable::{self, UnroutableNotice};
 
 pub(crate) const SYSTEM: &str = "dynamics365";
 
@@ -82,7 +83,27 @@ async fn receive(
         .into_iter()
         .collect();
     let ignored = usize::from(won.is_empty());
-    let accepted = deal_won::publish(&state.shared.publisher, SYSTEM, &won, ignored).await?;
+    let mut accepted = deal_won::publish(&state.shared.publisher, SYSTEM, &won, ignored).await?;
+    let others = if webhook::is_opportunity(&context) {
+        Vec::new()
+    } else {
+        vec![UnroutableNotice::whole_body(
+            format!("{}.{}", context.primary_entity_name, context.message_name),
+            format!(
+                "{}:{}",
+                context.organization_id.to_ascii_lowercase(),
+                webhook::operation_id(&context)
+            ),
+            &body,
+        )]
+    };
+    accepted.unroutable = unroutable::publish(
+        &state.shared.publisher,
+        &state.shared.warned_types,
+        SYSTEM,
+        &others,
+    )
+    .await?;
     Ok((StatusCode::OK, Json(accepted)))
 }
 

@@ -18,6 +18,7 @@ use crate::Settings;
 use crate::error::IngressError;
 use crate::events::Accepted;
 use crate::events::deal_won::{self, WonDeal};
+use crate::events::unroutable::{self, UnroutableNotice};
 
 pub(crate) const SYSTEM: &str = "pipedrive";
 
@@ -66,6 +67,29 @@ async fn receive(
         .into_iter()
         .collect();
     let ignored = usize::from(won.is_empty());
-    let accepted = deal_won::publish(&state.shared.publisher, SYSTEM, &won, ignored).await?;
+    let mut accepted = deal_won::publish(&state.shared.publisher, SYSTEM, &won, ignored).await?;
+    let others = if webhook::is_deal_notice(&hook) {
+        Vec::new()
+    } else {
+        let meta = &hook.meta;
+        // meta.id is optional in the shape we read; the change time stands in.
+        let id = if meta.id.is_empty() {
+            meta.timestamp.clone().unwrap_or_default()
+        } else {
+            meta.id.clone()
+        };
+        vec![UnroutableNotice::whole_body(
+            format!("{}.{}", meta.entity, meta.action),
+            format!("{}:{}:{}:{id}", meta.entity, meta.action, meta.entity_id),
+            &body,
+        )]
+    };
+    accepted.unroutable = unroutable::publish(
+        &state.shared.publisher,
+        &state.shared.warned_types,
+        SYSTEM,
+        &others,
+    )
+    .await?;
     Ok((StatusCode::OK, Json(accepted)))
 }
