@@ -2,12 +2,15 @@
 //! that moved into a won stage, and verifying request signatures.
 
 mod signature;
+mod workflow;
 
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 
 use crate::config::ConfigError;
+
+pub use workflow::{WorkflowRecord, parse_workflow_record};
 
 pub use signature::{
     HEADER_REQUEST_TIMESTAMP, HEADER_SIGNATURE, HEADER_SIGNATURE_V3, HEADER_SIGNATURE_VERSION,
@@ -30,6 +33,12 @@ pub struct WebhookSettings {
     /// v1; default true).
     #[serde(deserialize_with = "bool_or_text")]
     pub accept_v1_v2: bool,
+    /// Workflow "Send a webhook" actions authenticated by an API key rather
+    /// than the app's v3 signature: the key's name, sent as a header or a
+    /// query parameter (default `X-Crmerp-Workflow-Key`).
+    pub workflow_key_name: String,
+    /// That key's value; empty: workflow webhooks must carry the v3 signature.
+    pub workflow_key: SecretString,
 }
 
 /// A boolean, or its text: flattened into [`HubSpotConfig`](super::HubSpotConfig)
@@ -54,6 +63,8 @@ impl Default for WebhookSettings {
             client_secret: SecretString::default(),
             won_stages: vec!["closedwon".into()],
             accept_v1_v2: true,
+            workflow_key_name: "X-Crmerp-Workflow-Key".into(),
+            workflow_key: SecretString::default(),
         }
     }
 }
@@ -63,6 +74,18 @@ impl WebhookSettings {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.client_secret.expose_secret().trim().is_empty() {
             return Err(ConfigError::missing("hubspot.client_secret"));
+        }
+        if !self.workflow_key.expose_secret().is_empty()
+            && (self.workflow_key_name.trim().is_empty()
+                || !self
+                    .workflow_key_name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        {
+            return Err(ConfigError::invalid(
+                "hubspot.workflow_key_name",
+                "must be a header or query parameter name (letters, digits, `-`, `_`)",
+            ));
         }
         self.validate_won_stages()
     }
