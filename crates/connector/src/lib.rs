@@ -45,6 +45,6 @@ pub use config::ConfigError;
 pub use error::{ConnectorError, ErrorCategory, ErrorKind, truncate_detail};
 pub use field_maps::FlowMaps;
 pub use ports::{
-    Capabilities, Capability, CustomerMaster, DealSource, MissingCapability, OrderRequest,
-    OrderSink, OrderStatusSource, Role, System,
+    Capabilities, Capability, CustomerMaster, DealEditor, DealSource, MissingCapability,
+    OrderRequest, OrderSink, OrderStatusSource, Role, System,
 };

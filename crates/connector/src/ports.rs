@@ -110,6 +110,26 @@ pub trait OrderStatusSource: System {
     ) -> Result<Option<OrderStatusChanged>, ConnectorError>;
 }
 
+/// A CRM's deal record as operations correct it: an operator's correction of a
+/// dead-lettered deal (e.g. the missing shipping address) written back to the
+/// record, so the CRM and the ERP order agree.
+#[async_trait]
+pub trait DealEditor: System {
+    /// The canonical deal fields (lowerCamelCase JSON names, e.g.
+    /// `shippingAddress`) this CRM can write back with the configured field maps.
+    fn editable_fields(&self) -> Vec<&'static str>;
+
+    /// Writes `fields` (each one of [`DealEditor::editable_fields`]) of
+    /// `corrected` to the CRM deal `deal_id`.
+    async fn apply_correction(
+        &self,
+        deal_id: &str,
+        corrected: &Deal,
+        fields: &[&str],
+        calls: &CallLog,
+    ) -> Result<(), ConnectorError>;
+}
+
 /// Which side of an integration a vendor sits on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -140,6 +160,8 @@ pub enum Capability {
     OrderSink,
     /// [`OrderStatusSource`].
     OrderStatusSource,
+    /// [`DealEditor`].
+    DealEditor,
 }
 
 impl Capability {
@@ -149,6 +171,7 @@ impl Capability {
         Capability::CustomerMaster,
         Capability::OrderSink,
         Capability::OrderStatusSource,
+        Capability::DealEditor,
     ];
 
     /// The name used in errors, docs and the support table, e.g. `order sink`.
@@ -158,6 +181,7 @@ impl Capability {
             Self::CustomerMaster => "customer master",
             Self::OrderSink => "order sink",
             Self::OrderStatusSource => "order status source",
+            Self::DealEditor => "deal editor",
         }
     }
 }
@@ -195,6 +219,7 @@ pub struct Capabilities {
     customer_master: Option<Arc<dyn CustomerMaster>>,
     order_sink: Option<Arc<dyn OrderSink>>,
     order_status_source: Option<Arc<dyn OrderStatusSource>>,
+    deal_editor: Option<Arc<dyn DealEditor>>,
 }
 
 impl fmt::Debug for Capabilities {
@@ -217,6 +242,7 @@ impl Capabilities {
             customer_master: None,
             order_sink: None,
             order_status_source: None,
+            deal_editor: None,
         }
     }
 
@@ -245,6 +271,13 @@ impl Capabilities {
     #[must_use]
     pub fn with_order_status_source(mut self, port: Arc<dyn OrderStatusSource>) -> Self {
         self.order_status_source = Some(port);
+        self
+    }
+
+    /// Declares the [`DealEditor`] port.
+    #[must_use]
+    pub fn with_deal_editor(mut self, port: Arc<dyn DealEditor>) -> Self {
+        self.deal_editor = Some(port);
         self
     }
 
@@ -279,6 +312,7 @@ impl Capabilities {
             Capability::CustomerMaster => self.customer_master.is_some(),
             Capability::OrderSink => self.order_sink.is_some(),
             Capability::OrderStatusSource => self.order_status_source.is_some(),
+            Capability::DealEditor => self.deal_editor.is_some(),
         }
     }
 
@@ -314,6 +348,11 @@ impl Capabilities {
             Capability::OrderStatusSource,
             self.order_status_source.clone(),
         )
+    }
+
+    /// The [`DealEditor`] port for `flow`, or an error naming what is missing.
+    pub fn deal_editor(&self, flow: &str) -> Result<Arc<dyn DealEditor>, MissingCapability> {
+        self.require(flow, Capability::DealEditor, self.deal_editor.clone())
     }
 
     fn require<P: ?Sized>(

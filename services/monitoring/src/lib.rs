@@ -25,7 +25,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use crmerp_connector::DealSource;
+use crmerp_connector::{DealEditor, DealSource};
 use crmerp_rules::{Corrections, DealCorrection};
 use crmerp_service_kit::settings::NatsSettings;
 use crmerp_service_kit::{Readiness, admin, announce_listener, nats, topology};
@@ -47,6 +47,9 @@ pub struct AppState {
     pub auth: auth::Authenticator,
     /// The CRM, to read a dead-lettered deal; `None` when not configured.
     pub crm: Option<Arc<dyn DealSource>>,
+    /// The CRM's deal editor, to write an operator's correction back to the
+    /// deal; `None` when the CRM is not configured or cannot.
+    pub crm_editor: Option<Arc<dyn DealEditor>>,
     /// Each flow's rules for correcting its dead letters before a requeue.
     pub corrections: Corrections,
     /// CRM record link template.
@@ -108,7 +111,7 @@ impl Application {
             settings.monitoring.db_acquire_timeout,
         )
         .await?;
-        let crm = match settings.crm.selected() {
+        let bundle = match settings.crm.selected() {
             Some(section) => Some(
                 crmerp_connector::registry::build_crm(
                     &settings.crm.kind,
@@ -118,17 +121,24 @@ impl Application {
                         Some(serde_json::json!({"crm": settings.deal_to_order.crm})),
                     ),
                 )
-                .map_err(|e| StartError::Crm(e.to_string()))?
-                .deal_source("monitoring")
                 .map_err(|e| StartError::Crm(e.to_string()))?,
             ),
             None => None,
         };
+        let crm = bundle
+            .as_ref()
+            .map(|b| b.deal_source("monitoring"))
+            .transpose()
+            .map_err(|e| StartError::Crm(e.to_string()))?;
+        // A CRM without the deal editor still lets operators requeue; the
+        // correction then stays in the requeued event only, and says so.
+        let crm_editor = bundle.and_then(|b| b.deal_editor("monitoring").ok());
         let state = AppState {
             pool,
             js,
             auth: auth::Authenticator::new(&settings.monitoring.tokens),
             crm,
+            crm_editor,
             corrections: Corrections::new()
                 .with(DealCorrection::new(settings.deal_to_order.min_order_value)),
             crm_record_url: settings.monitoring.crm_record_url.as_str().into(),

@@ -2,6 +2,7 @@
 //! webhook parsing and signature checks ingress needs.
 
 mod config;
+mod corrections;
 mod errors;
 mod mapping;
 mod model;
@@ -213,7 +214,9 @@ impl HubSpotCrm {
 impl HubSpotCrm {
     /// The ports this CRM provides, for the registry.
     pub fn capabilities(self: std::sync::Arc<Self>) -> Capabilities {
-        Capabilities::new(Role::Crm, self.clone()).with_deal_source(self)
+        Capabilities::new(Role::Crm, self.clone())
+            .with_deal_source(self.clone())
+            .with_deal_editor(self)
     }
 }
 

@@ -37,6 +37,8 @@ pub struct ListQuery {
     flow: Option<String>,
     category: Option<String>,
     status: Option<String>,
+    crm_record_id: Option<String>,
+    resolution_code: Option<String>,
     min_age_minutes: Option<String>,
     max_age_minutes: Option<String>,
     limit: Option<String>,
@@ -82,6 +84,8 @@ async fn list(
         flow: text("flow", query.flow)?,
         category: text("category", query.category)?,
         status,
+        crm_record_id: text("crm_record_id", query.crm_record_id)?,
+        resolution_code: text("resolution_code", query.resolution_code)?,
         older_than: minutes("min_age_minutes", query.min_age_minutes)?
             .map(|m| now - Duration::minutes(m)),
         newer_than: minutes("max_age_minutes", query.max_age_minutes)?
@@ -235,6 +239,12 @@ async fn detail(
 pub struct RequeueRequest {
     #[serde(default, deserialize_with = "present_patch")]
     patch: Option<json_patch::Patch>,
+    /// Write the corrected fields back to the CRM record too. Unset: yes,
+    /// for the fields the CRM can write (the others are reported); `true`:
+    /// every corrected field must be writable, else nothing happens (422);
+    /// `false`: the correction stays in the requeued event only.
+    #[serde(default)]
+    apply_to_crm: Option<bool>,
 }
 
 /// A present `patch` must be a patch: `null` does not mean "no patch".
@@ -274,6 +284,98 @@ pub struct RequeueResponse {
     pub requeued_event_id: String,
     /// The dead letter's new status.
     pub status: &'static str,
+    /// What became of the correction in the CRM record (corrections only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crm: Option<CrmCorrection>,
+}
+
+/// The write-back of a correction to the CRM record.
+#[derive(Debug, Default, Serialize)]
+pub struct CrmCorrection {
+    /// Corrected fields written to the CRM record.
+    pub applied: Vec<String>,
+    /// Corrected fields the CRM cannot write (or the operator kept out).
+    pub not_applied: Vec<String>,
+    /// Why the write-back failed, when it did (the requeue stands).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A planned write-back: the deal, its corrected form, the fields to write.
+struct CrmWrite {
+    deal_id: String,
+    deal: crmerp_proto::Deal,
+    fields: Vec<&'static str>,
+}
+
+/// Decides, before anything is requeued, what of a correction goes to the
+/// CRM record; refuses (422) what `apply_to_crm = true` cannot honour.
+fn plan_crm_write(
+    state: &AppState,
+    corrected: &EventEnvelope,
+    changes: &json_patch::Patch,
+    apply_to_crm: Option<bool>,
+) -> Result<(Option<CrmWrite>, CrmCorrection), ApiError> {
+    let mut changed: Vec<String> = changes
+        .0
+        .iter()
+        .filter_map(|op| {
+            let path = serde_json::to_value(op).ok()?["path"].as_str()?.to_owned();
+            path.trim_start_matches('/')
+                .split('/')
+                .next()
+                .map(str::to_owned)
+        })
+        .filter(|field| !field.is_empty())
+        .collect();
+    changed.sort();
+    changed.dedup();
+    let mut report = CrmCorrection::default();
+    if apply_to_crm == Some(false) {
+        report.not_applied = changed;
+        return Ok((None, report));
+    }
+    let Some(Data::DealWon(won)) = &corrected.data else {
+        return Ok((None, report));
+    };
+    let (Some(deal), Some(deal_ref)) = (&won.corrected_deal, &won.deal) else {
+        return Ok((None, report));
+    };
+    let editable = state
+        .crm_editor
+        .as_ref()
+        .map(|editor| editor.editable_fields())
+        .unwrap_or_default();
+    let (fields, not_applied): (Vec<String>, Vec<String>) = changed
+        .into_iter()
+        .partition(|field| editable.contains(&field.as_str()));
+    if apply_to_crm == Some(true) && !not_applied.is_empty() {
+        return Err(ApiError::Unprocessable(format!(
+            "the CRM record cannot take {} (writable: {}); requeue with \"apply_to_crm\": false to keep the correction in the event only",
+            not_applied.join(", "),
+            if editable.is_empty() {
+                "none".to_owned()
+            } else {
+                editable.join(", ")
+            }
+        )));
+    }
+    report.not_applied = not_applied;
+    let fields: Vec<&'static str> = editable
+        .into_iter()
+        .filter(|field| fields.iter().any(|f| f == field))
+        .collect();
+    if fields.is_empty() {
+        return Ok((None, report));
+    }
+    Ok((
+        Some(CrmWrite {
+            deal_id: deal_ref.id.clone(),
+            deal: deal.clone(),
+            fields,
+        }),
+        report,
+    ))
 }
 
 /// Applies the patch with the flow's correction rules; returns the corrected
@@ -335,6 +437,13 @@ async fn requeue(
         }
         None => (None, None),
     };
+    let (crm_write, mut crm_report) = match (&corrected, &changes) {
+        (Some(event), Some(changes)) => {
+            let (write, report) = plan_crm_write(&state, event, changes, request.apply_to_crm)?;
+            (write, Some(report))
+        }
+        _ => (None, None),
+    };
     let mut tx = state.pool.begin().await?;
     let (status, count) = dead_letters::lock(&mut tx, &id)
         .await?
@@ -361,6 +470,37 @@ async fn requeue(
     tx.commit().await?;
     dead_letters::resolve_if_already_succeeded(&state.pool, &id).await?;
     tracing::info!(dead_letter = %id, event_id = %event_id, actor = %principal.name, corrected = request.patch.is_some(), "Dead letter requeued.");
+    // The requeue stands whatever the CRM answers; the write-back's outcome
+    // is audited and reported, so an operator can retry it by hand.
+    if let (Some(write), Some(editor), Some(report)) =
+        (crm_write, state.crm_editor.as_ref(), crm_report.as_mut())
+    {
+        let result = editor
+            .apply_correction(&write.deal_id, &write.deal, &write.fields, &CallLog::new())
+            .await;
+        let fields: Vec<String> = write.fields.iter().map(|f| (*f).to_owned()).collect();
+        let detail = match &result {
+            Ok(()) => serde_json::json!({"fields": fields}),
+            Err(e) => serde_json::json!({"fields": fields, "error": e.to_string()}),
+        };
+        dead_letters::record_crm_correction(
+            &state.pool,
+            &summary,
+            &principal.name,
+            &event_id,
+            result.is_ok(),
+            detail,
+        )
+        .await?;
+        match result {
+            Ok(()) => report.applied = fields,
+            Err(e) => {
+                tracing::warn!(dead_letter = %id, error = %e, "The correction could not be written back to the CRM record.");
+                report.not_applied.extend(fields);
+                report.error = Some(e.to_string());
+            }
+        }
+    }
     metrics::counter!("crmerp_monitoring_requeues_total").increment(1);
     Ok((
         StatusCode::ACCEPTED,
@@ -368,6 +508,7 @@ async fn requeue(
             dead_letter_id: id,
             requeued_event_id: event_id,
             status: "requeued",
+            crm: crm_report,
         }),
     ))
 }

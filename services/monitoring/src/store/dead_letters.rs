@@ -57,6 +57,10 @@ pub struct DeadLetterFilter {
     pub category: Option<String>,
     /// Review status.
     pub status: Option<String>,
+    /// The CRM record's id.
+    pub crm_record_id: Option<String>,
+    /// The recommended resolution code, e.g. `add_missing_field:shipping_address`.
+    pub resolution_code: Option<String>,
     /// Dead-lettered at least this long ago.
     pub older_than: Option<DateTime<Utc>>,
     /// Dead-lettered at most this long ago.
@@ -79,6 +83,8 @@ pub async fn list(
         ("flow", &filter.flow),
         ("error_category", &filter.category),
         ("status", &filter.status),
+        ("crm_record_id", &filter.crm_record_id),
+        ("resolution_code", &filter.resolution_code),
     ] {
         if let Some(value) = value {
             query
@@ -150,6 +156,27 @@ pub async fn record_requeue(
     let detail =
         json!({"deadLetterId": dead_letter.id, "requeuedEventId": event_id, "patch": correction});
     audit(tx, dead_letter, "requeued", actor, event_id, detail).await
+}
+
+/// Records the write-back of a requeued correction to the CRM record
+/// (`crm_corrected`) or its failure (`crm_correction_failed`), in the
+/// timeline beside the requeue.
+pub async fn record_crm_correction(
+    pool: &sqlx::PgPool,
+    dead_letter: &DeadLetterSummary,
+    actor: &str,
+    event_id: &str,
+    applied: bool,
+    detail: Value,
+) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let action = if applied {
+        "crm_corrected"
+    } else {
+        "crm_correction_failed"
+    };
+    audit(&mut tx, dead_letter, action, actor, event_id, detail).await?;
+    tx.commit().await
 }
 
 /// Marks a dead letter discarded.
