@@ -180,10 +180,11 @@ impl NatsCluster {
             .join(", ");
         let config = format!(
             "server_name: n{index}\nlisten: \"127.0.0.1:{client}\"\n\
-             jetstream {{\n  store_dir: \"{store}\"\n  sync_interval: always\n}}\n\
+             jetstream {{\n  store_dir: \"{store}\"\n  max_file_store: {max}\n  sync_interval: always\n}}\n\
              cluster {{\n  name: crmerp-test\n  listen: \"127.0.0.1:{cluster}\"\n  routes: [{routes}]\n}}\n",
             cluster = node.cluster_port,
             store = dir.join("jetstream").display(),
+            max = crate::nats_server::MAX_FILE_STORE,
         );
         async move {
             std::fs::create_dir_all(&dir)?;

@@ -4,6 +4,14 @@ use std::path::{Path, PathBuf};
 
 use crate::process::{Process, Spawn};
 
+/// JetStream's file-store limit of test servers. The product's streams
+/// reserve their `max_bytes` (about 13 GiB together) when declared, and a
+/// server's default limit is a share of the disk's free space, so on a
+/// machine with less free disk every declaration failed with "insufficient
+/// storage resources". Tests write a few megabytes; the limit only has to
+/// admit the reservations.
+pub(crate) const MAX_FILE_STORE: &str = "1T";
+
 /// A nats-server that can be killed and restarted on the same port and store.
 pub struct NatsServer {
     dir: PathBuf,
@@ -74,7 +82,7 @@ impl NatsServer {
             ""
         };
         let config = format!(
-            "listen: \"127.0.0.1:{port}\"\nserver_name: test\njetstream {{\n  store_dir: \"{}\"{sync}\n}}\n",
+            "listen: \"127.0.0.1:{port}\"\nserver_name: test\njetstream {{\n  store_dir: \"{}\"\n  max_file_store: {MAX_FILE_STORE}{sync}\n}}\n",
             store.display()
         );
         let config_path = self.dir.join("nats.conf");
