@@ -16,6 +16,9 @@ http: "127.0.0.1:8222"
 server_name: crmerp-dev
 jetstream {
   store_dir: "$VAR/nats"
+  # The streams reserve ~13 GiB (their max_bytes) when declared; a laptop
+  # run stores far less, so the limit only has to admit the reservations.
+  max_file_store: 1T
   # fsync before every PubAck: an acknowledged event survives power loss.
   sync_interval: always
 }
