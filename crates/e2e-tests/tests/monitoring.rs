@@ -40,28 +40,6 @@ async fn win_complete_deal(stack: &Stack, name: &str) -> anyhow::Result<CreatedD
     Ok(deal)
 }
 
-/// A won deal whose company has no address either, so it is dead-lettered.
-async fn win_deal_without_address(stack: &Stack, name: &str) -> anyhow::Result<CreatedDeal> {
-    let mut spec = DealSpec::complete(name);
-    spec.shipping_address = false;
-    let deal = stack.hubspot.create_deal(&spec).await?;
-    if let Some(company_id) = &deal.company_id {
-        stack
-            .hubspot
-            .update_object(
-                "companies",
-                company_id,
-                json!({"address": "", "city": "", "zip": "", "country": ""}),
-            )
-            .await?;
-    }
-    stack
-        .hubspot
-        .move_to_stage(&deal.deal_id, "closedwon")
-        .await?;
-    Ok(deal)
-}
-
 #[tokio::test]
 async fn outcomes_are_logged_once_and_searchable_with_a_timeline() -> anyhow::Result<()> {
     let stack = Stack::start(StackOptions::default()).await?;
@@ -211,8 +189,14 @@ async fn a_dead_letter_is_corrected_requeued_and_resolved() -> anyhow::Result<()
     let monitoring = Monitoring::start(&stack).await?;
     let viewer = monitoring.api(Some(VIEWER_TOKEN))?;
     let operator = monitoring.api(Some(OPERATOR_TOKEN))?;
-    let deal = win_deal_without_address(&stack, "Needs Address").await?;
-    let other = win_deal_without_address(&stack, "Not Wanted").await?;
+    let deal = stack
+        .hubspot
+        .win_deal_without_address("Needs Address", json!({}))
+        .await?;
+    let other = stack
+        .hubspot
+        .win_deal_without_address("Not Wanted", json!({}))
+        .await?;
 
     let listed = eventually("two open dead letters", WAIT, || async {
         let (_, body) = viewer

@@ -86,22 +86,9 @@ fn mentions_deal(text: &str, deal_id: &str) -> bool {
 const EVERY_DAY: &str = r#""mon", "tue", "wed", "thu", "fri", "sat", "sun""#;
 
 async fn win_deal_without_address(stack: &Stack, name: &str) -> anyhow::Result<String> {
-    let mut spec = DealSpec::complete(name);
-    spec.shipping_address = false;
-    let deal = stack.hubspot.create_deal(&spec).await?;
-    if let Some(company_id) = &deal.company_id {
-        stack
-            .hubspot
-            .update_object(
-                "companies",
-                company_id,
-                json!({"address": "", "city": "", "zip": "", "country": ""}),
-            )
-            .await?;
-    }
-    stack
+    let deal = stack
         .hubspot
-        .move_to_stage(&deal.deal_id, "closedwon")
+        .win_deal_without_address(name, json!({}))
         .await?;
     Ok(deal.deal_id)
 }

@@ -37,22 +37,9 @@ async fn an_operator_corrects_and_requeues_a_dead_letter_in_the_console() -> any
         .hubspot
         .move_to_stage(&ok.deal_id, "closedwon")
         .await?;
-    let mut spec = DealSpec::complete("Console Fix");
-    spec.shipping_address = false;
-    let deal = stack.hubspot.create_deal(&spec).await?;
-    if let Some(company_id) = &deal.company_id {
-        stack
-            .hubspot
-            .update_object(
-                "companies",
-                company_id,
-                json!({"address": "", "city": "", "zip": "", "country": ""}),
-            )
-            .await?;
-    }
-    stack
+    let deal = stack
         .hubspot
-        .move_to_stage(&deal.deal_id, "closedwon")
+        .win_deal_without_address("Console Fix", json!({}))
         .await?;
     let api = monitoring.api(Some(OPERATOR_TOKEN))?;
     eventually("the dead letter in the log", WAIT, || async {

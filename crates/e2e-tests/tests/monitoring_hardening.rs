@@ -6,7 +6,6 @@
 
 use std::time::{Duration, Instant};
 
-use crmerp_testkit::hubspot::DealSpec;
 use crmerp_testkit::monitoring::{Monitoring, OPERATOR_TOKEN, VIEWER_TOKEN};
 use crmerp_testkit::{Stack, StackOptions, eventually};
 use serde_json::{Value, json};
@@ -325,25 +324,9 @@ async fn viewers_see_personal_data_masked_and_operators_see_it() -> anyhow::Resu
     // A won deal whose company has a phone number and no address: dead-lettered.
     let phone = "+49 40 5550123";
     let company = "Erika Mustermann";
-    let mut spec = DealSpec::complete("Personal");
-    spec.company = Some(company.to_owned());
-    spec.shipping_address = false;
-    let deal = stack.hubspot.create_deal(&spec).await?;
-    let company_id = deal
-        .company_id
-        .clone()
-        .ok_or_else(|| anyhow::anyhow!("no company"))?;
-    stack
+    let deal = stack
         .hubspot
-        .update_object(
-            "companies",
-            &company_id,
-            json!({"phone": phone, "address": "", "city": "", "zip": "", "country": ""}),
-        )
-        .await?;
-    stack
-        .hubspot
-        .move_to_stage(&deal.deal_id, "closedwon")
+        .win_deal_without_address("Personal", json!({"name": company, "phone": phone}))
         .await?;
     let id = eventually("the dead letter", WAIT, || async {
         let (_, body) = operator
@@ -389,5 +372,77 @@ async fn viewers_see_personal_data_masked_and_operators_see_it() -> anyhow::Resu
     );
     let text = page.to_string();
     assert!(!text.contains(phone) && !text.contains(company), "{page}");
+    Ok(())
+}
+
+/// The property-based tester, installed by `make venv`.
+fn schemathesis() -> anyhow::Result<std::path::PathBuf> {
+    let path = crmerp_testkit::paths::workspace_root().join(".venv/bin/schemathesis");
+    anyhow::ensure!(
+        path.exists(),
+        "{} is missing: run `make venv` (it installs the pinned schemathesis)",
+        path.display()
+    );
+    Ok(path)
+}
+
+#[tokio::test]
+async fn the_generated_openapi_document_holds_under_property_based_testing() -> anyhow::Result<()> {
+    let program = schemathesis()?;
+    let stack = monitoring_stack(true).await?;
+    let monitoring = monitoring(&stack)?;
+    let base = monitoring.url(0)?;
+    // Some rows to search and list: an order and a dead letter.
+    stack
+        .hubspot
+        .win_deal_without_address("Fuzzed Dead Letter", json!({}))
+        .await?;
+    let operator = monitoring.api(Some(OPERATOR_TOKEN))?;
+    eventually("a dead letter to fuzz around", WAIT, || async {
+        let (_, body) = operator.get("/api/v1/dead-letters").await.ok()?;
+        body["items"].as_array().filter(|i| !i.is_empty()).map(drop)
+    })
+    .await?;
+
+    // Bounded and seeded: the same cases each run, a few hundred requests per
+    // role. The viewer's masked answers must fit the schemas too.
+    for token in [OPERATOR_TOKEN, VIEWER_TOKEN] {
+        let output = tokio::process::Command::new(&program)
+            .args([
+                "run",
+                &format!("{base}/openapi.json"),
+                "--url",
+                &base,
+                "--header",
+                &format!("Authorization: Bearer {token}"),
+                "--checks",
+                "not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,negative_data_rejection",
+                "--max-examples",
+                "25",
+                "--seed",
+                "20261205",
+                "--phases",
+                "examples,coverage,fuzzing",
+                "--request-timeout",
+                "10",
+                "--no-color",
+                "--generation-database",
+                "none",
+            ])
+            .current_dir(stack.dir.path())
+            .output()
+            .await?;
+        let report = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        // Shown with --nocapture: what was tested, and how.
+        println!("{report}");
+        assert!(
+            output.status.success(),
+            "schemathesis found problems as {token}:\n{report}"
+        );
+    }
     Ok(())
 }

@@ -149,6 +149,30 @@ impl HubSpotApi {
             .await
     }
 
+    /// Wins a complete deal named `name` that has no shipping address, nor
+    /// its company an address, so deal-to-order dead-letters it
+    /// (`add_missing_field:shipping_address`). `company` sets more company
+    /// properties (e.g. a phone number), `{}` for none.
+    pub async fn win_deal_without_address(
+        &self,
+        name: &str,
+        company: Value,
+    ) -> anyhow::Result<CreatedDeal> {
+        let mut spec = DealSpec::complete(name);
+        spec.shipping_address = false;
+        let deal = self.create_deal(&spec).await?;
+        if let Some(company_id) = &deal.company_id {
+            let mut properties = json!({"address": "", "city": "", "zip": "", "country": ""});
+            if let (Some(all), Value::Object(more)) = (properties.as_object_mut(), company) {
+                all.extend(more);
+            }
+            self.update_object("companies", company_id, properties)
+                .await?;
+        }
+        self.move_to_stage(&deal.deal_id, "closedwon").await?;
+        Ok(deal)
+    }
+
     /// `GET /crm/v3/objects/deals/{id}?properties=...`; returns the properties object.
     pub async fn deal_properties(
         &self,

@@ -19,7 +19,9 @@ use crate::error::ApiError;
 use crate::settings::TokenSetting;
 
 /// What a token may do; each role includes the ones below it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Read events, dead letters, health and reports.
@@ -63,7 +65,7 @@ pub struct Authenticator {
 }
 
 /// The caller, once authenticated.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Principal {
     /// The token's name (recorded as the actor of audited actions).
     pub name: String,

@@ -65,7 +65,7 @@ fn is_outage(error: &sqlx::Error) -> bool {
 }
 
 /// An RFC 9457 problem document as this API writes it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Problem<'a> {
     /// `urn:crmerp:problem:<code>`.
     pub r#type: String,

@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::{check_text, parse_int, parse_limit, text};
 use crate::AppState;
 use crate::auth::{Operator, Viewer};
-use crate::error::ApiError;
+use crate::error::{ApiError, Problem};
 use crate::pii;
 use crate::records::envelope_json;
 use crate::resolution::explain;
@@ -31,29 +31,78 @@ pub fn router() -> Router<AppState> {
 }
 
 /// List filters; all optional, none empty, none unknown. Ages are in minutes.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// e.g. `deal-to-order`.
+    #[param(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*$"
+    )]
     flow: Option<String>,
+    /// Error category, e.g. `missing_data`.
+    #[param(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*$"
+    )]
     category: Option<String>,
+    /// Review status.
+    #[param(value_type = Option<DeadLetterStatus>)]
     status: Option<String>,
+    /// The CRM record's id.
+    #[param(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*$"
+    )]
     crm_record_id: Option<String>,
+    /// The recommended resolution code, e.g. `add_missing_field:shipping_address`.
+    #[param(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*$"
+    )]
     resolution_code: Option<String>,
+    /// Dead-lettered at least this many minutes ago (at most a year).
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 525_600)]
     min_age_minutes: Option<String>,
+    /// Dead-lettered at most this many minutes ago (at most a year).
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 525_600)]
     max_age_minutes: Option<String>,
+    /// Rows (default 100).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
 }
 
+/// A dead letter's review status, as the OpenAPI document lists it (the
+/// handler checks the text against [`STATUSES`] to name the parameter).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum DeadLetterStatus {
+    /// Waiting for review.
+    Open,
+    /// Requeued, waiting for the outcome.
+    Requeued,
+    /// Its requeued event succeeded.
+    Resolved,
+    /// Discarded with a reason.
+    Discarded,
+}
+
 /// A listed dead letter with its resolution in words.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ListedDeadLetter {
     #[serde(flatten)]
     summary: DeadLetterSummary,
+    /// The recommended resolution in plain words.
     resolution: String,
 }
 
 /// The list.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DeadLetterList {
     /// Newest first.
     pub items: Vec<ListedDeadLetter>,
@@ -61,6 +110,14 @@ pub struct DeadLetterList {
 
 const STATUSES: [&str; 4] = ["open", "requeued", "resolved", "discarded"];
 
+/// List dead letters, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/dead-letters",
+    tag = "dead-letters",
+    params(ListQuery),
+    responses((status = 200, description = "Dead letters", body = DeadLetterList)),
+)]
 async fn list(
     Viewer(principal): Viewer,
     State(state): State<AppState>,
@@ -110,7 +167,7 @@ async fn list(
 }
 
 /// Everything an operator needs to decide.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DeadLetterDetail {
     #[serde(flatten)]
     summary: DeadLetterSummary,
@@ -119,9 +176,11 @@ pub struct DeadLetterDetail {
     /// Link to the CRM record, when configured.
     crm_record_url: Option<String>,
     /// The dead letter as published, including the original event and every attempt.
+    #[schema(value_type = Object)]
     envelope: Value,
     /// The record a correction patches, as proto3 JSON (for deal-to-order the
     /// canonical deal: the last correction, or the CRM's current data).
+    #[schema(value_type = Option<Object>)]
     deal: Option<Value>,
     /// Why `deal` is missing, if it is.
     deal_error: Option<String>,
@@ -193,6 +252,16 @@ async fn current_document(
     }
 }
 
+/// A dead letter with the original event, every attempt, the vendor error,
+/// the resolution in plain words and the deal to correct; personal data is
+/// masked for viewers.
+#[utoipa::path(
+    get,
+    path = "/api/v1/dead-letters/{id}",
+    tag = "dead-letters",
+    params(("id" = String, Path, description = "Dead-letter id", min_length = 1, max_length = 256, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")),
+    responses((status = 200, description = "The dead letter", body = DeadLetterDetail)),
+)]
 async fn detail(
     Viewer(principal): Viewer,
     State(state): State<AppState>,
@@ -235,9 +304,11 @@ async fn detail(
 /// Body of a requeue: an optional RFC 6902 JSON patch of the record a
 /// correction patches (for deal-to-order, the canonical deal). Absent means
 /// "requeue as is"; `null` is refused.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct RequeueRequest {
+    /// RFC 6902 operations on the record, e.g. `[{"op": "add", "path": "/shippingAddress", "value": {...}}]`.
     #[serde(default, deserialize_with = "present_patch")]
+    #[schema(value_type = Vec<PatchOperation>)]
     patch: Option<json_patch::Patch>,
     /// Write the corrected fields back to the CRM record too. Unset: yes,
     /// for the fields the CRM can write (the others are reported); `true`:
@@ -245,6 +316,42 @@ pub struct RequeueRequest {
     /// `false`: the correction stays in the requeued event only.
     #[serde(default)]
     apply_to_crm: Option<bool>,
+}
+
+/// One RFC 6902 operation, as the OpenAPI document describes it (parsed
+/// with `json_patch`).
+#[derive(utoipa::ToSchema)]
+pub struct PatchOperation {
+    /// What to do.
+    #[schema(value_type = PatchOp)]
+    pub op: String,
+    /// JSON Pointer into the record, e.g. `/shippingAddress`.
+    #[schema(pattern = "^(/[^/]*)*$")]
+    pub path: String,
+    /// The new value (`add`, `replace`, `test`).
+    #[schema(value_type = Option<Value>)]
+    pub value: Option<Value>,
+    /// JSON Pointer of the source (`move`, `copy`).
+    #[schema(pattern = "^(/[^/]*)*$")]
+    pub from: Option<String>,
+}
+
+/// RFC 6902 operation names.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum PatchOp {
+    /// Add a member or element.
+    Add,
+    /// Remove one.
+    Remove,
+    /// Replace one.
+    Replace,
+    /// Move one.
+    Move,
+    /// Copy one.
+    Copy,
+    /// Test a value.
+    Test,
 }
 
 /// A present `patch` must be a patch: `null` does not mean "no patch".
@@ -276,7 +383,7 @@ fn contains_nul(value: &Value) -> bool {
 const MAX_REASON: usize = 2000;
 
 /// What a requeue did.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RequeueResponse {
     /// The dead letter.
     pub dead_letter_id: String,
@@ -290,7 +397,7 @@ pub struct RequeueResponse {
 }
 
 /// The write-back of a correction to the CRM record.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct CrmCorrection {
     /// Corrected fields written to the CRM record.
     pub applied: Vec<String>,
@@ -411,6 +518,20 @@ fn ensure_actionable(status: &str) -> Result<(), ApiError> {
     }
 }
 
+/// Correct (optionally, with a JSON patch of the record) and requeue; the
+/// body may be empty or `{}` to requeue as is.
+#[utoipa::path(
+    post,
+    path = "/api/v1/dead-letters/{id}/requeue",
+    tag = "dead-letters",
+    params(("id" = String, Path, description = "Dead-letter id", min_length = 1, max_length = 256, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")),
+    request_body(content = Option<RequeueRequest>, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Requeued", body = RequeueResponse),
+        (status = 409, description = "Already resolved or discarded, or not correctable", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The corrected record is still invalid", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 async fn requeue(
     Operator(principal): Operator,
     State(state): State<AppState>,
@@ -514,17 +635,40 @@ async fn requeue(
 }
 
 /// Body of a discard.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct DiscardRequest {
+    /// Why (required; at most 2,000 characters, no NUL).
+    #[schema(min_length = 1, max_length = 2000, pattern = r"^[^\x00]*$")]
     reason: String,
 }
 
+/// What a discard did.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DiscardResponse {
+    /// The dead letter.
+    pub dead_letter_id: String,
+    /// Its new status, `discarded`.
+    pub status: &'static str,
+}
+
+/// Discard with a reason.
+#[utoipa::path(
+    post,
+    path = "/api/v1/dead-letters/{id}/discard",
+    tag = "dead-letters",
+    params(("id" = String, Path, description = "Dead-letter id", min_length = 1, max_length = 256, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")),
+    request_body(content = DiscardRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Discarded", body = DiscardResponse),
+        (status = 409, description = "Already resolved or discarded", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 async fn discard(
     Operator(principal): Operator,
     State(state): State<AppState>,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DiscardResponse>, ApiError> {
     let reason = json_body::<DiscardRequest>(&body)?
         .map(|b| b.reason.trim().to_owned())
         .filter(|r| !r.is_empty())
@@ -543,7 +687,8 @@ async fn discard(
     dead_letters::record_discard(&mut tx, &summary, &principal.name, &reason).await?;
     tx.commit().await?;
     tracing::info!(dead_letter = %id, actor = %principal.name, "Dead letter discarded.");
-    Ok(Json(
-        serde_json::json!({"dead_letter_id": id, "status": "discarded"}),
-    ))
+    Ok(Json(DiscardResponse {
+        dead_letter_id: id,
+        status: "discarded",
+    }))
 }

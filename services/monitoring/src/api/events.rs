@@ -20,21 +20,78 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Search parameters; all optional, none empty, none unknown.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct SearchQuery {
+    /// CRM record id, e.g. a HubSpot deal id.
+    #[param(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*$"
+    )]
     crm_record_id: Option<String>,
+    /// ERP order number (the id of an outcome's order effect).
+    #[param(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*$"
+    )]
     erp_order_number: Option<String>,
+    /// The id of any outcome effect, e.g. an ERP order number or customer id.
+    #[param(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*$"
+    )]
     effect_id: Option<String>,
+    /// e.g. `integration.outcome`, `integration.dead_letter`, `monitoring.dead_letter.requeued`.
+    #[param(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*$"
+    )]
     event_type: Option<String>,
+    /// e.g. `deal-to-order`.
+    #[param(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*$"
+    )]
     flow: Option<String>,
+    /// `success`, `validation_failure`, `erp_error`, `retry_scheduled`, `dead_lettered`, `requeued`, `discarded`, `resolved`.
+    #[param(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*$"
+    )]
     outcome: Option<String>,
+    /// Not before (RFC 3339, years 0001 to 9999).
+    #[param(value_type = Option<String>, format = DateTime)]
     from: Option<String>,
+    /// Before (RFC 3339, years 0001 to 9999).
+    #[param(value_type = Option<String>, format = DateTime)]
     to: Option<String>,
+    /// Rows per page (default 50).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 500)]
     limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    #[param(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*$"
+    )]
     cursor: Option<String>,
 }
 
+/// Search the event log, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/events",
+    tag = "events",
+    params(SearchQuery),
+    responses((status = 200, description = "A page of events", body = Page<StoredEvent>)),
+)]
 async fn search(
     Viewer(principal): Viewer,
     State(state): State<AppState>,
@@ -66,20 +123,41 @@ async fn search(
 }
 
 /// Timeline parameters: one of the two.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct TimelineQuery {
+    /// CRM record id.
+    #[param(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*$"
+    )]
     crm_record_id: Option<String>,
+    /// ERP order number: the timeline of the CRM records it came from.
+    #[param(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*$"
+    )]
     erp_order_number: Option<String>,
 }
 
 /// A record's events, oldest first.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Timeline {
     /// The events.
     pub items: Vec<StoredEvent>,
 }
 
+/// Every event about one record, oldest first (at most 2,000); give one of the two parameters.
+#[utoipa::path(
+    get,
+    path = "/api/v1/timeline",
+    tag = "events",
+    params(TimelineQuery),
+    responses((status = 200, description = "The record's events", body = Timeline)),
+)]
 async fn timeline(
     Viewer(principal): Viewer,
     State(state): State<AppState>,

@@ -26,9 +26,12 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Window parameters.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct WindowQuery {
+    /// Hours back from now (default 24, at most 31 days).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 744)]
     hours: Option<String>,
 }
 
@@ -39,7 +42,7 @@ fn hours(query: &WindowQuery, default: i32) -> Result<i32, ApiError> {
 }
 
 /// Health of one flow.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FlowHealth {
     #[serde(flatten)]
     stats: FlowStats,
@@ -56,7 +59,7 @@ pub struct FlowHealth {
 }
 
 /// Lag of one consumer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ConsumerLag {
     /// Stream.
     stream: &'static str,
@@ -69,7 +72,7 @@ pub struct ConsumerLag {
 }
 
 /// The health response.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Health {
     /// The window of the rates and latencies.
     window_hours: i32,
@@ -103,6 +106,15 @@ pub async fn consumer_lag(
     Ok((info.num_pending, info.num_ack_pending))
 }
 
+/// Per-flow health: events per hour, success rate, DLQ depth (JetStream),
+/// latency, consumer lag; vendor endpoint response times.
+#[utoipa::path(
+    get,
+    path = "/api/v1/health",
+    tag = "health",
+    params(WindowQuery),
+    responses((status = 200, description = "Health over the window", body = Health)),
+)]
 async fn health(
     Viewer(_): Viewer,
     State(state): State<AppState>,
@@ -158,12 +170,20 @@ async fn health(
 }
 
 /// Hourly buckets.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Series {
     /// Per flow and hour, oldest first.
     items: Vec<HourBucket>,
 }
 
+/// Hourly events, successes, latency and DLQ depth per flow.
+#[utoipa::path(
+    get,
+    path = "/api/v1/health/series",
+    tag = "health",
+    params(WindowQuery),
+    responses((status = 200, description = "Hourly buckets", body = Series)),
+)]
 async fn series(
     Viewer(_): Viewer,
     State(state): State<AppState>,

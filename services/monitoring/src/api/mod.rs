@@ -1,6 +1,7 @@
 //! The ops API under `/api/v1`; each feature module owns its routes.
 
 pub mod dead_letters;
+pub mod doc;
 pub mod events;
 pub mod health;
 pub mod reports;
@@ -23,7 +24,13 @@ pub fn router() -> Router<AppState> {
         .merge(reports::router())
 }
 
-/// `GET /api/v1/me`: who the token belongs to.
+/// Who the token belongs to.
+#[utoipa::path(
+    get,
+    path = "/api/v1/me",
+    tag = "auth",
+    responses((status = 200, description = "The token's name and role", body = Principal)),
+)]
 async fn me(Viewer(principal): Viewer) -> Json<Principal> {
     Json(principal)
 }
@@ -32,10 +39,10 @@ async fn me(Viewer(principal): Viewer) -> Json<Principal> {
 pub const MAX_TEXT: usize = 256;
 
 /// Checks a text parameter at the edge, before it reaches Postgres: not
-/// blank, at most [`MAX_TEXT`] characters, no control characters (Postgres
+/// empty, at most [`MAX_TEXT`] characters, no control characters (Postgres
 /// text cannot hold NUL, and none belongs in an id or a filter).
 pub(crate) fn check_text(name: &str, value: String) -> Result<String, ApiError> {
-    if value.trim().is_empty() {
+    if value.is_empty() {
         return Err(ApiError::BadRequest(format!("{name} must not be empty")));
     }
     if value.chars().count() > MAX_TEXT {

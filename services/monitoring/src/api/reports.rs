@@ -19,17 +19,32 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Report parameters.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct SlaQuery {
-    /// ISO week, e.g. `2026-W48`; default: the current week.
+    /// ISO week from `0001-W01` to `9999-W52`, e.g. `2026-W48`; default: the current week.
+    #[param(
+        pattern = r"^(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-W(0[1-9]|[1-4][0-9]|5[0-3])$"
+    )]
     week: Option<String>,
     /// `json` (default) or `csv`.
+    #[param(value_type = Option<ReportFormat>)]
     format: Option<String>,
 }
 
+/// The report's format, as the OpenAPI document lists it.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum ReportFormat {
+    /// [`SlaReport`] as JSON.
+    Json,
+    /// One row per figure: `week,section,flow,key,value`.
+    Csv,
+}
+
 /// Success rate of one flow in the week.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FlowSuccess {
     flow: String,
     events: i64,
@@ -39,7 +54,7 @@ pub struct FlowSuccess {
 }
 
 /// The weekly SLA report.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SlaReport {
     /// ISO week.
     week: String,
@@ -75,6 +90,22 @@ fn current_week() -> String {
     format!("{}-W{:02}", week.year(), week.week())
 }
 
+/// Weekly SLA report: success rate per flow, DLQ volume per category, mean
+/// and p95 time to resolution.
+#[utoipa::path(
+    get,
+    path = "/api/v1/reports/sla",
+    tag = "reports",
+    params(SlaQuery),
+    responses((
+        status = 200,
+        description = "The report",
+        content(
+            (SlaReport = "application/json"),
+            (String = "text/csv"),
+        ),
+    )),
+)]
 async fn sla(
     Viewer(_): Viewer,
     State(state): State<AppState>,

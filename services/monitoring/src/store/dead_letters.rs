@@ -8,7 +8,7 @@ use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
 use crate::records::EventRow;
 
 /// A dead letter as the API lists it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct DeadLetterSummary {
     /// Dead-letter id (its envelope id).
     pub id: String,

@@ -9,7 +9,7 @@ use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
 use crate::records::{DeadLetterRow, EventRow, Record};
 
 /// One stored event as the API shows it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct StoredEvent {
     /// Row id (increases with arrival).
     pub id: i64,
@@ -33,6 +33,7 @@ pub struct StoredEvent {
     pub erp_order_number: String,
     /// What the attempt created, found or changed: the outcome's effects as
     /// proto3 JSON (`[{"system", "kind", "id", "label"}]`), empty when none.
+    #[schema(value_type = Vec<Object>)]
     pub effects: serde_json::Value,
     /// Endpoint called.
     pub endpoint: String,
@@ -65,6 +66,7 @@ pub struct StoredEvent {
     /// When it was stored.
     pub recorded_at: DateTime<Utc>,
     /// The full structured event.
+    #[schema(value_type = Object)]
     pub payload: serde_json::Value,
 }
 
@@ -251,7 +253,7 @@ async fn insert_dead_letters(
 }
 
 /// One page of search results, newest first.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     /// The rows.
     pub items: Vec<T>,

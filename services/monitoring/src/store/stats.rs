@@ -5,7 +5,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 /// Per-flow processing figures over a window.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct FlowStats {
     /// Flow.
     pub flow: String,
@@ -52,7 +52,7 @@ pub async fn flow_stats(
 }
 
 /// One hour of one flow, for charts.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct HourBucket {
     /// Flow.
     pub flow: String,
@@ -93,7 +93,7 @@ pub async fn hourly(pool: &PgPool, hours: i32) -> Result<Vec<HourBucket>, sqlx::
 }
 
 /// Response times of one vendor endpoint in one hour.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct EndpointTrend {
     /// Vendor system.
     pub system: String,
@@ -134,7 +134,7 @@ pub async fn endpoint_trends(
 }
 
 /// Dead-letter volume of one category in a period.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct CategoryVolume {
     /// Flow.
     pub flow: String,
@@ -162,7 +162,7 @@ pub async fn dlq_volume(
 }
 
 /// Time to resolution of dead letters resolved in a period.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Resolution {
     /// Flow.
     pub flow: String,
