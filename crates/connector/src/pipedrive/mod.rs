@@ -102,14 +102,20 @@ impl PipedriveCrm {
         query: &[(&str, &str)],
         body: Option<&Value>,
     ) -> Result<Envelope, ConnectorError> {
-        let url = format!("{}{path}", self.base_url);
         let call = JsonCall {
             query,
             body,
             ..JsonCall::default()
         };
         self.http
-            .send_json(calls, endpoint, &url, call)
+            .send_with(calls, endpoint, |http, token| {
+                // An OAuth token names its company's API host (`api_domain`).
+                let base = token
+                    .as_ref()
+                    .and_then(|t| t.instance_url.as_deref())
+                    .unwrap_or(&self.base_url);
+                Ok(call.apply(http.request(endpoint.method().clone(), format!("{base}{path}"))))
+            })
             .await?
             .json(SYSTEM, endpoint)
     }
