@@ -293,7 +293,9 @@ impl DealSource for Dynamics365Crm {
             "description": reason.chars().take(2000).collect::<String>(),
             "prioritycode": 2,
             "scheduledend": Utc::now().to_rfc3339(),
-            "regardingobjectid_opportunity@odata.bind": format!("/opportunities({deal_id})"),
+            // The task's single-valued navigation property for an opportunity
+            // (the regarding lookup is polymorphic: one property per table).
+            "regardingobjectid_opportunity_task@odata.bind": format!("/opportunities({deal_id})"),
         });
         self.call(
             calls,
