@@ -167,9 +167,12 @@ async fn hydrates_every_page_writes_back_and_flags_with_token_or_oauth() {
     .expect("written");
     let deal = company.get(&format!("/api/v2/deals/{deal_id}")).await;
     assert_eq!(deal["custom_fields"][DEV_PIPEDRIVE_ORDER_FIELD], "SO-7");
-    crm.flag_sync_error(&deal_id, "SKU <9> unknown", &calls)
-        .await
-        .expect("flagged");
+    // A retry flags the same reason again: still one note and one to-do.
+    for _ in 0..2 {
+        crm.flag_sync_error(&deal_id, "SKU <9> unknown", &calls)
+            .await
+            .expect("flagged");
+    }
     let notes = company
         .get(&format!("/api/v1/notes?deal_id={deal_id}"))
         .await;
@@ -177,10 +180,20 @@ async fn hydrates_every_page_writes_back_and_flags_with_token_or_oauth() {
         notes[0]["content"],
         "ERP sync failed: SKU &lt;9&gt; unknown"
     );
+    assert_eq!(notes.as_array().map(Vec::len), Some(1), "{notes}");
     let activities = company
         .get(&format!("/api/v2/activities?deal_id={deal_id}"))
         .await;
     assert_eq!(activities[0]["type"], "task");
+    assert_eq!(activities.as_array().map(Vec::len), Some(1), "{activities}");
+    // Another reason is another flag.
+    crm.flag_sync_error(&deal_id, "credit limit", &calls)
+        .await
+        .expect("flagged");
+    let notes = company
+        .get(&format!("/api/v1/notes?deal_id={deal_id}"))
+        .await;
+    assert_eq!(notes.as_array().map(Vec::len), Some(2), "{notes}");
     crm.probe().await.expect("probe");
 }
 
