@@ -208,13 +208,22 @@ async fn the_task_binds_the_declared_navigation_property() {
             .is_some_and(|m| m.contains("undeclared property 'regardingobjectid_opportunity'")),
         "{body}"
     );
-    env.connector(DEV_DYNAMICS_CLIENT_SECRET)
-        .flag_sync_error(&opp, "SKU-9 unknown", &CallLog::new())
-        .await
-        .expect("flagged with the declared property");
+    // Flagged twice for one reason (a retry): one task.
+    for _ in 0..2 {
+        env.connector(DEV_DYNAMICS_CLIENT_SECRET)
+            .flag_sync_error(&opp, "SKU-9 unknown", &CallLog::new())
+            .await
+            .expect("flagged with the declared property");
+    }
     let tasks = env.get("tasks").await;
-    assert_eq!(tasks["value"].as_array().map(Vec::len), Some(1));
+    assert_eq!(tasks["value"].as_array().map(Vec::len), Some(1), "{tasks}");
     assert_eq!(tasks["value"][0]["_regardingobjectid_value"], opp.as_str());
+    env.connector(DEV_DYNAMICS_CLIENT_SECRET)
+        .flag_sync_error(&opp, "credit limit", &CallLog::new())
+        .await
+        .expect("another reason");
+    let tasks = env.get("tasks").await;
+    assert_eq!(tasks["value"].as_array().map(Vec::len), Some(2), "{tasks}");
 }
 
 #[tokio::test]

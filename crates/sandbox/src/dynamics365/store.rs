@@ -330,10 +330,20 @@ impl EnvData {
         id: &str,
         body: Map<String, Value>,
         must_exist: bool,
+        must_be_new: bool,
     ) -> Result<(), Rejection> {
-        let columns = self.columns(set, body, false)?;
         let id = id.to_ascii_lowercase();
-        if self.get(set.name, &id).is_none() {
+        let exists = self.get(set.name, &id).is_some();
+        // Upsert with `If-None-Match: *`: create only.
+        if must_be_new && exists {
+            return Err((
+                412,
+                "0x80040237",
+                "A record with matching key values already exists.".to_owned(),
+            ));
+        }
+        let columns = self.columns(set, body, false)?;
+        if !exists {
             if must_exist {
                 return Err((
                     412,
