@@ -135,6 +135,7 @@ impl Args {
                     },
                     request_timeout: Duration::from_millis(self.webhook_timeout_ms),
                 },
+                ..HubSpotConfig::default()
             },
             netsuite: NetSuiteConfig {
                 account: self.netsuite_account,
