@@ -103,6 +103,9 @@ pub struct WebhookConfig {
     pub retry: RetryPolicy,
     /// Timeout of one delivery attempt.
     pub request_timeout: Duration,
+    /// Most events in one POST (HubSpot sends up to 100): events waiting while
+    /// a delivery is under way go out together.
+    pub max_events_per_request: usize,
 }
 
 impl Default for WebhookConfig {
@@ -112,6 +115,7 @@ impl Default for WebhookConfig {
             signature: SignatureMode::Both,
             retry: RetryPolicy::default(),
             request_timeout: Duration::from_secs(5),
+            max_events_per_request: 100,
         }
     }
 }
