@@ -29,13 +29,21 @@ impl Drop for Simulator {
 
 /// Starts the sandbox simulator `vendor` (a name of `crmerp_sandbox::VENDORS`) with dev settings.
 pub(crate) async fn simulator(vendor: &'static str) -> Simulator {
+    simulator_with(vendor, crmerp_sandbox::SandboxConfig::default()).await
+}
+
+/// Starts the sandbox simulator `vendor` with `config`.
+pub(crate) async fn simulator_with(
+    vendor: &'static str,
+    config: crmerp_sandbox::SandboxConfig,
+) -> Simulator {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind loopback");
     let url = format!("http://{}", listener.local_addr().expect("local addr"));
     let shutdown = tokio_util::sync::CancellationToken::new();
     tokio::spawn(crmerp_sandbox::serve(
-        crmerp_sandbox::SandboxConfig::default(),
+        config,
         vec![(vendor, listener)],
         shutdown.clone(),
     ));

@@ -67,6 +67,11 @@ pub struct HubSpotConfig {
     pub rate_limit_per_interval: u32,
     /// Requests allowed per day before answering 429.
     pub daily_limit: u64,
+    /// Requests allowed per second before answering 429 (`X-HubSpot-RateLimit-Secondly`).
+    pub rate_limit_per_second: u32,
+    /// The portal's company currency (`GET /account-info/v3/details`); `None`
+    /// answers that call 403 `MISSING_SCOPES`, as for a token without the scope.
+    pub company_currency: Option<String>,
     /// Webhook delivery settings.
     pub webhooks: WebhookConfig,
 }
@@ -80,6 +85,8 @@ impl Default for HubSpotConfig {
             app_id: DEV_HUBSPOT_APP_ID,
             rate_limit_per_interval: 1_000_000,
             daily_limit: 1_000_000_000,
+            rate_limit_per_second: 1_000_000,
+            company_currency: Some("USD".to_owned()),
             webhooks: WebhookConfig::default(),
         }
     }
@@ -96,6 +103,9 @@ pub struct WebhookConfig {
     pub retry: RetryPolicy,
     /// Timeout of one delivery attempt.
     pub request_timeout: Duration,
+    /// Most events in one POST (HubSpot sends up to 100): events waiting while
+    /// a delivery is under way go out together.
+    pub max_events_per_request: usize,
 }
 
 impl Default for WebhookConfig {
@@ -105,6 +115,7 @@ impl Default for WebhookConfig {
             signature: SignatureMode::Both,
             retry: RetryPolicy::default(),
             request_timeout: Duration::from_secs(5),
+            max_events_per_request: 100,
         }
     }
 }

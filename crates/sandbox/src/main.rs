@@ -134,7 +134,9 @@ impl Args {
                         max_delay: Duration::from_millis(self.webhook_max_delay_ms),
                     },
                     request_timeout: Duration::from_millis(self.webhook_timeout_ms),
+                    ..WebhookConfig::default()
                 },
+                ..HubSpotConfig::default()
             },
             netsuite: NetSuiteConfig {
                 account: self.netsuite_account,

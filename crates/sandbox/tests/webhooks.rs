@@ -61,7 +61,10 @@ async fn dealstage_change_emits_signed_webhooks() {
         ("deal.propertyChange", Some("appointmentscheduled")),
         ("deal.propertyChange", Some("closedwon")),
     ];
-    for (subscription_type, stage) in expected {
+    // HubSpot batches events that wait together into one array: read them
+    // request by request, checking every request's headers and signatures.
+    let mut events: Vec<Value> = Vec::new();
+    while events.len() < expected.len() {
         let received = hook.next().await;
         assert_eq!(header(&received, "content-type"), "application/json");
         assert_eq!(
@@ -83,9 +86,11 @@ async fn dealstage_change_emits_signed_webhooks() {
             header(&received, "x-hubspot-signature-v3"),
             v3_signature("POST", &hook.url, &received.body, timestamp)
         );
-        let events: Value = serde_json::from_slice(&received.body).unwrap();
-        let event = &events.as_array().unwrap()[0];
-        assert_eq!(events.as_array().unwrap().len(), 1);
+        let batch: Value = serde_json::from_slice(&received.body).unwrap();
+        events.extend(batch.as_array().unwrap().iter().cloned());
+    }
+    assert_eq!(events.len(), expected.len());
+    for (event, (subscription_type, stage)) in events.iter().zip(expected) {
         assert_eq!(event["subscriptionType"], subscription_type);
         assert_eq!(event["objectId"], deal_id);
         assert_eq!(event["portalId"], 62515);
@@ -220,8 +225,9 @@ async fn concurrent_stage_changes_arrive_in_order_per_deal() {
         task.await.unwrap();
     }
     let mut per_deal: std::collections::HashMap<u64, Vec<String>> = Default::default();
-    // 4 creations + 4 * 6 stage changes.
-    for _ in 0..(4 + 4 * stages.len()) {
+    // 4 creations + 4 * 6 stage changes, in batches.
+    let mut count = 0;
+    while count < 4 + 4 * stages.len() {
         let received = hook.next().await;
         assert_eq!(
             received.headers["x-hubspot-signature-version"]
@@ -231,16 +237,65 @@ async fn concurrent_stage_changes_arrive_in_order_per_deal() {
         );
         assert!(received.headers.get("x-hubspot-signature-v3").is_none());
         let events: Value = serde_json::from_slice(&received.body).unwrap();
-        let event = &events[0];
-        if event["subscriptionType"] == "deal.propertyChange" {
-            per_deal
-                .entry(event["objectId"].as_u64().unwrap())
-                .or_default()
-                .push(event["propertyValue"].as_str().unwrap().to_owned());
+        for event in events.as_array().unwrap() {
+            count += 1;
+            if event["subscriptionType"] == "deal.propertyChange" {
+                per_deal
+                    .entry(event["objectId"].as_u64().unwrap())
+                    .or_default()
+                    .push(event["propertyValue"].as_str().unwrap().to_owned());
+            }
         }
     }
+    assert_eq!(count, 4 + 4 * stages.len(), "no event twice");
     assert_eq!(per_deal.len(), 4);
     for values in per_deal.values() {
         assert_eq!(values, &stages);
     }
+}
+
+/// Events that wait while a delivery is retried go out together, at most
+/// `max_events_per_request` in one array, still in the order they happened.
+#[tokio::test]
+async fn waiting_events_are_batched_up_to_the_limit() {
+    let mut hook = receiver(1).await;
+    let mut config = SandboxConfig::default();
+    config.hubspot.webhooks.target_url = Some(hook.url.clone());
+    config.hubspot.webhooks.max_events_per_request = 3;
+    let sandbox = start(config).await;
+    let mut created = Vec::new();
+    for n in 0..7 {
+        let (_, deal) = hubspot(
+            &sandbox,
+            Method::POST,
+            "/crm/v3/objects/deals",
+            Some(json!({"properties": {"dealname": format!("B{n}")}})),
+        )
+        .await;
+        created.push(deal["id"].as_str().unwrap().parse::<u64>().unwrap());
+    }
+    let mut sizes = Vec::new();
+    let mut delivered: Vec<u64> = Vec::new();
+    // The first request fails and is repeated as it was.
+    let first = hook.next().await;
+    while delivered.len() < created.len() {
+        let received = hook.next().await;
+        let events: Value = serde_json::from_slice(&received.body).unwrap();
+        let events = events.as_array().unwrap();
+        sizes.push(events.len());
+        delivered.extend(events.iter().map(|e| e["objectId"].as_u64().unwrap()));
+    }
+    let retried: Value = serde_json::from_slice(&first.body).unwrap();
+    assert_eq!(
+        retried.as_array().unwrap().len(),
+        sizes[0],
+        "a retry repeats its batch"
+    );
+    assert_eq!(delivered, created, "in order, each once");
+    assert!(sizes.iter().all(|n| *n <= 3), "{sizes:?}");
+    assert!(
+        sizes.iter().any(|n| *n > 1),
+        "waiting events share a request: {sizes:?}"
+    );
+    sandbox.shutdown().await.unwrap();
 }

@@ -34,7 +34,8 @@ const ENDPOINT_LINES: Endpoint =
     endpoint!(GET "/api/data/{v}/opportunities({id})/product_opportunities");
 const ENDPOINT_PRODUCT: Endpoint = endpoint!(GET "/api/data/{v}/products({id})");
 const ENDPOINT_UPDATE: Endpoint = endpoint!(PATCH "/api/data/{v}/opportunities({id})");
-const ENDPOINT_TASK: Endpoint = endpoint!(POST "/api/data/{v}/tasks");
+/// The failure task, created with a key of its own (create only: `If-None-Match: *`).
+const ENDPOINT_TASK: Endpoint = endpoint!(PATCH "/api/data/{v}/tasks({id})");
 const ENDPOINT_WHOAMI: Endpoint = endpoint!(GET "/api/data/{v}/WhoAmI");
 /// Rows per page asked with `Prefer: odata.maxpagesize`.
 const PAGE_SIZE: &str = "odata.maxpagesize=500";
@@ -86,7 +87,11 @@ impl Dynamics365Crm {
             ("OData-Version", "4.0"),
             ("Prefer", PAGE_SIZE),
         ];
-        if endpoint.method() == Method::PATCH {
+        if *endpoint == ENDPOINT_TASK {
+            // Create only: the task's key names (opportunity, reason), so a
+            // retry that flags again meets the task it already created.
+            headers.push(("If-None-Match", "*"));
+        } else if endpoint.method() == Method::PATCH {
             // Update only: without it a PATCH to a missing id would create the row.
             headers.push(("If-Match", "*"));
         }
@@ -293,17 +298,45 @@ impl DealSource for Dynamics365Crm {
             "description": reason.chars().take(2000).collect::<String>(),
             "prioritycode": 2,
             "scheduledend": Utc::now().to_rfc3339(),
-            "regardingobjectid_opportunity@odata.bind": format!("/opportunities({deal_id})"),
+            // The task's single-valued navigation property for an opportunity
+            // (the regarding lookup is polymorphic: one property per table).
+            "regardingobjectid_opportunity_task@odata.bind": format!("/opportunities({deal_id})"),
         });
-        self.call(
-            calls,
-            &ENDPOINT_TASK,
-            &format!("{}/tasks", self.api),
-            Some(&task),
-        )
-        .await
-        .map(drop)
+        let key = task_key(deal_id, reason);
+        match self
+            .call(
+                calls,
+                &ENDPOINT_TASK,
+                &format!("{}/tasks({key})", self.api),
+                Some(&task),
+            )
+            .await
+        {
+            // 412: the task of this opportunity and reason exists already.
+            Err(err) if err.http_status == 412 => Ok(()),
+            result => result.map(drop),
+        }
     }
+}
+
+/// The key of the failure task of (opportunity, reason): a name-based GUID
+/// (RFC 9562 version 8, from SHA-256), the same on every retry.
+fn task_key(deal_id: &str, reason: &str) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(format!("crmerp-flag\n{deal_id}\n{reason}").as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&digest[..16]);
+    b[6] = (b[6] & 0x0f) | 0x80;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
 }
 
 /// Dataverse ids are GUIDs; nothing else may reach a URL.

@@ -183,6 +183,49 @@ async fn hydrates_every_page_writes_back_and_creates_a_task() {
     );
 }
 
+/// Issue 11: Dataverse binds only the navigation properties a table declares;
+/// the task's lookup to an opportunity is `regardingobjectid_opportunity_task`.
+#[tokio::test]
+async fn the_task_binds_the_declared_navigation_property() {
+    let env = Env::start().await;
+    let opp = env
+        .create("opportunities", json!({"name": "Flagged"}))
+        .await;
+    let response = env
+        .http
+        .post(format!("{}/api/data/v9.2/tasks", env.base))
+        .bearer_auth(&env.token)
+        .json(&json!({"subject": "x", "regardingobjectid_opportunity@odata.bind": format!("/opportunities({opp})")}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "0x80060888", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("undeclared property 'regardingobjectid_opportunity'")),
+        "{body}"
+    );
+    // Flagged twice for one reason (a retry): one task.
+    for _ in 0..2 {
+        env.connector(DEV_DYNAMICS_CLIENT_SECRET)
+            .flag_sync_error(&opp, "SKU-9 unknown", &CallLog::new())
+            .await
+            .expect("flagged with the declared property");
+    }
+    let tasks = env.get("tasks").await;
+    assert_eq!(tasks["value"].as_array().map(Vec::len), Some(1), "{tasks}");
+    assert_eq!(tasks["value"][0]["_regardingobjectid_value"], opp.as_str());
+    env.connector(DEV_DYNAMICS_CLIENT_SECRET)
+        .flag_sync_error(&opp, "credit limit", &CallLog::new())
+        .await
+        .expect("another reason");
+    let tasks = env.get("tasks").await;
+    assert_eq!(tasks["value"].as_array().map(Vec::len), Some(2), "{tasks}");
+}
+
 #[tokio::test]
 async fn a_wrong_secret_is_an_auth_error_and_ids_are_checked() {
     let env = Env::start().await;

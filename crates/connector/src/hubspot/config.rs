@@ -136,7 +136,9 @@ pub struct DealToOrderFields {
     pub shipping_properties: ShippingProperties,
     /// Deal property holding the ISO currency code (default `deal_currency_code`).
     pub currency_property: String,
-    /// Currency used when the deal has none (default `USD`).
+    /// Currency used when neither the deal nor the portal (its company currency,
+    /// from the account details) names one; empty (the default) for none, so
+    /// such a deal is dead-lettered rather than ordered in a guessed currency.
     pub default_currency: String,
 }
 
@@ -164,7 +166,7 @@ impl Default for DealToOrderFields {
             shipping: ShippingSource::default(),
             shipping_properties: ShippingProperties::default(),
             currency_property: "deal_currency_code".into(),
-            default_currency: "USD".into(),
+            default_currency: String::new(),
         }
     }
 }
@@ -194,6 +196,9 @@ impl DealToOrderFields {
             for (name, value) in names.iter().zip(self.shipping_properties.all()) {
                 check_not_blank(&format!("{SECTION}.shipping_properties.{name}"), value)?;
             }
+        }
+        if self.default_currency.is_empty() {
+            return Ok(());
         }
         check_currency(
             &format!("{SECTION}.default_currency"),

@@ -70,17 +70,26 @@ pub(crate) fn primary_company(companies: &[AssociatedObject]) -> Option<&str> {
         .map(|c| c.to_object_id.as_str())
 }
 
-/// Maps a deal, its line items (already in display order) and its company.
+/// The deal's own currency (upper case), when it names one.
+pub(crate) fn deal_currency(config: &DealToOrderFields, deal: &CrmObject) -> Option<String> {
+    Some(
+        deal.prop(&config.currency_property)
+            .trim()
+            .to_ascii_uppercase(),
+    )
+    .filter(|c| !c.is_empty())
+}
+
+/// Maps a deal, its line items (already in display order) and its company;
+/// `fallback_currency` applies when the deal names none.
 pub(crate) fn map_deal(
     config: &DealToOrderFields,
     deal: &CrmObject,
     line_items: &[CrmObject],
     company: Option<&CrmObject>,
+    fallback_currency: &str,
 ) -> Result<Deal, ConnectorError> {
-    let currency = match deal.prop(&config.currency_property) {
-        c if c.is_empty() => config.default_currency.clone(),
-        c => c.to_ascii_uppercase(),
-    };
+    let currency = deal_currency(config, deal).unwrap_or_else(|| fallback_currency.to_owned());
     let amount = match deal.prop("amount") {
         a if a.is_empty() => None,
         a => Some(Money {

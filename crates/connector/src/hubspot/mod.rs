@@ -40,7 +40,11 @@ const ENDPOINT_LINE_ITEMS: Endpoint = endpoint!(POST "/crm/v3/objects/line_items
 const ENDPOINT_COMPANY: Endpoint = endpoint!(GET "/crm/v3/objects/companies/{id}");
 const ENDPOINT_UPDATE_DEAL: Endpoint = endpoint!(PATCH "/crm/v3/objects/deals/{id}");
 const ENDPOINT_CREATE_NOTE: Endpoint = endpoint!(POST "/crm/v3/objects/notes");
+const ENDPOINT_DEAL_NOTES: Endpoint =
+    endpoint!(GET "/crm/v4/objects/deals/{id}/associations/notes");
+const ENDPOINT_NOTES: Endpoint = endpoint!(POST "/crm/v3/objects/notes/batch/read");
 const ENDPOINT_PROBE: Endpoint = endpoint!(GET "/crm/v3/objects/deals");
+const ENDPOINT_ACCOUNT_DETAILS: Endpoint = endpoint!(GET "/account-info/v3/details");
 
 /// Batch-read inputs per request (HubSpot's limit).
 const BATCH_SIZE: usize = 100;
@@ -60,6 +64,8 @@ pub struct HubSpotCrm {
     config: HubSpotConfig,
     base_url: String,
     http: VendorClient<HeaderAuth>,
+    /// The portal's company currency, read once when a deal first lacks one.
+    company_currency: tokio::sync::OnceCell<String>,
 }
 
 impl HubSpotCrm {
@@ -85,6 +91,7 @@ impl HubSpotCrm {
                 config.max_rate_limit_wait_ms,
             )))),
             config,
+            company_currency: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -197,6 +204,105 @@ impl HubSpotCrm {
         Ok(ordered)
     }
 
+    /// The currency of a deal that names none: the portal's company currency
+    /// (account details), else `default_currency`; with neither, a permanent
+    /// error, since an order in a guessed currency is worse than none.
+    async fn fallback_currency(
+        &self,
+        calls: &CallLog,
+        deal_id: &str,
+    ) -> Result<String, ConnectorError> {
+        let portal = self
+            .company_currency
+            .get_or_try_init(|| async {
+                let details: Value = self
+                    .get_json(
+                        calls,
+                        &ENDPOINT_ACCOUNT_DETAILS,
+                        "/account-info/v3/details",
+                        &[],
+                    )
+                    .await?;
+                Ok::<_, ConnectorError>(
+                    details["companyCurrency"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .trim()
+                        .to_ascii_uppercase(),
+                )
+            })
+            .await;
+        let unread = match portal {
+            Ok(currency) if !currency.is_empty() => return Ok(currency.clone()),
+            Ok(_) => "the portal names no company currency".to_owned(),
+            // A refusal (a token without the scope) leaves the configured default;
+            // anything retryable is retried rather than decided now.
+            Err(err) if err.kind == ErrorKind::Permanent || err.kind == ErrorKind::Auth => {
+                format!(
+                    "the portal's company currency could not be read ({})",
+                    err.message
+                )
+            }
+            Err(err) => return Err(err),
+        };
+        let default = &self.config.deal_to_order.default_currency;
+        if !default.is_empty() {
+            return Ok(default.clone());
+        }
+        Err(ConnectorError::new(
+            ErrorKind::Permanent,
+            ErrorCategory::Validation,
+            SYSTEM,
+            &ENDPOINT_DEAL,
+            format!(
+                "deal {deal_id} has no currency (property `{}`), {unread}, and no \
+                 deal_to_order.crm.hubspot.default_currency is configured",
+                self.config.deal_to_order.currency_property
+            ),
+        )
+        .with_resolution(format!(
+            "add_missing_field:{}",
+            self.config.deal_to_order.currency_property
+        )))
+    }
+
+    /// True when a note associated with the deal already holds `body`.
+    async fn has_note(
+        &self,
+        calls: &CallLog,
+        deal_id: &str,
+        body: &str,
+    ) -> Result<bool, ConnectorError> {
+        let ids: Vec<Value> = self
+            .associations(calls, &ENDPOINT_DEAL_NOTES, deal_id, "notes")
+            .await?
+            .into_iter()
+            .map(|a| json!({ "id": a.to_object_id }))
+            .collect();
+        for chunk in ids.chunks(BATCH_SIZE) {
+            let request = json!({ "properties": ["hs_note_body"], "propertiesWithHistory": [], "inputs": chunk });
+            let batch: BatchRead = self
+                .call(
+                    calls,
+                    &ENDPOINT_NOTES,
+                    "/crm/v3/objects/notes/batch/read",
+                    &[],
+                    Some(&request),
+                )
+                .await?
+                .json(SYSTEM, &ENDPOINT_NOTES)?;
+            // HubSpot may wrap a stored body in its own markup.
+            if batch
+                .results
+                .iter()
+                .any(|n| n.prop("hs_note_body").contains(body))
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     async fn update_deal(
         &self,
         calls: &CallLog,
@@ -276,11 +382,16 @@ impl DealSource for HubSpotCrm {
             }
             None => None,
         };
+        let fallback = match mapping::deal_currency(&self.config.deal_to_order, &deal) {
+            Some(_) => String::new(),
+            None => self.fallback_currency(calls, deal_id).await?,
+        };
         mapping::map_deal(
             &self.config.deal_to_order,
             &deal,
             &line_items,
             company.as_ref(),
+            &fallback,
         )
     }
 
@@ -315,10 +426,15 @@ impl DealSource for HubSpotCrm {
         self.update_deal(calls, deal_id, Value::Object(properties))
             .await?;
 
+        // The note body is rendered as HTML in HubSpot.
+        let body = format!("ERP sync failed: {}", escape_html(reason));
+        if self.has_note(calls, deal_id, &body).await? {
+            // Flagged for this reason already (a retry): one note per reason.
+            return Ok(());
+        }
         let note = json!({
             "properties": {
-                // The note body is rendered as HTML in HubSpot.
-                "hs_note_body": format!("ERP sync failed: {}", escape_html(reason)),
+                "hs_note_body": body,
                 "hs_timestamp": Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
             },
             "associations": [{

@@ -110,6 +110,7 @@ async fn associations(
         ("line_items", Some(_)) => {
             json!({"results":[{"toObjectId":702,"associationTypes":[{"category":"HUBSPOT_DEFINED","typeId":19,"label":null}]}]})
         }
+        ("notes", _) => json!({"results":[]}),
         _ => {
             json!({"results":[{"toObjectId":9100,"associationTypes":[{"category":"HUBSPOT_DEFINED","typeId":5,"label":"Primary"}]}]})
         }
@@ -289,7 +290,8 @@ async fn flag_sync_error_marks_the_deal_and_adds_a_note() {
         seen[0].body,
         json!({"properties":{"erp_sync_status":"error","erp_sync_error":"Unknown SKU <W-1> & more"}})
     );
-    let note = &seen[1].body;
+    assert_eq!(seen[1].path, "/deals/512/associations/notes", "no note yet");
+    let note = &seen[2].body;
     assert_eq!(
         note["properties"]["hs_note_body"],
         "ERP sync failed: Unknown SKU &lt;W-1&gt; &amp; more"
@@ -307,7 +309,11 @@ async fn flag_sync_error_marks_the_deal_and_adds_a_note() {
     let endpoints: Vec<String> = calls.snapshot().into_iter().map(|c| c.endpoint).collect();
     assert_eq!(
         endpoints,
-        vec![ENDPOINT_UPDATE_DEAL.label(), ENDPOINT_CREATE_NOTE.label()]
+        vec![
+            ENDPOINT_UPDATE_DEAL.label(),
+            ENDPOINT_DEAL_NOTES.label(),
+            ENDPOINT_CREATE_NOTE.label()
+        ]
     );
 }
 
@@ -436,3 +442,163 @@ impl crate::conformance::Fixture for Fixture {
 }
 
 crate::conformance::conformance_tests!(Fixture => system, bounded_body, deal_source);
+
+/// The sandbox's HubSpot with `config`, on 127.0.0.1; stopped on drop.
+async fn sandbox(
+    config: crmerp_sandbox::SandboxConfig,
+) -> (String, crate::test_support::Simulator) {
+    let sim = crate::test_support::simulator_with("hubspot", config).await;
+    (sim.url.clone(), sim)
+}
+
+fn sandbox_connector(url: &str, default_currency: &str) -> HubSpotCrm {
+    let config = HubSpotConfig {
+        base_url: url.to_owned(),
+        access_token: crmerp_sandbox::DEV_HUBSPOT_TOKEN.into(),
+        deal_to_order: DealToOrderFields {
+            default_currency: default_currency.into(),
+            ..DealToOrderFields::default()
+        },
+        ..HubSpotConfig::default()
+    };
+    HubSpotCrm::new(config, reqwest::Client::new()).expect("valid")
+}
+
+/// A won deal with a company and a line item, in no currency of its own.
+async fn deal_without_currency(url: &str) -> String {
+    let deal = crate::conformance::WonDeal {
+        currency: "",
+        ..crate::conformance::WON_DEAL
+    };
+    let deal_id = crate::conformance::Fixture::seed_won_deal(&Fixture, url, &deal).await;
+    let read: Value = reqwest::Client::new()
+        .get(format!(
+            "{url}/crm/v3/objects/deals/{deal_id}?properties=deal_currency_code"
+        ))
+        .bearer_auth(crmerp_sandbox::DEV_HUBSPOT_TOKEN)
+        .send()
+        .await
+        .expect("read")
+        .json()
+        .await
+        .expect("json");
+    let currency = read["properties"]["deal_currency_code"].as_str();
+    assert!(currency.is_none_or(str::is_empty), "{read}");
+    deal_id
+}
+
+fn currencies(deal: &Deal) -> Vec<&str> {
+    deal.line_items
+        .iter()
+        .filter_map(|l| l.unit_price.as_ref().map(|p| p.currency_code.as_str()))
+        .collect()
+}
+
+/// Issue 11: a deal without a currency is in the portal's company currency,
+/// else the configured default; with neither it is a permanent error, never USD.
+#[tokio::test]
+async fn a_deal_without_currency_takes_the_portal_then_the_default_currency_never_a_guess() {
+    let mut config = crmerp_sandbox::SandboxConfig::default();
+    config.hubspot.company_currency = Some("EUR".into());
+    let (url, _guard) = sandbox(config).await;
+    let deal_id = deal_without_currency(&url).await;
+    let crm = sandbox_connector(&url, "CHF");
+    let calls = CallLog::new();
+    let deal = crm.fetch_deal(&deal_id, &calls).await.expect("hydrated");
+    assert_eq!(currencies(&deal), ["EUR"], "the portal's currency wins");
+    crm.fetch_deal(&deal_id, &calls).await.expect("hydrated");
+    let details = calls
+        .snapshot()
+        .iter()
+        .filter(|c| c.endpoint == ENDPOINT_ACCOUNT_DETAILS.label())
+        .count();
+    assert_eq!(details, 1, "the portal currency is read once");
+
+    let mut config = crmerp_sandbox::SandboxConfig::default();
+    config.hubspot.company_currency = None;
+    let (url, _guard) = sandbox(config).await;
+    let deal_id = deal_without_currency(&url).await;
+    let deal = sandbox_connector(&url, "CHF")
+        .fetch_deal(&deal_id, &CallLog::new())
+        .await
+        .expect("hydrated");
+    assert_eq!(currencies(&deal), ["CHF"], "then the configured default");
+    let err = sandbox_connector(&url, "")
+        .fetch_deal(&deal_id, &CallLog::new())
+        .await
+        .expect_err("no currency anywhere");
+    assert_eq!(
+        (err.kind, err.category),
+        (ErrorKind::Permanent, ErrorCategory::Validation),
+        "{err}"
+    );
+    assert_eq!(
+        err.resolution.as_deref(),
+        Some("add_missing_field:deal_currency_code")
+    );
+    assert!(err.message.contains("no currency"), "{err}");
+}
+
+/// The simulator sends HubSpot's per-second headers and limit; the gate waits
+/// the second out instead of running into a 429.
+#[tokio::test]
+async fn the_secondly_limit_is_announced_and_waited_out() {
+    let mut config = crmerp_sandbox::SandboxConfig::default();
+    config.hubspot.rate_limit_per_second = 2;
+    let (url, _guard) = sandbox(config).await;
+    let response = reqwest::Client::new()
+        .get(format!("{url}/crm/v3/objects/deals?limit=1"))
+        .bearer_auth(crmerp_sandbox::DEV_HUBSPOT_TOKEN)
+        .send()
+        .await
+        .expect("list");
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    assert_eq!(header("x-hubspot-ratelimit-secondly").as_deref(), Some("2"));
+    assert_eq!(
+        header("x-hubspot-ratelimit-secondly-remaining").as_deref(),
+        Some("1")
+    );
+    // Start on a fresh second: the connector spends it, then waits for the next.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let crm = sandbox_connector(&url, "USD");
+    for _ in 0..4 {
+        crm.probe().await.expect("waited, not refused");
+    }
+}
+
+/// Issue 11: a retry that flags the same reason again adds no second note.
+#[tokio::test]
+async fn one_note_per_deal_and_reason_across_retries() {
+    let (url, _guard) = sandbox(crmerp_sandbox::SandboxConfig::default()).await;
+    let deal_id =
+        crate::conformance::Fixture::seed_won_deal(&Fixture, &url, &crate::conformance::WON_DEAL)
+            .await;
+    let crm = sandbox_connector(&url, "");
+    for reason in ["SKU <9> unknown", "SKU <9> unknown", "credit limit"] {
+        crm.flag_sync_error(&deal_id, reason, &CallLog::new())
+            .await
+            .expect("flagged");
+    }
+    let notes: Value = reqwest::Client::new()
+        .get(format!(
+            "{url}/crm/v4/objects/deals/{deal_id}/associations/notes"
+        ))
+        .bearer_auth(crmerp_sandbox::DEV_HUBSPOT_TOKEN)
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        notes["results"].as_array().map(Vec::len),
+        Some(2),
+        "{notes}"
+    );
+}

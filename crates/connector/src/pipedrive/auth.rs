@@ -13,7 +13,8 @@ use serde::Deserialize;
 use tokio::time::Instant;
 
 use super::{ENDPOINT_TOKEN, PipedriveOAuth, SYSTEM, errors};
-use crate::http_client::execute;
+use crate::config::check_base_url;
+use crate::http_client::{execute, protocol_error};
 use crate::oauth2::{Grant, Token};
 use crate::{CallLog, ConnectorError, ErrorCategory, ErrorKind};
 
@@ -27,6 +28,10 @@ struct OAuthToken {
     refresh_token: Option<String>,
     #[serde(default)]
     expires_in: Option<u64>,
+    /// The company's API host (`https://{company}.pipedrive.com`): calls made
+    /// with this token go there.
+    #[serde(default)]
+    api_domain: Option<String>,
 }
 
 /// The refresh-token grant (RFC 6749 §6), client authenticated with Basic.
@@ -91,11 +96,26 @@ impl Grant for RefreshGrant {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(next.into());
         }
-        Ok(Token::expiring(
-            token.access_token.into(),
-            issued_at,
-            Duration::from_secs(token.expires_in.unwrap_or(3599)),
-            REFRESH_MARGIN,
-        ))
+        let api_domain = match token.api_domain.filter(|d| !d.trim().is_empty()) {
+            // A host we could not call is an answer we cannot use, not a reason
+            // to send the token to the configured base instead.
+            Some(domain) => Some(
+                check_base_url("pipedrive api_domain", &domain)
+                    .map_err(|e| protocol_error(SYSTEM, &ENDPOINT_TOKEN, e.to_string()))?
+                    .as_str()
+                    .trim_end_matches('/')
+                    .to_owned(),
+            ),
+            None => None,
+        };
+        Ok(Token {
+            instance_url: api_domain,
+            ..Token::expiring(
+                token.access_token.into(),
+                issued_at,
+                Duration::from_secs(token.expires_in.unwrap_or(3599)),
+                REFRESH_MARGIN,
+            )
+        })
     }
 }

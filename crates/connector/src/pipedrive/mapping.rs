@@ -1,8 +1,11 @@
 //! Pipedrive v2 records (deal, deal products, products, organization, person) ->
 //! canonical [`Deal`].
 
+use std::str::FromStr;
+
 use chrono::DateTime;
 use crmerp_proto::{Account, Address, Deal, LineItem, Money, RecordRef};
+use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::Value;
 
 use super::SYSTEM;
@@ -39,8 +42,10 @@ pub(crate) fn map_deal(
             amount: decimal_field(&v, "value")?,
         }),
     };
+    // A disabled product stays on the deal without counting in its value.
     let line_items = lines
         .iter()
+        .filter(|line| line.get("is_enabled") != Some(&Value::Bool(false)))
         .map(|line| map_line(line, products, &currency))
         .collect::<Result<Vec<_>, _>>()?;
     let custom = deal.get("custom_fields").cloned().unwrap_or(Value::Null);
@@ -103,19 +108,119 @@ fn map_line(line: &Value, products: &[Value], currency: &str) -> Result<LineItem
         q if q.is_empty() => String::new(),
         q => decimal_field(&q, "quantity")?,
     };
-    let unit_price = match text(line, "item_price") {
-        p if p.is_empty() => None,
-        p => Some(Money {
-            currency_code: currency.to_owned(),
-            amount: decimal_field(&p, "item_price")?,
-        }),
-    };
+    let unit_price = net_unit_price(line, &quantity)?.map(|amount| Money {
+        currency_code: currency.to_owned(),
+        amount,
+    });
     Ok(LineItem {
         r#ref: Some(record_ref("deal_product", &text(line, "id"))),
         sku: product.map(|p| text(p, "code")).unwrap_or_default(),
         name,
         quantity,
         unit_price,
+    })
+}
+
+/// Decimal places of a net unit price (what ERPs keep for a unit price).
+const UNIT_PRICE_DP: u32 = 4;
+
+/// The unit price the customer pays for a deal product, before tax: `item_price`
+/// less the line's `discount` (`discount_type` `percentage` of the line, or an
+/// `amount` off the line), and for `tax_method` `inclusive` without the `tax`
+/// percentage the price holds (the ERP adds its own tax; `exclusive` and `none`
+/// prices hold none). Quantity times this price is the line's discounted net
+/// total; when no price of four decimals gets within a cent of it, the line
+/// cannot be ordered as it is and the deal says so.
+fn net_unit_price(line: &Value, quantity: &str) -> Result<Option<String>, ConnectorError> {
+    let price = match text(line, "item_price") {
+        p if p.is_empty() => return Ok(None),
+        p => decimal_value(&p, "item_price")?,
+    };
+    let Some(quantity) = Decimal::from_str(quantity)
+        .ok()
+        .filter(|q| *q > Decimal::ZERO)
+    else {
+        // No usable quantity: deal validation names it; the price stays as listed.
+        return Ok(Some(price.normalize().to_string()));
+    };
+    let field = |name: &str| match text(line, name) {
+        v if v.is_empty() => Ok(Decimal::ZERO),
+        v => decimal_value(&v, name),
+    };
+    let discount = field("discount")?;
+    let tax = field("tax")?;
+    let gross = price * quantity;
+    let hundred = Decimal::ONE_HUNDRED;
+    let net = match text(line, "discount_type").as_str() {
+        "" | "percentage" => gross * (hundred - discount) / hundred,
+        "amount" => gross - discount,
+        other => {
+            return Err(line_error(
+                line,
+                format!("has an unknown discount_type {other:?}"),
+                "fix_crm_field:discount_type",
+            ));
+        }
+    };
+    if net.is_sign_negative() || discount.is_sign_negative() {
+        return Err(line_error(
+            line,
+            format!("has a discount of {discount} that exceeds its total {gross}"),
+            "fix_line_item:discount",
+        ));
+    }
+    let net = match text(line, "tax_method").as_str() {
+        "inclusive" => net * hundred / (hundred + tax),
+        "" | "exclusive" | "none" => net,
+        other => {
+            return Err(line_error(
+                line,
+                format!("has an unknown tax_method {other:?}"),
+                "fix_crm_field:tax_method",
+            ));
+        }
+    };
+    let unit = (net / quantity)
+        .round_dp_with_strategy(UNIT_PRICE_DP, RoundingStrategy::MidpointAwayFromZero);
+    if (unit * quantity).round_dp(2) != net.round_dp(2) {
+        return Err(line_error(
+            line,
+            format!(
+                "has a discounted total of {} that no unit price of {UNIT_PRICE_DP} decimals gives for quantity {quantity}",
+                net.round_dp(2)
+            ),
+            "fix_line_item:discount",
+        ));
+    }
+    Ok(Some(unit.normalize().to_string()))
+}
+
+fn line_error(line: &Value, what: String, resolution: &str) -> ConnectorError {
+    ConnectorError::new(
+        ErrorKind::Permanent,
+        ErrorCategory::Validation,
+        SYSTEM,
+        &super::ENDPOINT_DEAL,
+        format!(
+            "deal product {} ({}) {what}",
+            text(line, "id"),
+            text(line, "name")
+        ),
+    )
+    .with_resolution(resolution)
+}
+
+fn decimal_value(raw: &str, field: &str) -> Result<Decimal, ConnectorError> {
+    let canonical = decimal_field(raw, field)?;
+    Decimal::from_str(&canonical).map_err(|_| {
+        ConnectorError::new(
+            ErrorKind::Permanent,
+            ErrorCategory::Validation,
+            SYSTEM,
+            &super::ENDPOINT_DEAL,
+            format!("field `{field}` is out of range: {raw:?}"),
+        )
+        .with_resolution(format!("fix_crm_field:{field}"))
     })
 }
 

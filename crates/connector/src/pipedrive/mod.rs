@@ -39,6 +39,8 @@ const ENDPOINT_PERSON: Endpoint = endpoint!(GET "/api/v2/persons/{id}");
 const ENDPOINT_UPDATE: Endpoint = endpoint!(PATCH "/api/v2/deals/{id}");
 const ENDPOINT_NOTE: Endpoint = endpoint!(POST "/api/v1/notes");
 const ENDPOINT_ACTIVITY: Endpoint = endpoint!(POST "/api/v2/activities");
+const ENDPOINT_NOTES: Endpoint = endpoint!(GET "/api/v1/notes");
+const ENDPOINT_ACTIVITIES: Endpoint = endpoint!(GET "/api/v2/activities");
 const ENDPOINT_PROBE: Endpoint = endpoint!(GET "/api/v2/deals");
 const ENDPOINT_TOKEN: Endpoint = endpoint!(POST "{oauth.token_url}");
 /// Page size of deal products (v2 maximum).
@@ -102,14 +104,20 @@ impl PipedriveCrm {
         query: &[(&str, &str)],
         body: Option<&Value>,
     ) -> Result<Envelope, ConnectorError> {
-        let url = format!("{}{path}", self.base_url);
         let call = JsonCall {
             query,
             body,
             ..JsonCall::default()
         };
         self.http
-            .send_json(calls, endpoint, &url, call)
+            .send_with(calls, endpoint, |http, token| {
+                // An OAuth token names its company's API host (`api_domain`).
+                let base = token
+                    .as_ref()
+                    .and_then(|t| t.instance_url.as_deref())
+                    .unwrap_or(&self.base_url);
+                Ok(call.apply(http.request(endpoint.method().clone(), format!("{base}{path}"))))
+            })
             .await?
             .json(SYSTEM, endpoint)
     }
@@ -319,13 +327,31 @@ impl DealSource for PipedriveCrm {
         let id: u64 = deal_id
             .parse()
             .map_err(|_| protocol_error(SYSTEM, &ENDPOINT_NOTE, "deal id is not numeric"))?;
-        // A note on the deal (notes have no v2 endpoint) and a to-do for its owner.
-        let note = json!({ "content": format!("ERP sync failed: {}", escape_html(reason)), "deal_id": id });
-        self.call(calls, &ENDPOINT_NOTE, "/api/v1/notes", &[], Some(&note))
-            .await?;
+        // A note on the deal (notes have no v2 endpoint) and a to-do for its
+        // owner, each at most once per reason: a retry that flags again finds
+        // the ones it already wrote.
+        let content = format!("ERP sync failed: {}", escape_html(reason));
+        let query = [("deal_id", deal_id), ("limit", PAGE)];
+        let notes = self
+            .get(calls, &ENDPOINT_NOTES, "/api/v1/notes", &query)
+            .await?
+            .data;
+        if !has_record(&notes, "content", &content) {
+            let note = json!({ "content": content, "deal_id": id });
+            self.call(calls, &ENDPOINT_NOTE, "/api/v1/notes", &[], Some(&note))
+                .await?;
+        }
+        let note = escape_html(reason);
+        let activities = self
+            .get(calls, &ENDPOINT_ACTIVITIES, "/api/v2/activities", &query)
+            .await?
+            .data;
+        if has_record(&activities, "note", &note) {
+            return Ok(());
+        }
         let activity = json!({
-            "subject": "ERP sync failed", "type": "task", "deal_id": id,
-            "due_date": Utc::now().date_naive().to_string(), "note": escape_html(reason), "done": false,
+            "subject": FLAG_SUBJECT, "type": "task", "deal_id": id,
+            "due_date": Utc::now().date_naive().to_string(), "note": note, "done": false,
         });
         self.call(
             calls,
@@ -337,6 +363,20 @@ impl DealSource for PipedriveCrm {
         .await
         .map(drop)
     }
+}
+
+/// Subject of the to-do a failed sync leaves for the deal's owner.
+const FLAG_SUBJECT: &str = "ERP sync failed";
+
+/// True when a listed note or activity (`records`, a JSON array) already
+/// carries `text` in `field` (an activity also by our subject).
+fn has_record(records: &Value, field: &str, text: &str) -> bool {
+    records.as_array().is_some_and(|all| {
+        all.iter().any(|r| {
+            r[field].as_str() == Some(text)
+                && (field != "note" || r["subject"].as_str() == Some(FLAG_SUBJECT))
+        })
+    })
 }
 
 fn is_id(id: &str) -> bool {

@@ -167,9 +167,12 @@ async fn hydrates_every_page_writes_back_and_flags_with_token_or_oauth() {
     .expect("written");
     let deal = company.get(&format!("/api/v2/deals/{deal_id}")).await;
     assert_eq!(deal["custom_fields"][DEV_PIPEDRIVE_ORDER_FIELD], "SO-7");
-    crm.flag_sync_error(&deal_id, "SKU <9> unknown", &calls)
-        .await
-        .expect("flagged");
+    // A retry flags the same reason again: still one note and one to-do.
+    for _ in 0..2 {
+        crm.flag_sync_error(&deal_id, "SKU <9> unknown", &calls)
+            .await
+            .expect("flagged");
+    }
     let notes = company
         .get(&format!("/api/v1/notes?deal_id={deal_id}"))
         .await;
@@ -177,11 +180,157 @@ async fn hydrates_every_page_writes_back_and_flags_with_token_or_oauth() {
         notes[0]["content"],
         "ERP sync failed: SKU &lt;9&gt; unknown"
     );
+    assert_eq!(notes.as_array().map(Vec::len), Some(1), "{notes}");
     let activities = company
         .get(&format!("/api/v2/activities?deal_id={deal_id}"))
         .await;
     assert_eq!(activities[0]["type"], "task");
+    assert_eq!(activities.as_array().map(Vec::len), Some(1), "{activities}");
+    // Another reason is another flag.
+    crm.flag_sync_error(&deal_id, "credit limit", &calls)
+        .await
+        .expect("flagged");
+    let notes = company
+        .get(&format!("/api/v1/notes?deal_id={deal_id}"))
+        .await;
+    assert_eq!(notes.as_array().map(Vec::len), Some(2), "{notes}");
     crm.probe().await.expect("probe");
+}
+
+/// Issue 11: the order carries what was sold, not the list price of every attached product.
+#[tokio::test]
+async fn discounts_taxes_and_disabled_products_become_net_unit_prices() {
+    let company = Company::start().await;
+    let org = company
+        .post(
+            "/api/v2/organizations",
+            json!({"name": "Acme GmbH", "address": {"route": "Lagerstrasse", "street_number": "7", "locality": "Hamburg", "country": "DE"}}),
+        )
+        .await;
+    let deal = company
+        .post(
+            "/api/v2/deals",
+            json!({"title": "Discounted", "currency": "EUR", "org_id": org["id"]}),
+        )
+        .await;
+    let product = company
+        .post(
+            "/api/v2/products",
+            json!({"name": "Widget", "code": "SKU-100"}),
+        )
+        .await;
+    let path = format!("/api/v2/deals/{}/products", deal["id"]);
+    let lines = [
+        // 10 % off the line: 2 x 100 -> 180.
+        json!({"product_id": product["id"], "item_price": 100, "quantity": 2, "discount": 10, "discount_type": "percentage"}),
+        // 30 off the line: 3 x 50 -> 120.
+        json!({"product_id": product["id"], "item_price": 50, "quantity": 3, "discount": 30, "discount_type": "amount", "tax_method": "none"}),
+        // A price with 19 % tax in it: 100 before tax.
+        json!({"product_id": product["id"], "item_price": 119, "quantity": 1, "tax": 19, "tax_method": "inclusive"}),
+        // On the deal, out of its value.
+        json!({"product_id": product["id"], "item_price": 999, "quantity": 1, "is_enabled": false}),
+    ];
+    let mut sums = Vec::new();
+    for line in lines {
+        sums.push(company.post(&path, line).await["sum"].clone());
+    }
+    assert_eq!(
+        sums,
+        [json!(180.0), json!(120.0), json!(119.0), json!(999.0)]
+    );
+    let stored = company.get(&format!("/api/v2/deals/{}", deal["id"])).await;
+    assert_eq!(
+        stored["value"],
+        json!(419.0),
+        "disabled products do not count"
+    );
+
+    let deal = company
+        .connector(false)
+        .fetch_deal(&deal["id"].to_string(), &CallLog::new())
+        .await
+        .expect("hydrated");
+    let prices: Vec<(&str, &str)> = deal
+        .line_items
+        .iter()
+        .map(|l| {
+            let price = l.unit_price.as_ref().map(|p| p.amount.as_str());
+            (l.quantity.as_str(), price.unwrap_or_default())
+        })
+        .collect();
+    assert_eq!(prices, [("2", "90"), ("3", "40"), ("1", "100")]);
+    let total: rust_decimal::Decimal = deal
+        .line_items
+        .iter()
+        .map(|l| {
+            let price = l
+                .unit_price
+                .as_ref()
+                .expect("price")
+                .amount
+                .parse::<rust_decimal::Decimal>();
+            price.expect("decimal")
+                * l.quantity
+                    .parse::<rust_decimal::Decimal>()
+                    .expect("decimal")
+        })
+        .sum();
+    assert_eq!(
+        total,
+        rust_decimal::Decimal::from(400),
+        "the deal's discounted net sum"
+    );
+}
+
+#[tokio::test]
+async fn a_discount_no_unit_price_can_carry_is_a_permanent_line_error() {
+    let company = Company::start().await;
+    let deal = company
+        .post("/api/v2/deals", json!({"title": "Odd", "currency": "EUR"}))
+        .await;
+    let product = company
+        .post(
+            "/api/v2/products",
+            json!({"name": "Widget", "code": "SKU-100"}),
+        )
+        .await;
+    company
+        .post(
+            &format!("/api/v2/deals/{}/products", deal["id"]),
+            json!({"product_id": product["id"], "item_price": 1, "quantity": 1000, "discount": 0.01, "discount_type": "amount"}),
+        )
+        .await;
+    let err = company
+        .connector(false)
+        .fetch_deal(&deal["id"].to_string(), &CallLog::new())
+        .await
+        .expect_err("999.99 over 1000 units has no 4-decimal price");
+    assert_eq!(
+        (err.kind, err.category),
+        (ErrorKind::Permanent, ErrorCategory::Validation)
+    );
+    assert_eq!(
+        err.resolution.as_deref(),
+        Some("fix_line_item:discount"),
+        "{err}"
+    );
+}
+
+/// Pipedrive's token response names the company's API host; calls with that
+/// token go there, whatever `base_url` says.
+#[tokio::test]
+async fn oauth_calls_go_to_the_api_domain_of_the_token() {
+    let company = Company::start().await;
+    let deal_id = company.seed().await;
+    let mut config = company.connector(true).config;
+    // Nothing listens here: only the token's api_domain can serve the calls.
+    config.base_url = "http://127.0.0.1:9".into();
+    let crm = PipedriveCrm::new(config, reqwest::Client::new()).expect("valid");
+    let deal = crm
+        .fetch_deal(&deal_id, &CallLog::new())
+        .await
+        .expect("served by the api_domain");
+    assert_eq!(deal.line_items.len(), 600);
 }
 
 #[tokio::test]

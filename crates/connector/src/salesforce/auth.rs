@@ -35,7 +35,7 @@ pub struct Claims {
     pub iss: String,
     /// The username.
     pub sub: String,
-    /// The login URL.
+    /// The login host (never a My Domain URL).
     pub aud: String,
     /// Expiry, seconds since the epoch.
     pub exp: i64,
@@ -60,10 +60,7 @@ pub(crate) fn assertion(config: &SalesforceConfig) -> Result<String, ConnectorEr
     let claims = Claims {
         iss: config.client_id.clone(),
         sub: config.username.clone(),
-        aud: config
-            .audience
-            .clone()
-            .unwrap_or_else(|| config.login_url.trim_end_matches('/').to_owned()),
+        aud: config.jwt_audience(),
         exp: Utc::now().timestamp() + ASSERTION_TTL_SECS,
     };
     jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, &key)

@@ -42,7 +42,10 @@ pub struct SalesforceConfig {
     pub username: String,
     /// PEM RSA private key matching the connected app's certificate (JWT bearer only).
     pub private_key: SecretString,
-    /// JWT `aud`; defaults to `login_url`.
+    /// JWT `aud`: the login host (`https://login.salesforce.com`,
+    /// `https://test.salesforce.com` or an Experience Cloud site URL), never a
+    /// My Domain URL. Default: `test.salesforce.com` when `login_url` is
+    /// `test.salesforce.com` or a sandbox My Domain, else `login.salesforce.com`.
     pub audience: Option<String>,
     /// How long a session lives, in seconds: Salesforce's token response carries no expiry,
     /// so this mirrors the org's session timeout (default 7200).
@@ -101,8 +104,28 @@ impl SalesforceConfig {
                 if self.client_secret.expose_secret().trim().is_empty() {
                     return Err(ConfigError::missing("salesforce.client_secret"));
                 }
+                if GENERIC_LOGIN_HOSTS.contains(&host(&self.login_url).as_str()) {
+                    return Err(ConfigError::invalid(
+                        "crm.salesforce.login_url",
+                        "client credentials are granted only on the org's My Domain token \
+                         endpoint (https://<my-domain>.my.salesforce.com); \
+                         login.salesforce.com and test.salesforce.com refuse them: \
+                         set login_url to the My Domain URL, or use auth_flow = \"jwt_bearer\"",
+                    ));
+                }
             }
             AuthFlow::JwtBearer => {
+                if let Some(audience) = &self.audience {
+                    check_base_url("crm.salesforce.audience", audience)?;
+                    if is_my_domain(&host(audience)) {
+                        return Err(ConfigError::invalid(
+                            "crm.salesforce.audience",
+                            "the JWT audience is the login host (https://login.salesforce.com, \
+                             https://test.salesforce.com or an Experience Cloud site), \
+                             never a My Domain URL",
+                        ));
+                    }
+                }
                 check_not_blank("salesforce.username", &self.username)?;
                 let key = self.private_key.expose_secret();
                 if key.trim().is_empty() {
@@ -124,6 +147,39 @@ impl SalesforceConfig {
         }
         self.deal_to_order.validate()?;
         self.timeouts.validate("salesforce.timeouts")
+    }
+}
+
+/// The generic login hosts: they serve the JWT bearer flow but never client credentials.
+const GENERIC_LOGIN_HOSTS: [&str; 2] = ["login.salesforce.com", "test.salesforce.com"];
+
+/// The lower-cased host of a URL, empty when it has none.
+fn host(url: &str) -> String {
+    url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+        .unwrap_or_default()
+}
+
+/// True for an org's My Domain host (`<name>.my.salesforce.com`, sandboxes
+/// `<name>--<sandbox>.sandbox.my.salesforce.com`).
+fn is_my_domain(host: &str) -> bool {
+    host.ends_with(".my.salesforce.com")
+}
+
+impl SalesforceConfig {
+    /// The JWT bearer `aud`: `audience`, or the login host that serves the org
+    /// of `login_url` (sandboxes log in at `test.salesforce.com`).
+    pub fn jwt_audience(&self) -> String {
+        if let Some(audience) = &self.audience {
+            return audience.trim_end_matches('/').to_owned();
+        }
+        let login = host(&self.login_url);
+        if login == "test.salesforce.com" || login.ends_with(".sandbox.my.salesforce.com") {
+            "https://test.salesforce.com".into()
+        } else {
+            "https://login.salesforce.com".into()
+        }
     }
 }
 

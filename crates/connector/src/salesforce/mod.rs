@@ -37,6 +37,10 @@ const ENDPOINT_NEXT_LINES: Endpoint = endpoint!(GET "/services/data/{v}/query/{l
 const ENDPOINT_PRODUCTS: Endpoint = endpoint!(GET "/services/data/{v}/composite/sobjects/Product2");
 const ENDPOINT_UPDATE: Endpoint = endpoint!(PATCH "/services/data/{v}/sobjects/Opportunity/{id}");
 const ENDPOINT_TASK: Endpoint = endpoint!(POST "/services/data/{v}/sobjects/Task");
+const ENDPOINT_TASKS: Endpoint =
+    endpoint!(GET "/services/data/{v}/sobjects/Opportunity/{id}/Tasks");
+/// Subject of the task a failed sync leaves on the opportunity.
+const FLAG_SUBJECT: &str = "ERP sync failed";
 const ENDPOINT_LIMITS: Endpoint = endpoint!(GET "/services/data/{v}/limits");
 /// Records per sObject Collections read.
 const PRODUCT_CHUNK: usize = 200;
@@ -203,11 +207,30 @@ impl DealSource for SalesforceCrm {
             fields.insert(c.sync_error_field.clone(), json!(short));
         }
         self.update_opportunity(calls, deal_id, fields).await?;
-        // A Task on the opportunity lands in the owner's to-do list.
+        // A Task on the opportunity lands in the owner's to-do list, once per
+        // reason: a retry that flags again finds the task it created.
+        let description: String = reason.chars().take(32_000).collect();
+        let path = format!(
+            "{}/sobjects/Opportunity/{deal_id}/Tasks?fields=Subject,Description",
+            self.api()
+        );
+        let tasks: Value = self
+            .call(calls, &ENDPOINT_TASKS, &path, None)
+            .await?
+            .json(SYSTEM, &ENDPOINT_TASKS)?;
+        let flagged = tasks["records"].as_array().is_some_and(|all| {
+            all.iter().any(|t| {
+                t["Subject"].as_str() == Some(FLAG_SUBJECT)
+                    && t["Description"].as_str() == Some(description.as_str())
+            })
+        });
+        if flagged {
+            return Ok(());
+        }
         let task = json!({
             "WhatId": deal_id,
-            "Subject": "ERP sync failed",
-            "Description": reason.chars().take(32_000).collect::<String>(),
+            "Subject": FLAG_SUBJECT,
+            "Description": description,
             "Status": "Not Started",
             "Priority": "High",
             "ActivityDate": Utc::now().date_naive().to_string(),

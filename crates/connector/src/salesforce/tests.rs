@@ -145,6 +145,114 @@ impl Org {
     }
 }
 
+/// Issue 11: client credentials only on the My Domain host; the JWT audience
+/// is the login host, never a My Domain URL. The simulator answers as the
+/// generic login host at `localhost` and as the org's My Domain at 127.0.0.1.
+#[tokio::test]
+async fn the_simulator_refuses_client_credentials_on_the_login_host_and_my_domain_audiences() {
+    let org = Org::start(200, 1_000_000).await;
+    let opp = org.seed().await;
+    let login_host = org.base.replace("127.0.0.1", "localhost");
+    let at = |flow: AuthFlow, login_url: &str, audience: Option<String>| {
+        let mut config = org.connector(flow).config;
+        config.login_url = login_url.to_owned();
+        config.audience = audience;
+        SalesforceCrm::new(config, reqwest::Client::new()).expect("valid")
+    };
+    let err = at(AuthFlow::ClientCredentials, &login_host, None)
+        .fetch_deal(&opp, &CallLog::new())
+        .await
+        .expect_err("no client credentials on the generic login host");
+    assert_eq!(err.kind, ErrorKind::Auth, "{err}");
+    assert!(
+        err.to_string().contains("not supported on this domain"),
+        "{err}"
+    );
+    // The My Domain host grants them.
+    at(AuthFlow::ClientCredentials, &org.base, None)
+        .fetch_deal(&opp, &CallLog::new())
+        .await
+        .expect("granted on My Domain");
+    // JWT bearer works on either host with the login host as audience...
+    for login_url in [&login_host, &org.base] {
+        at(AuthFlow::JwtBearer, login_url, None)
+            .fetch_deal(&opp, &CallLog::new())
+            .await
+            .expect("JWT with aud = https://login.salesforce.com");
+    }
+    // ... and never with the org's My Domain as audience.
+    let err = at(AuthFlow::JwtBearer, &org.base, Some(org.base.clone()))
+        .fetch_deal(&opp, &CallLog::new())
+        .await
+        .expect_err("a My Domain audience is refused");
+    assert!(err.to_string().contains("audience is invalid"), "{err}");
+}
+
+#[test]
+fn start_up_refuses_client_credentials_on_the_generic_login_host() {
+    let config = |login_url: &str| SalesforceConfig {
+        login_url: login_url.into(),
+        client_id: DEV_SALESFORCE_CLIENT_ID.into(),
+        client_secret: DEV_SALESFORCE_CLIENT_SECRET.into(),
+        ..SalesforceConfig::default()
+    };
+    for generic in [
+        "https://login.salesforce.com",
+        "https://test.salesforce.com/",
+    ] {
+        let err = config(generic).validate().expect_err("refused");
+        assert!(
+            matches!(&err, ConfigError::Invalid { key, reason } if key == "crm.salesforce.login_url" && reason.contains("My Domain")),
+            "{err}"
+        );
+    }
+    config("https://acme.my.salesforce.com")
+        .validate()
+        .expect("My Domain grants client credentials");
+    let jwt = |login_url: &str, audience: Option<&str>| SalesforceConfig {
+        auth_flow: AuthFlow::JwtBearer,
+        username: DEV_SALESFORCE_USERNAME.into(),
+        private_key: DEV_KEY.into(),
+        audience: audience.map(str::to_owned),
+        ..config(login_url)
+    };
+    let err = jwt(
+        "https://acme.my.salesforce.com",
+        Some("https://acme.my.salesforce.com"),
+    )
+    .validate()
+    .expect_err("a My Domain audience");
+    assert!(
+        matches!(&err, ConfigError::Invalid { key, .. } if key == "crm.salesforce.audience"),
+        "{err}"
+    );
+    for (login_url, audience) in [
+        (
+            "https://acme.my.salesforce.com",
+            "https://login.salesforce.com",
+        ),
+        (
+            "https://acme--uat.sandbox.my.salesforce.com",
+            "https://test.salesforce.com",
+        ),
+        ("https://test.salesforce.com", "https://test.salesforce.com"),
+        (
+            "https://login.salesforce.com",
+            "https://login.salesforce.com",
+        ),
+    ] {
+        let cfg = jwt(login_url, None);
+        cfg.validate().expect("valid");
+        assert_eq!(cfg.jwt_audience(), audience, "{login_url}");
+    }
+    let site = jwt(
+        "https://acme.my.site.com",
+        Some("https://acme.my.site.com/"),
+    );
+    site.validate().expect("an Experience Cloud site");
+    assert_eq!(site.jwt_audience(), "https://acme.my.site.com");
+}
+
 #[tokio::test]
 async fn hydrates_writes_back_and_flags_with_either_flow() {
     let org = Org::start(2, 1_000_000).await;
@@ -207,9 +315,12 @@ async fn hydrates_writes_back_and_flags_with_either_flow() {
     assert_eq!(record["ERP_Order_Number__c"], "SO-1001");
     assert_eq!(record["ERP_Sync_Status__c"], "synced");
 
-    crm.flag_sync_error(&opp, "SKU-9 is unknown to the ERP", &calls)
-        .await
-        .expect("flagged");
+    // A retry flags the same reason again: still one task.
+    for _ in 0..2 {
+        crm.flag_sync_error(&opp, "SKU-9 is unknown to the ERP", &calls)
+            .await
+            .expect("flagged");
+    }
     let state: Value = org
         .http
         .get(format!("{}/__sandbox/state", org.base))
@@ -226,6 +337,15 @@ async fn hydrates_writes_back_and_flags_with_either_flow() {
     assert_eq!(tasks.len(), 1);
     assert_eq!(tasks[0]["WhatId"], opp.as_str());
     assert_eq!(tasks[0]["Description"], "SKU-9 is unknown to the ERP");
+    crm.flag_sync_error(&opp, "credit limit", &calls)
+        .await
+        .expect("another reason, another task");
+    let related = org
+        .get(&format!(
+            "sobjects/Opportunity/{opp}/Tasks?fields=Description"
+        ))
+        .await;
+    assert_eq!(related["totalSize"], 2, "{related}");
     crm.probe().await.expect("probe");
 }
 

@@ -234,7 +234,8 @@ async fn dispatch(
                 }
                 ("PATCH", Some(id)) => {
                     let must_exist = headers.get(header::IF_MATCH).is_some_and(|v| v == "*");
-                    let updated = shared.data.write().update(entity_set, &id, body, must_exist);
+                    let must_be_new = headers.get(header::IF_NONE_MATCH).is_some_and(|v| v == "*");
+                    let updated = shared.data.write().update(entity_set, &id, body, must_exist, must_be_new);
                     match updated {
                         Ok(()) => StatusCode::NO_CONTENT.into_response(),
                         Err(rejection) => error(rejection),

@@ -107,6 +107,57 @@ pub(crate) const SETS: &[EntitySet] = &[
     },
 ];
 
+/// A single-valued navigation property a client may bind with
+/// `<name>@odata.bind`: the entity set it points at and the lookup column
+/// it fills (polymorphic lookups have one property per target table).
+pub(crate) struct Navigation {
+    set: &'static str,
+    name: &'static str,
+    target: &'static str,
+    column: &'static str,
+}
+
+/// The navigation properties the simulated tables declare (Microsoft's Web
+/// API entity reference); any other `@odata.bind` is refused as Dataverse does.
+const NAVIGATIONS: &[Navigation] = &[
+    Navigation {
+        set: "opportunities",
+        name: "parentaccountid",
+        target: "accounts",
+        column: "_parentaccountid_value",
+    },
+    Navigation {
+        set: "opportunities",
+        name: "transactioncurrencyid",
+        target: "transactioncurrencies",
+        column: "_transactioncurrencyid_value",
+    },
+    Navigation {
+        set: "opportunityproducts",
+        name: "opportunityid",
+        target: "opportunities",
+        column: "_opportunityid_value",
+    },
+    Navigation {
+        set: "opportunityproducts",
+        name: "productid",
+        target: "products",
+        column: "_productid_value",
+    },
+    Navigation {
+        set: "tasks",
+        name: "regardingobjectid_opportunity_task",
+        target: "opportunities",
+        column: "_regardingobjectid_value",
+    },
+    Navigation {
+        set: "tasks",
+        name: "regardingobjectid_account_task",
+        target: "accounts",
+        column: "_regardingobjectid_value",
+    },
+];
+
 /// Columns the platform sets; a client may not write them.
 const READ_ONLY: &[&str] = &[
     "statecode",
@@ -159,6 +210,18 @@ impl EnvData {
         let mut out = Map::new();
         for (key, value) in body {
             if let Some(nav) = key.strip_suffix("@odata.bind") {
+                let declared = NAVIGATIONS
+                    .iter()
+                    .find(|n| n.set == set.name && n.name == nav)
+                    .ok_or_else(|| {
+                        (
+                            400,
+                            "0x80060888",
+                            format!(
+                                "An undeclared property '{nav}' which only has property annotations in the payload but no property value was found in the payload. In OData, only declared navigation properties and declared named streams can be represented as properties without values."
+                            ),
+                        )
+                    })?;
                 let target = value.as_str().unwrap_or_default();
                 let (set_name, id) = target.trim_start_matches('/').split_once('(').ok_or((
                     400,
@@ -171,11 +234,20 @@ impl EnvData {
                     "0x80060888",
                     format!("Unknown entity set {set_name}"),
                 ))?;
+                if set_name != declared.target {
+                    return Err((
+                        400,
+                        "0x80060888",
+                        format!(
+                            "The navigation property '{nav}' of 'Microsoft.Dynamics.CRM.{}' refers to '{}', not to '{set_name}'.",
+                            set.logical, declared.target
+                        ),
+                    ));
+                }
                 if self.get(set_name, id).is_none() {
                     return Err(missing(target_set, id));
                 }
-                let column = format!("_{}_value", nav.split('_').next().unwrap_or(nav));
-                out.insert(column, json!(id.to_ascii_lowercase()));
+                out.insert(declared.column.into(), json!(id.to_ascii_lowercase()));
                 continue;
             }
             if READ_ONLY.contains(&key.as_str()) || key == set.key {
@@ -258,10 +330,20 @@ impl EnvData {
         id: &str,
         body: Map<String, Value>,
         must_exist: bool,
+        must_be_new: bool,
     ) -> Result<(), Rejection> {
-        let columns = self.columns(set, body, false)?;
         let id = id.to_ascii_lowercase();
-        if self.get(set.name, &id).is_none() {
+        let exists = self.get(set.name, &id).is_some();
+        // Upsert with `If-None-Match: *`: create only.
+        if must_be_new && exists {
+            return Err((
+                412,
+                "0x80040237",
+                "A record with matching key values already exists.".to_owned(),
+            ));
+        }
+        let columns = self.columns(set, body, false)?;
+        if !exists {
             if must_exist {
                 return Err((
                     412,

@@ -104,6 +104,7 @@ impl HsError {
     pub(crate) fn rate_limited(policy: &'static str, retry_after_secs: Option<u64>) -> Self {
         let message = match policy {
             "DAILY" => "You have reached your daily limit.",
+            "SECONDLY" => "You have reached your secondly limit.",
             _ => "You have reached your ten_secondly_rolling limit.",
         };
         let mut error = Self::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITS", message);

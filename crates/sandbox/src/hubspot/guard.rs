@@ -17,9 +17,14 @@ use crate::util::lock;
 /// Length of HubSpot's rolling burst window.
 const INTERVAL: Duration = Duration::from_secs(10);
 
-/// Counters of the current ten-second window and day.
+/// HubSpot's per-second window.
+const SECOND: Duration = Duration::from_secs(1);
+
+/// Counters of the current second, ten-second window and day.
 #[derive(Debug)]
 struct Windows {
+    second_start: Instant,
+    second_count: u64,
     interval_start: Instant,
     interval_count: u64,
     day: NaiveDate,
@@ -29,6 +34,7 @@ struct Windows {
 /// What one request did to the limits.
 #[derive(Debug, Clone, Copy)]
 struct Usage {
+    second_remaining: u64,
     interval_remaining: u64,
     daily_remaining: u64,
     /// `Some(policy)` when the request is over a limit.
@@ -39,18 +45,23 @@ struct Usage {
 /// Fixed-window counters for the ten-second and daily limits.
 #[derive(Debug)]
 pub(super) struct RateLimiter {
+    per_second: u64,
     per_interval: u64,
     per_day: u64,
     windows: Mutex<Windows>,
 }
 
 impl RateLimiter {
-    /// A limiter allowing `per_interval` requests per ten seconds and `per_day` per day.
-    pub(super) fn new(per_interval: u32, per_day: u64) -> Self {
+    /// A limiter allowing `per_second` requests per second, `per_interval` per
+    /// ten seconds and `per_day` per day.
+    pub(super) fn new(per_second: u32, per_interval: u32, per_day: u64) -> Self {
         Self {
+            per_second: u64::from(per_second),
             per_interval: u64::from(per_interval),
             per_day,
             windows: Mutex::new(Windows {
+                second_start: Instant::now(),
+                second_count: 0,
                 interval_start: Instant::now(),
                 interval_count: 0,
                 day: Utc::now().date_naive(),
@@ -63,6 +74,10 @@ impl RateLimiter {
         let now = Instant::now();
         let today = Utc::now().date_naive();
         let mut windows = lock(&self.windows);
+        if now.duration_since(windows.second_start) >= SECOND {
+            windows.second_start = now;
+            windows.second_count = 0;
+        }
         if now.duration_since(windows.interval_start) >= INTERVAL {
             windows.interval_start = now;
             windows.interval_count = 0;
@@ -75,13 +90,17 @@ impl RateLimiter {
             Some("DAILY")
         } else if windows.interval_count >= self.per_interval {
             Some("TEN_SECONDLY_ROLLING")
+        } else if windows.second_count >= self.per_second {
+            Some("SECONDLY")
         } else {
+            windows.second_count += 1;
             windows.interval_count += 1;
             windows.day_count += 1;
             None
         };
         let elapsed = now.duration_since(windows.interval_start);
         Usage {
+            second_remaining: self.per_second.saturating_sub(windows.second_count),
             interval_remaining: self.per_interval.saturating_sub(windows.interval_count),
             daily_remaining: self.per_day.saturating_sub(windows.day_count),
             exceeded,
@@ -96,6 +115,11 @@ impl RateLimiter {
             ("x-hubspot-ratelimit-interval-milliseconds", 10_000),
             ("x-hubspot-ratelimit-daily", self.per_day),
             ("x-hubspot-ratelimit-daily-remaining", usage.daily_remaining),
+            ("x-hubspot-ratelimit-secondly", self.per_second),
+            (
+                "x-hubspot-ratelimit-secondly-remaining",
+                usage.second_remaining,
+            ),
         ];
         for (name, value) in pairs {
             headers.insert(HeaderName::from_static(name), HeaderValue::from(value));

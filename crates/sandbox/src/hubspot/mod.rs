@@ -16,13 +16,15 @@ mod webhooks;
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::body::Bytes;
-use axum::extract::Request;
-use axum::http::{HeaderMap, header};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
 use serde::de::DeserializeOwned;
+use serde_json::json;
 
 use crate::error::SandboxError;
 use crate::kit::{self, Context, SimState, Simulator};
@@ -48,7 +50,11 @@ pub(crate) fn build(ctx: &Context<'_>) -> Result<Simulator, SandboxError> {
     let config = ctx.config.hubspot.clone();
     let webhooks = Webhooks::new(&config, ctx.shutdown.child_token())?;
     let webhook_routes = webhooks.routes();
-    let limiter = RateLimiter::new(config.rate_limit_per_interval, config.daily_limit);
+    let limiter = RateLimiter::new(
+        config.rate_limit_per_second,
+        config.rate_limit_per_interval,
+        config.daily_limit,
+    );
     let shared = Arc::new(Shared {
         config,
         data: SimState::load("hubspot", ctx.state_dir, HubSpotData::seeded)?,
@@ -60,6 +66,7 @@ pub(crate) fn build(ctx: &Context<'_>) -> Result<Simulator, SandboxError> {
         .merge(batch::routes())
         .merge(associations::routes())
         .merge(properties::routes())
+        .route("/account-info/v3/details", get(account_details))
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&shared),
             guard::guard,
@@ -74,6 +81,32 @@ pub(crate) fn build(ctx: &Context<'_>) -> Result<Simulator, SandboxError> {
         api,
         error::render_fault,
     ))
+}
+
+/// `GET /account-info/v3/details`: the portal's settings, among them the
+/// company currency deals without one of their own are in.
+async fn account_details(State(shared): State<AppState>) -> Response {
+    let config = &shared.config;
+    let Some(currency) = &config.company_currency else {
+        return HsError::new(
+            StatusCode::FORBIDDEN,
+            "MISSING_SCOPES",
+            "This app hasn't been granted all required scopes to make this call.",
+        )
+        .into_response();
+    };
+    Json(json!({
+        "portalId": config.portal_id,
+        "accountType": "STANDARD",
+        "timeZone": "US/Eastern",
+        "companyCurrency": currency,
+        "additionalCurrencies": [],
+        "utcOffset": "-05:00",
+        "utcOffsetMilliseconds": -18_000_000,
+        "uiDomain": "app.hubspot.com",
+        "dataHostingLocation": "na1",
+    }))
+    .into_response()
 }
 
 async fn not_found(request: Request) -> Response {

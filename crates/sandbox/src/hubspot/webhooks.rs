@@ -1,7 +1,7 @@
-//! HubSpot webhook delivery: signed POSTs of deal events, ordered per deal, retried with growing
-//! delays, and logged.
+//! HubSpot webhook delivery: signed POSTs of deal events (up to
+//! `max_events_per_request` in one array, as HubSpot batches), in the order
+//! they happened, retried with growing delays, and logged.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -57,12 +57,13 @@ impl emitter::Settings for WebhookSettings {
     }
 }
 
-/// What the delivery log says of an event.
+/// What the delivery log says of a request: its first event and how many it carries.
 #[derive(Debug, Clone, Serialize)]
 pub(super) struct About {
     event_id: u64,
     subscription_type: &'static str,
     object_id: u64,
+    events: usize,
 }
 
 /// A webhook event waiting for delivery.
@@ -83,7 +84,9 @@ struct Inner {
     portal_id: u64,
     app_id: u64,
     next_event_id: AtomicU64,
-    queues: Mutex<HashMap<u64, mpsc::UnboundedSender<Event>>>,
+    /// The events waiting, in the order they happened; `None` while no drain runs.
+    queue: Mutex<Option<mpsc::UnboundedSender<Event>>>,
+    max_batch: usize,
     shutdown: CancellationToken,
 }
 
@@ -118,7 +121,8 @@ impl Webhooks {
                 portal_id: config.portal_id,
                 app_id: config.app_id,
                 next_event_id: AtomicU64::new(first_event_id),
-                queues: Mutex::new(HashMap::new()),
+                queue: Mutex::new(None),
+                max_batch: config.webhooks.max_events_per_request.max(1),
                 shutdown,
             }),
         })
@@ -181,11 +185,10 @@ impl Webhooks {
             change_flag,
             property,
         };
-        let mut queues = lock(&self.inner.queues);
-        let event = match queues.get(&object_id) {
+        let mut queue = lock(&self.inner.queue);
+        let event = match queue.as_ref() {
             Some(sender) => match sender.send(event) {
                 Ok(()) => return,
-                // The deal's worker stopped (shutdown); start a new one.
                 Err(mpsc::error::SendError(event)) => event,
             },
             None => event,
@@ -194,26 +197,32 @@ impl Webhooks {
         if sender.send(event).is_err() {
             return;
         }
-        queues.insert(object_id, sender);
-        tokio::spawn(drain(Arc::clone(&self.inner), object_id, receiver));
+        *queue = Some(sender);
+        tokio::spawn(drain(Arc::clone(&self.inner), receiver));
     }
 }
 
-/// Delivers one deal's events in order, then retires the deal's queue.
-async fn drain(inner: Arc<Inner>, object_id: u64, mut receiver: mpsc::UnboundedReceiver<Event>) {
+/// Delivers the queue's events in order, each request carrying every event
+/// waiting (up to the batch size), until the queue is empty.
+async fn drain(inner: Arc<Inner>, mut receiver: mpsc::UnboundedReceiver<Event>) {
     loop {
-        let event = {
-            // Senders push under this lock, so an empty queue seen here stays ours to retire.
-            let mut queues = lock(&inner.queues);
-            match receiver.try_recv() {
-                Ok(event) => event,
-                Err(_) => {
-                    queues.remove(&object_id);
-                    return;
+        let batch = {
+            // Under the lock, so an event queued meanwhile finds this drain or starts the next.
+            let mut queue = lock(&inner.queue);
+            let mut batch = Vec::new();
+            while batch.len() < inner.max_batch {
+                match receiver.try_recv() {
+                    Ok(event) => batch.push(event),
+                    Err(_) => break,
                 }
             }
+            if batch.is_empty() {
+                *queue = None;
+                return;
+            }
+            batch
         };
-        inner.deliver(&event).await;
+        inner.deliver(&batch).await;
         if inner.shutdown.is_cancelled() {
             return;
         }
@@ -221,15 +230,19 @@ async fn drain(inner: Arc<Inner>, object_id: u64, mut receiver: mpsc::UnboundedR
 }
 
 impl Inner {
-    async fn deliver(&self, event: &Event) {
+    async fn deliver(&self, events: &[Event]) {
+        let Some(first) = events.first() else {
+            return;
+        };
         let about = About {
-            event_id: event.event_id,
-            subscription_type: event.subscription_type,
-            object_id: event.object_id,
+            event_id: first.event_id,
+            subscription_type: first.subscription_type,
+            object_id: first.object_id,
+            events: events.len(),
         };
         let attempt = |settings: &WebhookSettings, attempt: u32| {
             let target = settings.target_url.clone()?;
-            let body = self.body(event, attempt);
+            let body = self.body(events, attempt);
             let timestamp = Utc::now().timestamp_millis();
             let mut request = self
                 .emitter
@@ -266,7 +279,13 @@ impl Inner {
             .await;
     }
 
-    fn body(&self, event: &Event, attempt: u32) -> Vec<u8> {
+    fn body(&self, events: &[Event], attempt: u32) -> Vec<u8> {
+        let payloads: Vec<serde_json::Value> =
+            events.iter().map(|e| self.payload(e, attempt)).collect();
+        serde_json::Value::Array(payloads).to_string().into_bytes()
+    }
+
+    fn payload(&self, event: &Event, attempt: u32) -> serde_json::Value {
         let mut payload = json!({
             "eventId": event.event_id,
             "subscriptionId": event.subscription_id,
@@ -283,7 +302,7 @@ impl Inner {
             payload["propertyName"] = json!(name);
             payload["propertyValue"] = json!(value);
         }
-        json!([payload]).to_string().into_bytes()
+        payload
     }
 }
 

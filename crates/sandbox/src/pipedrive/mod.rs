@@ -186,5 +186,15 @@ async fn oauth_token(
     let token = shared
         .tokens
         .insert(format!("v1u:{}", uuid::Uuid::new_v4().simple()), TOKEN_TTL);
-    Json(json!({ "access_token": token, "token_type": "Bearer", "refresh_token": c.refresh_token, "scope": "base,deals:full,contacts:full,products:read,activities:full", "expires_in": TOKEN_TTL.as_secs(), "api_domain": "https://sandbox.pipedrive.com" })).into_response()
+    Json(json!({ "access_token": token, "token_type": "Bearer", "refresh_token": c.refresh_token, "scope": "base,deals:full,contacts:full,products:read,activities:full", "expires_in": TOKEN_TTL.as_secs(), "api_domain": api_domain(&headers) })).into_response()
+}
+
+/// The company's API host, which Pipedrive names in every token response
+/// (`https://{company}.pipedrive.com`): here the host the client called.
+fn api_domain(headers: &axum::http::HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("sandbox.pipedrive.com");
+    format!("http://{host}")
 }

@@ -83,10 +83,7 @@ impl CompanyData {
             }
         }
         if resource == "deal_products" {
-            let quantity = record["quantity"].as_f64().unwrap_or(1.0);
-            let price = record["item_price"].as_f64().unwrap_or(0.0);
-            record["quantity"] = json!(quantity);
-            record["sum"] = json!(quantity * price);
+            price_deal_product(&mut record)?;
             if let Some(product) = record["product_id"]
                 .as_u64()
                 .and_then(|id| self.get("products", id))
@@ -181,12 +178,13 @@ impl CompanyData {
         Ok(())
     }
 
-    /// A deal with products is worth the sum of their sums.
+    /// A deal with products is worth the sum of its enabled products' sums.
     fn recompute_value(&mut self, deal_id: u64) {
         let total: f64 = self
             .list("deal_products")
             .iter()
             .filter(|p| p["deal_id"].as_u64() == Some(deal_id))
+            .filter(|p| p["is_enabled"] != false)
             .filter_map(|p| p["sum"].as_f64())
             .sum();
         if let Some(deal) = self
@@ -197,6 +195,77 @@ impl CompanyData {
             deal["value"] = json!(total);
         }
     }
+}
+
+/// Fills a deal product's defaults and its `sum` as Pipedrive's v2 API does:
+/// `discount` is a percentage of the line or an amount off the line
+/// (`discount_type`), `tax` a percentage added on top (`tax_method`
+/// `exclusive`) or already in the price (`inclusive`, `none`). `is_enabled`
+/// (v1: `enabled_flag`) false keeps the product out of the deal's value.
+fn price_deal_product(record: &mut Value) -> Result<(), Rejection> {
+    let number = |field: &str, default: f64| match &record[field] {
+        Value::Null => Ok(default),
+        v => v
+            .as_f64()
+            .filter(|n| *n >= 0.0)
+            .ok_or((400, format!("{field} must be a non-negative number"))),
+    };
+    let quantity = number("quantity", 1.0)?;
+    let price = number("item_price", 0.0)?;
+    let discount = number("discount", 0.0)?;
+    let tax = number("tax", 0.0)?;
+    let discount_type = record["discount_type"]
+        .as_str()
+        .unwrap_or("percentage")
+        .to_owned();
+    let tax_method = record["tax_method"]
+        .as_str()
+        .unwrap_or("exclusive")
+        .to_owned();
+    let gross = quantity * price;
+    let net = match discount_type.as_str() {
+        "percentage" if discount <= 100.0 => gross * (1.0 - discount / 100.0),
+        "amount" if discount <= gross => gross - discount,
+        "percentage" | "amount" => {
+            return Err((400, "discount exceeds the product's total".into()));
+        }
+        _ => {
+            return Err((
+                400,
+                "discount_type must be one of percentage, amount".into(),
+            ));
+        }
+    };
+    let sum = match tax_method.as_str() {
+        "exclusive" => net * (1.0 + tax / 100.0),
+        "inclusive" | "none" => net,
+        _ => {
+            return Err((
+                400,
+                "tax_method must be one of inclusive, exclusive, none".into(),
+            ));
+        }
+    };
+    let enabled = match record
+        .get("is_enabled")
+        .or_else(|| record.get("enabled_flag"))
+    {
+        None | Some(Value::Null) => true,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err((400, "is_enabled must be a boolean".into())),
+    };
+    if let Some(object) = record.as_object_mut() {
+        object.remove("enabled_flag");
+    }
+    record["quantity"] = json!(quantity);
+    record["item_price"] = json!(price);
+    record["discount"] = json!(discount);
+    record["discount_type"] = json!(discount_type);
+    record["tax"] = json!(tax);
+    record["tax_method"] = json!(tax_method);
+    record["is_enabled"] = json!(enabled);
+    record["sum"] = json!(sum);
+    Ok(())
 }
 
 /// Pipedrive's not-found text, e.g. "Deal not found".

@@ -154,6 +154,31 @@ pub(crate) fn dispatch(
                 q.get("fields").map(String::as_str),
             )
         }
+        ("GET", ["sobjects", "Opportunity", id, "Tasks"]) => {
+            // The opportunity's Tasks related list (child relationship of Task.WhatId).
+            let id = normalize_id(id)?;
+            let data = shared.data.read();
+            data.get("Opportunity", &id)
+                .ok_or_else(SfError::not_found)?;
+            let task = spec("Task")?;
+            let records = data
+                .records
+                .get("Task")
+                .into_iter()
+                .flat_map(|tasks| tasks.values())
+                .filter(|t| {
+                    t.get("WhatId")
+                        .and_then(Value::as_str)
+                        .and_then(|w| normalize_id(w).ok())
+                        .as_deref()
+                        == Some(id.as_str())
+                })
+                .map(|t| project(task, t, q.get("fields").map(String::as_str), version))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Reply::ok(
+                json!({ "totalSize": records.len(), "done": true, "records": records }),
+            ))
+        }
         ("GET", ["query", locator]) => {
             // Locators are `<opportunity id>-<offset>-<fields>`, opaque to callers.
             let mut parts = locator.splitn(3, '-');

@@ -60,6 +60,15 @@ pub struct SalesforceConfig {
     pub retry: RetryPolicy,
     /// Timeout of one announcement attempt.
     pub request_timeout: Duration,
+    /// Host names (the `Host` header without port) this simulator answers as
+    /// the generic login endpoints: they grant JWT bearer but refuse client
+    /// credentials. Any other host is the org's My Domain. Default
+    /// `login.salesforce.com`, `test.salesforce.com` and `localhost`, so a test
+    /// reaches the generic mode at `http://localhost:<port>` and My Domain at
+    /// `http://127.0.0.1:<port>`.
+    pub login_hosts: Vec<String>,
+    /// Experience Cloud site URLs accepted as JWT audiences besides the login hosts.
+    pub experience_sites: Vec<String>,
 }
 
 impl Default for SalesforceConfig {
@@ -78,6 +87,10 @@ impl Default for SalesforceConfig {
             notify_format: NotifyFormat::default(),
             retry: RetryPolicy::default(),
             request_timeout: Duration::from_secs(5),
+            login_hosts: ["login.salesforce.com", "test.salesforce.com", "localhost"]
+                .map(str::to_owned)
+                .to_vec(),
+            experience_sites: Vec::new(),
         }
     }
 }

@@ -19,7 +19,7 @@ use crate::kit::oauth::{TokenForm, same};
 
 /// The JWT bearer grant type.
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
-/// Audiences Salesforce accepts besides the simulator's own URL.
+/// The login hosts a JWT may name as its audience (plus Experience Cloud sites).
 const AUDIENCES: [&str; 2] = [
     "https://login.salesforce.com",
     "https://test.salesforce.com",
@@ -60,6 +60,23 @@ pub(crate) fn own_url(headers: &HeaderMap) -> String {
     format!("http://{host}")
 }
 
+/// True when the request reached the simulator by one of its generic login host names.
+fn is_login_host(config: &super::config::SalesforceConfig, headers: &HeaderMap) -> bool {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    // `name:port`, or `[v6]:port`: the name is what precedes the port.
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    };
+    config
+        .login_hosts
+        .iter()
+        .any(|h| h.eq_ignore_ascii_case(name))
+}
+
 pub(crate) async fn token(
     State(shared): State<AppState>,
     headers: HeaderMap,
@@ -68,6 +85,7 @@ pub(crate) async fn token(
     let form = TokenForm::parse(&body);
     let config = &shared.config;
     let own = own_url(&headers);
+    let generic_login = is_login_host(config, &headers);
     match form.field("grant_type") {
         JWT_BEARER => {
             let assertion = form.field("assertion");
@@ -81,8 +99,13 @@ pub(crate) async fn token(
                 );
             };
             let mut validation = Validation::new(Algorithm::RS256);
+            // The audience is the login host, never the org's My Domain: this
+            // simulator's own URL counts only while it answers as a login host.
             let mut audiences: Vec<String> = AUDIENCES.iter().map(|a| (*a).to_owned()).collect();
-            audiences.push(own);
+            audiences.extend(config.experience_sites.iter().cloned());
+            if generic_login {
+                audiences.push(own);
+            }
             validation.set_audience(&audiences);
             validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
             validation.leeway = 0;
@@ -110,6 +133,10 @@ pub(crate) async fn token(
             }
         }
         "client_credentials" => {
+            // Salesforce grants client credentials only on the My Domain host.
+            if generic_login {
+                return oauth_error("invalid_grant", "request not supported on this domain");
+            }
             if !same(form.field("client_id"), &config.client_id)
                 || !same(form.field("client_secret"), &config.client_secret)
             {

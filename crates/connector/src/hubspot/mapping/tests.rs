@@ -71,7 +71,7 @@ fn lines() -> Vec<CrmObject> {
 #[test]
 fn a_full_deal_maps_to_the_canonical_model() {
     let company = object(COMPANY);
-    let deal = map_deal(&config(), &object(DEAL), &lines(), Some(&company)).expect("maps");
+    let deal = map_deal(&config(), &object(DEAL), &lines(), Some(&company), "USD").expect("maps");
 
     let r = deal.r#ref.as_ref().expect("ref");
     assert_eq!(
@@ -141,7 +141,7 @@ fn a_full_deal_maps_to_the_canonical_model() {
 #[test]
 fn shipping_prefers_deal_properties_and_falls_back_to_the_company() {
     let company = object(COMPANY);
-    let deal = map_deal(&config(), &object(DEAL), &[], Some(&company)).expect("maps");
+    let deal = map_deal(&config(), &object(DEAL), &[], Some(&company), "USD").expect("maps");
     let ship = deal.shipping_address.expect("shipping");
     assert_eq!(
         (
@@ -169,6 +169,7 @@ fn shipping_prefers_deal_properties_and_falls_back_to_the_company() {
         &object(DEAL_WITHOUT_SHIPPING),
         &[],
         Some(&company),
+        "USD",
     )
     .expect("maps");
     let ship = deal.shipping_address.expect("company fallback");
@@ -196,6 +197,7 @@ fn shipping_source_is_honoured() {
         &object(DEAL_WITHOUT_SHIPPING),
         &[],
         Some(&company),
+        "USD",
     )
     .expect("maps");
     assert_eq!(deal.shipping_address, None);
@@ -203,7 +205,7 @@ fn shipping_source_is_honoured() {
         shipping: ShippingSource::Company,
         ..config()
     };
-    let deal = map_deal(&only_company, &object(DEAL), &[], Some(&company)).expect("maps");
+    let deal = map_deal(&only_company, &object(DEAL), &[], Some(&company), "USD").expect("maps");
     assert_eq!(
         deal.shipping_address.map(|a| a.city),
         Some("Berlin".to_owned())
@@ -212,11 +214,18 @@ fn shipping_source_is_honoured() {
 
 #[test]
 fn a_deal_without_company_has_no_account() {
-    let deal = map_deal(&config(), &object(DEAL_WITHOUT_SHIPPING), &lines(), None).expect("maps");
+    let deal = map_deal(
+        &config(),
+        &object(DEAL_WITHOUT_SHIPPING),
+        &lines(),
+        None,
+        "USD",
+    )
+    .expect("maps");
     assert_eq!(deal.account, None);
     assert_eq!(deal.shipping_address, None);
     assert_eq!(deal.amount, None);
-    // No currency on the deal: the configured default applies.
+    // No currency on the deal: the fallback (portal or configured currency) applies.
     assert_eq!(
         deal.line_items[0]
             .unit_price
@@ -229,7 +238,7 @@ fn a_deal_without_company_has_no_account() {
 #[test]
 fn a_non_decimal_quantity_is_a_permanent_validation_error() {
     let bad = object(r#"{"id":"9","properties":{"quantity":"two","price":"1"}}"#);
-    let err = map_deal(&config(), &object(DEAL), &[bad], None).expect_err("bad quantity");
+    let err = map_deal(&config(), &object(DEAL), &[bad], None, "USD").expect_err("bad quantity");
     assert_eq!(
         (err.kind, err.category),
         (ErrorKind::Permanent, ErrorCategory::Validation)
