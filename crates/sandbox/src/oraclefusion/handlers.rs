@@ -443,24 +443,20 @@ fn frozen_price(line: &Map<String, Value>, product: &str) -> Result<LinePrice, O
 }
 
 /// An unfrozen line is priced by Oracle Pricing from the price list (the
-/// item's list price), whatever price the source order carried.
-fn list_price(data: &OraData, product: &str, quantity: Decimal) -> Result<LinePrice, OraError> {
+/// item's list price), whatever price the source order carried. An item
+/// without a list price is priced 0, so an order without prices still books.
+fn list_price(data: &OraData, product: &str, quantity: Decimal) -> LinePrice {
     let list = data
         .items
         .iter()
         .find(|i| i["ItemNumber"] == product)
         .and_then(|i| amount(i.get("ListPrice")))
-        .ok_or_else(|| {
-            OraError::bad_request(
-                "QP-2015012",
-                format!("The price list doesn't have a price for the item {product}."),
-            )
-        })?;
-    Ok(LinePrice {
+        .unwrap_or(Decimal::ZERO);
+    LinePrice {
         list,
         selling: list,
         extended: (quantity * list).round_dp(2),
-    })
+    }
 }
 
 fn create_order(
@@ -542,7 +538,7 @@ fn create_order(
         let price = if frozen {
             frozen_price(line, product)?
         } else {
-            list_price(data, product, quantity)?
+            list_price(data, product, quantity)
         };
         let mut stored = line.clone();
         if !frozen {
