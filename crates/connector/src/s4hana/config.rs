@@ -136,8 +136,9 @@ pub enum ShipToAddress {
     PartnerAddress,
     /// Its `A_SalesOrderHeaderPartner` has no address (as in the metadata
     /// version in `shared/specs`): SAP determines the ship-to from the
-    /// customer master, and a deal with a shipping address fails permanently
-    /// (`ship_to_address_unsupported`) instead of shipping elsewhere silently.
+    /// customer master, which is right when the deal ships to the customer's
+    /// own address; a deal shipping elsewhere fails permanently
+    /// (`ship_to_address_unsupported`) instead of shipping there silently.
     Unsupported,
 }
 

@@ -103,40 +103,29 @@ pub(crate) fn business_partner_body(
 const QUANTITY_SCALE: usize = 3;
 const QUANTITY_INTEGER_DIGITS: usize = 12;
 
-/// The quantity as SAP can store it, or a validation error naming the line:
-/// SAP would answer a vendor 400 for a fourth decimal.
-fn requested_quantity(
-    quantity: &str,
-    line: &LineItem,
-    endpoint: &str,
-) -> Result<String, ConnectorError> {
+/// Checks that SAP can store the quantity, naming the line if not: SAP would
+/// answer a vendor 400 for a fourth decimal.
+fn check_quantity(quantity: &str, line: &LineItem, endpoint: &str) -> Result<(), ConnectorError> {
     let (integer, fraction) = quantity
         .trim_start_matches('-')
         .split_once('.')
         .unwrap_or((quantity, ""));
-    if fraction.len() > QUANTITY_SCALE {
-        return Err(invalid(
-            SYSTEM,
-            endpoint,
-            format!(
-                "line {:?} has quantity {quantity}; SAP's RequestedQuantity allows at most {QUANTITY_SCALE} decimals",
-                line.sku
-            ),
-        )
-        .with_resolution("fix_line_item:quantity"));
-    }
-    if integer.len() > QUANTITY_INTEGER_DIGITS {
-        return Err(invalid(
-            SYSTEM,
-            endpoint,
-            format!(
-                "line {:?} has quantity {quantity}; SAP's RequestedQuantity allows at most {QUANTITY_INTEGER_DIGITS} digits before the decimal point",
-                line.sku
-            ),
-        )
-        .with_resolution("fix_line_item:quantity"));
-    }
-    Ok(quantity.to_owned())
+    let limit = if fraction.len() > QUANTITY_SCALE {
+        format!("at most {QUANTITY_SCALE} decimals")
+    } else if integer.len() > QUANTITY_INTEGER_DIGITS {
+        format!("at most {QUANTITY_INTEGER_DIGITS} digits before the decimal point")
+    } else {
+        return Ok(());
+    };
+    Err(invalid(
+        SYSTEM,
+        endpoint,
+        format!(
+            "line {:?} has quantity {quantity}; SAP's RequestedQuantity allows {limit}",
+            line.sku
+        ),
+    )
+    .with_resolution("fix_line_item:quantity"))
 }
 
 /// The item's price condition: the negotiated unit price per one unit.
@@ -171,13 +160,24 @@ fn ship_to_partner(
         return Ok(None);
     };
     if config.ship_to_address == ShipToAddress::Unsupported {
+        // The customer master's address is the customer's CRM address; shipping
+        // there is right only when that is where the deal's goods go.
+        if deal
+            .account
+            .as_ref()
+            .and_then(|a| a.billing_address.as_ref())
+            .is_some_and(|billing| same_place(billing, address))
+        {
+            return Ok(None);
+        }
         return Err(invalid(
             SYSTEM,
             endpoint,
-            "the deal has a shipping address, but this system's API_SALES_ORDER_SRV has no \
-             partner address (ship_to_address = \"unsupported\"), so SAP would ship to the \
-             customer master's address; remove the address from the deal to ship there, or \
-             enable the partner address if the system's $metadata has A_SalesOrderPartnerAddress",
+            "the deal ships to an address other than the customer's, but this system's \
+             API_SALES_ORDER_SRV has no partner address (ship_to_address = \"unsupported\"), \
+             so SAP would ship to the customer master's address; correct the shipping address \
+             to the customer's, or enable the partner address if the system's $metadata has \
+             A_SalesOrderPartnerAddress",
         )
         .with_resolution("ship_to_address_unsupported"));
     }
@@ -215,6 +215,16 @@ fn ship_to_partner(
     }]})))
 }
 
+/// True when two addresses name the same place (street, city, postal code and
+/// country, ignoring case and surrounding blanks).
+fn same_place(a: &Address, b: &Address) -> bool {
+    let same = |x: &str, y: &str| x.trim().eq_ignore_ascii_case(y.trim());
+    same(&a.line1, &b.line1)
+        && same(&a.city, &b.city)
+        && same(&a.postal_code, &b.postal_code)
+        && same(&a.country_code, &b.country_code)
+}
+
 /// SAP's internal partner function code of the ship-to party.
 pub(crate) const SHIP_TO: &str = "WE";
 
@@ -246,7 +256,7 @@ pub(crate) fn sales_order_body(
             .with_resolution(format!("create_item_in_erp:{sku}")));
         }
         let (quantity, price) = line_numbers(SYSTEM, line, endpoint)?;
-        let quantity = requested_quantity(&quantity, line, endpoint)?;
+        check_quantity(&quantity, line, endpoint)?;
         let line_currency = line
             .unit_price
             .as_ref()

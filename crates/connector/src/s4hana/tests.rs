@@ -375,11 +375,17 @@ async fn a_version_without_partner_addresses_refuses_a_ship_to_address_clearly()
     assert!(err.message.contains("A_SalesOrderPartnerAddress"), "{err}");
     assert!(log.snapshot().is_empty(), "SAP was not called");
 
-    // Without an address the order goes out and conforms to the shared metadata as a whole.
-    let plain = deal(&["TG11"]);
+    // Shipping to the customer's own address goes out without a partner
+    // address and conforms to the shared metadata as a whole.
+    let mut plain = shipped_deal(&["TG11"]);
+    plain.shipping_address = account().billing_address;
+    if let Some(address) = plain.shipping_address.as_mut() {
+        address.city = " berlin ".into();
+    }
     let body =
         payload::sales_order_body(&erp.config().deal_to_order, &plain, &customer.id, "r", "t")
             .expect("body");
+    assert!(body.get("to_Partner").is_none(), "{body}");
     let problems = orders.check("A_SalesOrderType", &body, Direction::Request);
     assert!(problems.is_empty(), "{problems:#?}");
     let request = OrderRequest {
