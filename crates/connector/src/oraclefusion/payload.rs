@@ -54,7 +54,76 @@ pub(crate) fn account_body(
     Value::Object(body)
 }
 
+/// Line extended amount: quantity x unit price, exact (no float on the way).
+fn extended_amount(quantity: &str, price: &str) -> Option<String> {
+    use std::str::FromStr;
+    let quantity = rust_decimal::Decimal::from_str(quantity).ok()?;
+    let price = rust_decimal::Decimal::from_str(price).ok()?;
+    Some(quantity.checked_mul(price)?.normalize().to_string())
+}
+
+/// One price component of the line's sale-price charge, in the order's
+/// currency (which is also the charge currency: the connector sends one).
+fn charge_component(
+    id: &str,
+    element: &str,
+    usage: &str,
+    sequence: u32,
+    currency: &str,
+    unit_price: &Value,
+    extended: &Value,
+) -> Value {
+    json!({
+        "SourceChargeComponentId": format!("{id}-{usage}"),
+        "PriceElementCode": element,
+        "PriceElementUsageCode": usage,
+        "SequenceNumber": sequence,
+        "ChargeCurrencyCode": currency,
+        "HeaderCurrencyCode": currency,
+        "ChargeCurrencyUnitPrice": unit_price,
+        "HeaderCurrencyUnitPrice": unit_price,
+        "ChargeCurrencyExtendedAmount": extended,
+        "HeaderCurrencyExtendedAmount": extended,
+        "RollupFlag": false,
+    })
+}
+
+/// The line's one-time sale-price charge with list and net price components:
+/// what Oracle requires on a frozen order ("Freeze Price on Sales Orders":
+/// header currency unit price and extended amount).
+fn price_charge(
+    id: &str,
+    quantity: &Value,
+    uom: &str,
+    currency: &str,
+    unit_price: &Value,
+    extended: &Value,
+) -> Value {
+    json!([{
+        "SourceChargeId": format!("{id}-PRICE"),
+        "ChargeDefinitionCode": "QP_SALE_PRICE",
+        "ChargeSubtypeCode": "ORA_PRICE",
+        "PriceTypeCode": "ONE_TIME",
+        "ChargeTypeCode": "ORA_SALE",
+        "ApplyTo": "PRICE",
+        "PrimaryFlag": true,
+        "RollupFlag": false,
+        "SequenceNumber": 1,
+        "PricedQuantity": quantity,
+        "PricedQuantityUOMCode": uom,
+        "ChargeCurrencyCode": currency,
+        "chargeComponents": [
+            charge_component(id, "QP_LIST_PRICE", "LIST_PRICE", 1, currency, unit_price, extended),
+            charge_component(id, "QP_NET_PRICE", "NET_PRICE", 2, currency, unit_price, extended),
+        ],
+    }])
+}
+
 /// `POST salesOrdersForOrderHub`: header, lines and the ship-to of the deal.
+/// The price is frozen (`FreezePriceFlag`) and each line carries the deal's
+/// unit price as its unit list and selling price and as a priced charge, so
+/// Oracle Pricing keeps the negotiated price instead of re-pricing the line
+/// from its price list.
 pub(crate) fn order_body(
     config: &OracleFusionConfig,
     fields: &DealToOrderFields,
@@ -69,8 +138,8 @@ pub(crate) fn order_body(
         .as_ref()
         .map(|m| m.currency_code.trim().to_owned())
         .unwrap_or_default();
-    let mut lines = Vec::with_capacity(deal.line_items.len());
-    for (n, line) in (1u32..).zip(&deal.line_items) {
+    let mut priced = Vec::with_capacity(deal.line_items.len());
+    for line in &deal.line_items {
         let sku = line_sku(SYSTEM, line, endpoint)?;
         let (quantity, price) = line_numbers(SYSTEM, line, endpoint)?;
         if currency.is_empty() {
@@ -80,27 +149,7 @@ pub(crate) fn order_body(
                 .map(|p| p.currency_code.trim().to_owned())
                 .unwrap_or_default();
         }
-        let id = n.to_string();
-        let mut body = Map::new();
-        body.insert("SourceTransactionLineId".into(), json!(id));
-        body.insert("SourceTransactionLineNumber".into(), json!(id));
-        body.insert("SourceScheduleId".into(), json!(id));
-        body.insert("SourceScheduleNumber".into(), json!(id));
-        body.insert("TransactionCategoryCode".into(), json!("ORDER"));
-        body.insert("ProductNumber".into(), json!(sku));
-        body.insert(
-            "OrderedQuantity".into(),
-            json_number(SYSTEM, &quantity, "line_items.quantity", endpoint)?,
-        );
-        body.insert("OrderedUOMCode".into(), json!(fields.ordered_uom_code));
-        body.insert(
-            "UnitListPrice".into(),
-            json_number(SYSTEM, &price, "line_items.unit_price", endpoint)?,
-        );
-        if let Some(org) = &fields.fulfillment_organization_code {
-            body.insert("RequestedFulfillmentOrganizationCode".into(), json!(org));
-        }
-        lines.push(Value::Object(body));
+        priced.push((sku, quantity, price));
     }
     if currency.is_empty() {
         return Err(crate::mapping::missing(
@@ -109,6 +158,46 @@ pub(crate) fn order_body(
             "amount.currency_code",
             "the deal has no currency",
         ));
+    }
+    let mut lines = Vec::with_capacity(priced.len());
+    for (n, (sku, quantity, price)) in (1u32..).zip(priced) {
+        let id = n.to_string();
+        let quantity_number = json_number(SYSTEM, &quantity, "line_items.quantity", endpoint)?;
+        let price_number = json_number(SYSTEM, &price, "line_items.unit_price", endpoint)?;
+        let extended = extended_amount(&quantity, &price).ok_or_else(|| {
+            invalid(
+                SYSTEM,
+                endpoint,
+                format!("line {sku:?}: {quantity} x {price} overflows"),
+            )
+        })?;
+        let extended = json_number(SYSTEM, &extended, "line_items.extended_amount", endpoint)?;
+        let mut body = Map::new();
+        body.insert("SourceTransactionLineId".into(), json!(id));
+        body.insert("SourceTransactionLineNumber".into(), json!(id));
+        body.insert("SourceScheduleId".into(), json!(id));
+        body.insert("SourceScheduleNumber".into(), json!(id));
+        body.insert("TransactionCategoryCode".into(), json!("ORDER"));
+        body.insert("ProductNumber".into(), json!(sku));
+        body.insert("OrderedQuantity".into(), quantity_number.clone());
+        body.insert("OrderedUOMCode".into(), json!(fields.ordered_uom_code));
+        body.insert("UnitListPrice".into(), price_number.clone());
+        body.insert("UnitSellingPrice".into(), price_number.clone());
+        body.insert(
+            "charges".into(),
+            price_charge(
+                &id,
+                &quantity_number,
+                &fields.ordered_uom_code,
+                &currency,
+                &price_number,
+                &extended,
+            ),
+        );
+        if let Some(org) = &fields.fulfillment_organization_code {
+            body.insert("RequestedFulfillmentOrganizationCode".into(), json!(org));
+        }
+        lines.push(Value::Object(body));
     }
     let mut order = Map::new();
     order.insert("SourceTransactionNumber".into(), json!(reference));
@@ -129,7 +218,7 @@ pub(crate) fn order_body(
         json!(now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
     );
     order.insert("SubmittedFlag".into(), json!(fields.submit));
-    order.insert("FreezePriceFlag".into(), json!(false));
+    order.insert("FreezePriceFlag".into(), json!(true));
     order.insert("lines".into(), Value::Array(lines));
     let mut ship_to = Map::new();
     ship_to.insert("PartyId".into(), json!(party_id));

@@ -22,17 +22,63 @@ fn basic() -> serde_json::Value {
 }
 
 async fn create_item(url: &str, sku: &str) {
+    create_priced_item(url, sku, None).await;
+}
+
+/// An item, with a list price in the pod's price list when given.
+async fn create_priced_item(url: &str, sku: &str, list_price: Option<f64>) {
+    let mut item = json!({"ItemNumber": sku, "ItemDescription": sku});
+    if let Some(price) = list_price {
+        item["ListPrice"] = json!(price);
+    }
     let response = reqwest::Client::new()
         .post(format!("{url}/fscmRestApi/resources/11.13.18.05/itemsV2"))
         .basic_auth(
             crmerp_sandbox::DEV_ORACLE_USER,
             Some(crmerp_sandbox::DEV_ORACLE_PASSWORD),
         )
-        .json(&json!({"ItemNumber": sku, "ItemDescription": sku}))
+        .json(&item)
         .send()
         .await
         .expect("item");
     assert_eq!(response.status().as_u16(), 201);
+}
+
+/// `POST salesOrdersForOrderHub` with `body` as it is: (status, answer).
+async fn post_order(url: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+    let response = reqwest::Client::new()
+        .post(format!(
+            "{url}/fscmRestApi/resources/11.13.18.05/salesOrdersForOrderHub"
+        ))
+        .basic_auth(
+            crmerp_sandbox::DEV_ORACLE_USER,
+            Some(crmerp_sandbox::DEV_ORACLE_PASSWORD),
+        )
+        .json(body)
+        .send()
+        .await
+        .expect("post");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or_default())
+}
+
+/// The stored lines of an order.
+async fn order_lines(url: &str, key: &str) -> Vec<serde_json::Value> {
+    let answer: serde_json::Value = reqwest::Client::new()
+        .get(format!(
+            "{url}/fscmRestApi/resources/11.13.18.05/salesOrdersForOrderHub/{key}/child/lines?onlyData=true"
+        ))
+        .basic_auth(
+            crmerp_sandbox::DEV_ORACLE_USER,
+            Some(crmerp_sandbox::DEV_ORACLE_PASSWORD),
+        )
+        .send()
+        .await
+        .expect("lines")
+        .json()
+        .await
+        .expect("json");
+    answer["items"].as_array().cloned().unwrap_or_default()
 }
 
 fn account() -> Account {
@@ -163,6 +209,77 @@ async fn unknown_items_and_bad_credentials_are_classified_and_oauth_works() {
     assert_eq!(
         wrong.probe().await.expect_err("rejected").kind,
         crate::ErrorKind::Auth
+    );
+}
+
+#[tokio::test]
+async fn the_order_keeps_the_crm_price_where_oracle_would_reprice_an_unfrozen_line() {
+    let sandbox = sandbox().await;
+    // The pod's price list deliberately differs from the negotiated 10.50.
+    create_priced_item(&sandbox.url, "AS54888", Some(12.99)).await;
+    let erp = connector(&sandbox.url, basic());
+    let calls = CallLog::new();
+    let customer = erp
+        .create_customer(&account(), &calls)
+        .await
+        .expect("create");
+    let deal = deal("AS54888");
+    let request = OrderRequest {
+        external_ref: "hubspot-deal-41",
+        customer: &customer,
+        deal: &deal,
+    };
+    erp.create_order(&request, &calls).await.expect("order");
+    let lines = order_lines(&sandbox.url, "CRMERP:hubspot-deal-41").await;
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["UnitSellingPrice"], json!(10.5), "{}", lines[0]);
+    assert_eq!(lines[0]["UnitListPrice"], json!(10.5));
+    assert_eq!(lines[0]["ExtendedAmount"], json!(31.5), "3 x 10.50");
+
+    // What the connector sends: frozen, with the header currency unit price and extended amount.
+    let party: i64 = customer.id.parse().expect("party id");
+    let mut body = payload::order_body(
+        erp.config(),
+        &erp.config().deal_to_order,
+        &deal,
+        party,
+        "hubspot-deal-42",
+        chrono::Utc::now(),
+        "t",
+    )
+    .expect("body");
+    assert_eq!(body["FreezePriceFlag"], true);
+    let components = &body["lines"][0]["charges"][0]["chargeComponents"];
+    let net = components
+        .as_array()
+        .expect("components")
+        .iter()
+        .find(|c| c["PriceElementUsageCode"] == "NET_PRICE")
+        .expect("a net price component");
+    assert_eq!(net["HeaderCurrencyUnitPrice"], json!(10.5));
+    assert_eq!(net["HeaderCurrencyExtendedAmount"], json!(31.5));
+    assert_eq!(net["HeaderCurrencyCode"], "USD");
+
+    // The same order unfrozen is re-priced from the price list, as Oracle Pricing does.
+    body["FreezePriceFlag"] = json!(false);
+    let (status, answer) = post_order(&sandbox.url, &body).await;
+    assert_eq!(status, 201, "{answer}");
+    let lines = order_lines(&sandbox.url, "CRMERP:hubspot-deal-42").await;
+    assert_eq!(lines[0]["UnitSellingPrice"], json!(12.99));
+    assert_eq!(lines[0]["ExtendedAmount"], json!(38.97));
+
+    // Frozen without the prices Oracle requires is refused.
+    body["FreezePriceFlag"] = json!(true);
+    body["SourceTransactionId"] = json!("hubspot-deal-43");
+    body["SourceTransactionNumber"] = json!("hubspot-deal-43");
+    if let Some(line) = body["lines"][0].as_object_mut() {
+        line.remove("charges");
+    }
+    let (status, answer) = post_order(&sandbox.url, &body).await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer.to_string().contains("header currency unit price"),
+        "{answer}"
     );
 }
 

@@ -93,9 +93,17 @@ pub struct DealToOrderFields {
     /// The `A_SalesOrder` property holding the CRM reference (default
     /// `PurchaseOrderByCustomer`; see [`REFERENCE_FIELDS`]).
     pub reference_field: String,
-    /// Item price condition carrying the deal's unit price (e.g. `PPR0` in S/4HANA
-    /// Cloud, `PR00` on-premise). Unset: SAP prices the order from its own conditions.
-    pub price_condition_type: Option<String>,
+    /// Who prices the order: `crm` (default) sends each line's negotiated unit
+    /// price as a manual [`Self::price_condition_type`] condition; `erp` sends
+    /// none and lets SAP's pricing procedure price the items.
+    pub pricing: Pricing,
+    /// Item price condition carrying the deal's unit price (default `PPR0`, the
+    /// price condition of S/4HANA's standard pricing procedure, which accepts a
+    /// manual entry that takes priority; `PR00` on classic on-premise procedures).
+    pub price_condition_type: String,
+    /// How the deal's shipping address reaches the order (default
+    /// `partner_address`); see [`ShipToAddress`].
+    pub ship_to_address: ShipToAddress,
     /// Unit of the requested quantity (e.g. `PC`); unset: the material's sales unit.
     pub quantity_unit: Option<String>,
     /// Business partner grouping of new customers (number range), e.g. `BP02`.
@@ -106,14 +114,46 @@ pub struct DealToOrderFields {
     pub customer_currency: String,
 }
 
-/// Keys of [`DealToOrderFields`] that sat in `[erp.s4hana]` before the split.
+/// Who prices a new order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pricing {
+    /// The CRM's negotiated unit price, as a manual price condition per item.
+    #[default]
+    Crm,
+    /// SAP's own condition records; the CRM price is not sent.
+    Erp,
+}
+
+/// What the system's `API_SALES_ORDER_SRV` can carry of a ship-to address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShipToAddress {
+    /// Its `A_SalesOrderHeaderPartner` has `to_Address`
+    /// (`A_SalesOrderPartnerAddress`): the deal's address goes to the order as
+    /// the document address of partner function `WE`.
+    #[default]
+    PartnerAddress,
+    /// Its `A_SalesOrderHeaderPartner` has no address (as in the metadata
+    /// version in `shared/specs`): SAP determines the ship-to from the
+    /// customer master, which is right when the deal ships to the customer's
+    /// own address; a deal shipping elsewhere fails permanently
+    /// (`ship_to_address_unsupported`) instead of shipping there silently.
+    Unsupported,
+}
+
+/// Keys of [`DealToOrderFields`] that sat in `[erp.s4hana]` before the split
+/// (`pricing` and `ship_to_address` came later and are listed so that the
+/// migration moves them too).
 pub(crate) const MOVED: &[&str] = &[
     "sales_order_type",
     "sales_organization",
     "distribution_channel",
     "organization_division",
     "reference_field",
+    "pricing",
     "price_condition_type",
+    "ship_to_address",
     "quantity_unit",
     "business_partner_grouping",
     "default_country",
@@ -130,7 +170,9 @@ impl Default for DealToOrderFields {
             distribution_channel: String::new(),
             organization_division: String::new(),
             reference_field: "PurchaseOrderByCustomer".to_owned(),
-            price_condition_type: None,
+            pricing: Pricing::Crm,
+            price_condition_type: "PPR0".to_owned(),
+            ship_to_address: ShipToAddress::PartnerAddress,
             quantity_unit: None,
             business_partner_grouping: None,
             default_country: "US".to_owned(),
@@ -146,11 +188,7 @@ impl DealToOrderFields {
             ("sales_order_type", &self.sales_order_type, 4),
             ("sales_organization", &self.sales_organization, 4),
             ("distribution_channel", &self.distribution_channel, 2),
-            (
-                "s4hana.organization_division",
-                &self.organization_division,
-                2,
-            ),
+            ("organization_division", &self.organization_division, 2),
             ("default_country", &self.default_country, 3),
             ("customer_currency", &self.customer_currency, 5),
         ] {
@@ -176,13 +214,22 @@ impl DealToOrderFields {
                 ),
             ));
         }
+        if self.pricing == Pricing::Crm
+            && (self.price_condition_type.is_empty()
+                || self.price_condition_type.len() > 4
+                || !self
+                    .price_condition_type
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric()))
+        {
+            return Err(ConfigError::invalid(
+                format!("{SECTION}.price_condition_type"),
+                "1-4 letters or digits (a manual price condition); set `pricing = \"erp\"` to let SAP price the order instead",
+            ));
+        }
         for (key, value) in [
-            ("price_condition_type", &self.price_condition_type),
             ("quantity_unit", &self.quantity_unit),
-            (
-                "s4hana.business_partner_grouping",
-                &self.business_partner_grouping,
-            ),
+            ("business_partner_grouping", &self.business_partner_grouping),
         ] {
             if let Some(value) = value
                 && (value.is_empty()
@@ -256,6 +303,32 @@ mod tests {
         let mut cfg: S4HanaConfig = serde_json::from_value(value).expect("parses");
         cfg.deal_to_order = serde_json::from_value(fields()).expect("field maps parse");
         assert!(cfg.validate().is_err());
+    }
+
+    #[test]
+    fn the_crm_price_is_carried_unless_sap_is_told_to_price() {
+        let cfg = parse(fields());
+        assert_eq!(cfg.deal_to_order.pricing, Pricing::Crm);
+        assert_eq!(cfg.deal_to_order.price_condition_type, "PPR0");
+        assert_eq!(
+            cfg.deal_to_order.ship_to_address,
+            ShipToAddress::PartnerAddress
+        );
+        let mut value = fields();
+        value["price_condition_type"] = "".into();
+        let err = parse(value.clone()).validate().expect_err("no condition");
+        assert!(
+            err.to_string().contains("pricing = \"erp\""),
+            "the error names the opt-out: {err}"
+        );
+        value["pricing"] = "erp".into();
+        parse(value).validate().expect("SAP prices");
+        let mut value = fields();
+        value["ship_to_address"] = "unsupported".into();
+        value["organization_division"] = "000".into();
+        assert!(
+            matches!(parse(value).validate(), Err(ConfigError::Invalid { key, .. }) if key == "deal_to_order.erp.s4hana.organization_division")
+        );
     }
 
     #[test]

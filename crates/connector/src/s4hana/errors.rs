@@ -83,7 +83,12 @@ pub(crate) fn classify(
             .map(|d| (d.code.as_str(), d.message.as_str())),
     );
     let mut missing_material = None;
+    let mut no_partner_address = false;
     for (code, message) in messages {
+        // Releases without `A_SalesOrderPartnerAddress` refuse the navigation by name.
+        if message.contains("'to_Address'") {
+            no_partner_address = true;
+        }
         let lower = message.to_ascii_lowercase();
         if code.starts_with("M3/")
             || (lower.contains("material") && lower.contains("does not exist"))
@@ -98,6 +103,10 @@ pub(crate) fn classify(
         err.kind = K::Permanent;
         err.category = C::UnknownItem;
         err.resolution = Some(format!("create_item_in_erp:{sku}"));
+    } else if response.status.is_client_error() && no_partner_address {
+        err.kind = K::Permanent;
+        err.category = C::Validation;
+        err.resolution = Some("ship_to_address_unsupported".to_owned());
     }
     let vendor: String = format!("{}: {}", body.code, body.message.value)
         .chars()
@@ -150,6 +159,17 @@ mod tests {
         let denied = response(401, "<html><body>Logon failed</body></html>");
         let err = classify("GET x", &denied, Utc::now());
         assert_eq!(err.kind, ErrorKind::Auth);
+
+        let old_release = response(
+            400,
+            r#"{"error":{"code":"/IWBEP/CM_MGW_RT/022","message":{"lang":"en","value":"Property 'to_Address' is invalid"}}}"#,
+        );
+        let err = classify("POST x", &old_release, Utc::now());
+        assert_eq!(err.category, ErrorCategory::Validation);
+        assert_eq!(
+            err.resolution.as_deref(),
+            Some("ship_to_address_unsupported")
+        );
 
         let busy = response(
             503,

@@ -3,8 +3,11 @@
 //!
 //! Customers are business partners keyed by `BusinessPartnerIDByExtSystem`
 //! (the CRM account key); orders are one `A_SalesOrder` deep insert with
-//! `to_Item`, carrying the CRM deal reference in `PurchaseOrderByCustomer` (or
-//! the configured field). Modifying calls follow SAP's CSRF protocol.
+//! `to_Item` (each item's negotiated price as a manual price condition in
+//! `to_PricingElement`) and `to_Partner` (the ship-to, partner function `WE`,
+//! with the deal's shipping address), carrying the CRM deal reference in
+//! `PurchaseOrderByCustomer` (or the configured field). Modifying calls follow
+//! SAP's CSRF protocol.
 //!
 //! Why OData and not the BAPI over RFC: `BAPI_SALESORDER_CREATEFROMDAT2` is
 //! reachable only through SAP's proprietary RFC SDK (NW RFC SDK), which cannot
@@ -26,7 +29,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 pub(crate) use config::MOVED;
-pub use config::{DealToOrderFields, REFERENCE_FIELDS, S4HanaConfig};
+pub use config::{DealToOrderFields, Pricing, REFERENCE_FIELDS, S4HanaConfig, ShipToAddress};
 
 use self::request::CsrfAuth;
 use crate::config::ConfigError;

@@ -1,10 +1,16 @@
 //! `accounts`, `itemsV2` and `salesOrdersForOrderHub` with the REST framework's
-//! collection shape and `?q=` row-match finder.
+//! collection shape and `?q=` row-match finder. Orders are priced as Oracle
+//! Pricing does: a frozen order (`FreezePriceFlag`) keeps the prices of its
+//! lines' charges, an unfrozen one is re-priced from the item's list price.
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
 use serde_json::{Map, Value, json};
 
 use super::AppState;
@@ -49,6 +55,38 @@ const LINE_FIELDS: &[&str] = &[
     "UnitSellingPrice",
     "RequestedShipDate",
     "RequestedFulfillmentOrganizationCode",
+    "charges",
+];
+/// `lines.charges` attributes the simulator honours.
+const CHARGE_FIELDS: &[&str] = &[
+    "SourceChargeId",
+    "ChargeDefinitionCode",
+    "ChargeSubtypeCode",
+    "PriceTypeCode",
+    "ChargeTypeCode",
+    "ApplyTo",
+    "PrimaryFlag",
+    "RollupFlag",
+    "SequenceNumber",
+    "PricedQuantity",
+    "PricedQuantityUOMCode",
+    "ChargeCurrencyCode",
+    "chargeComponents",
+];
+/// `lines.charges.chargeComponents` attributes the simulator honours.
+const CHARGE_COMPONENT_FIELDS: &[&str] = &[
+    "SourceChargeComponentId",
+    "PriceElementCode",
+    "PriceElementUsageCode",
+    "SequenceNumber",
+    "ChargeCurrencyCode",
+    "HeaderCurrencyCode",
+    "ChargeCurrencyUnitPrice",
+    "HeaderCurrencyUnitPrice",
+    "ChargeCurrencyExtendedAmount",
+    "HeaderCurrencyExtendedAmount",
+    "RollupFlag",
+    "Explanation",
 ];
 const SHIP_TO_FIELDS: &[&str] = &[
     "PartyId",
@@ -329,6 +367,98 @@ fn create_item(data: &mut OraData, body: &Map<String, Value>) -> Result<Entity, 
     Ok(item)
 }
 
+/// A JSON number as an exact decimal.
+fn amount(value: Option<&Value>) -> Option<Decimal> {
+    value
+        .filter(|v| v.is_number())
+        .and_then(|v| Decimal::from_str(&v.to_string()).ok())
+}
+
+/// A decimal as the JSON number Oracle answers with.
+fn number(value: Decimal) -> Value {
+    value.normalize().to_f64().map_or(Value::Null, |f| json!(f))
+}
+
+/// A line's price: `(unit list price, unit selling price, extended amount)`.
+struct LinePrice {
+    list: Decimal,
+    selling: Decimal,
+    extended: Decimal,
+}
+
+/// A frozen line keeps the price it was sent with, which must include the
+/// header currency unit price and extended amount of its net price.
+fn frozen_price(line: &Map<String, Value>, product: &str) -> Result<LinePrice, OraError> {
+    let missing = || {
+        OraError::bad_request(
+            "FOM-2015290",
+            format!(
+                "The price of the line for item {product} is frozen, so the line must include the header currency unit price and the header currency extended amount."
+            ),
+        )
+    };
+    let charges = line
+        .get("charges")
+        .and_then(Value::as_array)
+        .filter(|c| !c.is_empty())
+        .ok_or_else(missing)?;
+    let mut net = None;
+    let mut list = None;
+    for charge in charges {
+        let charge = charge
+            .as_object()
+            .ok_or_else(|| OraError::bad_request("", "Each charge must be an object."))?;
+        known(charge, CHARGE_FIELDS, "charges")?;
+        for component in charge
+            .get("chargeComponents")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let component = component.as_object().ok_or_else(|| {
+                OraError::bad_request("", "Each charge component must be an object.")
+            })?;
+            known(component, CHARGE_COMPONENT_FIELDS, "chargeComponents")?;
+            let prices = (
+                amount(component.get("HeaderCurrencyUnitPrice")),
+                amount(component.get("HeaderCurrencyExtendedAmount")),
+            );
+            match text(component, "PriceElementUsageCode") {
+                Some("NET_PRICE") => net = Some(prices),
+                Some("LIST_PRICE") => list = prices.0,
+                _ => {}
+            }
+        }
+    }
+    let Some((Some(selling), Some(extended))) = net else {
+        return Err(missing());
+    };
+    Ok(LinePrice {
+        list: list
+            .or_else(|| amount(line.get("UnitListPrice")))
+            .unwrap_or(selling),
+        selling,
+        extended,
+    })
+}
+
+/// An unfrozen line is priced by Oracle Pricing from the price list (the
+/// item's list price), whatever price the source order carried. An item
+/// without a list price is priced 0, so an order without prices still books.
+fn list_price(data: &OraData, product: &str, quantity: Decimal) -> LinePrice {
+    let list = data
+        .items
+        .iter()
+        .find(|i| i["ItemNumber"] == product)
+        .and_then(|i| amount(i.get("ListPrice")))
+        .unwrap_or(Decimal::ZERO);
+    LinePrice {
+        list,
+        selling: list,
+        extended: (quantity * list).round_dp(2),
+    }
+}
+
 fn create_order(
     state: &AppState,
     data: &mut OraData,
@@ -376,6 +506,10 @@ fn create_order(
         .ok_or_else(|| {
             OraError::bad_request("FOM-2015090", "The order must have at least one line.")
         })?;
+    let frozen = body
+        .get("FreezePriceFlag")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let header_id = data.next_id();
     let mut built = Vec::with_capacity(lines.len());
     for line in lines {
@@ -392,10 +526,8 @@ fn create_order(
                 ),
             ));
         }
-        let quantity = line
-            .get("OrderedQuantity")
-            .and_then(Value::as_f64)
-            .filter(|q| *q > 0.0)
+        let quantity = amount(line.get("OrderedQuantity"))
+            .filter(|q| *q > Decimal::ZERO)
             .ok_or_else(|| {
                 OraError::bad_request(
                     "FOM-2015100",
@@ -403,17 +535,21 @@ fn create_order(
                 )
             })?;
         required(line, "OrderedUOMCode")?;
-        let price = line
-            .get("UnitListPrice")
-            .and_then(Value::as_f64)
-            .unwrap_or(0.0);
+        let price = if frozen {
+            frozen_price(line, product)?
+        } else {
+            list_price(data, product, quantity)
+        };
         let mut stored = line.clone();
+        if !frozen {
+            // Pricing replaces whatever the source order carried.
+            stored.remove("charges");
+        }
         stored.insert("LineId".into(), json!(data.next_id()));
         stored.insert("HeaderId".into(), json!(header_id));
-        stored.insert(
-            "ExtendedAmount".into(),
-            json!((quantity * price * 100.0).round() / 100.0),
-        );
+        stored.insert("UnitListPrice".into(), number(price.list));
+        stored.insert("UnitSellingPrice".into(), number(price.selling));
+        stored.insert("ExtendedAmount".into(), number(price.extended));
         stored.insert("StatusCode".into(), json!("OPEN"));
         built.push(Value::Object(stored));
     }

@@ -33,6 +33,7 @@ const ORDER_FIELDS: &[&str] = &[
     "HeaderBillingBlockReason",
     "DeliveryBlockReason",
     "to_Item",
+    "to_Partner",
 ];
 /// Writable `A_SalesOrderItem` properties.
 const ITEM_FIELDS: &[&str] = &[
@@ -54,6 +55,42 @@ const PRICE_FIELDS: &[&str] = &[
     "ConditionQuantity",
     "ConditionQuantityUnit",
 ];
+/// Writable `A_SalesOrderHeaderPartner` properties (the shared metadata's,
+/// plus `to_Address` of the releases that have `A_SalesOrderPartnerAddress`).
+const ORDER_PARTNER_FIELDS: &[&str] = &[
+    "PartnerFunction",
+    "Customer",
+    "Supplier",
+    "Personnel",
+    "ContactPerson",
+    "to_Address",
+];
+/// Writable `A_SalesOrderPartnerAddress` properties the simulator honours.
+const ORDER_PARTNER_ADDRESS_FIELDS: &[&str] = &[
+    "AddresseeFullName",
+    "OrganizationName1",
+    "OrganizationName2",
+    "OrganizationName3",
+    "OrganizationName4",
+    "StreetName",
+    "StreetPrefixName1",
+    "StreetPrefixName2",
+    "StreetSuffixName1",
+    "StreetSuffixName2",
+    "HouseNumber",
+    "CityName",
+    "DistrictName",
+    "PostalCode",
+    "Country",
+    "Region",
+    "CorrespondenceLanguage",
+    "EmailAddress",
+    "PhoneNumber",
+];
+/// Partner functions (SAP's internal codes) taking a customer number: sold-to,
+/// ship-to, bill-to, payer.
+const CUSTOMER_FUNCTIONS: &[&str] = &["AG", "WE", "RE", "RG"];
+
 /// Writable `A_BusinessPartner` properties.
 const PARTNER_FIELDS: &[&str] = &[
     "BusinessPartnerCategory",
@@ -293,7 +330,95 @@ pub(super) fn create_product(
     Ok(entity)
 }
 
-/// `POST A_SalesOrder` with `to_Item` (and item `to_PricingElement`).
+/// The order's partners: those sent in `to_Partner` (with a document address
+/// where given), then SAP's partner determination fills sold-to, ship-to,
+/// bill-to and payer from the sold-to party for every function not sent.
+fn order_partners(
+    data: &S4Data,
+    body: &Map<String, Value>,
+    number: &str,
+    sold_to: &str,
+) -> Result<(Vec<Entity>, Vec<Entity>), SapError> {
+    let mut partners: Vec<Entity> = Vec::new();
+    let mut addresses = Vec::new();
+    for partner in results(body, "to_Partner")? {
+        check_fields(partner, ORDER_PARTNER_FIELDS, "A_SalesOrderHeaderPartner")?;
+        let function = required(partner, "PartnerFunction", "VP/112")?;
+        if partners
+            .iter()
+            .any(|p| text(p, "PartnerFunction") == Some(function))
+        {
+            return Err(SapError::bad_request(
+                "VP/203",
+                format!("Partner function {function} is entered more than once"),
+            ));
+        }
+        if !CUSTOMER_FUNCTIONS.contains(&function) {
+            return Err(SapError::bad_request(
+                "VP/112",
+                format!(
+                    "Partner function {function} is not allowed in the partner determination procedure"
+                ),
+            ));
+        }
+        let customer = required(partner, "Customer", "VP/112")?;
+        if S4Data::find(&data.business_partners, "Customer", customer).is_none() {
+            return Err(SapError::bad_request(
+                "VP/102",
+                format!("Partner {customer} does not exist"),
+            ));
+        }
+        let mut stored = Map::new();
+        stored.insert("SalesOrder".into(), json!(number));
+        stored.insert("PartnerFunction".into(), json!(function));
+        stored.insert("Customer".into(), json!(customer));
+        for key in ["Supplier", "Personnel", "ContactPerson"] {
+            stored.insert(key.into(), json!(text(partner, key).unwrap_or_default()));
+        }
+        let sent = results(partner, "to_Address")?;
+        if sent.len() > 1 {
+            return Err(SapError::bad_request(
+                "V1/889",
+                format!("Partner {function} can have only one address"),
+            ));
+        }
+        if let Some(address) = sent.first() {
+            check_fields(
+                address,
+                ORDER_PARTNER_ADDRESS_FIELDS,
+                "A_SalesOrderPartnerAddress",
+            )?;
+            required(address, "Country", "AM/216")?;
+            let mut stored_address = Map::new();
+            stored_address.insert("SalesOrder".into(), json!(number));
+            stored_address.insert("PartnerFunction".into(), json!(function));
+            stored_address.insert("AddressRepresentationCode".into(), json!(""));
+            for key in ORDER_PARTNER_ADDRESS_FIELDS {
+                stored_address.insert((*key).into(), json!(text(address, key).unwrap_or_default()));
+            }
+            addresses.push(stored_address);
+        }
+        partners.push(stored);
+    }
+    for function in CUSTOMER_FUNCTIONS {
+        if !partners
+            .iter()
+            .any(|p| text(p, "PartnerFunction") == Some(*function))
+        {
+            let mut stored = Map::new();
+            stored.insert("SalesOrder".into(), json!(number));
+            stored.insert("PartnerFunction".into(), json!(function));
+            stored.insert("Customer".into(), json!(sold_to));
+            for key in ["Supplier", "Personnel", "ContactPerson"] {
+                stored.insert(key.into(), json!(""));
+            }
+            partners.push(stored);
+        }
+    }
+    Ok((partners, addresses))
+}
+
+/// `POST A_SalesOrder` with `to_Item` (and item `to_PricingElement`) and `to_Partner`.
 pub(super) fn create_order(
     data: &mut S4Data,
     body: &Map<String, Value>,
@@ -331,7 +456,9 @@ pub(super) fn create_order(
         .unwrap_or("USD")
         .to_owned();
     let number = data.next_order();
+    let (partners, partner_addresses) = order_partners(data, body, &number, sold_to)?;
     let mut built = Vec::with_capacity(items.len());
+    let mut elements = Vec::new();
     let mut total = Decimal::ZERO;
     for (n, item) in (1u32..).zip(items) {
         check_fields(item, ITEM_FIELDS, "A_SalesOrderItem")?;
@@ -349,8 +476,12 @@ pub(super) fn create_order(
                 "Enter a quantity greater than zero",
             ));
         }
-        let mut rate = Decimal::ZERO;
-        for element in results(item, "to_PricingElement")? {
+        let item_number = text(item, "SalesOrderItem")
+            .map(str::to_owned)
+            .unwrap_or_else(|| (n * 10).to_string());
+        // Without a manual price the simulator has no condition records: the item is priced 0.
+        let mut net = Decimal::ZERO;
+        for (counter, element) in (1u32..).zip(results(item, "to_PricingElement")?) {
             check_fields(element, PRICE_FIELDS, "A_SalesOrderItemPrElement")?;
             let condition = required(element, "ConditionType", "V1/250")?;
             if !manual_conditions.iter().any(|c| c == condition) {
@@ -359,13 +490,40 @@ pub(super) fn create_order(
                     format!("Condition type {condition} cannot be entered manually"),
                 ));
             }
-            rate = decimal(element.get("ConditionRateValue"), "ConditionRateValue")?;
+            let rate = decimal(element.get("ConditionRateValue"), "ConditionRateValue")?;
+            let per = match element.get("ConditionQuantity") {
+                None => Decimal::ONE,
+                Some(value) => decimal(Some(value), "ConditionQuantity")?,
+            };
+            if per <= Decimal::ZERO {
+                return Err(SapError::bad_request(
+                    "V1/251",
+                    "The pricing unit of a condition must be greater than zero",
+                ));
+            }
+            net = (quantity * rate / per).round_dp(2);
+            let mut stored = Map::new();
+            stored.insert("SalesOrder".into(), json!(number));
+            stored.insert("SalesOrderItem".into(), json!(item_number));
+            stored.insert("PricingProcedureStep".into(), json!("10"));
+            stored.insert("PricingProcedureCounter".into(), json!(counter.to_string()));
+            stored.insert("ConditionType".into(), json!(condition));
+            stored.insert("ConditionRateValue".into(), json!(rate.to_string()));
+            stored.insert(
+                "ConditionCurrency".into(),
+                json!(text(element, "ConditionCurrency").unwrap_or(&currency)),
+            );
+            stored.insert("ConditionQuantity".into(), json!(per.to_string()));
+            stored.insert(
+                "ConditionQuantityUnit".into(),
+                json!(text(element, "ConditionQuantityUnit").unwrap_or_default()),
+            );
+            stored.insert("ConditionAmount".into(), json!(net.to_string()));
+            stored.insert("TransactionCurrency".into(), json!(currency));
+            stored.insert("ConditionIsManuallyChanged".into(), json!(true));
+            elements.push(stored);
         }
-        let net = (quantity * rate).round_dp(2);
         total += net;
-        let item_number = text(item, "SalesOrderItem")
-            .map(str::to_owned)
-            .unwrap_or_else(|| (n * 10).to_string());
         let mut entity = Map::new();
         entity.insert("SalesOrder".into(), json!(number));
         entity.insert("SalesOrderItem".into(), json!(item_number));
@@ -457,5 +615,8 @@ pub(super) fn create_order(
     tracing::debug!(order = %number, customer = %partner_name, "Sales order created.");
     data.sales_orders.push(order.clone());
     data.items.extend(built);
+    data.partners.extend(partners);
+    data.partner_addresses.extend(partner_addresses);
+    data.pricing_elements.extend(elements);
     Ok(order)
 }

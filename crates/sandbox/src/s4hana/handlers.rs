@@ -220,6 +220,15 @@ fn dispatch(
                     .into_response(),
             )
         }
+        (SALES_ORDER, "A_SalesOrder", Some(number), Some("to_Partner"), &Method::GET) => {
+            let data = state.data.read();
+            S4Data::find(&data.sales_orders, "SalesOrder", number)
+                .ok_or_else(|| SapError::not_found("A_SalesOrder"))?;
+            Ok(
+                axum::Json(json!({ "d": { "results": partners(call, &data, number) } }))
+                    .into_response(),
+            )
+        }
         (BUSINESS_PARTNER, "A_BusinessPartner", None, None, &Method::GET) => {
             let data = state.data.read();
             collection(
@@ -267,15 +276,89 @@ fn dispatch(
     }
 }
 
+/// True when `$expand` names `nav` (or a path through it, `nav/…`).
+fn expanded(call: &Call, nav: &str) -> bool {
+    call.query.expand.iter().any(|e| {
+        e == nav
+            || e.strip_prefix(nav)
+                .is_some_and(|rest| rest.starts_with('/'))
+    })
+}
+
+/// A row of a composite-key entity set with its `__metadata`.
+fn render_row(
+    call: &Call,
+    set: &str,
+    type_name: &str,
+    key: &str,
+    row: &Entity,
+) -> Map<String, Value> {
+    let mut rendered = call.render(set, type_name, key, row);
+    let uri = format!("{}/{set}({key})", call.base);
+    rendered.insert(
+        "__metadata".into(),
+        json!({ "id": uri, "uri": uri, "type": format!("{}.{type_name}", call.service) }),
+    );
+    rendered
+}
+
 fn items(call: &Call, data: &S4Data, order: &str) -> Vec<Value> {
+    let with_prices = call
+        .query
+        .expand
+        .iter()
+        .any(|e| e == "to_Item/to_PricingElement");
     data.items_of(order)
         .iter()
         .map(|item| {
-            let key = format!("{order}',SalesOrderItem='{}", text(item, "SalesOrderItem").unwrap_or_default());
-            let mut rendered = call.render("A_SalesOrderItem", "A_SalesOrderItemType", &key, item);
+            let item_number = text(item, "SalesOrderItem").unwrap_or_default();
             // Item keys are composite: A_SalesOrderItem(SalesOrder='1',SalesOrderItem='10').
-            let uri = format!("{}/A_SalesOrderItem(SalesOrder='{key}')", call.base);
-            rendered.insert("__metadata".into(), json!({ "id": uri, "uri": uri, "type": format!("{}.A_SalesOrderItemType", call.service) }));
+            let key = format!("SalesOrder='{order}',SalesOrderItem='{item_number}'");
+            let mut rendered = render_row(call, "A_SalesOrderItem", "A_SalesOrderItemType", &key, item);
+            if with_prices {
+                let elements: Vec<Value> = S4Data::of_order(&data.pricing_elements, order)
+                    .iter()
+                    .filter(|e| text(e, "SalesOrderItem") == Some(item_number))
+                    .map(|e| {
+                        let key = format!(
+                            "SalesOrder='{order}',SalesOrderItem='{item_number}',PricingProcedureStep='{}',PricingProcedureCounter='{}'",
+                            text(e, "PricingProcedureStep").unwrap_or_default(),
+                            text(e, "PricingProcedureCounter").unwrap_or_default()
+                        );
+                        Value::Object(render_row(call, "A_SalesOrderItemPrElement", "A_SalesOrderItemPrElementType", &key, e))
+                    })
+                    .collect();
+                rendered.insert("to_PricingElement".into(), json!({ "results": elements }));
+            }
+            Value::Object(rendered)
+        })
+        .collect()
+}
+
+/// The order's partners; with `$expand=to_Partner/to_Address` each carries its document address.
+fn partners(call: &Call, data: &S4Data, order: &str) -> Vec<Value> {
+    let with_address = call
+        .query
+        .expand
+        .iter()
+        .any(|e| e == "to_Partner/to_Address");
+    S4Data::of_order(&data.partners, order)
+        .iter()
+        .map(|partner| {
+            let function = text(partner, "PartnerFunction").unwrap_or_default();
+            let key = format!("SalesOrder='{order}',PartnerFunction='{function}'");
+            let mut rendered = render_row(call, "A_SalesOrderHeaderPartner", "A_SalesOrderHeaderPartnerType", &key, partner);
+            if with_address {
+                let addresses: Vec<Value> = S4Data::of_order(&data.partner_addresses, order)
+                    .iter()
+                    .filter(|a| text(a, "PartnerFunction") == Some(function))
+                    .map(|a| {
+                        let key = format!("SalesOrder='{order}',PartnerFunction='{function}',AddressRepresentationCode=''");
+                        Value::Object(render_row(call, "A_SalesOrderPartnerAddress", "A_SalesOrderPartnerAddressType", &key, a))
+                    })
+                    .collect();
+                rendered.insert("to_Address".into(), json!({ "results": addresses }));
+            }
             Value::Object(rendered)
         })
         .collect()
@@ -289,12 +372,14 @@ fn expand_order_into(call: &Call, data: &S4Data, number: &str, d: &mut Map<Strin
         "to_PricingElement",
         "to_PaymentPlanItemDetails",
     ] {
-        let value = if nav == "to_Item" && call.query.expand.iter().any(|e| e == "to_Item") {
-            json!({ "results": items(call, data, number) })
-        } else {
-            json!({ "__deferred": { "uri": format!("{base}/{nav}") } })
+        let value = match nav {
+            "to_Item" if expanded(call, nav) => json!({ "results": items(call, data, number) }),
+            "to_Partner" if expanded(call, nav) => {
+                json!({ "results": partners(call, data, number) })
+            }
+            _ => json!({ "__deferred": { "uri": format!("{base}/{nav}") } }),
         };
-        if call.query.select.is_empty() || call.query.expand.iter().any(|e| e == nav) {
+        if call.query.select.is_empty() || expanded(call, nav) {
             d.insert(nav.into(), value);
         }
     }

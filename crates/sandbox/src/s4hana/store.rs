@@ -1,5 +1,6 @@
 //! The system's state: business partners (with roles and customer sales
-//! areas), products and sales orders with items, stored in OData V2 JSON form
+//! areas), products and sales orders with items, item price conditions,
+//! partners and partner addresses, stored in OData V2 JSON form
 //! (decimals as strings, dates as `/Date(ms)/`).
 
 use serde::{Deserialize, Serialize};
@@ -20,6 +21,15 @@ pub(crate) struct S4Data {
     pub(crate) products: Vec<Entity>,
     pub(crate) sales_orders: Vec<Entity>,
     pub(crate) items: Vec<Entity>,
+    /// `A_SalesOrderHeaderPartner` of every order.
+    #[serde(default)]
+    pub(crate) partners: Vec<Entity>,
+    /// `A_SalesOrderPartnerAddress`: document addresses of order partners.
+    #[serde(default)]
+    pub(crate) partner_addresses: Vec<Entity>,
+    /// `A_SalesOrderItemPrElement` entered with the items.
+    #[serde(default)]
+    pub(crate) pricing_elements: Vec<Entity>,
     next_partner: u64,
     next_order: u64,
 }
@@ -32,6 +42,9 @@ impl Default for S4Data {
             products: Vec::new(),
             sales_orders: Vec::new(),
             items: Vec::new(),
+            partners: Vec::new(),
+            partner_addresses: Vec::new(),
+            pricing_elements: Vec::new(),
             next_partner: FIRST_PARTNER,
             next_order: FIRST_ORDER,
         }
@@ -94,12 +107,16 @@ impl S4Data {
             .any(|(c, o, ch, d)| c == customer && o == org && ch == channel && d == division)
     }
 
-    /// The items of one order, by item number.
-    pub(crate) fn items_of(&self, order: &str) -> Vec<Entity> {
-        self.items
-            .iter()
-            .filter(|i| text(i, "SalesOrder") == Some(order))
+    /// The rows of `set` belonging to one order.
+    pub(crate) fn of_order(set: &[Entity], order: &str) -> Vec<Entity> {
+        set.iter()
+            .filter(|e| text(e, "SalesOrder") == Some(order))
             .cloned()
             .collect()
+    }
+
+    /// The items of one order, by item number.
+    pub(crate) fn items_of(&self, order: &str) -> Vec<Entity> {
+        Self::of_order(&self.items, order)
     }
 }
