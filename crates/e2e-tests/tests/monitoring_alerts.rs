@@ -228,10 +228,7 @@ async fn outside_business_hours_a_silent_flow_does_not_page_and_failed_deliverie
     // Slack always fails (more failures than retries).
     let sinks = Sinks::start(1000).await?;
     // Business hours only on a day that is neither today nor tomorrow in Berlin.
-    let other_day = (Utc::now() + chrono::Duration::days(3))
-        .weekday()
-        .to_string()
-        .to_lowercase();
+    let other_day = another_day();
     let monitoring =
         Monitoring::start_with(&stack, &sinks.config(&format!("\"{other_day}\""), 1000, 1)).await?;
 
@@ -392,5 +389,111 @@ async fn a_flow_paused_by_its_breaker_alerts_until_the_breaker_closes() -> anyho
         .map(|items| items.iter().filter_map(|e| e["outcome"].as_str()).collect())
         .unwrap_or_default();
     assert_eq!(outcomes, vec!["breaker_closed", "breaker_opened"]);
+    Ok(())
+}
+
+/// A weekday that is neither today nor tomorrow in any time zone, so the
+/// no-success rule (business hours only) stays out of a test's way.
+fn another_day() -> String {
+    (Utc::now() + chrono::Duration::days(3))
+        .weekday()
+        .to_string()
+        .to_lowercase()
+}
+
+#[tokio::test]
+async fn exhausted_retries_alert_p2_once_across_two_replicas() -> anyhow::Result<()> {
+    // NetSuite is down for good: every delivery fails transiently until
+    // max_deliver (fast schedule), and a high breaker threshold keeps the
+    // flow running so the retries are used up instead of pausing it.
+    let stack = Stack::start(StackOptions {
+        env: vec![("CRMERP__FLOW__BREAKER_THRESHOLD".into(), "1000".into())],
+        retry_schedule: vec!["50ms", "100ms", "200ms"],
+        max_deliver: 4,
+        ..StackOptions::default()
+    })
+    .await?;
+    let sinks = Sinks::start(0).await?;
+    let config = sinks.config(&format!("\"{}\"", another_day()), 1000, 2);
+    let mut monitoring = Monitoring::start_with(&stack, &config).await?;
+    monitoring.add_replica().await?;
+    stack
+        .inject_fault("netsuite", json!({"status": 503, "rate": 1.0}))
+        .await?;
+    let deal = stack
+        .hubspot
+        .create_deal(&DealSpec::complete("Exhausted"))
+        .await?;
+    stack.crm.win(&deal.deal_id).await?;
+
+    let is_exhausted = |p: &Value| {
+        p["payload"]["summary"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("Retries exhausted in deal-to-order"))
+    };
+    let page = eventually("a P2 page for the exhausted retries", WAIT, || async {
+        sinks.pages("trigger").into_iter().find(is_exhausted)
+    })
+    .await?;
+    assert_eq!(
+        page["payload"]["severity"], "error",
+        "P2 is PagerDuty 'error'"
+    );
+    assert!(
+        page["dedup_key"]
+            .as_str()
+            .is_some_and(|k| k.starts_with("dead_letter:")),
+        "{page}"
+    );
+    // Positive control for "once": a later dead letter (P3) is alerted, so
+    // both replicas evaluated again after the P2 went out.
+    stack.clear_fault("netsuite").await?;
+    let later = win_deal_without_address(&stack, "Later").await?;
+    eventually("the later dead letter's Slack message", WAIT, || async {
+        sinks
+            .slack
+            .received()
+            .iter()
+            .any(|(_, b)| b["text"].as_str().is_some_and(|t| mentions_deal(t, &later)))
+            .then_some(())
+    })
+    .await?;
+
+    let pages: Vec<Value> = sinks
+        .pages("trigger")
+        .into_iter()
+        .filter(is_exhausted)
+        .collect();
+    assert_eq!(pages.len(), 1, "{:?}", sinks.pagerduty.received());
+    let slack: Vec<String> = sinks
+        .slack
+        .received()
+        .into_iter()
+        .filter_map(|(_, b)| b["text"].as_str().map(str::to_owned))
+        .filter(|t| t.starts_with("[P2] Retries exhausted in deal-to-order"))
+        .collect();
+    assert_eq!(slack.len(), 1, "{slack:?}");
+    assert!(mentions_deal(&slack[0], &deal.deal_id), "{}", slack[0]);
+    assert!(
+        slack[0].contains("Recommended resolution: "),
+        "{}",
+        slack[0]
+    );
+    let mails: Vec<_> = sinks
+        .smtp
+        .mails()
+        .into_iter()
+        .filter(|m| m.data.contains("Subject: [P2] Retries exhausted"))
+        .collect();
+    assert_eq!(mails.len(), 1, "P2 goes to email too");
+    // Business hours are another day: the failing flow paged nobody for P1.
+    assert!(
+        sinks
+            .pages("trigger")
+            .iter()
+            .all(|p| p["payload"]["severity"] != "critical"),
+        "{:?}",
+        sinks.pagerduty.received()
+    );
     Ok(())
 }
