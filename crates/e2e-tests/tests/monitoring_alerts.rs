@@ -28,12 +28,18 @@ impl Sinks {
     }
 
     fn config(&self, days: &str, lag_threshold: u64, retries: u32) -> String {
+        self.config_with(days, lag_threshold, retries, "")
+    }
+
+    /// [`Sinks::config`] with more `[monitoring.alerts]` keys (`rules`, TOML lines).
+    fn config_with(&self, days: &str, lag_threshold: u64, retries: u32, rules: &str) -> String {
         format!(
             r#"
 [monitoring.alerts]
 evaluate_every = "200ms"
 no_success_window = "2s"
 consumer_lag_threshold = {lag_threshold}
+{rules}
 
 [monitoring.alerts.business_hours]
 timezone = "Europe/Berlin"
@@ -495,5 +501,146 @@ async fn exhausted_retries_alert_p2_once_across_two_replicas() -> anyhow::Result
         "{:?}",
         sinks.pagerduty.received()
     );
+    Ok(())
+}
+
+/// Triggers whose PagerDuty `dedup_key` is `key`.
+fn triggers_for(sinks: &Sinks, key: &str) -> Vec<Value> {
+    sinks
+        .pages("trigger")
+        .into_iter()
+        .filter(|p| p["dedup_key"] == key)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_quiet_period_does_not_page_but_a_real_outage_does() -> anyhow::Result<()> {
+    let stack = Stack::start(StackOptions {
+        env: vec![("CRMERP__FLOW__BREAKER_THRESHOLD".into(), "1000".into())],
+        ..StackOptions::default()
+    })
+    .await?;
+    let sinks = Sinks::start(0).await?;
+    let monitoring = Monitoring::start_with(&stack, &sinks.config(EVERY_DAY, 1000, 2)).await?;
+    let api = monitoring.api(Some(crmerp_testkit::monitoring::VIEWER_TOKEN))?;
+
+    // One success, then nothing at all for longer than the 2 s window.
+    let deal = stack
+        .hubspot
+        .create_deal(&DealSpec::complete("Before The Quiet"))
+        .await?;
+    stack.crm.win(&deal.deal_id).await?;
+    eventually("the success in the event log", WAIT, || async {
+        let (_, events) = api
+            .get("/api/v1/events?flow=deal-to-order&outcome=success")
+            .await
+            .ok()?;
+        (!events["items"].as_array()?.is_empty()).then_some(())
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Positive control: the breaker rule runs after the no-success rule in
+    // the same evaluation, so once its alert is out, a quiet-period
+    // evaluation past the window has happened.
+    publish_breaker(&stack, true, Utc::now().timestamp()).await?;
+    eventually("the breaker alert", WAIT, || async {
+        triggers_for(&sinks, "breaker:deal-to-order:netsuite")
+            .first()
+            .cloned()
+    })
+    .await?;
+    assert!(
+        triggers_for(&sinks, "no_success:deal-to-order").is_empty(),
+        "a quiet period paged: {:?}",
+        sinks.pagerduty.received()
+    );
+
+    // A real outage: NetSuite fails every call, deals are attempted, none succeeds.
+    stack
+        .inject_fault("netsuite", json!({"status": 503, "rate": 1.0}))
+        .await?;
+    let failing = stack
+        .hubspot
+        .create_deal(&DealSpec::complete("During The Outage"))
+        .await?;
+    stack.crm.win(&failing.deal_id).await?;
+    let page = eventually("the P1 page", WAIT, || async {
+        triggers_for(&sinks, "no_success:deal-to-order")
+            .first()
+            .cloned()
+    })
+    .await?;
+    assert_eq!(page["payload"]["severity"], "critical");
+    assert!(
+        page["payload"]["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("while events were attempted")),
+        "{page}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_old_waiting_event_alerts_lag_by_age_and_resolves_when_processed() -> anyhow::Result<()>
+{
+    let mut stack = Stack::start(StackOptions::default()).await?;
+    let sinks = Sinks::start(0).await?;
+    // A count threshold far above the one waiting event: only its age can alert.
+    let config = sinks.config_with(
+        &format!("\"{}\"", another_day()),
+        1000,
+        2,
+        r#"lag_max_age = "3s""#,
+    );
+    let monitoring = Monitoring::start_with(&stack, &config).await?;
+    if let Some(worker) = stack.worker.as_mut() {
+        worker.terminate(Duration::from_secs(10)).await?;
+    }
+    let won_at = std::time::Instant::now();
+    let deal = stack
+        .hubspot
+        .create_deal(&DealSpec::complete("Waiting"))
+        .await?;
+    stack.crm.win(&deal.deal_id).await?;
+    let trigger = eventually("a lag-by-age alert", WAIT, || async {
+        triggers_for(&sinks, "consumer_lag:deal-to-order")
+            .first()
+            .cloned()
+    })
+    .await?;
+    assert!(
+        won_at.elapsed() >= Duration::from_secs(3),
+        "alerted before the event was 3 s old: {trigger}"
+    );
+    assert_eq!(trigger["payload"]["severity"], "error");
+    let summary = trigger["payload"]["summary"].as_str().unwrap_or_default();
+    assert!(
+        summary.starts_with("Consumer deal-to-order is behind: its oldest waiting event is")
+            && summary.ends_with("old (max 3s)"),
+        "{trigger}"
+    );
+    // The age is on /metrics, in seconds.
+    let metrics = reqwest::get(format!("{}/metrics", monitoring.url(0)?))
+        .await?
+        .text()
+        .await?;
+    let age: f64 = metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("crmerp_consumer_oldest_waiting_seconds{consumer=\"deal-to-order\"} ")
+        })
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_default();
+    assert!(age >= 3.0, "age {age} in {metrics}");
+
+    stack.start_worker().await?;
+    eventually("the lag resolved", WAIT, || async {
+        sinks
+            .pages("resolve")
+            .into_iter()
+            .find(|p| p["dedup_key"] == "consumer_lag:deal-to-order")
+    })
+    .await?;
+    assert_eq!(triggers_for(&sinks, "consumer_lag:deal-to-order").len(), 1);
     Ok(())
 }
