@@ -581,6 +581,37 @@ async fn a_quiet_period_does_not_page_but_a_real_outage_does() -> anyhow::Result
 }
 
 #[tokio::test]
+async fn alerting_off_is_warned_at_start_up_and_shown_on_readyz() -> anyhow::Result<()> {
+    let stack = Stack::start(StackOptions {
+        with_worker: false,
+        ..StackOptions::default()
+    })
+    .await?;
+    let off = Monitoring::start(&stack).await?;
+    let response = reqwest::get(format!("{}/readyz", off.url(0)?)).await?;
+    assert_eq!(response.status(), 200, "alerting off does not stop routing");
+    let body: Value = response.json().await?;
+    assert_eq!(body["status"], "ready", "{body}");
+    assert_eq!(body["alerting"], "off", "{body}");
+    assert!(
+        body["alerting_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("no alert channel configured")),
+        "{body}"
+    );
+    let log = std::fs::read_to_string(off.replicas[0].log_path())?;
+    let warning = log
+        .lines()
+        .find(|l| l.contains("Alerting is OFF"))
+        .unwrap_or_default();
+    assert!(
+        warning.contains("WARN") && warning.contains("no alert channel configured"),
+        "no start-up warning in {log}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
 async fn an_old_waiting_event_alerts_lag_by_age_and_resolves_when_processed() -> anyhow::Result<()>
 {
     let mut stack = Stack::start(StackOptions::default()).await?;
@@ -593,6 +624,16 @@ async fn an_old_waiting_event_alerts_lag_by_age_and_resolves_when_processed() ->
         r#"lag_max_age = "3s""#,
     );
     let monitoring = Monitoring::start_with(&stack, &config).await?;
+    // With a channel, readiness says alerting is on and nothing is warned
+    // (the counterpart of the alerting-off test).
+    let ready: Value = reqwest::get(format!("{}/readyz", monitoring.url(0)?))
+        .await?
+        .json()
+        .await?;
+    assert_eq!(ready["alerting"], "on", "{ready}");
+    assert!(ready.get("alerting_reason").is_none(), "{ready}");
+    let log = std::fs::read_to_string(monitoring.replicas[0].log_path())?;
+    assert!(!log.contains("Alerting is OFF"), "{log}");
     if let Some(worker) = stack.worker.as_mut() {
         worker.terminate(Duration::from_secs(10)).await?;
     }
