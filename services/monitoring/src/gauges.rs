@@ -1,4 +1,5 @@
-//! Prometheus gauges read from JetStream: DLQ depth per flow and flow consumer lag.
+//! Prometheus gauges read from JetStream: DLQ depth per flow and flow consumer
+//! lag (pending count and the age of the oldest waiting event).
 //! Refreshed periodically by every replica (gauges, so replicas agree).
 
 use std::time::Duration;
@@ -31,7 +32,13 @@ async fn refresh(js: &jetstream::Context) -> Result<(), async_nats::Error> {
     }
     let stream = js.get_stream(INBOUND_STREAM).await?;
     let infos: Vec<_> = stream.consumers().try_collect().await?;
+    let now = chrono::Utc::now();
     for info in infos {
+        crate::alerts::lag::record_gauge(
+            &info.name,
+            crate::alerts::lag::oldest_waiting(&stream, &info).await?,
+            now,
+        );
         metrics::gauge!("crmerp_consumer_pending", "consumer" => info.name.clone())
             .set(info.num_pending as f64);
         metrics::gauge!("crmerp_consumer_ack_pending", "consumer" => info.name.clone())

@@ -150,12 +150,22 @@ impl Application {
             state.crm_record_url.clone(),
         )
         .map_err(StartError::Alerts)?;
+        let alerting_off = settings.monitoring.alerts.off_reason();
+        if let Some(reason) = alerting_off {
+            // Not fatal (the console and API still serve), but nobody will be
+            // paged: say so loudly once, and on /readyz.
+            tracing::warn!(
+                reason,
+                "Alerting is OFF: no dead letter, outage or lag will notify anyone."
+            );
+        }
         let readiness = Readiness::new();
         let probe = readiness::Probe {
             pool: state.pool.clone(),
             nats: state.js.client(),
             ingest: readiness.clone(),
             timeout: settings.monitoring.db_acquire_timeout,
+            alerting_off,
         };
         let router = with_problem_layers(
             api::router()

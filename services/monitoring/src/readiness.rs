@@ -30,6 +30,9 @@ pub struct Probe {
     pub ingest: Readiness,
     /// How long Postgres may take to answer.
     pub timeout: Duration,
+    /// Why alerting is off, or `None` when it is on. Shown, never a reason to
+    /// stop routing: the API serves without alerts.
+    pub alerting_off: Option<&'static str>,
 }
 
 /// One dependency's state.
@@ -45,6 +48,14 @@ pub struct Check {
 }
 
 impl Probe {
+    /// `"alerting": "on"`, or `"off"` with `"alerting_reason"`.
+    fn alerting(&self) -> serde_json::Value {
+        match self.alerting_off {
+            None => serde_json::json!({"alerting": "on"}),
+            Some(reason) => serde_json::json!({"alerting": "off", "alerting_reason": reason}),
+        }
+    }
+
     /// Checks every dependency now.
     pub async fn check(&self) -> Vec<Check> {
         let postgres =
@@ -78,6 +89,8 @@ struct NotReady<'a> {
     #[serde(flatten)]
     problem: Problem<'a>,
     checks: Vec<Check>,
+    #[serde(flatten)]
+    alerting: serde_json::Value,
 }
 
 async fn readyz(State(probe): State<Probe>) -> Response {
@@ -87,11 +100,10 @@ async fn readyz(State(probe): State<Probe>) -> Response {
         .filter_map(|c| c.error.as_ref().map(|error| format!("{}: {error}", c.name)))
         .collect();
     if failing.is_empty() {
-        return (
-            StatusCode::OK,
-            axum::Json(serde_json::json!({"status": "ready", "checks": checks})),
-        )
-            .into_response();
+        let mut body = probe.alerting();
+        body["status"] = "ready".into();
+        body["checks"] = serde_json::to_value(&checks).unwrap_or_default();
+        return (StatusCode::OK, axum::Json(body)).into_response();
     }
     tracing::warn!(failing = ?failing, "Not ready.");
     let status = StatusCode::SERVICE_UNAVAILABLE;
@@ -103,6 +115,7 @@ async fn readyz(State(probe): State<Probe>) -> Response {
             format!("not ready: {}", failing.join("; ")),
         ),
         checks,
+        alerting: probe.alerting(),
     };
     let mut response = (status, axum::Json(body)).into_response();
     response.headers_mut().insert(

@@ -3,10 +3,13 @@
 //! Rules, evaluated every `evaluate_every` by each replica:
 //! - a new dead letter: Slack and email (P3) with the CRM record link, the ERP
 //!   error and the recommended resolution; retries exhausted: P2;
-//! - a flow with no success for `no_success_window` during business hours
-//!   (time-zone aware): P1 to PagerDuty, resolved when the flow succeeds again;
-//! - a flow consumer with more than `consumer_lag_threshold` pending messages: P2,
-//!   resolved when it drains;
+//! - a flow that is down during business hours (time-zone aware): events were
+//!   attempted or received and none succeeded for `no_success_window` (see
+//!   [`outage`]; a quiet period with no traffic is not an outage): P1 to
+//!   PagerDuty, resolved when the flow succeeds again;
+//! - a flow consumer with more than `consumer_lag_threshold` pending messages,
+//!   or whose oldest waiting event is older than `lag_max_age`: P2, resolved
+//!   when it drains;
 //! - a flow paused by its circuit breaker (a vendor keeps failing): P2,
 //!   resolved when the breaker closes.
 //!
@@ -16,9 +19,12 @@
 //! and only the replica whose write changed the row notifies.
 
 pub mod channels;
+pub mod lag;
 pub mod settings;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_nats::jetstream;
 use chrono::{DateTime, Utc};
@@ -55,11 +61,64 @@ struct ClaimedDeadLetter {
     crm_record_id: String,
 }
 
-#[derive(Debug, sqlx::FromRow)]
-struct FlowActivity {
-    flow: String,
-    first_seen: DateTime<Utc>,
-    last_success: Option<DateTime<Utc>>,
+/// What the event log says about one flow's recent outcomes.
+#[derive(Debug, Default, Clone, sqlx::FromRow)]
+pub struct FlowActivity {
+    /// The flow.
+    pub flow: String,
+    /// Its latest success.
+    pub last_success: Option<DateTime<Utc>>,
+    /// Its first attempt that did not succeed after the latest success.
+    pub first_failure: Option<DateTime<Utc>>,
+    /// Its latest attempt that did not succeed after the latest success.
+    pub last_failure: Option<DateTime<Utc>>,
+}
+
+/// A flow consumer's backlog, read from JetStream.
+struct Backlog {
+    pending: u64,
+    oldest_waiting: Option<DateTime<Utc>>,
+}
+
+/// The no-success rule's thresholds.
+#[derive(Debug, Clone, Copy)]
+pub struct OutageRule {
+    /// How long work must have gone without a success.
+    pub window: Duration,
+    /// A latest failed attempt older than this no longer counts.
+    pub stale_after: Duration,
+}
+
+/// Since when a flow is down at `now`, with the evidence; `None` when it is
+/// not, in particular when there was no traffic at all (a quiet period).
+///
+/// Down means: nothing succeeded for at least `window` while there was work,
+/// either attempts that did not succeed (the first one after the latest
+/// success at least `window` ago, the latest one at most `stale_after` ago),
+/// or an event received and still waiting for the flow (`oldest_waiting`)
+/// for at least `window` with no success since it arrived.
+pub fn outage(
+    now: DateTime<Utc>,
+    rule: OutageRule,
+    activity: &FlowActivity,
+    oldest_waiting: Option<DateTime<Utc>>,
+) -> Option<(DateTime<Utc>, &'static str)> {
+    let window = chrono::Duration::from_std(rule.window).unwrap_or(chrono::Duration::MAX);
+    let stale = chrono::Duration::from_std(rule.stale_after).unwrap_or(chrono::Duration::MAX);
+    let attempted = match (activity.first_failure, activity.last_failure) {
+        (Some(first), Some(last)) if now - last <= stale => Some((first, "attempted")),
+        _ => None,
+    };
+    let received = oldest_waiting.map(|at| {
+        // Waiting since before the latest success: down only since that success.
+        let since = activity.last_success.map_or(at, |success| at.max(success));
+        (since, "received")
+    });
+    [attempted, received]
+        .into_iter()
+        .flatten()
+        .min_by_key(|(since, _)| *since)
+        .filter(|(since, _)| now - *since >= window)
 }
 
 impl Evaluator {
@@ -70,7 +129,7 @@ impl Evaluator {
         settings: AlertSettings,
         crm_record_url: Arc<str>,
     ) -> Result<Option<Self>, String> {
-        if settings.slack.is_none() && settings.email.is_none() && settings.pagerduty.is_none() {
+        if settings.off_reason().is_some() {
             return Ok(None);
         }
         let schedule = settings.business_hours.schedule()?;
@@ -106,9 +165,51 @@ impl Evaluator {
     /// One evaluation of every rule at `now`.
     pub async fn evaluate(&self, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
         self.new_dead_letters().await?;
-        self.no_success(now).await?;
+        let backlogs = self.backlogs(now).await;
+        self.no_success(now, backlogs.as_ref()).await?;
         self.breakers(now).await?;
-        self.consumer_lag().await
+        match backlogs {
+            Some(backlogs) => self.consumer_lag(now, &backlogs).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Each flow consumer's backlog; `None` when JetStream cannot say (the
+    /// lag rule is then skipped, and the no-success rule uses the event log only).
+    async fn backlogs(&self, now: DateTime<Utc>) -> Option<BTreeMap<String, Backlog>> {
+        let stream = match self.js.get_stream(INBOUND_STREAM).await {
+            Ok(stream) => stream,
+            Err(error) => {
+                tracing::warn!(%error, "Cannot read the inbound stream; lag rule skipped.");
+                return None;
+            }
+        };
+        let infos: Vec<_> = match stream.consumers().try_collect().await {
+            Ok(infos) => infos,
+            Err(error) => {
+                tracing::warn!(%error, "Cannot list consumers; lag rule skipped.");
+                return None;
+            }
+        };
+        let mut backlogs = BTreeMap::new();
+        for info in infos {
+            let oldest_waiting = match lag::oldest_waiting(&stream, &info).await {
+                Ok(oldest) => oldest,
+                Err(error) => {
+                    tracing::warn!(%error, consumer = %info.name, "Cannot read the oldest waiting event; lag rule skipped.");
+                    return None;
+                }
+            };
+            lag::record_gauge(&info.name, oldest_waiting, now);
+            backlogs.insert(
+                info.name.clone(),
+                Backlog {
+                    pending: info.num_pending,
+                    oldest_waiting,
+                },
+            );
+        }
+        Some(backlogs)
     }
 
     async fn breakers(&self, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
@@ -192,74 +293,112 @@ impl Evaluator {
         Ok(())
     }
 
-    async fn no_success(&self, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
-        let window = chrono::Duration::from_std(self.settings.no_success_window)
-            .unwrap_or(chrono::Duration::MAX);
+    async fn no_success(
+        &self,
+        now: DateTime<Utc>,
+        backlogs: Option<&BTreeMap<String, Backlog>>,
+    ) -> Result<(), sqlx::Error> {
         let flows: Vec<FlowActivity> = sqlx::query_as(
-            "SELECT flow, min(occurred_at) AS first_seen, \
-               max(occurred_at) FILTER (WHERE outcome = 'success') AS last_success \
-             FROM events WHERE kind = 'outcome' AND occurred_at > $1 - interval '7 days' GROUP BY flow",
+            "WITH recent AS ( \
+               SELECT flow, outcome, occurred_at FROM events \
+               WHERE kind = 'outcome' AND occurred_at > $1 - interval '7 days'), \
+             latest AS ( \
+               SELECT flow, max(occurred_at) FILTER (WHERE outcome = 'success') AS last_success \
+               FROM recent GROUP BY flow) \
+             SELECT l.flow, l.last_success, \
+               min(r.occurred_at) FILTER (WHERE r.outcome <> 'success' \
+                 AND (l.last_success IS NULL OR r.occurred_at > l.last_success)) AS first_failure, \
+               max(r.occurred_at) FILTER (WHERE r.outcome <> 'success' \
+                 AND (l.last_success IS NULL OR r.occurred_at > l.last_success)) AS last_failure \
+             FROM latest l JOIN recent r ON r.flow = l.flow \
+             GROUP BY l.flow, l.last_success",
         )
         .bind(now)
         .fetch_all(&self.pool)
         .await?;
-        for flow in flows {
-            let key = format!("no_success:{}", flow.flow);
-            let since = flow.last_success.unwrap_or(flow.first_seen);
-            if now - since >= window {
-                if self.schedule.contains(now) {
-                    let minutes = self.settings.no_success_window.as_secs() / 60;
-                    let title = format!(
-                        "{}: no successful event for {} (in business hours)",
-                        flow.flow,
-                        if minutes > 0 {
-                            format!("{minutes} min")
-                        } else {
-                            format!("{:?}", self.settings.no_success_window)
-                        }
-                    );
-                    let details = vec![(
-                        "Last success".into(),
-                        flow.last_success.map_or("never".into(), |t| t.to_rfc3339()),
-                    )];
-                    self.open(&key, "no_success", &flow.flow, Severity::P1, title, details)
-                        .await?;
-                }
-            } else {
-                self.resolve(&key).await?;
+        let mut flows: BTreeMap<String, FlowActivity> =
+            flows.into_iter().map(|f| (f.flow.clone(), f)).collect();
+        // A flow whose events wait but never produced an outcome is a flow too.
+        for (name, backlog) in backlogs.into_iter().flatten() {
+            if backlog.oldest_waiting.is_some() {
+                flows.entry(name.clone()).or_insert_with(|| FlowActivity {
+                    flow: name.clone(),
+                    ..FlowActivity::default()
+                });
             }
+        }
+        let rule = OutageRule {
+            window: self.settings.no_success_window,
+            stale_after: self.settings.no_success_stale_after,
+        };
+        for (name, activity) in flows {
+            let key = format!("no_success:{name}");
+            let waiting = backlogs
+                .and_then(|b| b.get(&name))
+                .and_then(|b| b.oldest_waiting);
+            let Some((since, evidence)) = outage(now, rule, &activity, waiting) else {
+                self.resolve(&key).await?;
+                continue;
+            };
+            if !self.schedule.contains(now) {
+                continue;
+            }
+            let title = format!(
+                "{name}: no successful event for {} while events were {evidence} (in business hours)",
+                human(self.settings.no_success_window)
+            );
+            let details = vec![
+                (
+                    "Last success".into(),
+                    activity
+                        .last_success
+                        .map_or("never".into(), |t| t.to_rfc3339()),
+                ),
+                ("Failing since".into(), since.to_rfc3339()),
+            ];
+            self.open(&key, "no_success", &name, Severity::P1, title, details)
+                .await?;
         }
         Ok(())
     }
 
-    async fn consumer_lag(&self) -> Result<(), sqlx::Error> {
-        let infos: Vec<_> = match self.js.get_stream(INBOUND_STREAM).await {
-            Ok(stream) => match stream.consumers().try_collect().await {
-                Ok(infos) => infos,
-                Err(error) => {
-                    tracing::warn!(%error, "Cannot list consumers; lag rule skipped.");
-                    return Ok(());
-                }
-            },
-            Err(error) => {
-                tracing::warn!(%error, "Cannot read the inbound stream; lag rule skipped.");
-                return Ok(());
-            }
-        };
-        for info in infos {
-            let name = info.name.clone();
+    async fn consumer_lag(
+        &self,
+        now: DateTime<Utc>,
+        backlogs: &BTreeMap<String, Backlog>,
+    ) -> Result<(), sqlx::Error> {
+        let max_age =
+            chrono::Duration::from_std(self.settings.lag_max_age).unwrap_or(chrono::Duration::MAX);
+        for (name, backlog) in backlogs {
             let key = format!("consumer_lag:{name}");
-            if info.num_pending > self.settings.consumer_lag_threshold {
-                let title = format!(
-                    "Consumer {name} is behind: {} events pending (threshold {})",
-                    info.num_pending, self.settings.consumer_lag_threshold
-                );
-                let details = vec![("Pending".into(), info.num_pending.to_string())];
-                self.open(&key, "consumer_lag", &name, Severity::P2, title, details)
-                    .await?;
-            } else {
+            let age = backlog.oldest_waiting.map(|t| now - t);
+            let too_many = backlog.pending > self.settings.consumer_lag_threshold;
+            let too_old = age.is_some_and(|age| age > max_age);
+            if !too_many && !too_old {
                 self.resolve(&key).await?;
+                continue;
             }
+            // Whole seconds: the age is a reading, not a setting.
+            let age_text = age.map_or("none".into(), |age| {
+                human(Duration::from_secs(age.num_seconds().max(0).unsigned_abs()))
+            });
+            let title = if too_many {
+                format!(
+                    "Consumer {name} is behind: {} events pending (threshold {})",
+                    backlog.pending, self.settings.consumer_lag_threshold
+                )
+            } else {
+                format!(
+                    "Consumer {name} is behind: its oldest waiting event is {age_text} old (max {})",
+                    human(self.settings.lag_max_age)
+                )
+            };
+            let details = vec![
+                ("Pending".into(), backlog.pending.to_string()),
+                ("Oldest waiting".into(), age_text),
+            ];
+            self.open(&key, "consumer_lag", name, Severity::P2, title, details)
+                .await?;
         }
         Ok(())
     }
@@ -329,5 +468,75 @@ impl Evaluator {
             self.notifier.send(&alert).await;
         }
         Ok(())
+    }
+}
+
+/// `15m`, `2s`, `1h 30m`: a duration as the settings write it.
+fn human(duration: Duration) -> String {
+    humantime_serde::re::humantime::format_duration(duration).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RULE: OutageRule = OutageRule {
+        window: Duration::from_secs(15 * 60),
+        stale_after: Duration::from_secs(60 * 60),
+    };
+
+    fn at(minute: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default()
+            + chrono::Duration::minutes(minute)
+    }
+
+    fn activity(success: Option<i64>, failures: Option<(i64, i64)>) -> FlowActivity {
+        FlowActivity {
+            flow: "deal-to-order".into(),
+            last_success: success.map(at),
+            first_failure: failures.map(|(first, _)| at(first)),
+            last_failure: failures.map(|(_, last)| at(last)),
+        }
+    }
+
+    #[test]
+    fn a_quiet_period_is_not_an_outage() {
+        // Last success two hours ago, nothing since, nothing waiting.
+        assert_eq!(outage(at(120), RULE, &activity(Some(0), None), None), None);
+    }
+
+    #[test]
+    fn attempts_without_a_success_for_the_window_are_an_outage() {
+        let failing = activity(Some(0), Some((10, 24)));
+        assert_eq!(outage(at(24), RULE, &failing, None), None, "only 14 min");
+        assert_eq!(
+            outage(at(25), RULE, &failing, None),
+            Some((at(10), "attempted"))
+        );
+        // Never a success: failing since the first attempt.
+        assert_eq!(
+            outage(at(15), RULE, &activity(None, Some((0, 0))), None),
+            Some((at(0), "attempted"))
+        );
+    }
+
+    #[test]
+    fn a_flow_that_went_quiet_after_failing_stops_paging() {
+        let failed_long_ago = activity(Some(0), Some((10, 20)));
+        assert!(outage(at(80), RULE, &failed_long_ago, None).is_some());
+        assert_eq!(outage(at(81), RULE, &failed_long_ago, None), None);
+    }
+
+    #[test]
+    fn an_event_waiting_for_the_window_is_an_outage() {
+        let quiet = activity(Some(0), None);
+        assert_eq!(outage(at(40), RULE, &quiet, Some(at(30))), None);
+        assert_eq!(
+            outage(at(45), RULE, &quiet, Some(at(30))),
+            Some((at(30), "received"))
+        );
+        // Waiting since before the latest success: down only since that success.
+        let recovered = activity(Some(40), None);
+        assert_eq!(outage(at(50), RULE, &recovered, Some(at(30))), None);
     }
 }

@@ -41,8 +41,15 @@ pub struct AlertSettings {
     /// A flow with no success for this long in business hours pages (P1).
     #[serde(with = "humantime_serde")]
     pub no_success_window: Duration,
+    /// An outage whose latest failed attempt is older than this stops paging:
+    /// the flow went quiet after failing, which is not "down now".
+    #[serde(with = "humantime_serde")]
+    pub no_success_stale_after: Duration,
     /// Pending messages on a flow's consumer above this alert (P2).
     pub consumer_lag_threshold: u64,
+    /// A flow's oldest event waiting for its consumer, older than this, alerts (P2).
+    #[serde(with = "humantime_serde")]
+    pub lag_max_age: Duration,
     /// When the no-success rule applies.
     pub business_hours: BusinessHours,
     /// Channels per severity.
@@ -62,7 +69,9 @@ impl Default for AlertSettings {
         Self {
             evaluate_every: Duration::from_secs(30),
             no_success_window: Duration::from_secs(15 * 60),
+            no_success_stale_after: Duration::from_secs(60 * 60),
             consumer_lag_threshold: 1000,
+            lag_max_age: Duration::from_secs(5 * 60),
             business_hours: BusinessHours::default(),
             routes: Routes::default(),
             slack: None,
@@ -70,6 +79,16 @@ impl Default for AlertSettings {
             pagerduty: None,
             retry: RetrySettings::default(),
         }
+    }
+}
+
+impl AlertSettings {
+    /// Why alerting is off, or `None` when at least one channel is configured.
+    pub fn off_reason(&self) -> Option<&'static str> {
+        (self.slack.is_none() && self.email.is_none() && self.pagerduty.is_none()).then_some(
+            "no alert channel configured: set [monitoring.alerts.slack], \
+             [monitoring.alerts.email] or [monitoring.alerts.pagerduty]",
+        )
     }
 }
 
