@@ -94,8 +94,8 @@ async function loadHealth() {
     <div class="card"><h3>${esc(f.flow)}</h3><dl>
       <dt>Events / hour</dt><dd>${num(f.events_per_hour, 2)}</dd>
       <dt>Success rate</dt><dd>${pct(f.success_rate)}</dd>
-      <dt>DLQ depth</dt><dd>${num(f.dlq_depth)}</dd>
       <dt>Open dead letters</dt><dd>${num(f.open_dead_letters)}</dd>
+      <dt>DLQ stream messages</dt><dd>${num(f.dlq_stream_messages)}</dd>
       <dt>Latency avg / p95</dt><dd>${num(f.avg_latency_ms)} / ${num(f.p95_latency_ms)} ms</dd>
       <dt>Consumer lag</dt><dd>${num(f.consumer_pending)} pending, ${num(f.consumer_ack_pending)} in flight</dd>
     </dl></div>`).join("") || "<p>No flow activity in this window.</p>";
@@ -136,8 +136,13 @@ async function showTimeline(record) {
   if (!record) return;
   const timeline = await api(`/api/v1/timeline?crm_record_id=${encodeURIComponent(record)}`);
   $("#timeline-title").textContent = record;
+  // "received": accepted, waiting for its first outcome (behind a breaker or a retry delay).
+  $("#timeline-state").textContent = timeline.state ? `(${timeline.state})` : "";
   $("#timeline-items").innerHTML = timeline.items.map((e) => `<li><b>${time(e.occurred_at)}</b> ${esc(e.event_type)} — <b>${esc(e.outcome)}</b>
     ${e.erp_order_number ? `order ${esc(e.erp_order_number)}` : ""} ${e.error_message ? `: ${esc(e.error_message)}` : ""} ${e.actor ? `by ${esc(e.actor)}` : ""}</li>`).join("");
+  // Requeue chains: each dead letter names the one it came from and the one it became.
+  $("#timeline-items").innerHTML += (timeline.dead_letters || []).map((d) => `<li class="chain">dead letter ${esc(d.id)} — <b>${esc(d.status)}</b>
+    ${d.previous_dead_letter_id ? `from ${esc(d.previous_dead_letter_id)}` : ""} ${d.next_dead_letter_id ? `→ became ${esc(d.next_dead_letter_id)}` : ""}</li>`).join("");
   $("#timeline").hidden = false;
 }
 
@@ -156,7 +161,8 @@ async function showDeadLetter(id) {
   const d = await api(`/api/v1/dead-letters/${encodeURIComponent(id)}`);
   state.deadLetter = d;
   $("#dl-id").textContent = d.id;
-  $("#dl-state").textContent = d.status;
+  const chain = [d.previous_dead_letter_id && `from ${d.previous_dead_letter_id}`, d.next_dead_letter_id && `became ${d.next_dead_letter_id}`].filter(Boolean);
+  $("#dl-state").textContent = chain.length ? `${d.status} (${chain.join(", ")})` : d.status;
   $("#dl-reason").textContent = `${d.error_category}: ${d.reason}`;
   $("#dl-resolution").textContent = d.resolution;
   $("#dl-link").hidden = !d.crm_record_url;

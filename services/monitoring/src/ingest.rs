@@ -1,4 +1,5 @@
-//! Ingest: durable pull consumers on `OUTCOMES` (`outcome.>`) and `DLQ`
+//! Ingest: durable pull consumers on `INBOUND` (`inbound.>`, every accepted
+//! event, logged as `received`), `OUTCOMES` (`outcome.>`) and `DLQ`
 //! (`dlq.>`) write every message into the event log, a batch per transaction,
 //! and acknowledge only after the commit. A redelivered message is stored once
 //! (unique envelope id), so crashes between commit and ack are harmless.
@@ -9,18 +10,23 @@ use std::time::Duration;
 use async_nats::jetstream::{self, AckKind, consumer};
 use crmerp_proto::{EventEnvelope, Message as _};
 use crmerp_service_kit::Readiness;
-use crmerp_service_kit::topology::{DLQ_STREAM, OUTCOMES_STREAM};
+use crmerp_service_kit::topology::{DLQ_STREAM, INBOUND_STREAM, OUTCOMES_STREAM};
 use futures::StreamExt;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use crate::records::{Record, from_envelope};
+use crate::records::{Record, from_envelope, inbound_from_envelope};
 use crate::store::events::store_batch;
 
 /// Durable consumer of outcomes.
 pub const OUTCOMES_CONSUMER: &str = "monitoring-outcomes";
 /// Durable consumer of dead letters.
 pub const DLQ_CONSUMER: &str = "monitoring-dlq";
+/// Durable consumer of accepted inbound events.
+pub const INBOUND_CONSUMER: &str = "monitoring-inbound";
+
+/// What a decoded envelope becomes in the event log (`None`: not loggable).
+pub type Decoder = fn(&EventEnvelope, &[u8]) -> Option<Record>;
 
 /// One ingest loop's configuration.
 #[derive(Debug, Clone)]
@@ -31,19 +37,29 @@ pub struct IngestSpec {
     pub consumer: &'static str,
     /// Filter subject.
     pub filter: &'static str,
+    /// How its messages become rows.
+    pub decode: Decoder,
 }
 
-/// Both ingest loops.
-pub const SPECS: [IngestSpec; 2] = [
+/// Every ingest loop.
+pub const SPECS: [IngestSpec; 3] = [
+    IngestSpec {
+        stream: INBOUND_STREAM,
+        consumer: INBOUND_CONSUMER,
+        filter: "inbound.>",
+        decode: inbound_from_envelope,
+    },
     IngestSpec {
         stream: OUTCOMES_STREAM,
         consumer: OUTCOMES_CONSUMER,
         filter: "outcome.>",
+        decode: from_envelope,
     },
     IngestSpec {
         stream: DLQ_STREAM,
         consumer: DLQ_CONSUMER,
         filter: "dlq.>",
+        decode: from_envelope,
     },
 ];
 
@@ -149,7 +165,7 @@ async fn write(
         crmerp_service_kit::trace_context::set_parent(&span, message.headers.as_ref());
         let _entered = span.enter();
         match EventEnvelope::decode(message.payload.clone()) {
-            Ok(envelope) => match from_envelope(&envelope, &message.payload) {
+            Ok(envelope) => match (spec.decode)(&envelope, &message.payload) {
                 Some(record) => records.push(record),
                 None => undecodable.push(index),
             },

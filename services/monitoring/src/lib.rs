@@ -1,8 +1,8 @@
 //! Monitoring: the operations team's view of every flow.
 //!
-//! - Ingest ([`ingest`]): durable consumers on `outcome.>` and `dlq.>` write
-//!   each outcome and dead letter into an append-only Postgres event log,
-//!   batched and idempotent.
+//! - Ingest ([`ingest`]): durable consumers on `inbound.>`, `outcome.>` and
+//!   `dlq.>` write each accepted event, outcome and dead letter into an
+//!   append-only Postgres event log, batched and idempotent.
 //! - Ops API ([`api`]): event search, record timelines, dead-letter review
 //!   with correct-and-requeue and discard, every action audited.
 //! - Auth ([`auth`]): bearer tokens with the roles viewer, operator and admin.
@@ -208,6 +208,12 @@ impl Application {
             alerts,
         } = self;
         let tasks = tokio_util::task::TaskTracker::new();
+        tasks.spawn(gauges::run(
+            state.js.clone(),
+            state.pool.clone(),
+            std::time::Duration::from_secs(15),
+            shutdown.clone(),
+        ));
         {
             let (js, shutdown, tasks2) = (state.js.clone(), shutdown.clone(), tasks.clone());
             tasks.spawn(async move {
@@ -230,11 +236,6 @@ impl Application {
                 }
             });
         }
-        tasks.spawn(gauges::run(
-            state.js.clone(),
-            std::time::Duration::from_secs(15),
-            shutdown.clone(),
-        ));
         if let Some(evaluator) = alerts {
             tasks.spawn(evaluator.run(shutdown.clone()));
         }

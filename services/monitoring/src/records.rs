@@ -12,7 +12,7 @@ use serde_json::Value;
 pub struct EventRow {
     /// Envelope id on the bus (unique).
     pub envelope_id: String,
-    /// `outcome`, `dead_letter`, `breaker` or `audit`.
+    /// `inbound`, `outcome`, `dead_letter`, `breaker` or `audit`.
     pub kind: &'static str,
     /// CloudEvents type.
     pub event_type: String,
@@ -88,7 +88,7 @@ pub struct DeadLetterRow {
 /// What one bus message becomes.
 #[derive(Debug, Clone)]
 pub enum Record {
-    /// An outcome: one event row.
+    /// An outcome, or another lone event row (an inbound event, a breaker change).
     Outcome(EventRow),
     /// A dead letter: an event row and a dead-letter row.
     DeadLetter(EventRow, Box<DeadLetterRow>),
@@ -281,6 +281,54 @@ pub fn from_envelope(envelope: &EventEnvelope, raw: &[u8]) -> Option<Record> {
     }
 }
 
+/// The outcome label of an accepted inbound event that no flow has reported on yet.
+pub const RECEIVED: &str = "received";
+
+/// The row of an event accepted onto `INBOUND` (`kind = inbound`, outcome
+/// [`RECEIVED`]), so a trigger is searchable by its record before any flow
+/// reports an outcome. Its time is when it was received: the later of
+/// ingress's acceptance and the envelope's time (a requeue stamps its own).
+pub fn inbound_from_envelope(envelope: &EventEnvelope, _raw: &[u8]) -> Option<Record> {
+    let stamped = time(envelope.time.as_ref());
+    let (crm, accepted) = match envelope.data.as_ref() {
+        Some(Data::DealWon(won)) => (won.deal.clone(), time(won.accepted_at.as_ref())),
+        _ => (None, None),
+    };
+    // Other inbound kinds name their record in the CloudEvents subject, `system/type/id`.
+    let crm = crm.unwrap_or_else(|| record_of_subject(&envelope.subject));
+    let received = stamped
+        .into_iter()
+        .chain(accepted)
+        .max()
+        .unwrap_or_else(Utc::now);
+    Some(Record::Outcome(EventRow {
+        envelope_id: envelope.id.clone(),
+        kind: "inbound",
+        event_type: envelope.r#type.clone(),
+        outcome: RECEIVED.to_owned(),
+        crm,
+        event_id: envelope.id.clone(),
+        correlation_id: envelope.correlation_id.clone(),
+        causation_id: envelope.causation_id.clone(),
+        occurred_at: received,
+        payload: envelope_json(envelope),
+        ..Default::default()
+    }))
+}
+
+/// The record a CloudEvents subject `system/object_type/id` names (empty when it names none).
+fn record_of_subject(subject: &str) -> RecordRef {
+    let mut parts = subject.splitn(3, '/');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(system), Some(object_type), Some(id)) if !id.is_empty() => RecordRef {
+            system: system.to_owned(),
+            object_type: object_type.to_owned(),
+            id: id.to_owned(),
+        },
+        _ => RecordRef::default(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -318,6 +366,56 @@ mod tests {
             ],
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn an_inbound_event_is_received_at_its_acceptance_under_its_record() {
+        let accepted = crmerp_proto::Timestamp {
+            seconds: 1_700_000_100,
+            nanos: 0,
+        };
+        let envelope = EventEnvelope {
+            id: "hubspot:1:deal:7:closedwon:1".into(),
+            r#type: "crm.deal.won".into(),
+            source: "crmerp://ingress/hubspot".into(),
+            time: Some(crmerp_proto::Timestamp {
+                seconds: 1_700_000_000,
+                nanos: 0,
+            }),
+            data: Some(Data::DealWon(DealWon {
+                deal: outcome().crm_record,
+                accepted_at: Some(accepted),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        let Some(Record::Outcome(row)) = inbound_from_envelope(&envelope, b"") else {
+            panic!("an inbound row");
+        };
+        assert_eq!((row.kind, row.outcome.as_str()), ("inbound", RECEIVED));
+        assert_eq!(
+            (row.crm.id.as_str(), row.event_id.as_str()),
+            ("7", envelope.id.as_str())
+        );
+        assert_eq!(row.occurred_at.timestamp(), 1_700_000_100);
+        assert_eq!(row.payload["source"], "crmerp://ingress/hubspot");
+        // Other kinds are found by their CloudEvents subject.
+        let other = EventEnvelope {
+            id: "x".into(),
+            subject: "netsuite/salesOrder/SO1".into(),
+            ..Default::default()
+        };
+        let Some(Record::Outcome(row)) = inbound_from_envelope(&other, b"") else {
+            panic!("an inbound row");
+        };
+        assert_eq!(
+            (
+                row.crm.system.as_str(),
+                row.crm.object_type.as_str(),
+                row.crm.id.as_str()
+            ),
+            ("netsuite", "salesOrder", "SO1")
+        );
     }
 
     #[test]

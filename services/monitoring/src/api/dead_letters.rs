@@ -186,22 +186,41 @@ pub struct DeadLetterDetail {
     deal_error: Option<String>,
 }
 
-async fn load(state: &AppState, id: &str) -> Result<(DeadLetterSummary, EventEnvelope), ApiError> {
-    check_text("id", id.to_owned())?;
-    let (summary, bytes) = dead_letters::get(&state.pool, id)
-        .await?
-        .ok_or(ApiError::NotFound("dead letter"))?;
-    let envelope = EventEnvelope::decode(bytes.as_slice())
-        .map_err(|e| anyhow::anyhow!("stored dead letter {id} does not decode: {e}"))?;
-    Ok((summary, envelope))
+/// A dead letter as loaded for an action: its summary, its envelope, and
+/// its original event as last corrected by an operator, if ever.
+struct Loaded {
+    summary: DeadLetterSummary,
+    envelope: EventEnvelope,
+    corrected: Option<EventEnvelope>,
 }
 
-/// The dead letter's original event and its flow's correction rules.
+async fn load(state: &AppState, id: &str) -> Result<Loaded, ApiError> {
+    check_text("id", id.to_owned())?;
+    let stored = dead_letters::get(&state.pool, id)
+        .await?
+        .ok_or(ApiError::NotFound("dead letter"))?;
+    let envelope = EventEnvelope::decode(stored.envelope.as_slice())
+        .map_err(|e| anyhow::anyhow!("stored dead letter {id} does not decode: {e}"))?;
+    let corrected = stored
+        .corrected_event
+        .map(|bytes| EventEnvelope::decode(bytes.as_slice()))
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("stored correction of {id} does not decode: {e}"))?;
+    Ok(Loaded {
+        summary: stored.summary,
+        envelope,
+        corrected,
+    })
+}
+
+/// The event a requeue of the dead letter starts from, and its flow's
+/// correction rules: the last correction when there is one (so a later
+/// requeue keeps it), else the dead letter's original event.
 fn correction_of<'a>(
     state: &'a AppState,
-    envelope: &'a EventEnvelope,
+    loaded: &'a Loaded,
 ) -> Result<(&'a dyn Correction, &'a EventEnvelope), ApiError> {
-    let Some(Data::DeadLetter(dl)) = &envelope.data else {
+    let Some(Data::DeadLetter(dl)) = &loaded.envelope.data else {
         return Err(ApiError::Conflict("not a dead letter".into()));
     };
     let original = dl.original.as_deref().ok_or_else(|| {
@@ -211,7 +230,7 @@ fn correction_of<'a>(
         .corrections
         .for_flow(&dl.flow)
         .map_err(correction_problem)?;
-    Ok((correction, original))
+    Ok((correction, loaded.corrected.as_ref().unwrap_or(original)))
 }
 
 /// A refused correction as the API answers it.
@@ -267,11 +286,14 @@ async fn detail(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<DeadLetterDetail>, ApiError> {
-    let (summary, envelope) = load(&state, &id).await?;
-    let document = match correction_of(&state, &envelope) {
+    let loaded = load(&state, &id).await?;
+    let document = match correction_of(&state, &loaded) {
         Ok((correction, original)) => current_document(&state, correction, original).await,
         Err(error) => Err(error),
     };
+    let Loaded {
+        summary, envelope, ..
+    } = loaded;
     let (deal, deal_error) = match document {
         Ok(document) => (Some(document), None),
         Err(error) => (None, Some(error.to_string())),
@@ -489,10 +511,10 @@ fn plan_crm_write(
 /// original event and what changed.
 async fn corrected_event(
     state: &AppState,
-    envelope: &EventEnvelope,
+    loaded: &Loaded,
     patch: &json_patch::Patch,
 ) -> Result<Corrected, ApiError> {
-    let (correction, original) = correction_of(state, envelope)?;
+    let (correction, original) = correction_of(state, loaded)?;
     let base = current_document(state, correction, original).await?;
     correction
         .apply(original, &base, patch)
@@ -549,15 +571,19 @@ async fn requeue(
             ));
         }
     }
-    let (summary, envelope) = load(&state, &id).await?;
-    ensure_actionable(&summary.status)?;
+    let loaded = load(&state, &id).await?;
+    ensure_actionable(&loaded.summary.status)?;
     let (corrected, changes) = match &request.patch {
         Some(patch) => {
-            let Corrected { event, changes } = corrected_event(&state, &envelope, patch).await?;
+            let Corrected { event, changes } = corrected_event(&state, &loaded, patch).await?;
             (Some(event), Some(changes))
         }
-        None => (None, None),
+        // Requeued as is, an earlier correction still travels with the event.
+        None => (loaded.corrected.clone(), None),
     };
+    let Loaded {
+        summary, envelope, ..
+    } = loaded;
     let (crm_write, mut crm_report) = match (&corrected, &changes) {
         (Some(event), Some(changes)) => {
             let (write, report) = plan_crm_write(&state, event, changes, request.apply_to_crm)?;
@@ -575,12 +601,18 @@ async fn requeue(
         .map_err(|e| ApiError::Conflict(e.to_string()))?;
     // The audit keeps what changed, whatever shape of patch the caller sent.
     let patch_json = changes.as_ref().and_then(|p| serde_json::to_value(p).ok());
+    // Only a new correction is stored: an unchanged one is there already.
+    let corrected_bytes = changes
+        .is_some()
+        .then(|| corrected.as_ref().map(|e| e.encode_to_vec()))
+        .flatten();
     dead_letters::record_requeue(
         &mut tx,
         &summary,
         &event.id,
         &principal.name,
         patch_json.as_ref(),
+        corrected_bytes.as_deref(),
     )
     .await?;
     // Published inside the transaction: if JetStream refuses, nothing is recorded;
@@ -678,7 +710,7 @@ async fn discard(
             "reason must be at most {MAX_REASON} characters without NUL"
         )));
     }
-    let (summary, _) = load(&state, &id).await?;
+    let summary = load(&state, &id).await?.summary;
     let mut tx = state.pool.begin().await?;
     let (status, _) = dead_letters::lock(&mut tx, &id)
         .await?

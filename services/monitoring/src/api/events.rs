@@ -10,6 +10,9 @@ use crate::AppState;
 use crate::auth::Viewer;
 use crate::error::ApiError;
 use crate::pii;
+use crate::records::RECEIVED;
+use crate::store;
+use crate::store::dead_letters::{DeadLetterFilter, DeadLetterSummary};
 use crate::store::events::{self, Cursor, EventFilter, Page, StoredEvent};
 
 /// The routes of this module.
@@ -59,7 +62,7 @@ pub struct SearchQuery {
         pattern = r"^[^\x00-\x1F\x7F-\x9F]*$"
     )]
     flow: Option<String>,
-    /// `success`, `validation_failure`, `erp_error`, `retry_scheduled`, `dead_lettered`, `requeued`, `discarded`, `resolved`.
+    /// `received` (an accepted inbound event), `success`, `validation_failure`, `erp_error`, `retry_scheduled`, `dead_lettered`, `requeued`, `discarded`, `resolved`.
     #[param(
         min_length = 1,
         max_length = 256,
@@ -146,8 +149,35 @@ pub struct TimelineQuery {
 /// A record's events, oldest first.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Timeline {
+    /// Where the record stands: `received` while an accepted event has no
+    /// outcome yet, else the newest outcome (e.g. `success`,
+    /// `retry_scheduled`, `dead_lettered`); absent without any event.
+    pub state: Option<String>,
     /// The events.
     pub items: Vec<StoredEvent>,
+    /// The record's dead letters, oldest first, each linked to the one it
+    /// came from and the one it became (a requeue that failed again).
+    pub dead_letters: Vec<DeadLetterSummary>,
+}
+
+/// The record's state from its events, oldest first (see [`Timeline::state`]).
+fn record_state(items: &[StoredEvent]) -> Option<String> {
+    let reported = |event_id: &str| {
+        items
+            .iter()
+            .any(|e| matches!(e.kind.as_str(), "outcome" | "dead_letter") && e.event_id == event_id)
+    };
+    if items
+        .iter()
+        .any(|e| e.kind == "inbound" && !reported(&e.event_id))
+    {
+        return Some(RECEIVED.to_owned());
+    }
+    items
+        .iter()
+        .rev()
+        .find(|e| matches!(e.kind.as_str(), "outcome" | "dead_letter"))
+        .map(|e| e.outcome.clone())
 }
 
 /// Every event about one record, oldest first (at most 2,000); give one of the two parameters.
@@ -171,8 +201,25 @@ async fn timeline(
         ));
     }
     let mut items = events::timeline(&state.pool, crm.as_deref(), erp.as_deref()).await?;
+    let mut records: Vec<String> = items.iter().map(|e| e.crm_record_id.clone()).collect();
+    records.sort();
+    records.dedup();
+    let mut dead_letters = Vec::new();
+    for record in records {
+        let filter = DeadLetterFilter {
+            crm_record_id: Some(record),
+            ..DeadLetterFilter::default()
+        };
+        dead_letters.extend(store::dead_letters::list(&state.pool, &filter, 1000).await?);
+    }
+    dead_letters.sort_by(|a, b| (a.dead_lettered_at, &a.id).cmp(&(b.dead_lettered_at, &b.id)));
     if !principal.sees_personal_data() {
         items.iter_mut().for_each(pii::mask_event);
+        dead_letters.iter_mut().for_each(pii::mask_summary);
     }
-    Ok(Json(Timeline { items }))
+    Ok(Json(Timeline {
+        state: record_state(&items),
+        items,
+        dead_letters,
+    }))
 }

@@ -15,7 +15,7 @@ use super::parse_int;
 use crate::AppState;
 use crate::auth::Viewer;
 use crate::error::ApiError;
-use crate::ingest::{DLQ_CONSUMER, OUTCOMES_CONSUMER};
+use crate::ingest::{DLQ_CONSUMER, INBOUND_CONSUMER, OUTCOMES_CONSUMER};
 use crate::store::stats::{self, EndpointTrend, FlowStats, HourBucket};
 
 /// The routes of this module.
@@ -50,7 +50,10 @@ pub struct FlowHealth {
     events_per_hour: f64,
     /// Successes over finished events (successes and failures), 0..1; `None` without any.
     success_rate: Option<f64>,
-    /// Dead letters in JetStream's `DLQ` stream for this flow.
+    /// Messages in JetStream's `DLQ` stream for this flow: every dead letter
+    /// ever published (the stream never deletes), not how many are open.
+    dlq_stream_messages: Option<usize>,
+    /// Deprecated alias of `dlq_stream_messages` (its old name).
     dlq_depth: Option<usize>,
     /// Events waiting for the flow's consumer (not yet delivered).
     consumer_pending: Option<u64>,
@@ -106,7 +109,8 @@ pub async fn consumer_lag(
     Ok((info.num_pending, info.num_ack_pending))
 }
 
-/// Per-flow health: events per hour, success rate, DLQ depth (JetStream),
+/// Per-flow health: events per hour, success rate, open dead letters and
+/// the DLQ stream's size (JetStream),
 /// latency, consumer lag; vendor endpoint response times.
 #[utoipa::path(
     get,
@@ -132,15 +136,17 @@ async fn health(
             .await
             .ok();
         let finished = stats.successes + stats.failures;
+        let stream_messages = dlq.as_ref().map(|counts| {
+            counts
+                .get(&format!("dlq.{}", stats.flow))
+                .copied()
+                .unwrap_or(0)
+        });
         flows.push(FlowHealth {
             events_per_hour: stats.events as f64 / f64::from(hours),
             success_rate: (finished > 0).then(|| stats.successes as f64 / finished as f64),
-            dlq_depth: dlq.as_ref().map(|counts| {
-                counts
-                    .get(&format!("dlq.{}", stats.flow))
-                    .copied()
-                    .unwrap_or(0)
-            }),
+            dlq_stream_messages: stream_messages,
+            dlq_depth: stream_messages,
             consumer_pending: lag.map(|l| l.0),
             consumer_ack_pending: lag.map(|l| l.1),
             stats,
@@ -148,6 +154,7 @@ async fn health(
     }
     let mut event_log_consumers = Vec::new();
     for (stream, consumer) in [
+        (INBOUND_STREAM, INBOUND_CONSUMER),
         (OUTCOMES_STREAM, OUTCOMES_CONSUMER),
         (DLQ_STREAM, DLQ_CONSUMER),
     ] {

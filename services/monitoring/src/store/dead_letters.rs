@@ -7,6 +7,21 @@ use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
 
 use crate::records::EventRow;
 
+/// SQL condition (on alias `d`) of a dead letter still waiting for an
+/// operator or its requeue: `open` or `requeued`, and not followed by a newer
+/// dead letter of its requeued event (that one is counted instead).
+pub const STILL_OPEN: &str = "d.status IN ('open', 'requeued') AND NOT EXISTS ( \
+    SELECT 1 FROM dead_letters n WHERE n.original_event_id = ANY(d.requeue_event_ids))";
+
+/// Open dead letters per flow (see [`STILL_OPEN`]).
+pub async fn open_counts(pool: &PgPool) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT d.flow, count(*) FROM dead_letters d WHERE {STILL_OPEN} GROUP BY d.flow"
+    ))
+    .fetch_all(pool)
+    .await
+}
+
 /// A dead letter as the API lists it.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct DeadLetterSummary {
@@ -46,6 +61,12 @@ pub struct DeadLetterSummary {
     pub discard_reason: String,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+    /// The dead letter this one came from: its requeued event failed again
+    /// and became this one.
+    pub previous_dead_letter_id: Option<String>,
+    /// The dead letter this one became: the newest dead letter of one of its
+    /// requeued events.
+    pub next_dead_letter_id: Option<String>,
 }
 
 /// List filters.
@@ -67,9 +88,15 @@ pub struct DeadLetterFilter {
     pub newer_than: Option<DateTime<Utc>>,
 }
 
+// The chain links are derived (migration 0004), so they hold whichever of the
+// requeue's commit and the new dead letter's ingest comes first.
 const COLUMNS: &str = "id, flow, class, error_category, resolution_code, reason, error_detail, \
     crm_system, crm_object_type, crm_record_id, original_event_id, original_subject, \
-    dead_lettered_at, status, requeue_event_ids, resolved_at, discard_reason, updated_at";
+    dead_lettered_at, status, requeue_event_ids, resolved_at, discard_reason, updated_at, \
+    (SELECT p.id FROM dead_letters p WHERE dead_letters.original_event_id = ANY(p.requeue_event_ids) \
+       ORDER BY p.dead_lettered_at DESC, p.id DESC LIMIT 1) AS previous_dead_letter_id, \
+    (SELECT n.id FROM dead_letters n WHERE n.original_event_id = ANY(dead_letters.requeue_event_ids) \
+       ORDER BY n.dead_lettered_at DESC, n.id DESC LIMIT 1) AS next_dead_letter_id";
 
 /// Lists dead letters, newest first.
 pub async fn list(
@@ -104,11 +131,19 @@ pub async fn list(
     query.build_query_as().fetch_all(pool).await
 }
 
-/// One dead letter and its envelope bytes.
-pub async fn get(
-    pool: &PgPool,
-    id: &str,
-) -> Result<Option<(DeadLetterSummary, Vec<u8>)>, sqlx::Error> {
+/// A stored dead letter with its bytes.
+#[derive(Debug, Clone)]
+pub struct StoredDeadLetter {
+    /// What the API lists.
+    pub summary: DeadLetterSummary,
+    /// The dead-letter envelope as published (protobuf).
+    pub envelope: Vec<u8>,
+    /// Its original event as last corrected by an operator (protobuf), if ever.
+    pub corrected_event: Option<Vec<u8>>,
+}
+
+/// One dead letter and its bytes.
+pub async fn get(pool: &PgPool, id: &str) -> Result<Option<StoredDeadLetter>, sqlx::Error> {
     let summary: Option<DeadLetterSummary> =
         sqlx::query_as(&format!("SELECT {COLUMNS} FROM dead_letters WHERE id = $1"))
             .bind(id)
@@ -117,11 +152,16 @@ pub async fn get(
     let Some(summary) = summary else {
         return Ok(None);
     };
-    let envelope: Vec<u8> = sqlx::query_scalar("SELECT envelope FROM dead_letters WHERE id = $1")
-        .bind(id)
-        .fetch_one(pool)
-        .await?;
-    Ok(Some((summary, envelope)))
+    let (envelope, corrected_event): (Vec<u8>, Option<Vec<u8>>) =
+        sqlx::query_as("SELECT envelope, corrected_event FROM dead_letters WHERE id = $1")
+            .bind(id)
+            .fetch_one(pool)
+            .await?;
+    Ok(Some(StoredDeadLetter {
+        summary,
+        envelope,
+        corrected_event,
+    }))
 }
 
 /// Locks a dead letter for an action and returns its status and requeue count.
@@ -137,24 +177,30 @@ pub async fn lock(
     .await
 }
 
-/// Records a requeue (before the publish, in the caller's transaction).
+/// Records a requeue (before the publish, in the caller's transaction);
+/// `corrected_event` (the corrected original event, protobuf) becomes the base
+/// of later requeues of this dead letter.
 pub async fn record_requeue(
     tx: &mut Transaction<'_, Postgres>,
     dead_letter: &DeadLetterSummary,
     event_id: &str,
     actor: &str,
     correction: Option<&Value>,
+    corrected_event: Option<&[u8]>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE dead_letters SET status = 'requeued', updated_at = now(), \
-         requeue_event_ids = array_append(requeue_event_ids, $2) WHERE id = $1",
+         requeue_event_ids = array_append(requeue_event_ids, $2), \
+         corrected_event = COALESCE($3, corrected_event) WHERE id = $1",
     )
     .bind(&dead_letter.id)
     .bind(event_id)
+    .bind(corrected_event)
     .execute(&mut **tx)
     .await?;
-    let detail =
-        json!({"deadLetterId": dead_letter.id, "requeuedEventId": event_id, "patch": correction});
+    // The chain in the timeline: the requeue names the dead letter it came from.
+    let detail = json!({"deadLetterId": dead_letter.id, "requeuedEventId": event_id, "patch": correction,
+        "previousDeadLetterId": dead_letter.previous_dead_letter_id});
     audit(tx, dead_letter, "requeued", actor, event_id, detail).await
 }
 

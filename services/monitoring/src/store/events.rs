@@ -15,13 +15,13 @@ pub struct StoredEvent {
     pub id: i64,
     /// Envelope id on the bus.
     pub envelope_id: String,
-    /// `outcome`, `dead_letter` or `audit`.
+    /// `inbound`, `outcome`, `dead_letter`, `breaker` or `audit`.
     pub kind: String,
     /// Event type.
     pub event_type: String,
     /// Flow.
     pub flow: String,
-    /// `success`, `validation_failure`, `erp_error`, `retry_scheduled`, `dead_lettered`, or an action.
+    /// `received` (inbound), `success`, `validation_failure`, `erp_error`, `retry_scheduled`, `dead_lettered`, or an action.
     pub outcome: String,
     /// CRM system of the record.
     pub crm_system: String,
@@ -261,15 +261,21 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
-/// Searches the log, newest first, `limit` rows after `cursor`.
+/// Searches the log, newest first, `limit` rows after `cursor`; an inbound
+/// event is listed (as `received`) only while it has no outcome.
 pub async fn search(
     pool: &PgPool,
     filter: &EventFilter,
     cursor: Option<Cursor>,
     limit: i64,
 ) -> Result<Page<StoredEvent>, sqlx::Error> {
-    let mut query =
-        QueryBuilder::<Postgres>::new(format!("SELECT {COLUMNS} FROM events WHERE TRUE"));
+    // An accepted inbound event shows as `received` until its first outcome
+    // (or dead letter); from then on that row speaks for it (the timeline keeps both).
+    let mut query = QueryBuilder::<Postgres>::new(format!(
+        "SELECT {COLUMNS} FROM events WHERE NOT (kind = 'inbound' AND EXISTS ( \
+           SELECT 1 FROM events o WHERE o.event_id = events.event_id \
+           AND o.kind IN ('outcome', 'dead_letter')))"
+    ));
     let text_filters = [
         ("crm_record_id", &filter.crm_record_id),
         ("erp_order_number", &filter.erp_order_number),

@@ -4,6 +4,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
 
+use super::dead_letters::STILL_OPEN;
+
 /// Per-flow processing figures over a window.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct FlowStats {
@@ -21,7 +23,8 @@ pub struct FlowStats {
     pub avg_latency_ms: Option<f64>,
     /// 95th percentile processing time.
     pub p95_latency_ms: Option<f64>,
-    /// Open dead letters now (not yet requeued, resolved or discarded).
+    /// Dead letters waiting now: open, or requeued without an outcome yet
+    /// (a requeue that dead-lettered again counts once, as its newest dead letter).
     pub open_dead_letters: i64,
 }
 
@@ -31,10 +34,10 @@ pub async fn flow_stats(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<FlowStats>, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as(&format!(
         "WITH o AS (SELECT flow, outcome, duration_ms FROM events \
            WHERE kind = 'outcome' AND occurred_at >= $1 AND occurred_at < $2), \
-         flows AS (SELECT DISTINCT flow FROM o UNION SELECT DISTINCT flow FROM dead_letters WHERE status = 'open') \
+         flows AS (SELECT DISTINCT flow FROM o UNION SELECT DISTINCT d.flow FROM dead_letters d WHERE {STILL_OPEN}) \
          SELECT f.flow, \
            (SELECT count(*) FROM o WHERE o.flow = f.flow) AS events, \
            (SELECT count(*) FROM o WHERE o.flow = f.flow AND outcome = 'success') AS successes, \
@@ -42,9 +45,9 @@ pub async fn flow_stats(
            (SELECT count(*) FROM o WHERE o.flow = f.flow AND outcome = 'retry_scheduled') AS retries, \
            (SELECT avg(duration_ms)::float8 FROM o WHERE o.flow = f.flow) AS avg_latency_ms, \
            (SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms) FROM o WHERE o.flow = f.flow) AS p95_latency_ms, \
-           (SELECT count(*) FROM dead_letters d WHERE d.flow = f.flow AND d.status = 'open') AS open_dead_letters \
-         FROM flows f ORDER BY f.flow",
-    )
+           (SELECT count(*) FROM dead_letters d WHERE d.flow = f.flow AND {STILL_OPEN}) AS open_dead_letters \
+         FROM flows f ORDER BY f.flow"
+    ))
     .bind(from)
     .bind(to)
     .fetch_all(pool)
