@@ -12,7 +12,7 @@ use crate::oauth2::{ClientCredentialsConfig, TokenCache};
 /// `kind = "oauth"` with the client-credentials settings.
 ///
 /// `Debug` is safe to log: secrets print as `[REDACTED]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum AuthSettings {
     /// HTTP Basic with a technical (communication) user.
@@ -20,6 +20,7 @@ pub enum AuthSettings {
         /// User name.
         username: String,
         /// Password.
+        #[schemars(with = "crate::config::Secret")]
         password: SecretString,
     },
     /// OAuth 2.0 client credentials.
@@ -29,6 +30,7 @@ pub enum AuthSettings {
         /// Client id.
         client_id: String,
         /// Client secret.
+        #[schemars(with = "crate::config::Secret")]
         client_secret: SecretString,
         /// Requested scope, if the identity provider needs one.
         #[serde(default)]

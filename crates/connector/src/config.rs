@@ -78,3 +78,22 @@ pub(crate) fn check_currency(key: &str, value: &str) -> Result<(), ConfigError> 
         ))
     }
 }
+
+/// The configuration reference's shape of a secret setting (a `SecretString`,
+/// `#[schemars(with = "Secret")]`): a string never shown, so the reference
+/// gives it no default.
+pub struct Secret;
+
+impl schemars::JsonSchema for Secret {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Secret".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "string", "writeOnly": true})
+    }
+}

@@ -26,7 +26,7 @@ pub const RFC3986_RESERVED: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~');
 
 /// Connect and whole-request timeouts of one vendor's HTTP client.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpTimeouts {
     /// TCP + TLS connect timeout in milliseconds (default 5000).

@@ -27,7 +27,7 @@ use crate::{CallLog, ConnectorError, ErrorCategory, ErrorKind};
 /// Settings of a client-credentials grant.
 ///
 /// `Debug` is safe to log: the secret prints as `[REDACTED]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientCredentialsConfig {
     /// Token endpoint, e.g. `https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token`.
@@ -35,6 +35,7 @@ pub struct ClientCredentialsConfig {
     /// OAuth client (application) id.
     pub client_id: String,
     /// OAuth client secret.
+    #[schemars(with = "crate::config::Secret")]
     pub client_secret: SecretString,
     /// Requested scope; omitted from the request when `None`.
     #[serde(default)]

@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use schemars::{Schema, SchemaGenerator};
 use serde::de::DeserializeOwned;
 
 use crate::config::ConfigError;
@@ -186,6 +187,154 @@ fn client(side: &str, kind: &str, timeouts: &HttpTimeouts) -> Result<reqwest::Cl
         .map_err(|e| ConfigError::invalid(format!("{side}.{kind}.timeouts"), e.to_string()))
 }
 
+/// Builds one configuration section's schema.
+pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
+
+/// One vendor's configuration sections, for the generated configuration
+/// reference (`docs/configuration.md`).
+#[derive(Debug, Clone, Copy)]
+pub struct VendorSchema {
+    /// CRM or ERP.
+    pub role: Role,
+    /// The connector name, the value of `crm.kind` / `erp.kind`.
+    pub kind: &'static str,
+    /// `[<role>.<kind>]`: how to reach and authenticate to the vendor.
+    pub section: SchemaFn,
+    /// `[deal_to_order.<role>.<kind>]`: deal-to-order's field maps, for the
+    /// vendors that have any.
+    pub deal_to_order: Option<SchemaFn>,
+}
+
+/// Every vendor's configuration sections, CRMs then ERPs in [`CRM_KINDS`] and
+/// [`ERP_KINDS`] order: the types [`build_crm`] and [`build_erp`] read.
+pub fn vendor_schemas() -> Vec<VendorSchema> {
+    fn vendor(
+        role: Role,
+        kind: &'static str,
+        section: SchemaFn,
+        deal_to_order: Option<SchemaFn>,
+    ) -> VendorSchema {
+        VendorSchema {
+            role,
+            kind,
+            section,
+            deal_to_order,
+        }
+    }
+    vec![
+        vendor(
+            Role::Crm,
+            hubspot::SYSTEM,
+            |g| g.subschema_for::<hubspot::HubSpotConfig>(),
+            Some(|g| g.subschema_for::<hubspot::DealToOrderFields>()),
+        ),
+        vendor(
+            Role::Crm,
+            salesforce::SYSTEM,
+            |g| g.subschema_for::<salesforce::SalesforceConfig>(),
+            Some(|g| g.subschema_for::<salesforce::DealToOrderFields>()),
+        ),
+        vendor(
+            Role::Crm,
+            pipedrive::SYSTEM,
+            |g| g.subschema_for::<pipedrive::PipedriveConfig>(),
+            Some(|g| g.subschema_for::<pipedrive::DealToOrderFields>()),
+        ),
+        vendor(
+            Role::Crm,
+            dynamics365::SYSTEM,
+            |g| g.subschema_for::<dynamics365::Dynamics365Config>(),
+            Some(|g| g.subschema_for::<dynamics365::DealToOrderFields>()),
+        ),
+        vendor(
+            Role::Erp,
+            netsuite::SYSTEM,
+            |g| g.subschema_for::<netsuite::NetSuiteConfig>(),
+            Some(|g| g.subschema_for::<netsuite::DealToOrderFields>()),
+        ),
+        vendor(
+            Role::Erp,
+            tryton::SYSTEM,
+            |g| g.subschema_for::<tryton::TrytonConfig>(),
+            Some(|g| g.subschema_for::<tryton::DealToOrderFields>()),
+        ),
+        vendor(
+            Role::Erp,
+            businesscentral::SYSTEM,
+            |g| g.subschema_for::<businesscentral::BusinessCentralConfig>(),
+            None,
+        ),
+        vendor(
+            Role::Erp,
+            s4hana::SYSTEM,
+            |g| g.subschema_for::<s4hana::S4HanaConfig>(),
+            Some(|g| g.subschema_for::<s4hana::DealToOrderFields>()),
+        ),
+        vendor(
+            Role::Erp,
+            oraclefusion::SYSTEM,
+            |g| g.subschema_for::<oraclefusion::OracleFusionConfig>(),
+            Some(|g| g.subschema_for::<oraclefusion::DealToOrderFields>()),
+        ),
+    ]
+}
+
+/// Schema of `[crm]`: `kind` and every CRM's section; for a settings field
+/// holding the CRM selection (`#[schemars(schema_with = ...)]`).
+pub fn crm_selection_schema(generator: &mut SchemaGenerator) -> Schema {
+    selection_schema(Role::Crm, generator)
+}
+
+/// Schema of `[erp]`: `kind` and every ERP's section.
+pub fn erp_selection_schema(generator: &mut SchemaGenerator) -> Schema {
+    selection_schema(Role::Erp, generator)
+}
+
+/// Schema of `[deal_to_order.crm]`: every CRM's field maps.
+pub fn deal_to_order_crm_schema(generator: &mut SchemaGenerator) -> Schema {
+    field_maps_schema(Role::Crm, generator)
+}
+
+/// Schema of `[deal_to_order.erp]`: every ERP's field maps.
+pub fn deal_to_order_erp_schema(generator: &mut SchemaGenerator) -> Schema {
+    field_maps_schema(Role::Erp, generator)
+}
+
+fn selection_schema(role: Role, generator: &mut SchemaGenerator) -> Schema {
+    let side = role.as_str();
+    let vendors: Vec<VendorSchema> = vendor_schemas()
+        .into_iter()
+        .filter(|v| v.role == role)
+        .collect();
+    let kinds: Vec<&str> = vendors.iter().map(|v| v.kind).collect();
+    let mut properties = serde_json::Map::new();
+    properties.insert(
+        "kind".into(),
+        serde_json::json!({
+            "type": "string",
+            "enum": kinds,
+            "description": format!(
+                "The {} connector in use; its section `[{side}.<kind>]` configures it.",
+                side.to_ascii_uppercase()
+            ),
+        }),
+    );
+    for vendor in &vendors {
+        properties.insert(vendor.kind.into(), (vendor.section)(generator).to_value());
+    }
+    schemars::json_schema!({"type": "object", "properties": properties, "required": ["kind"]})
+}
+
+fn field_maps_schema(role: Role, generator: &mut SchemaGenerator) -> Schema {
+    let mut properties = serde_json::Map::new();
+    for vendor in vendor_schemas().into_iter().filter(|v| v.role == role) {
+        if let Some(maps) = vendor.deal_to_order {
+            properties.insert(vendor.kind.into(), maps(generator).to_value());
+        }
+    }
+    schemars::json_schema!({"type": "object", "properties": properties})
+}
+
 /// The README's capability table for `bundles` (one row per vendor, one column
 /// per [`crate::Capability`]), kept in step with the declarations by a test.
 pub fn capability_table(bundles: &[Capabilities]) -> String {
@@ -279,6 +428,25 @@ mod tests {
                 }
             };
             assert!(ok, "{bundle:?}");
+        }
+    }
+
+    #[test]
+    fn the_reference_lists_every_vendor_in_the_selection_order() {
+        let kinds: Vec<&str> = vendor_schemas().iter().map(|v| v.kind).collect();
+        let expected: Vec<&str> = CRM_KINDS.iter().chain(ERP_KINDS).copied().collect();
+        assert_eq!(kinds, expected);
+        for vendor in vendor_schemas() {
+            let listed = match vendor.role {
+                Role::Crm => CRM_KINDS,
+                Role::Erp => ERP_KINDS,
+            };
+            assert!(
+                listed.contains(&vendor.kind),
+                "{} is not a {:?}",
+                vendor.kind,
+                vendor.role
+            );
         }
     }
 

@@ -2,19 +2,22 @@
 
 use std::time::Duration;
 
+use crmerp_service_kit::settings::HumanDuration;
 use serde::{Deserialize, Deserializer};
 
 /// Consumer and retry settings of one flow.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 pub struct FlowSettings {
     /// How long JetStream waits for an ack before redelivering. Long vendor
     /// calls send in-progress acks every `ack_wait / 3`.
     #[serde(with = "humantime_serde_compat")]
+    #[schemars(with = "HumanDuration")]
     pub ack_wait: Duration,
     /// Deliveries before the message is dead-lettered (1 + retries).
     pub max_deliver: u32,
     /// Delay before retry 1, 2, ...; the last value repeats.
     #[serde(deserialize_with = "duration_list")]
+    #[schemars(with = "Vec<HumanDuration>")]
     pub retry_schedule: Vec<Duration>,
     /// Unacknowledged messages the consumer may hold (NAK-delayed ones count).
     pub max_ack_pending: i64,
@@ -22,9 +25,11 @@ pub struct FlowSettings {
     pub concurrency: usize,
     /// On shutdown, how long in-flight messages may take before they are NAKed.
     #[serde(with = "humantime_serde_compat")]
+    #[schemars(with = "HumanDuration")]
     pub shutdown_grace: Duration,
     /// Delay before retrying a message whose outcome could not be published.
     #[serde(with = "humantime_serde_compat")]
+    #[schemars(with = "HumanDuration")]
     pub publish_retry_delay: Duration,
     /// Consecutive outage failures (5xx, timeouts, connection errors) of one
     /// vendor that pause the flow; a rejected credential pauses it at once.
@@ -32,15 +37,18 @@ pub struct FlowSettings {
     pub breaker_threshold: u32,
     /// While paused, how often the vendor is probed.
     #[serde(default = "default_probe_interval", with = "humantime_serde_compat")]
+    #[schemars(with = "HumanDuration")]
     pub probe_interval: Duration,
     /// How long a create-type effect's claim outlives a holder that stopped
     /// renewing it (crashed, cut off). Must exceed the longest vendor request,
     /// so a live holder's effect finishes before anyone can take over.
     #[serde(default = "default_claim_ttl", with = "humantime_serde_compat")]
+    #[schemars(with = "HumanDuration")]
     pub claim_ttl: Duration,
     /// How long a worker waits for another worker's claim on the same record
     /// before the attempt counts as a (transient) failure.
     #[serde(default = "default_claim_wait", with = "humantime_serde_compat")]
+    #[schemars(with = "HumanDuration")]
     pub claim_wait: Duration,
 }
 
@@ -115,11 +123,16 @@ impl FlowSettings {
 pub(crate) mod humantime_serde_compat {
     use std::time::Duration;
 
-    use serde::{Deserialize, Deserializer};
+    use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let text = String::deserialize(d)?;
         humantime::parse_duration(&text).map_err(serde::de::Error::custom)
+    }
+
+    /// The configuration reference shows defaults as they are written (`10s`).
+    pub fn serialize<S: Serializer>(duration: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&humantime::format_duration(*duration))
     }
 }
 

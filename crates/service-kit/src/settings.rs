@@ -166,8 +166,27 @@ fn not_a_section(name: &str, path: &[String]) -> ConfigError {
     )
 }
 
+/// The configuration reference's shape of a duration setting read with
+/// `humantime` (`#[schemars(with = "HumanDuration")]`): text such as `250ms`,
+/// `30s`, `1h 30m`, shown that way instead of `Duration`'s `{secs, nanos}`.
+pub struct HumanDuration;
+
+impl schemars::JsonSchema for HumanDuration {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "HumanDuration".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "string", "format": "humantime"})
+    }
+}
+
 /// How a service reaches NATS and shapes its streams.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 pub struct NatsSettings {
     /// Server URL(s), comma-separated, e.g. `nats://127.0.0.1:4222`.
     pub url: String,
@@ -176,15 +195,19 @@ pub struct NatsSettings {
     pub replicas: usize,
     /// How long JetStream remembers a `Nats-Msg-Id` for de-duplication.
     #[serde(default = "default_duplicate_window", with = "humantime_serde")]
+    #[schemars(with = "HumanDuration")]
     pub duplicate_window: Duration,
     /// How long inbound events are kept (must exceed the whole retry schedule).
     #[serde(default = "default_inbound_max_age", with = "humantime_serde")]
+    #[schemars(with = "HumanDuration")]
     pub inbound_max_age: Duration,
     /// How long outcomes are kept in JetStream (monitoring keeps them longer in Postgres).
     #[serde(default = "default_outcome_max_age", with = "humantime_serde")]
+    #[schemars(with = "HumanDuration")]
     pub outcome_max_age: Duration,
     /// Timeout for one JetStream request (publish ack, API call).
     #[serde(default = "default_request_timeout", with = "humantime_serde")]
+    #[schemars(with = "HumanDuration")]
     pub request_timeout: Duration,
 }
 

@@ -18,7 +18,7 @@ use tracing_subscriber::{EnvFilter, Layer};
 use crate::log_format::{RedactingJson, RedactingWriter};
 
 /// Log output format.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// One JSON object per line (default; what harnesses and shippers parse).
@@ -29,7 +29,7 @@ pub enum LogFormat {
 }
 
 /// Telemetry settings, section `[telemetry]`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 pub struct TelemetrySettings {
     /// Log format.
     #[serde(default)]

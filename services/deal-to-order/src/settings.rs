@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use crmerp_connector::FlowMaps;
 use crmerp_connector::http_client::HttpTimeouts;
-use crmerp_connector::registry::{DEAL_TO_ORDER, from_section};
+use crmerp_connector::registry::{self, DEAL_TO_ORDER, from_section};
 use crmerp_flow::{FlowSettings, ServiceSettings};
 use crmerp_service_kit::settings::NatsSettings;
 use crmerp_service_kit::telemetry::TelemetrySettings;
@@ -14,7 +14,7 @@ use serde::Deserialize;
 const DEFAULTS: &str = include_str!("../defaults.toml");
 
 /// Everything deal-to-order reads from configuration.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct Settings {
     /// NATS connection and stream shape.
     pub nats: NatsSettings,
@@ -26,13 +26,15 @@ pub struct Settings {
     /// Consumer and retry schedule.
     pub flow: FlowSettings,
     /// Which CRM, and its settings.
+    #[schemars(schema_with = "registry::crm_selection_schema")]
     pub crm: ConnectorSelection,
     /// Which ERP, and its settings.
+    #[schemars(schema_with = "registry::erp_selection_schema")]
     pub erp: ConnectorSelection,
 }
 
 /// Section `[deal_to_order]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct DealToOrderSettings {
     /// Admin listener address.
     pub admin_addr: String,
@@ -41,9 +43,11 @@ pub struct DealToOrderSettings {
     /// Field maps per CRM (`[deal_to_order.crm.<kind>]`); the connector
     /// validates the selected one at start-up.
     #[serde(default)]
+    #[schemars(schema_with = "registry::deal_to_order_crm_schema")]
     pub crm: Option<serde_json::Value>,
     /// Order and customer settings per ERP (`[deal_to_order.erp.<kind>]`).
     #[serde(default)]
+    #[schemars(schema_with = "registry::deal_to_order_erp_schema")]
     pub erp: Option<serde_json::Value>,
 }
 

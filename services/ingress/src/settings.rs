@@ -4,15 +4,15 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crmerp_connector::{dynamics365, hubspot, pipedrive, salesforce};
-use crmerp_service_kit::settings::NatsSettings;
+use crmerp_service_kit::settings::{HumanDuration, NatsSettings};
 use crmerp_service_kit::telemetry::TelemetrySettings;
 use crmerp_service_kit::{ConfigError, load_settings};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 const DEFAULTS: &str = include_str!("../defaults.toml");
 
 /// Everything the ingress service reads from configuration.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct Settings {
     /// NATS connection and stream shape.
     pub nats: NatsSettings,
@@ -26,7 +26,7 @@ pub struct Settings {
 }
 
 /// Section `[ingress]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct IngressSettings {
     /// Address to bind, e.g. `127.0.0.1:8080`.
     pub addr: String,
@@ -41,15 +41,18 @@ pub struct IngressSettings {
     /// the end of the previous response (so it also bounds an idle keep-alive
     /// connection); past it the connection is closed.
     #[serde(default = "default_header_read_timeout", with = "humantime_serde")]
+    #[schemars(with = "HumanDuration")]
     pub header_read_timeout: Duration,
     /// Longest time to receive a whole webhook body once its headers are in;
     /// past it the answer is 408 and the connection is closed.
     #[serde(default = "default_body_read_timeout", with = "humantime_serde")]
+    #[schemars(with = "HumanDuration")]
     pub body_read_timeout: Duration,
     /// Longest time a connection may make no progress on a pending read or
     /// write (e.g. a client that does not read its answer). Must exceed the
     /// longest request handling time (a JetStream publish).
     #[serde(default = "default_idle_timeout", with = "humantime_serde")]
+    #[schemars(with = "HumanDuration")]
     pub idle_timeout: Duration,
     /// Most connections served at once; more are answered 503 and closed.
     #[serde(default = "default_max_connections")]
@@ -63,7 +66,7 @@ pub struct IngressSettings {
 }
 
 /// A sustained rate and a burst, per webhook source.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct RateLimit {
     /// Requests per second, sustained.
     pub per_second: u32,
@@ -107,7 +110,7 @@ fn default_max_connections() -> usize {
 
 /// Section `[crm]`: each vendor's section, read with the connector crate's
 /// webhook settings type (other keys of the section are the API connector's).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct CrmSettings {
     /// `[crm.hubspot]`. Absent: the route answers 404.
     pub hubspot: Option<hubspot::webhook::WebhookSettings>,
@@ -120,6 +123,9 @@ pub struct CrmSettings {
 }
 
 impl Settings {
+    /// The compiled-in defaults (TOML), the lowest configuration layer.
+    pub const DEFAULTS: &str = DEFAULTS;
+
     /// Loads settings from defaults, `CRMERP_CONFIG` and `CRMERP__*` variables.
     pub fn load() -> Result<Self, ConfigError> {
         let settings: Self = load_settings(DEFAULTS)?;

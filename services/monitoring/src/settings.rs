@@ -5,7 +5,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crmerp_service_kit::settings::NatsSettings;
+use crmerp_connector::config::Secret;
+use crmerp_connector::registry;
+use crmerp_service_kit::settings::{HumanDuration, NatsSettings};
 use crmerp_service_kit::telemetry::TelemetrySettings;
 use crmerp_service_kit::{ConfigError, load_settings};
 use rust_decimal::Decimal;
@@ -18,7 +20,7 @@ use crate::auth::{Role, TokenEntry};
 const DEFAULTS: &str = include_str!("../defaults.toml");
 
 /// Everything the monitoring service reads from configuration.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct Settings {
     /// NATS connection and stream shape.
     pub nats: NatsSettings,
@@ -28,6 +30,7 @@ pub struct Settings {
     /// Service-specific keys.
     pub monitoring: MonitoringSettings,
     /// The CRM, used to read a dead-lettered deal for review.
+    #[schemars(schema_with = "registry::crm_selection_schema")]
     pub crm: CrmSelection,
     /// The deal-to-order rules a corrected deal must pass before requeue.
     #[serde(default)]
@@ -35,11 +38,12 @@ pub struct Settings {
 }
 
 /// Section `[monitoring]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct MonitoringSettings {
     /// Address of the ops API and console, e.g. `127.0.0.1:8081`.
     pub addr: String,
     /// Postgres URL of the event log.
+    #[schemars(with = "Secret")]
     pub database_url: SecretString,
     /// Largest number of pooled database connections.
     pub db_max_connections: u32,
@@ -47,11 +51,13 @@ pub struct MonitoringSettings {
     /// 503; also the bound of `/readyz`'s Postgres check. Short, so an outage
     /// answers quickly instead of holding clients.
     #[serde(with = "humantime_serde", default = "default_db_acquire_timeout")]
+    #[schemars(with = "HumanDuration")]
     pub db_acquire_timeout: Duration,
     /// Messages stored per transaction.
     pub batch_size: usize,
     /// How long a batch waits to fill before it is written.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "HumanDuration")]
     pub batch_wait: Duration,
     /// CRM record link template with `{system}`, `{object_type}` and `{id}`; empty: no links.
     #[serde(default)]
@@ -69,7 +75,7 @@ fn default_db_acquire_timeout() -> Duration {
 }
 
 /// One configured API token.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 pub struct TokenSetting {
     /// Who holds it (shown in the audit trail).
     pub name: String,
@@ -97,7 +103,7 @@ impl CrmSelection {
 }
 
 /// The part of `[deal_to_order]` monitoring needs.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 pub struct DealRules {
     /// Smallest order value deal-to-order accepts.
     #[serde(default)]
@@ -105,10 +111,14 @@ pub struct DealRules {
     /// Deal-to-order's CRM field maps (`[deal_to_order.crm.<kind>]`), to read
     /// a dead letter's deal as the flow does.
     #[serde(default)]
+    #[schemars(schema_with = "registry::deal_to_order_crm_schema")]
     pub crm: Option<serde_json::Value>,
 }
 
 impl Settings {
+    /// The compiled-in defaults (TOML), the lowest configuration layer.
+    pub const DEFAULTS: &str = DEFAULTS;
+
     /// Loads and validates settings from defaults, `CRMERP_CONFIG` and `CRMERP__*`.
     pub fn load() -> Result<Self, ConfigError> {
         let settings: Self = load_settings(DEFAULTS)?;

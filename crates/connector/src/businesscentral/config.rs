@@ -12,7 +12,7 @@ pub const DEFAULT_SCOPE: &str = "https://api.businesscentral.dynamics.com/.defau
 /// Settings of the Business Central API v2.0 connector.
 ///
 /// `Debug` is safe to log: the client secret prints as `[REDACTED]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BusinessCentralConfig {
     /// API host (default `https://api.businesscentral.dynamics.com`).
@@ -40,7 +40,9 @@ pub struct BusinessCentralConfig {
 }
 
 /// How sales order lines reach Business Central.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum LinesMode {
     /// One `POST salesOrders` carrying `salesOrderLines` (atomic).
@@ -52,7 +54,7 @@ pub enum LinesMode {
 }
 
 /// The `[erp.businesscentral.oauth]` section: client credentials with Entra ID defaults.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OAuthSettings {
     /// Token endpoint; default derived from the tenant.
@@ -61,6 +63,7 @@ pub struct OAuthSettings {
     /// Application (client) id.
     pub client_id: String,
     /// Client secret.
+    #[schemars(with = "crate::config::Secret")]
     pub client_secret: secrecy::SecretString,
     /// Scope (default [`DEFAULT_SCOPE`]).
     #[serde(default)]

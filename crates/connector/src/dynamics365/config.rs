@@ -10,7 +10,7 @@ use crate::oauth2::ClientCredentialsConfig;
 /// Settings of the Dataverse connector and of its service-endpoint webhook.
 ///
 /// `Debug` is safe to log: secrets print as `[REDACTED]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Dynamics365Config {
     /// Environment URL, e.g. `https://contoso.crm.dynamics.com`.
@@ -56,7 +56,7 @@ impl Dynamics365Config {
 }
 
 /// Deal-to-order's Dataverse field maps: section `[deal_to_order.crm.dynamics365]`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct DealToOrderFields {
     /// Opportunity column receiving the ERP order number (a custom column, e.g. `new_erpordernumber`).

@@ -11,14 +11,16 @@ use serde_json::Value;
 /// so the keys sit in the vendor section beside the API settings.
 ///
 /// `Debug` is safe to log: secrets print as `[REDACTED]`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct WebhookSettings {
     /// `HttpHeader` authentication: the header name of the endpoint's key.
     pub webhook_header_name: String,
     /// `HttpHeader` authentication: the header's value.
+    #[schemars(with = "crate::config::Secret")]
     pub webhook_header_value: SecretString,
     /// `WebhookKey` authentication: the `code` query value.
+    #[schemars(with = "crate::config::Secret")]
     pub webhook_key: SecretString,
 }
 

@@ -8,7 +8,9 @@ use crate::config::{ConfigError, check_base_url, check_currency, check_not_blank
 use crate::http_client::HttpTimeouts;
 
 /// Where the shipping address of a deal comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ShippingSource {
     /// The deal's shipping properties when any is set, else the company address.
@@ -21,7 +23,7 @@ pub enum ShippingSource {
 }
 
 /// Names of the deal properties holding the shipping address.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct ShippingProperties {
     /// Addressee (default `shipping_addressee`).
@@ -72,12 +74,13 @@ impl ShippingProperties {
 /// Settings of the HubSpot connector and of HubSpot webhook verification.
 ///
 /// `Debug` is safe to log: both secrets print as `[REDACTED]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct HubSpotConfig {
     /// API base URL (default `https://api.hubapi.com`).
     pub base_url: String,
     /// Private-app access token, sent as `Authorization: Bearer`.
+    #[schemars(with = "crate::config::Secret")]
     pub access_token: SecretString,
     /// Webhook verification: `client_secret`, `won_stages`, `accept_v1_v2`.
     #[serde(flatten)]
@@ -119,7 +122,7 @@ impl HubSpotConfig {
 }
 
 /// Deal-to-order's HubSpot field maps: section `[deal_to_order.crm.hubspot]`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct DealToOrderFields {
     /// Deal property receiving the ERP order number (default `erp_order_number`).

@@ -9,7 +9,7 @@ use crate::http_client::HttpTimeouts;
 /// Settings of the NetSuite REST connector (token-based authentication).
 ///
 /// `Debug` is safe to log: both secrets print as `[REDACTED]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct NetSuiteConfig {
     /// Account id, e.g. `1234567` or `1234567_SB1`; also the OAuth realm.
@@ -20,10 +20,12 @@ pub struct NetSuiteConfig {
     /// Integration record consumer key.
     pub consumer_key: String,
     /// Integration record consumer secret.
+    #[schemars(with = "crate::config::Secret")]
     pub consumer_secret: SecretString,
     /// Access token id.
     pub token_id: String,
     /// Access token secret.
+    #[schemars(with = "crate::config::Secret")]
     pub token_secret: SecretString,
     /// Deal-to-order's settings, from `[deal_to_order.erp.netsuite]`.
     #[serde(skip)]
@@ -132,7 +134,7 @@ impl NetSuiteConfig {
 }
 
 /// Deal-to-order's NetSuite settings: section `[deal_to_order.erp.netsuite]`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct DealToOrderFields {
     /// Subsidiary of new customers (OneWorld accounts need one).

@@ -9,7 +9,7 @@ use crate::http_client::HttpTimeouts;
 /// Settings of the `salesOrdersForOrderHub` connector.
 ///
 /// `Debug` is safe to log: secrets print as `[REDACTED]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OracleFusionConfig {
     /// Pod host, e.g. `https://fa-abcd-saasfaprod1.fa.ocs.oraclecloud.com`.
@@ -94,7 +94,7 @@ impl OracleFusionConfig {
 }
 
 /// Deal-to-order's Oracle Fusion order settings: section `[deal_to_order.erp.oraclefusion]`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct DealToOrderFields {
     /// Selling business unit, e.g. `Vision Operations`.

@@ -9,7 +9,7 @@ use crate::http_client::HttpTimeouts;
 
 /// OAuth 2.0 for a Pipedrive app: the refresh-token grant, client authenticated
 /// with HTTP Basic as Pipedrive requires.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PipedriveOAuth {
     /// Token endpoint (default `https://oauth.pipedrive.com/oauth/token`).
@@ -18,8 +18,10 @@ pub struct PipedriveOAuth {
     /// The app's client id.
     pub client_id: String,
     /// The app's client secret.
+    #[schemars(with = "crate::config::Secret")]
     pub client_secret: SecretString,
     /// The refresh token from the installation's authorization-code exchange.
+    #[schemars(with = "crate::config::Secret")]
     pub refresh_token: SecretString,
 }
 
@@ -30,12 +32,13 @@ fn default_token_url() -> String {
 /// Settings of the Pipedrive connector and of Pipedrive webhook verification.
 ///
 /// `Debug` is safe to log: secrets print as `[REDACTED]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct PipedriveConfig {
     /// API base (default `https://api.pipedrive.com`; `https://{company}.pipedrive.com` works too).
     pub base_url: String,
     /// Personal API token, sent as `x-api-token`. Either this or `oauth`.
+    #[schemars(with = "crate::config::Secret")]
     pub api_token: SecretString,
     /// OAuth app credentials, used when `api_token` is empty.
     pub oauth: Option<PipedriveOAuth>,
@@ -92,7 +95,7 @@ impl PipedriveConfig {
 }
 
 /// Deal-to-order's Pipedrive field maps: section `[deal_to_order.crm.pipedrive]`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct DealToOrderFields {
     /// Deal custom-field key (the 40-character hash) receiving the ERP order number.

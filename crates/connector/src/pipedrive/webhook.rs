@@ -15,12 +15,13 @@ use crate::config::{ConfigError, check_not_blank};
 /// section beside the API settings.
 ///
 /// `Debug` is safe to log: the password prints as `[REDACTED]`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct WebhookSettings {
     /// Basic-auth user Pipedrive sends webhooks with (`http_auth_user` of the webhook).
     pub webhook_user: String,
     /// Basic-auth password of webhooks (`http_auth_password`).
+    #[schemars(with = "crate::config::Secret")]
     pub webhook_password: SecretString,
 }
 

@@ -17,7 +17,7 @@ pub const REFERENCE_FIELDS: &[(&str, usize)] = &[
 /// Settings of the S/4HANA OData V2 connector.
 ///
 /// `Debug` is safe to log: secrets print as `[REDACTED]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct S4HanaConfig {
     /// Host, e.g. `https://my300000-api.s4hana.cloud.sap`; services live under
@@ -79,7 +79,7 @@ impl S4HanaConfig {
 
 /// Deal-to-order's S/4HANA settings: how its orders and customers are shaped,
 /// section `[deal_to_order.erp.s4hana]`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct DealToOrderFields {
     /// Sales document type of new orders (default `OR`).

@@ -8,7 +8,9 @@ use crate::config::{ConfigError, check_base_url, check_currency, check_not_blank
 use crate::http_client::HttpTimeouts;
 
 /// How the connector obtains its access token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthFlow {
     /// OAuth 2.0 client credentials against the My Domain host (runs as the app's "Run As" user).
@@ -21,7 +23,7 @@ pub enum AuthFlow {
 /// Settings of the Salesforce connector and of Salesforce inbound notifications.
 ///
 /// `Debug` is safe to log: secrets print as `[REDACTED]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct SalesforceConfig {
     /// Host of the token endpoint (`/services/oauth2/token`): `https://login.salesforce.com`
@@ -37,10 +39,12 @@ pub struct SalesforceConfig {
     /// The connected app's consumer key (`client_id`, the JWT `iss`).
     pub client_id: String,
     /// The consumer secret (client credentials only).
+    #[schemars(with = "crate::config::Secret")]
     pub client_secret: SecretString,
     /// The Salesforce username the JWT is issued for (`sub`, JWT bearer only).
     pub username: String,
     /// PEM RSA private key matching the connected app's certificate (JWT bearer only).
+    #[schemars(with = "crate::config::Secret")]
     pub private_key: SecretString,
     /// JWT `aud`: the login host (`https://login.salesforce.com`,
     /// `https://test.salesforce.com` or an Experience Cloud site URL), never a
@@ -184,7 +188,7 @@ impl SalesforceConfig {
 }
 
 /// Deal-to-order's Salesforce field maps: section `[deal_to_order.crm.salesforce]`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct DealToOrderFields {
     /// Opportunity field receiving the ERP order number (default `ERP_Order_Number__c`).

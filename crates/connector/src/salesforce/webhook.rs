@@ -16,7 +16,7 @@ use serde::Deserialize;
 /// vendor section beside the API settings.
 ///
 /// `Debug` is safe to log: the secret prints as `[REDACTED]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct WebhookSettings {
     /// The org id Outbound Messages must carry (15 or 18 characters). Empty:
@@ -24,6 +24,7 @@ pub struct WebhookSettings {
     pub organization_id: String,
     /// Secret of the Standard Webhooks HMAC on Flow/Apex callouts
     /// (`whsec_<base64>` or raw). Empty: callouts are not accepted.
+    #[schemars(with = "crate::config::Secret")]
     pub callout_secret: SecretString,
     /// Opportunity stages that count as won (default `["Closed Won"]`).
     pub won_stages: Vec<String>,

@@ -7,7 +7,7 @@ use crate::config::{ConfigError, check_base_url, check_not_blank};
 use crate::http_client::HttpTimeouts;
 
 /// Where the CRM account reference is kept on the Tryton party.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CustomerKey {
     /// The party `code` (unique in Tryton, so a concurrent create is refused).
@@ -18,7 +18,9 @@ pub enum CustomerKey {
 }
 
 /// How far a new sale is taken through Tryton's workflow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Workflow {
     /// Left in draft: no number yet, so the record id is the order number.
@@ -32,7 +34,7 @@ pub enum Workflow {
 /// Settings of the Tryton JSON-RPC connector.
 ///
 /// `Debug` is safe to log: the password prints as `[REDACTED]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrytonConfig {
     /// Server URL without the database, e.g. `http://127.0.0.1:8000`.
@@ -42,6 +44,7 @@ pub struct TrytonConfig {
     /// Login of the integration user.
     pub username: String,
     /// Its password.
+    #[schemars(with = "crate::config::Secret")]
     pub password: SecretString,
     /// Language code sent at login (default `en`); it picks the language of error messages.
     pub language: String,
@@ -111,7 +114,7 @@ impl TrytonConfig {
 }
 
 /// Deal-to-order's Tryton settings: section `[deal_to_order.erp.tryton]`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct DealToOrderFields {
     /// How far new sales are taken (default `confirm`).

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Datelike, NaiveTime, Utc, Weekday};
 use chrono_tz::Tz;
+use crmerp_connector::config::Secret;
+use crmerp_service_kit::settings::HumanDuration;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
@@ -20,7 +22,7 @@ pub enum Severity {
 }
 
 /// A delivery channel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Channel {
     /// Slack incoming webhook.
@@ -32,14 +34,16 @@ pub enum Channel {
 }
 
 /// Alerting configuration; off unless at least one channel is configured.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct AlertSettings {
     /// How often rules are evaluated.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "HumanDuration")]
     pub evaluate_every: Duration,
     /// A flow with no success for this long in business hours pages (P1).
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "HumanDuration")]
     pub no_success_window: Duration,
     /// An outage whose latest failed attempt is older than this stops paging:
     /// the flow went quiet after failing, which is not "down now".
@@ -93,7 +97,7 @@ impl AlertSettings {
 }
 
 /// Channels per severity.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct Routes {
     /// P1 channels.
@@ -126,7 +130,7 @@ impl Routes {
 }
 
 /// Business hours in one time zone, e.g. Mon-Fri 08:00-18:00 Europe/Berlin.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct BusinessHours {
     /// IANA time zone, e.g. `Europe/Berlin`.
@@ -208,14 +212,17 @@ impl Schedule {
 }
 
 /// Slack incoming webhook.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 pub struct SlackSettings {
     /// The webhook URL (a secret: it grants posting).
+    #[schemars(with = "Secret")]
     pub webhook_url: SecretString,
 }
 
 /// How the SMTP connection is secured.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum SmtpSecurity {
     /// Plain SMTP (a local relay or a test sink only).
@@ -228,7 +235,7 @@ pub enum SmtpSecurity {
 }
 
 /// Email over SMTP.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 pub struct EmailSettings {
     /// SMTP host.
     pub smtp_host: String,
@@ -242,6 +249,7 @@ pub struct EmailSettings {
     pub username: Option<String>,
     /// SMTP password.
     #[serde(default)]
+    #[schemars(with = "Option<Secret>")]
     pub password: Option<SecretString>,
     /// Sender address.
     pub from: String,
@@ -250,12 +258,13 @@ pub struct EmailSettings {
 }
 
 /// PagerDuty Events API v2.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 pub struct PagerDutySettings {
     /// The enqueue URL.
     #[serde(default = "default_pagerduty_url")]
     pub events_url: String,
     /// The service integration's routing key.
+    #[schemars(with = "Secret")]
     pub routing_key: SecretString,
 }
 
@@ -264,16 +273,18 @@ fn default_pagerduty_url() -> String {
 }
 
 /// Delivery retries with exponential backoff.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct RetrySettings {
     /// Retries after the first attempt.
     pub retries: usize,
     /// First delay.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "HumanDuration")]
     pub min_delay: Duration,
     /// Largest delay.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "HumanDuration")]
     pub max_delay: Duration,
 }
 

@@ -22,10 +22,11 @@ pub use signature::{
 /// so the keys sit in the vendor section beside the API settings.
 ///
 /// `Debug` is safe to log: the secret prints as `[REDACTED]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct WebhookSettings {
     /// App client secret, the key of webhook signatures.
+    #[schemars(with = "crate::config::Secret")]
     pub client_secret: SecretString,
     /// Deal stage ids that count as won (default `["closedwon"]`).
     pub won_stages: Vec<String>,
