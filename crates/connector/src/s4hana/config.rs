@@ -115,7 +115,9 @@ pub struct DealToOrderFields {
 }
 
 /// Who prices a new order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Pricing {
     /// The CRM's negotiated unit price, as a manual price condition per item.
@@ -126,7 +128,9 @@ pub enum Pricing {
 }
 
 /// What the system's `API_SALES_ORDER_SRV` can carry of a ship-to address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ShipToAddress {
     /// Its `A_SalesOrderHeaderPartner` has `to_Address`

@@ -48,11 +48,13 @@ pub struct AlertSettings {
     /// An outage whose latest failed attempt is older than this stops paging:
     /// the flow went quiet after failing, which is not "down now".
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "HumanDuration")]
     pub no_success_stale_after: Duration,
     /// Pending messages on a flow's consumer above this alert (P2).
     pub consumer_lag_threshold: u64,
     /// A flow's oldest event waiting for its consumer, older than this, alerts (P2).
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "HumanDuration")]
     pub lag_max_age: Duration,
     /// When the no-success rule applies.
     pub business_hours: BusinessHours,

@@ -39,6 +39,7 @@ pub struct WebhookSettings {
     /// query parameter (default `X-Crmerp-Workflow-Key`).
     pub workflow_key_name: String,
     /// That key's value; empty: workflow webhooks must carry the v3 signature.
+    #[schemars(with = "crate::config::Secret")]
     pub workflow_key: SecretString,
 }
 
