@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crmerp_testkit::hubspot::{CreatedDeal, DealSpec};
+use crmerp_testkit::hubspot::CreatedDeal;
 use crmerp_testkit::monitoring::{Monitoring, MonitoringApi, OPERATOR_TOKEN};
 use crmerp_testkit::{Stack, StackOptions, eventually};
 use serde_json::{Value, json};
@@ -14,24 +14,10 @@ const WAIT: Duration = Duration::from_secs(30);
 
 /// A won deal whose deal and company carry no address: it is dead-lettered.
 async fn win_without_address(stack: &Stack, name: &str) -> anyhow::Result<CreatedDeal> {
-    let mut spec = DealSpec::complete(name);
-    spec.shipping_address = false;
-    let deal = stack.hubspot.create_deal(&spec).await?;
-    if let Some(company) = &deal.company_id {
-        stack
-            .hubspot
-            .update_object(
-                "companies",
-                company,
-                json!({"address": "", "city": "", "zip": "", "country": ""}),
-            )
-            .await?;
-    }
     stack
         .hubspot
-        .move_to_stage(&deal.deal_id, "closedwon")
-        .await?;
-    Ok(deal)
+        .win_deal_without_address(name, json!({}))
+        .await
 }
 
 async fn dead_letter(operator: &MonitoringApi, deal_id: &str) -> anyhow::Result<String> {
