@@ -145,3 +145,56 @@ async fn a_signed_workflow_webhook_is_accepted_and_other_stages_route_nothing() 
     assert_eq!(stack.crm.erp_order_number(&open).await?, None);
     Ok(())
 }
+
+#[tokio::test]
+async fn rejected_workflow_webhooks_get_their_status_and_publish_nothing() -> anyhow::Result<()> {
+    let stack = stack().await?;
+    let url = format!("{}/webhooks/hubspot/workflow", stack.ingress_url()?);
+    let deal_id = deal_in_stage(&stack, "Rejected workflow deal", "closedwon").await?;
+    let body = workflow_body(&deal_id, "closedwon");
+    let now = chrono::Utc::now().timestamp_millis();
+
+    // A v3 signature over another body, and a correct one too old to replay.
+    let wrong = sign_v3("dev-hubspot-client-secret", &url, "{}", now)?;
+    let stale_at = now - 10 * 60 * 1000;
+    let stale = sign_v3("dev-hubspot-client-secret", &url, &body, stale_at)?;
+    for (signature, timestamp) in [(wrong, now), (stale, stale_at)] {
+        let (status, problem) = post(
+            &url,
+            &[
+                ("X-HubSpot-Signature-v3", signature),
+                ("X-HubSpot-Request-Timestamp", timestamp.to_string()),
+            ],
+            &body,
+        )
+        .await?;
+        assert_eq!(status, 401, "{problem}");
+    }
+    // Authenticated, but not JSON, malformed, or larger than the body limit.
+    let key = [(KEY_NAME, WORKFLOW_KEY.to_owned())];
+    let response = reqwest::Client::new()
+        .post(&url)
+        .header(KEY_NAME, WORKFLOW_KEY)
+        .header("content-type", "text/plain")
+        .body(body.clone())
+        .send()
+        .await?;
+    assert_eq!(response.status().as_u16(), 415);
+    let (status, _) = post(&url, &key, "{\"objectId\": ").await?;
+    assert_eq!(status, 400);
+    let oversized = format!(
+        "{{\"objectId\": {deal_id}, \"padding\": \"{}\"}}",
+        "x".repeat(2 * 1024 * 1024)
+    );
+    let (status, _) = post(&url, &key, &oversized).await?;
+    assert_eq!(status, 413);
+
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        stack.stream_messages("INBOUND").await?,
+        0,
+        "no rejected webhook was published"
+    );
+    assert_eq!(stack.crm.erp_order_number(&deal_id).await?, None);
+    Ok(())
+}
