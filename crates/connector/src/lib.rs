@@ -45,6 +45,7 @@ pub use config::ConfigError;
 pub use error::{ConnectorError, ErrorCategory, ErrorKind, truncate_detail};
 pub use field_maps::FlowMaps;
 pub use ports::{
-    Capabilities, Capability, CustomerMaster, DealEditor, DealSource, MissingCapability,
+    Activity, ActivityTimeline, Capabilities, Capability, CustomerMaster, DealEditor,
+    DealFulfilment, DealSource, FollowUpTask, FollowUpTasks, FulfilmentUpdate, MissingCapability,
     OrderRequest, OrderSink, OrderStatusSource, Role, System,
 };

@@ -10,7 +10,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use crmerp_proto::{Account, Deal, OrderStatusChanged, RecordRef, SalesOrder};
+use chrono::{DateTime, Utc};
+use crmerp_proto::{Account, Deal, OrderStatus, OrderStatusChanged, RecordRef, SalesOrder};
 
 use crate::{CallLog, ConnectorError};
 
@@ -130,6 +131,100 @@ pub trait DealEditor: System {
     ) -> Result<(), ConnectorError>;
 }
 
+/// One entry for a CRM record's activity timeline (what the ERP or a carrier
+/// did), written on the deal and, where the CRM links activities to more than
+/// one record, on its account too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Activity {
+    /// Stable idempotency key, unique per business fact (e.g.
+    /// `netsuite-salesOrder-77-dispatched-<source event>`): writing the same key
+    /// twice leaves one entry.
+    pub key: String,
+    /// The CRM deal the activity is about.
+    pub deal_id: String,
+    /// The deal's account in the CRM, when known (the connector looks it up otherwise).
+    pub account_id: Option<String>,
+    /// One-line title, e.g. `Order SO-1042 dispatched with DHL`.
+    pub subject: String,
+    /// Plain-text detail (tracking number, ERP reason, ...).
+    pub body: String,
+    /// When it happened in the source system; the timeline is ordered by it.
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// A CRM's activity timeline: where the sales team reads what happened to a deal.
+#[async_trait]
+pub trait ActivityTimeline: System {
+    /// Writes `activity` unless an entry with its key exists; returns the CRM record.
+    async fn record_activity(
+        &self,
+        activity: &Activity,
+        calls: &CallLog,
+    ) -> Result<RecordRef, ConnectorError>;
+}
+
+/// A follow-up task for the person who owns the customer relationship.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FollowUpTask {
+    /// Stable idempotency key: creating the same key twice leaves one task.
+    pub key: String,
+    /// The CRM deal the task is about.
+    pub deal_id: String,
+    /// The deal's account, when known (the connector looks it up otherwise).
+    pub account_id: Option<String>,
+    /// One-line title, e.g. `Delivery failed: SO-1042`.
+    pub subject: String,
+    /// What happened and the suggested message to the customer.
+    pub body: String,
+    /// When the task is due; the CRM's default when `None`.
+    pub due_at: Option<DateTime<Utc>>,
+}
+
+/// A CRM's tasks: work assigned to a person (the account's owner, falling back
+/// to the deal's owner, which the connector looks up).
+#[async_trait]
+pub trait FollowUpTasks: System {
+    /// Creates `task` for the account's owner unless a task with its key
+    /// exists; returns the CRM task record.
+    async fn create_task(
+        &self,
+        task: &FollowUpTask,
+        calls: &CallLog,
+    ) -> Result<RecordRef, ConnectorError>;
+}
+
+/// Where a deal's order stands in fulfilment, as written onto the deal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FulfilmentUpdate {
+    /// The order's canonical status.
+    pub status: OrderStatus,
+    /// The ERP's order number, e.g. `SO-1042`.
+    pub order_number: String,
+    /// Carrier of the (latest) shipment, when dispatched.
+    pub carrier: Option<String>,
+    /// Its tracking number.
+    pub tracking_number: Option<String>,
+    /// Its public tracking page.
+    pub tracking_url: Option<String>,
+    /// When the order was delivered, once it is.
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+/// A CRM deal's fulfilment fields (status, carrier, tracking number and URL,
+/// delivered time), mapped to the deal's properties by configuration. A
+/// property change is also what a CRM workflow reacts to, e.g. to e-mail the
+/// customer on dispatch.
+#[async_trait]
+pub trait DealFulfilment: System {
+    /// Writes `update` onto the deal; idempotent.
+    async fn write_fulfilment(
+        &self,
+        deal_id: &str,
+        update: &FulfilmentUpdate,
+        calls: &CallLog,
+    ) -> Result<(), ConnectorError>;
+}
+
 /// Which side of an integration a vendor sits on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -162,6 +257,12 @@ pub enum Capability {
     OrderStatusSource,
     /// [`DealEditor`].
     DealEditor,
+    /// [`ActivityTimeline`].
+    ActivityTimeline,
+    /// [`FollowUpTasks`].
+    FollowUpTasks,
+    /// [`DealFulfilment`].
+    DealFulfilment,
 }
 
 impl Capability {
@@ -172,6 +273,9 @@ impl Capability {
         Capability::OrderSink,
         Capability::OrderStatusSource,
         Capability::DealEditor,
+        Capability::ActivityTimeline,
+        Capability::FollowUpTasks,
+        Capability::DealFulfilment,
     ];
 
     /// The name used in errors, docs and the support table, e.g. `order sink`.
@@ -182,6 +286,9 @@ impl Capability {
             Self::OrderSink => "order sink",
             Self::OrderStatusSource => "order status source",
             Self::DealEditor => "deal editor",
+            Self::ActivityTimeline => "activity timeline",
+            Self::FollowUpTasks => "follow-up tasks",
+            Self::DealFulfilment => "deal fulfilment",
         }
     }
 }
@@ -220,6 +327,9 @@ pub struct Capabilities {
     order_sink: Option<Arc<dyn OrderSink>>,
     order_status_source: Option<Arc<dyn OrderStatusSource>>,
     deal_editor: Option<Arc<dyn DealEditor>>,
+    activity_timeline: Option<Arc<dyn ActivityTimeline>>,
+    follow_up_tasks: Option<Arc<dyn FollowUpTasks>>,
+    deal_fulfilment: Option<Arc<dyn DealFulfilment>>,
 }
 
 impl fmt::Debug for Capabilities {
@@ -243,6 +353,9 @@ impl Capabilities {
             order_sink: None,
             order_status_source: None,
             deal_editor: None,
+            activity_timeline: None,
+            follow_up_tasks: None,
+            deal_fulfilment: None,
         }
     }
 
@@ -281,6 +394,27 @@ impl Capabilities {
         self
     }
 
+    /// Declares the [`ActivityTimeline`] port.
+    #[must_use]
+    pub fn with_activity_timeline(mut self, port: Arc<dyn ActivityTimeline>) -> Self {
+        self.activity_timeline = Some(port);
+        self
+    }
+
+    /// Declares the [`FollowUpTasks`] port.
+    #[must_use]
+    pub fn with_follow_up_tasks(mut self, port: Arc<dyn FollowUpTasks>) -> Self {
+        self.follow_up_tasks = Some(port);
+        self
+    }
+
+    /// Declares the [`DealFulfilment`] port.
+    #[must_use]
+    pub fn with_deal_fulfilment(mut self, port: Arc<dyn DealFulfilment>) -> Self {
+        self.deal_fulfilment = Some(port);
+        self
+    }
+
     /// The vendor's system name.
     pub fn system(&self) -> &'static str {
         self.base.system()
@@ -313,6 +447,9 @@ impl Capabilities {
             Capability::OrderSink => self.order_sink.is_some(),
             Capability::OrderStatusSource => self.order_status_source.is_some(),
             Capability::DealEditor => self.deal_editor.is_some(),
+            Capability::ActivityTimeline => self.activity_timeline.is_some(),
+            Capability::FollowUpTasks => self.follow_up_tasks.is_some(),
+            Capability::DealFulfilment => self.deal_fulfilment.is_some(),
         }
     }
 
@@ -353,6 +490,39 @@ impl Capabilities {
     /// The [`DealEditor`] port for `flow`, or an error naming what is missing.
     pub fn deal_editor(&self, flow: &str) -> Result<Arc<dyn DealEditor>, MissingCapability> {
         self.require(flow, Capability::DealEditor, self.deal_editor.clone())
+    }
+
+    /// The [`ActivityTimeline`] port for `flow`, or an error naming what is missing.
+    pub fn activity_timeline(
+        &self,
+        flow: &str,
+    ) -> Result<Arc<dyn ActivityTimeline>, MissingCapability> {
+        self.require(
+            flow,
+            Capability::ActivityTimeline,
+            self.activity_timeline.clone(),
+        )
+    }
+
+    /// The [`FollowUpTasks`] port for `flow`, or an error naming what is missing.
+    pub fn follow_up_tasks(&self, flow: &str) -> Result<Arc<dyn FollowUpTasks>, MissingCapability> {
+        self.require(
+            flow,
+            Capability::FollowUpTasks,
+            self.follow_up_tasks.clone(),
+        )
+    }
+
+    /// The [`DealFulfilment`] port for `flow`, or an error naming what is missing.
+    pub fn deal_fulfilment(
+        &self,
+        flow: &str,
+    ) -> Result<Arc<dyn DealFulfilment>, MissingCapability> {
+        self.require(
+            flow,
+            Capability::DealFulfilment,
+            self.deal_fulfilment.clone(),
+        )
     }
 
     fn require<P: ?Sized>(

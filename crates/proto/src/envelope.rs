@@ -31,6 +31,10 @@ pub mod event_types {
     pub const PRICE_REQUEST: &str = "pricing.request";
     /// The answer to a price request.
     pub const PRICE_RESPONSE: &str = "pricing.response";
+    /// A carrier reported a tracking scan of a parcel.
+    pub const CARRIER_SCAN: &str = "carrier.shipment.scanned";
+    /// A messaging provider reported the delivery state of a customer message.
+    pub const MESSAGE_STATUS_CHANGED: &str = "notification.message.status_changed";
 }
 
 /// Converts a chrono time into a protobuf timestamp.

@@ -36,6 +36,34 @@ pub const ATTEMPTS_BUCKET: &str = "FLOW_ATTEMPTS";
 /// Key-value bucket of create-type effect claims (one holder per record across replicas).
 pub const CLAIMS_BUCKET: &str = "FLOW_CLAIMS";
 
+/// Key-value bucket linking each ERP order to the CRM deal it came from
+/// (written by deal-to-order, read by the flows that report on orders).
+pub const ORDER_LINKS_BUCKET: &str = "ORDER_LINKS";
+
+/// Filter matching every ERP order-status event, whatever the ERP.
+pub const ORDER_STATUS_FILTER: &str = "inbound.erp.order.status.>";
+
+/// Filter matching every carrier scan, whatever the source.
+pub const CARRIER_SCAN_FILTER: &str = "inbound.carrier.shipment.>";
+
+/// Filter matching every customer-message delivery status, whatever the provider.
+pub const MESSAGE_STATUS_FILTER: &str = "inbound.notification.message.>";
+
+/// Subject of an order-status event from `erp` (e.g. `netsuite`).
+pub fn order_status_subject(erp: &str) -> String {
+    format!("inbound.erp.order.status.{erp}")
+}
+
+/// Subject of a carrier scan reported by `source` (e.g. `aftership`).
+pub fn carrier_scan_subject(source: &str) -> String {
+    format!("inbound.carrier.shipment.{source}")
+}
+
+/// Subject of a message delivery status from `provider` (e.g. `twilio`).
+pub fn message_status_subject(provider: &str) -> String {
+    format!("inbound.notification.message.{provider}")
+}
+
 /// Filter matching every deal-won event, whatever the CRM.
 pub const DEAL_WON_FILTER: &str = "inbound.crm.deal.won.>";
 
@@ -137,6 +165,7 @@ pub async fn ensure_streams(
     }
     ensure_bucket(js, attempts_bucket(settings)).await?;
     ensure_bucket(js, claims_bucket(settings)).await?;
+    ensure_bucket(js, order_links_bucket(settings)).await?;
     ensure_bucket(js, webhook_ids_bucket(settings)).await
 }
 
@@ -163,6 +192,19 @@ fn attempts_bucket(settings: &NatsSettings) -> jetstream::kv::Config {
         description: "Outcomes of earlier attempts of events being retried.".to_owned(),
         history: 1,
         max_age: settings.inbound_max_age,
+        storage: stream::StorageType::File,
+        num_replicas: settings.replicas,
+        ..Default::default()
+    }
+}
+
+/// Order links are kept for ever: an order can ship, be returned or be
+/// invoiced long after its deal was won.
+fn order_links_bucket(settings: &NatsSettings) -> jetstream::kv::Config {
+    jetstream::kv::Config {
+        bucket: ORDER_LINKS_BUCKET.to_owned(),
+        description: "ERP order -> CRM deal links, written when the order is created.".to_owned(),
+        history: 1,
         storage: stream::StorageType::File,
         num_replicas: settings.replicas,
         ..Default::default()

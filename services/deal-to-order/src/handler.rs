@@ -3,7 +3,8 @@
 use async_trait::async_trait;
 use crmerp_connector::{ConnectorError, ErrorCategory, OrderRequest};
 use crmerp_flow::{
-    Acquired, Attempt, Claim, ClaimError, Claims, Failure, Handler, Success, crash_point,
+    Acquired, Attempt, Claim, ClaimError, Claims, Failure, Handler, LinkedRecord, OrderLink,
+    OrderLinks, Success, crash_point,
 };
 use crmerp_proto::{
     Account, Deal, Effect, EventEnvelope, RecordRef, SalesOrder, event_envelope::Data,
@@ -22,15 +23,17 @@ use crate::validate::{invalid_error, validate_deal};
 pub struct DealToOrder {
     ports: Ports,
     claims: Claims,
+    links: OrderLinks,
     min_order_value: Decimal,
 }
 
 impl DealToOrder {
     /// A handler over the configured vendors' ports, coordinating creates through `claims`.
-    pub fn new(ports: Ports, claims: Claims, min_order_value: Decimal) -> Self {
+    pub fn new(ports: Ports, claims: Claims, links: OrderLinks, min_order_value: Decimal) -> Self {
         Self {
             ports,
             claims,
+            links,
             min_order_value,
         }
     }
@@ -318,6 +321,26 @@ impl Handler for DealToOrder {
                 return Err(failure);
             }
         };
+
+        // Before the write-back, so fulfilment and invoice events for the order find
+        // their deal even when the CRM is down; a redelivery writes the same link.
+        if let Some(order_ref) = &order.r#ref {
+            let link = OrderLink {
+                order: order_ref.into(),
+                order_number: order.order_number.clone(),
+                external_ref: external_ref.clone(),
+                deal: (&deal_ref).into(),
+                account: deal
+                    .account
+                    .as_ref()
+                    .and_then(|account| account.r#ref.as_ref())
+                    .map(LinkedRecord::from),
+            };
+            self.links
+                .record(&link)
+                .await
+                .map_err(|e| Failure::vendor(e.into_connector_error(), crm_record.clone()))?;
+        }
 
         // Idempotent PATCH: a redelivery after a crash here writes the same number again.
         self.ports

@@ -13,7 +13,7 @@ mod handler;
 mod settings;
 mod validate;
 
-use crmerp_flow::{Claims, FlowService, ServiceError};
+use crmerp_flow::{Claims, FlowService, OrderLinks, ServiceError};
 use crmerp_service_kit::topology;
 
 pub use connectors::Ports;
@@ -44,7 +44,8 @@ pub fn service(service: FlowService<Settings>) -> Result<FlowService<Settings>, 
                 flow.claim_wait,
             )
             .await?;
-            Ok(DealToOrder::new(ports, claims, min_order_value))
+            let links = OrderLinks::bind(&ctx.js, topology::ORDER_LINKS_BUCKET).await?;
+            Ok(DealToOrder::new(ports, claims, links, min_order_value))
         }),
     )
 }
