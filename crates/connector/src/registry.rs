@@ -138,6 +138,21 @@ pub fn build_erp(
 /// flow built today (see [`crate::field_maps`]).
 pub const DEAL_TO_ORDER: &str = "deal_to_order";
 
+/// The fulfilment flow, whose CRM field maps (which deal properties receive the
+/// status, carrier and tracking number) sit in `[fulfilment_sync.crm.<kind>]`.
+pub const FULFILMENT_SYNC: &str = "fulfilment_sync";
+
+/// Reads `flow`'s field maps for one vendor (`[<flow>.<role>.<kind>]`), for
+/// flows that never had keys in the vendor section (nothing moved).
+pub fn flow_fields<F: DeserializeOwned>(
+    maps: &FlowMaps,
+    flow: &str,
+    role: Role,
+    kind: &str,
+) -> Result<F, ConfigError> {
+    maps.read(flow, role, kind, &mut serde_json::Map::new(), &[])
+}
+
 /// Splits a vendor's section into its connection settings `C` (from
 /// `[<role>.<kind>]`) and deal-to-order's field maps `F` for it (from
 /// `[deal_to_order.<role>.<kind>]`, or the `moved` keys still at their old place).
@@ -203,6 +218,9 @@ pub struct VendorSchema {
     /// `[deal_to_order.<role>.<kind>]`: deal-to-order's field maps, for the
     /// vendors that have any.
     pub deal_to_order: Option<SchemaFn>,
+    /// `[fulfilment_sync.<role>.<kind>]`: fulfilment-sync's field maps, for
+    /// the vendors that have any.
+    pub fulfilment_sync: Option<SchemaFn>,
 }
 
 /// Every vendor's configuration sections, CRMs then ERPs in [`CRM_KINDS`] and
@@ -219,6 +237,7 @@ pub fn vendor_schemas() -> Vec<VendorSchema> {
             kind,
             section,
             deal_to_order,
+            fulfilment_sync: None,
         }
     }
     vec![
