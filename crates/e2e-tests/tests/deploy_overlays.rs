@@ -5,12 +5,14 @@
 //! realistic values: a numeric NetSuite account, all-digit token id and
 //! secret, a token list as JSON, a `verify-full` Postgres URL with the CA file
 //! at the mounted path). Then `/readyz` of every service, an authenticated ops
-//! API call, and in dev one deal end to end and one dead-letter correction.
+//! API call, one deal end to end and one dead-letter correction, in both.
 //!
 //! What the test changes, and only this, because a laptop is not a cluster:
 //! in-cluster names become loopback addresses (listen addresses, NATS, the
-//! Postgres host, the dev sandbox, the OTLP collector, dev's public ingress
-//! URL `http://ingress:8080`), and prod's vendor hosts point at the simulators.
+//! Postgres host, the dev sandbox, the OTLP collector, the public ingress URL
+//! (dev's `http://ingress:8080`, prod's `https://hooks.example.com`), and
+//! prod's vendor hosts point at the simulators, which are started with prod's
+//! credentials.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -29,6 +31,17 @@ use serde::Deserialize;
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(60);
+
+/// Production-like NetSuite credentials: the numeric account id the prod
+/// overlay sets (the OAuth realm) and all-digit token ids and secrets, which
+/// must stay strings all the way from the Secret to the signature.
+const PROD_NETSUITE: (&str, &str, &str, &str, &str) = (
+    "1234567",
+    "5829104736281937",
+    "0093817265510042",
+    "1234567890",
+    "0042",
+);
 
 #[derive(Debug, Deserialize)]
 struct Rendered {
@@ -198,7 +211,10 @@ async fn start(
     Ok(process)
 }
 
-async fn start_sandbox(dir: &Path) -> anyhow::Result<(Process, String, String)> {
+async fn start_sandbox(
+    dir: &Path,
+    env: Vec<(String, String)>,
+) -> anyhow::Result<(Process, String, String)> {
     let sandbox = Process::spawn(Spawn {
         name: "sandbox",
         program: &binary("crmerp-sandbox")?,
@@ -209,7 +225,7 @@ async fn start_sandbox(dir: &Path) -> anyhow::Result<(Process, String, String)> 
             "--netsuite-addr".into(),
             "127.0.0.1:0".into(),
         ],
-        env: vec![],
+        env,
         log_dir: dir,
         listeners: &["hubspot", "netsuite"],
         ready_marker: None,
@@ -235,6 +251,20 @@ async fn point_hubspot_webhooks(hubspot: &str, ingress: &str) -> anyhow::Result<
 }
 
 async fn order_number(hubspot: &HubSpotApi, deal_id: &str) -> anyhow::Result<String> {
+    let found = wait_for_order_number(hubspot, deal_id).await;
+    if found.is_err() {
+        // What the simulator's webhook deliveries to ingress got, to tell a
+        // refused webhook from a stuck worker.
+        let deliveries = reqwest::get(format!("{}/__sandbox/webhooks/deliveries", hubspot.base()))
+            .await?
+            .text()
+            .await?;
+        return found.with_context(|| format!("webhook deliveries: {deliveries}"));
+    }
+    found
+}
+
+async fn wait_for_order_number(hubspot: &HubSpotApi, deal_id: &str) -> anyhow::Result<String> {
     eventually("the order number on the deal", WAIT, || async {
         let props = hubspot
             .deal_properties(deal_id, &["erp_order_number"])
@@ -248,51 +278,17 @@ async fn order_number(hubspot: &HubSpotApi, deal_id: &str) -> anyhow::Result<Str
     .await
 }
 
-#[tokio::test]
-async fn the_dev_overlay_runs_a_deal_and_a_dead_letter_correction() -> anyhow::Result<()> {
-    let rendered = render("dev")?;
-    let dir = tempfile::tempdir()?;
-    let nats = NatsServer::start(&dir.path().join("nats")).await?;
-    let postgres = Postgres::start(&dir.path().join("postgres")).await?;
-    postgres.create_database("crmerp").await?;
-    let otlp = OtlpSink::start().await?;
-    let (_sandbox, hubspot_url, netsuite_url) = start_sandbox(dir.path()).await?;
-    // HubSpot signs over the URL it calls, so ingress's public URL must be
-    // known before it starts: a chosen port instead of the Service name.
-    let ingress_url = format!("http://127.0.0.1:{}", free_port()?);
-    let loopback = Loopback {
-        replace: vec![
-            ("nats://nats:4222".into(), nats.url()),
-            ("http://ingress:8080".into(), ingress_url.clone()),
-            ("http://sandbox:9101".into(), hubspot_url.clone()),
-            ("http://sandbox:9201".into(), netsuite_url.clone()),
-            (
-                "crmerp:crmerp@crmerp-postgres-rw:5432".into(),
-                format!("postgres@127.0.0.1:{}", postgres.port()),
-            ),
-            (
-                "http://otel-collector.observability:4318/v1/traces".into(),
-                otlp.endpoint(),
-            ),
-        ],
-        fill: HashMap::new(),
-        mounts: HashMap::new(),
-        extra: vec![(
-            "CRMERP__INGRESS__ADDR".into(),
-            ingress_url.trim_start_matches("http://").to_owned(),
-        )],
-    };
-    let ingress = start(&rendered, &loopback, dir.path(), "ingress", "http").await?;
-    let _worker = start(&rendered, &loopback, dir.path(), "deal-to-order", "admin").await?;
-    let monitoring = start(&rendered, &loopback, dir.path(), "monitoring", "http").await?;
-    anyhow::ensure!(ingress_url.ends_with(&ingress.listener("http")?.to_string()));
-    point_hubspot_webhooks(&hubspot_url, &ingress_url).await?;
-    let netsuite = NetSuiteApi::new(&netsuite_url);
-    netsuite.ensure_item("SKU-100", "Widget", "100.00").await?;
-    netsuite.ensure_item("SKU-200", "Gadget", "49.50").await?;
-
+/// One deal end to end (the sandbox CRM calls ingress, the order number comes
+/// back), the ops API refusing no token and taking `token`, and one dead
+/// letter (a deal without any address) corrected and requeued by the operator
+/// until its order is created.
+async fn deal_and_correction(
+    hubspot_url: &str,
+    monitoring: &str,
+    token: &str,
+) -> anyhow::Result<()> {
     // One deal end to end: the sandbox CRM calls ingress, the order number comes back.
-    let hubspot = HubSpotApi::new(&hubspot_url);
+    let hubspot = HubSpotApi::new(hubspot_url);
     let deal = hubspot
         .create_deal(&DealSpec::complete("Overlay dev deal"))
         .await?;
@@ -300,13 +296,12 @@ async fn the_dev_overlay_runs_a_deal_and_a_dead_letter_correction() -> anyhow::R
     let number = order_number(&hubspot, &deal.deal_id).await?;
     assert!(!number.is_empty());
 
-    // The dev overlay's sandbox tokens authenticate; no token is refused.
-    let base = format!("http://{}", monitoring.listener("http")?);
-    let (status, _) = MonitoringApi::new(&base, None)
+    // The overlay's token authenticates; no token is refused.
+    let (status, _) = MonitoringApi::new(monitoring, None)
         .get("/api/v1/events")
         .await?;
     assert_eq!(status, 401);
-    let operator = MonitoringApi::new(&base, Some("dev-operator-token"));
+    let operator = MonitoringApi::new(monitoring, Some(token));
     let (status, events) = operator
         .get(&format!("/api/v1/events?crm_record_id={}", deal.deal_id))
         .await?;
@@ -351,9 +346,59 @@ async fn the_dev_overlay_runs_a_deal_and_a_dead_letter_correction() -> anyhow::R
 }
 
 #[tokio::test]
-async fn the_prod_overlay_starts_on_a_nats_cluster_and_postgres_over_tls() -> anyhow::Result<()> {
+async fn the_dev_overlay_runs_a_deal_and_a_dead_letter_correction() -> anyhow::Result<()> {
+    let rendered = render("dev")?;
+    let dir = tempfile::tempdir()?;
+    let nats = NatsServer::start(&dir.path().join("nats")).await?;
+    let postgres = Postgres::start(&dir.path().join("postgres")).await?;
+    postgres.create_database("crmerp").await?;
+    let otlp = OtlpSink::start().await?;
+    let (_sandbox, hubspot_url, netsuite_url) = start_sandbox(dir.path(), vec![]).await?;
+    // HubSpot signs over the URL it calls, so ingress's public URL must be
+    // known before it starts: a chosen port instead of the Service name.
+    let ingress_url = format!("http://127.0.0.1:{}", free_port()?);
+    let loopback = Loopback {
+        replace: vec![
+            ("nats://nats:4222".into(), nats.url()),
+            ("http://ingress:8080".into(), ingress_url.clone()),
+            ("http://sandbox:9101".into(), hubspot_url.clone()),
+            ("http://sandbox:9201".into(), netsuite_url.clone()),
+            (
+                "crmerp:crmerp@crmerp-postgres-rw:5432".into(),
+                format!("postgres@127.0.0.1:{}", postgres.port()),
+            ),
+            (
+                "http://otel-collector.observability:4318/v1/traces".into(),
+                otlp.endpoint(),
+            ),
+        ],
+        fill: HashMap::new(),
+        mounts: HashMap::new(),
+        extra: vec![(
+            "CRMERP__INGRESS__ADDR".into(),
+            ingress_url.trim_start_matches("http://").to_owned(),
+        )],
+    };
+    let ingress = start(&rendered, &loopback, dir.path(), "ingress", "http").await?;
+    let _worker = start(&rendered, &loopback, dir.path(), "deal-to-order", "admin").await?;
+    let monitoring = start(&rendered, &loopback, dir.path(), "monitoring", "http").await?;
+    anyhow::ensure!(ingress_url.ends_with(&ingress.listener("http")?.to_string()));
+    point_hubspot_webhooks(&hubspot_url, &ingress_url).await?;
+    let netsuite = NetSuiteApi::new(&netsuite_url);
+    netsuite.ensure_item("SKU-100", "Widget", "100.00").await?;
+    netsuite.ensure_item("SKU-200", "Gadget", "49.50").await?;
+
+    let base = format!("http://{}", monitoring.listener("http")?);
+    deal_and_correction(&hubspot_url, &base, "dev-operator-token").await
+}
+
+#[tokio::test]
+async fn the_prod_overlay_runs_a_deal_and_a_correction_on_a_nats_cluster_and_postgres_over_tls()
+-> anyhow::Result<()> {
     let rendered = render("prod")?;
     let dir = tempfile::tempdir()?;
+    let dir = Box::leak(Box::new(dir));
+    eprintln!("DEBUGDIR {}", dir.path().display());
     // The prod overlay asks for three stream replicas: a three-node cluster.
     let cluster = NatsCluster::start(&dir.path().join("nats"), 3).await?;
     let postgres = Postgres::start(&dir.path().join("postgres")).await?;
@@ -364,7 +409,22 @@ async fn the_prod_overlay_starts_on_a_nats_cluster_and_postgres_over_tls() -> an
     std::fs::create_dir_all(&ca_dir)?;
     std::fs::copy(tls.ca_cert(), ca_dir.join("ca.crt"))?;
     let otlp = OtlpSink::start().await?;
-    let (_sandbox, hubspot_url, netsuite_url) = start_sandbox(dir.path()).await?;
+    // The simulator takes the production-like credentials the Secrets carry:
+    // a numeric account (the OAuth realm) and all-digit token ids and secrets.
+    let (_sandbox, hubspot_url, netsuite_url) = start_sandbox(
+        dir.path(),
+        [
+            ("SANDBOX_NETSUITE_ACCOUNT", PROD_NETSUITE.0),
+            ("SANDBOX_NETSUITE_CONSUMER_KEY", PROD_NETSUITE.1),
+            ("SANDBOX_NETSUITE_CONSUMER_SECRET", PROD_NETSUITE.2),
+            ("SANDBOX_NETSUITE_TOKEN_ID", PROD_NETSUITE.3),
+            ("SANDBOX_NETSUITE_TOKEN_SECRET", PROD_NETSUITE.4),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect(),
+    )
+    .await?;
     let operator_token = "prod-operator-7c1f9e20";
     let fill = HashMap::from([
         (
@@ -377,14 +437,17 @@ async fn the_prod_overlay_starts_on_a_nats_cluster_and_postgres_over_tls() -> an
         ),
         (
             ("crmerp-netsuite", "consumer-key"),
-            "5829104736281937".to_owned(),
+            PROD_NETSUITE.1.to_owned(),
         ),
         (
             ("crmerp-netsuite", "consumer-secret"),
-            "0093817265510042".to_owned(),
+            PROD_NETSUITE.2.to_owned(),
         ),
-        (("crmerp-netsuite", "token-id"), "1234567890".to_owned()),
-        (("crmerp-netsuite", "token-secret"), "0042".to_owned()),
+        (("crmerp-netsuite", "token-id"), PROD_NETSUITE.3.to_owned()),
+        (
+            ("crmerp-netsuite", "token-secret"),
+            PROD_NETSUITE.4.to_owned(),
+        ),
         (
             ("crmerp-monitoring-postgres", "database-url"),
             format!(
@@ -398,9 +461,12 @@ async fn the_prod_overlay_starts_on_a_nats_cluster_and_postgres_over_tls() -> an
                 .to_string(),
         ),
     ]);
+    // As in dev: HubSpot signs over the URL it calls, so the public URL is a chosen port.
+    let ingress_url = format!("http://127.0.0.1:{}", free_port()?);
     let loopback = Loopback {
         replace: vec![
             ("nats://nats:4222".into(), cluster.urls().join(",")),
+            ("https://hooks.example.com".into(), ingress_url.clone()),
             ("https://api.hubapi.com".into(), hubspot_url.clone()),
             (
                 "http://otel-collector.observability:4318/v1/traces".into(),
@@ -410,24 +476,35 @@ async fn the_prod_overlay_starts_on_a_nats_cluster_and_postgres_over_tls() -> an
         fill,
         mounts: HashMap::from([("/etc/crmerp/postgres-ca", ca_dir.clone())]),
         // NetSuite's host is derived from the (numeric) account id.
-        extra: vec![("CRMERP__ERP__NETSUITE__BASE_URL".into(), netsuite_url)],
+        extra: vec![
+            (
+                "CRMERP__ERP__NETSUITE__BASE_URL".into(),
+                netsuite_url.clone(),
+            ),
+            (
+                "CRMERP__INGRESS__ADDR".into(),
+                ingress_url.trim_start_matches("http://").to_owned(),
+            ),
+        ],
     };
-    start(&rendered, &loopback, dir.path(), "ingress", "http").await?;
-    start(&rendered, &loopback, dir.path(), "deal-to-order", "admin").await?;
+    // Held to the end: a dropped process is stopped.
+    let _ingress = start(&rendered, &loopback, dir.path(), "ingress", "http").await?;
+    let _worker = start(&rendered, &loopback, dir.path(), "deal-to-order", "admin").await?;
     let monitoring = start(&rendered, &loopback, dir.path(), "monitoring", "http").await?;
+    point_hubspot_webhooks(&hubspot_url, &ingress_url).await?;
+    let netsuite = NetSuiteApi::with_credentials(
+        &netsuite_url,
+        PROD_NETSUITE.0,
+        PROD_NETSUITE.1,
+        PROD_NETSUITE.2,
+        PROD_NETSUITE.3,
+        PROD_NETSUITE.4,
+    );
+    netsuite.ensure_item("SKU-100", "Widget", "100.00").await?;
+    netsuite.ensure_item("SKU-200", "Gadget", "49.50").await?;
 
     let base = format!("http://{}", monitoring.listener("http")?);
-    let (status, _) = MonitoringApi::new(&base, None)
-        .get("/api/v1/events")
-        .await?;
-    assert_eq!(status, 401);
-    let (status, body) = MonitoringApi::new(&base, Some(operator_token))
-        .get("/api/v1/events")
-        .await?;
-    assert_eq!(
-        status, 200,
-        "the token from the Secret authenticates: {body}"
-    );
+    deal_and_correction(&hubspot_url, &base, operator_token).await?;
     assert_eq!(
         tls.refused_plaintext(),
         0,

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crmerp_connector::netsuite::oauth1::{self, TbaCredentials};
 
-/// The sandbox's dev TBA credentials.
+/// The TBA credentials the client signs with.
 struct DevCredentials {
     realm: String,
     consumer_key: String,
@@ -38,6 +38,27 @@ impl NetSuiteApi {
             },
             http: reqwest::Client::new(),
         }
+    }
+
+    /// A client for `base` signing with other credentials than the dev ones,
+    /// e.g. a sandbox started with a production-like numeric account.
+    pub fn with_credentials(
+        base: &str,
+        realm: &str,
+        consumer_key: &str,
+        consumer_secret: &str,
+        token_id: &str,
+        token_secret: &str,
+    ) -> Self {
+        let mut api = Self::new(base);
+        api.credentials = DevCredentials {
+            realm: realm.to_owned(),
+            consumer_key: consumer_key.to_owned(),
+            consumer_secret: SecretString::from(consumer_secret),
+            token_id: token_id.to_owned(),
+            token_secret: SecretString::from(token_secret),
+        };
+        api
     }
 
     async fn send(
