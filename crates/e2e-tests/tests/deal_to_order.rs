@@ -344,3 +344,58 @@ async fn an_unknown_customer_is_created_then_ordered() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_failed_write_back_is_flagged_on_the_deal_with_the_order_number() -> anyhow::Result<()> {
+    // HubSpot refuses the write-back (a property the portal does not have),
+    // while the flag's own properties and the note still go through.
+    let stack = Stack::start(StackOptions {
+        env: vec![(
+            "CRMERP__DEAL_TO_ORDER__CRM__HUBSPOT__WRITE_BACK_PROPERTY".into(),
+            "erp_order_number_typo".into(),
+        )],
+        ..StackOptions::default()
+    })
+    .await?;
+    let deal = stack
+        .hubspot
+        .create_deal(&DealSpec::complete("Write-back refused"))
+        .await?;
+    stack
+        .hubspot
+        .move_to_stage(&deal.deal_id, "closedwon")
+        .await?;
+
+    let external_id = format!("hubspot-deal-{}", deal.deal_id);
+    let flagged = eventually(
+        "the write-back failure flagged on the deal",
+        WAIT,
+        || async {
+            let props = stack
+                .hubspot
+                .deal_properties(&deal.deal_id, &["erp_sync_status", "erp_sync_error"])
+                .await
+                .ok()?;
+            (props["erp_sync_status"].as_str() == Some("error"))
+                .then(|| props["erp_sync_error"].as_str().map(str::to_owned))
+                .flatten()
+        },
+    )
+    .await?;
+    let orders = stack
+        .netsuite
+        .sales_orders_with_external_id(&external_id)
+        .await?;
+    assert_eq!(orders.len(), 1, "the order exists once: {orders:?}");
+    let number = orders[0]["tranId"].as_str().unwrap_or_default();
+    assert!(
+        flagged.contains(&format!("ERP order {number} was created")),
+        "the flag names the order so nobody re-enters it: {flagged}"
+    );
+    assert_eq!(
+        stack.hubspot.deal_note_ids(&deal.deal_id).await?.len(),
+        1,
+        "one note explains the failure"
+    );
+    Ok(())
+}

@@ -343,11 +343,23 @@ impl Handler for DealToOrder {
         }
 
         // Idempotent PATCH: a redelivery after a crash here writes the same number again.
-        self.ports
+        if let Err(error) = self
+            .ports
             .deals
             .write_back_order(&deal_ref.id, &order, &attempt.calls)
             .await
-            .map_err(|e| self.vendor_failure(e, crm_record.clone()))?;
+        {
+            let failure = self.vendor_failure(error, crm_record.clone());
+            if !failure.is_retryable() || attempt.is_last {
+                // The order exists: tell sales so nobody re-enters it by hand.
+                let reason = format!(
+                    "ERP order {} was created, but writing its number to this deal failed: {}",
+                    order.order_number, failure.error.message
+                );
+                self.flag(&deal_ref, &reason, attempt).await;
+            }
+            return Err(failure);
+        }
         crash_point("after_write_back");
 
         Ok(Success {
