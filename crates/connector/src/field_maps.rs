@@ -17,14 +17,17 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::config::ConfigError;
+use crate::credentials::CredentialSlot;
 use crate::ports::Role;
 
 /// The flow sections a service gives the connectors it builds, by flow
 /// section name (e.g. `deal_to_order`), each holding every vendor's maps
-/// (`{"crm": {"hubspot": {...}}, "erp": {...}}`).
+/// (`{"crm": {"hubspot": {...}}, "erp": {...}}`), and the service's
+/// [`CredentialSlot`] for credentials a vendor rotates.
 #[derive(Debug, Clone, Default)]
 pub struct FlowMaps {
     flows: BTreeMap<String, Value>,
+    credentials: CredentialSlot,
 }
 
 impl FlowMaps {
@@ -40,6 +43,19 @@ impl FlowMaps {
             self.flows.insert(flow.to_owned(), section);
         }
         self
+    }
+
+    /// Gives the connectors `slot`, where the service attaches its durable
+    /// credential store once it is reachable.
+    #[must_use]
+    pub fn with_credentials(mut self, slot: CredentialSlot) -> Self {
+        self.credentials = slot;
+        self
+    }
+
+    /// The credential slot the connectors share with the service.
+    pub fn credentials(&self) -> CredentialSlot {
+        self.credentials.clone()
     }
 
     /// Reads `flow`'s maps for one vendor into `T`, first taking any key of

@@ -62,6 +62,7 @@ pub fn build_crm(
             let (mut config, fields): (pipedrive::PipedriveConfig, _) =
                 configure(Role::Crm, kind, section, maps, pipedrive::MOVED)?;
             config.deal_to_order = fields;
+            config.credentials = maps.credentials();
             let client = client("crm", kind, &config.timeouts)?;
             Ok(Arc::new(pipedrive::PipedriveCrm::new(config, client)?).capabilities())
         }

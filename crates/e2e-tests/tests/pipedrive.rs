@@ -142,3 +142,71 @@ async fn wrong_credentials_and_malformed_bodies_publish_nothing() -> anyhow::Res
     assert_eq!(stack.stream_messages("INBOUND").await?, 1);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_rotated_refresh_token_survives_a_restart() -> anyhow::Result<()> {
+    // Pipedrive may hand out a new refresh token on every refresh and revoke
+    // the one used: after one refresh the configured token is dead.
+    let mut stack = Stack::start(options(false)).await?;
+    let sandbox = format!("http://{}", stack.sandbox.listener("pipedrive")?);
+    let http = reqwest::Client::new();
+    let rotation = http
+        .put(format!("{sandbox}/__sandbox/oauth"))
+        .json(&json!({"rotate_refresh_tokens": true}))
+        .send()
+        .await?;
+    assert!(rotation.status().is_success(), "{}", rotation.status());
+    for (key, value) in [
+        ("CRMERP__CRM__PIPEDRIVE__API_TOKEN", ""),
+        (
+            "CRMERP__CRM__PIPEDRIVE__OAUTH__TOKEN_URL",
+            &format!("{sandbox}/oauth/token"),
+        ),
+        (
+            "CRMERP__CRM__PIPEDRIVE__OAUTH__CLIENT_ID",
+            "dev-pipedrive-client-id",
+        ),
+        (
+            "CRMERP__CRM__PIPEDRIVE__OAUTH__CLIENT_SECRET",
+            "dev-pipedrive-client-secret",
+        ),
+        (
+            "CRMERP__CRM__PIPEDRIVE__OAUTH__REFRESH_TOKEN",
+            "dev-pipedrive-refresh-token",
+        ),
+    ] {
+        stack.add_env(key, value);
+    }
+    stack.start_worker().await?;
+    stack.win_new_deal("Before the restart", WAIT).await?;
+
+    // The rotated token is stored where every replica and a restart find it.
+    let state: Value = http
+        .get(format!("{sandbox}/__sandbox/oauth"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let current = state["refresh_token"].as_str().unwrap_or_default();
+    assert_ne!(current, "dev-pipedrive-refresh-token", "rotated: {state}");
+    let js = stack.jetstream().await?;
+    let store = js.get_key_value("CONNECTOR_CREDENTIALS").await?;
+    let stored = store
+        .get("pipedrive=2Erefresh_token=2Edev-pipedrive-client-id")
+        .await?
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+    assert_eq!(stored.as_deref(), Some(current));
+
+    // A restarted worker, configured with the now revoked token, still works.
+    if let Some(worker) = stack.worker.as_mut() {
+        worker.kill().await?;
+    }
+    stack.start_worker().await?;
+    let (deal, number) = stack.win_new_deal("After the restart", WAIT).await?;
+    let orders = stack
+        .erp
+        .orders_for(&stack.crm.external_ref(&deal.deal_id))
+        .await?;
+    assert_eq!(orders.len(), 1, "one order for {number}");
+    Ok(())
+}

@@ -24,6 +24,7 @@
 
 mod breaker;
 pub mod claims;
+pub mod credentials;
 mod handler;
 mod history;
 pub mod links;
@@ -38,6 +39,7 @@ mod settings;
 
 pub use breaker::{Breakers, Transition};
 pub use claims::{Acquired, Claim, ClaimError, Claims};
+pub use credentials::KvCredentialStore;
 pub use handler::{Attempt, Failure, Handler, Success};
 pub use links::{LinkError, LinkedRecord, OrderLink, OrderLinks};
 pub use ordering::{Sequencer, Turn};

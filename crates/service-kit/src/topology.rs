@@ -40,6 +40,10 @@ pub const CLAIMS_BUCKET: &str = "FLOW_CLAIMS";
 /// (written by deal-to-order, read by the flows that report on orders).
 pub const ORDER_LINKS_BUCKET: &str = "ORDER_LINKS";
 
+/// Key-value bucket of credentials vendors rotate (e.g. a Pipedrive refresh
+/// token), shared by replicas and kept across restarts.
+pub const CREDENTIALS_BUCKET: &str = "CONNECTOR_CREDENTIALS";
+
 /// Filter matching every ERP order-status event, whatever the ERP.
 pub const ORDER_STATUS_FILTER: &str = "inbound.erp.order.status.>";
 
@@ -166,6 +170,7 @@ pub async fn ensure_streams(
     ensure_bucket(js, attempts_bucket(settings)).await?;
     ensure_bucket(js, claims_bucket(settings)).await?;
     ensure_bucket(js, order_links_bucket(settings)).await?;
+    ensure_bucket(js, credentials_bucket(settings)).await?;
     ensure_bucket(js, webhook_ids_bucket(settings)).await
 }
 
@@ -204,6 +209,18 @@ fn order_links_bucket(settings: &NatsSettings) -> jetstream::kv::Config {
     jetstream::kv::Config {
         bucket: ORDER_LINKS_BUCKET.to_owned(),
         description: "ERP order -> CRM deal links, written when the order is created.".to_owned(),
+        history: 1,
+        storage: stream::StorageType::File,
+        num_replicas: settings.replicas,
+        ..Default::default()
+    }
+}
+
+/// Credentials are kept until replaced; history 1 so a replaced token is gone.
+fn credentials_bucket(settings: &NatsSettings) -> jetstream::kv::Config {
+    jetstream::kv::Config {
+        bucket: CREDENTIALS_BUCKET.to_owned(),
+        description: "Credentials vendors rotate, e.g. OAuth refresh tokens.".to_owned(),
         history: 1,
         storage: stream::StorageType::File,
         num_replicas: settings.replicas,

@@ -249,6 +249,12 @@ impl Stack {
         Err(last_error.unwrap_or_else(|| anyhow::anyhow!("ingress did not restart")))
     }
 
+    /// Adds `key=value` to the environment of every service started from now
+    /// on (e.g. settings that name a listener only known once the stack runs).
+    pub fn add_env(&mut self, key: &str, value: &str) {
+        self.options.env.push((key.to_owned(), value.to_owned()));
+    }
+
     /// Starts (or restarts after a kill) the deal-to-order worker.
     pub async fn start_worker(&mut self) -> anyhow::Result<()> {
         self.worker = Some(self.spawn_worker().await?);

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crmerp_connector::credentials::CredentialSlot;
 use crmerp_connector::registry::{build_crm, build_erp};
 use crmerp_connector::{ConnectorError, CustomerMaster, DealSource, OrderSink, System};
 
@@ -17,12 +18,19 @@ pub struct Ports {
     pub customers: Arc<dyn CustomerMaster>,
     /// The ERP's sales orders.
     pub orders: Arc<dyn OrderSink>,
+    /// Where the connectors keep credentials a vendor rotates; the service
+    /// attaches its store once NATS is up.
+    pub credentials: CredentialSlot,
 }
 
 impl Ports {
     /// The configured CRM's and ERP's ports; errors name a missing setting or capability.
     pub fn from_settings(settings: &Settings) -> Result<Self, String> {
-        let maps = settings.deal_to_order.field_maps();
+        let credentials = CredentialSlot::new();
+        let maps = settings
+            .deal_to_order
+            .field_maps()
+            .with_credentials(credentials.clone());
         let crm = build_crm(&settings.crm.kind, settings.crm.selected(), &maps)
             .map_err(|e| e.to_string())?;
         let erp = build_erp(&settings.erp.kind, settings.erp.selected(), &maps)
@@ -31,6 +39,7 @@ impl Ports {
             deals: crm.deal_source(FLOW).map_err(|e| e.to_string())?,
             customers: erp.customer_master(FLOW).map_err(|e| e.to_string())?,
             orders: erp.order_sink(FLOW).map_err(|e| e.to_string())?,
+            credentials,
         })
     }
 

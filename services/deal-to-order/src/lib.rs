@@ -13,7 +13,9 @@ mod handler;
 mod settings;
 mod validate;
 
-use crmerp_flow::{Claims, FlowService, OrderLinks, ServiceError};
+use std::sync::Arc;
+
+use crmerp_flow::{Claims, FlowService, KvCredentialStore, OrderLinks, ServiceError};
 use crmerp_service_kit::topology;
 
 pub use connectors::Ports;
@@ -45,6 +47,9 @@ pub fn service(service: FlowService<Settings>) -> Result<FlowService<Settings>, 
             )
             .await?;
             let links = OrderLinks::bind(&ctx.js, topology::ORDER_LINKS_BUCKET).await?;
+            let credentials =
+                KvCredentialStore::bind(&ctx.js, topology::CREDENTIALS_BUCKET).await?;
+            ports.credentials.attach(Arc::new(credentials));
             Ok(DealToOrder::new(ports, claims, links, min_order_value))
         }),
     )

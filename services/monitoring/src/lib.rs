@@ -25,7 +25,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
+use crmerp_connector::credentials::CredentialSlot;
 use crmerp_connector::{DealEditor, DealSource};
+use crmerp_flow::KvCredentialStore;
 use crmerp_rules::{Corrections, DealCorrection};
 use crmerp_service_kit::settings::NatsSettings;
 use crmerp_service_kit::{Readiness, admin, announce_listener, nats, topology};
@@ -98,6 +100,7 @@ pub struct Application {
     batch: ingest::BatchSettings,
     readiness: Readiness,
     alerts: Option<alerts::Evaluator>,
+    credentials: CredentialSlot,
 }
 
 impl Application {
@@ -111,15 +114,19 @@ impl Application {
             settings.monitoring.db_acquire_timeout,
         )
         .await?;
+        // Filled once the streams and buckets are declared (in `run`).
+        let credentials = CredentialSlot::new();
         let bundle = match settings.crm.selected() {
             Some(section) => Some(
                 crmerp_connector::registry::build_crm(
                     &settings.crm.kind,
                     Some(section),
-                    &crmerp_connector::FlowMaps::new().with(
-                        crmerp_connector::registry::DEAL_TO_ORDER,
-                        Some(serde_json::json!({"crm": settings.deal_to_order.crm})),
-                    ),
+                    &crmerp_connector::FlowMaps::new()
+                        .with(
+                            crmerp_connector::registry::DEAL_TO_ORDER,
+                            Some(serde_json::json!({"crm": settings.deal_to_order.crm})),
+                        )
+                        .with_credentials(credentials.clone()),
                 )
                 .map_err(|e| StartError::Crm(e.to_string()))?,
             ),
@@ -187,6 +194,7 @@ impl Application {
             },
             readiness,
             alerts,
+            credentials,
         })
     }
 
@@ -206,6 +214,7 @@ impl Application {
             batch,
             readiness,
             alerts,
+            credentials,
         } = self;
         let tasks = tokio_util::task::TaskTracker::new();
         tasks.spawn(gauges::run(
@@ -224,6 +233,17 @@ impl Application {
                     return;
                 }
                 tracing::info!("Streams declared.");
+                // The CRM connector reads and keeps rotated credentials where
+                // deal-to-order does, so neither revokes the other's token.
+                match KvCredentialStore::bind(&js, topology::CREDENTIALS_BUCKET).await {
+                    Ok(store) => {
+                        credentials.attach(Arc::new(store));
+                    }
+                    Err(error) => tracing::warn!(
+                        %error,
+                        "Cannot bind the credential store; rotated CRM credentials stay in memory."
+                    ),
+                }
                 for spec in ingest::SPECS {
                     tasks2.spawn(ingest::run(
                         js.clone(),

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::webhook::WebhookSettings;
 use crate::config::{ConfigError, check_base_url, check_currency, check_not_blank};
+use crate::credentials::CredentialSlot;
 use crate::http_client::HttpTimeouts;
 
 /// OAuth 2.0 for a Pipedrive app: the refresh-token grant, client authenticated
@@ -45,6 +46,11 @@ pub struct PipedriveConfig {
     /// Deal-to-order's field maps, from `[deal_to_order.crm.pipedrive]`.
     #[serde(skip)]
     pub deal_to_order: DealToOrderFields,
+    /// Where a rotated OAuth refresh token is kept across restarts and
+    /// replicas (set by the service, not configuration).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub credentials: CredentialSlot,
     /// Webhook credentials: `webhook_user`, `webhook_password`.
     #[serde(flatten)]
     pub webhook: WebhookSettings,
@@ -61,6 +67,7 @@ impl Default for PipedriveConfig {
             api_token: SecretString::default(),
             oauth: None,
             deal_to_order: DealToOrderFields::default(),
+            credentials: CredentialSlot::new(),
             webhook: WebhookSettings::default(),
             max_rate_limit_wait_ms: 10_000,
             timeouts: HttpTimeouts::default(),

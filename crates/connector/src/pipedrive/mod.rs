@@ -76,9 +76,13 @@ impl PipedriveCrm {
             .trim_end_matches('/')
             .to_owned();
         let auth = match &config.oauth {
-            Some(oauth) if config.api_token.expose_secret().is_empty() => HeaderAuth::Bearer(
-                TokenCache::new(auth::RefreshGrant::new(oauth.clone(), client.clone())),
-            ),
+            Some(oauth) if config.api_token.expose_secret().is_empty() => {
+                HeaderAuth::Bearer(TokenCache::new(auth::RefreshGrant::new(
+                    oauth.clone(),
+                    client.clone(),
+                    config.credentials.clone(),
+                )))
+            }
             _ => HeaderAuth::fixed(
                 HeaderName::from_static("x-api-token"),
                 config.api_token.expose_secret(),

@@ -416,3 +416,75 @@ impl crate::conformance::Fixture for Fixture {
 }
 
 crate::conformance::conformance_tests!(Fixture => system, bounded_body, deal_source);
+
+/// An in-memory credential store, standing in for the service's KV bucket.
+#[derive(Default)]
+struct MemoryCredentials(std::sync::Mutex<std::collections::HashMap<String, String>>);
+
+#[async_trait::async_trait]
+impl crate::credentials::CredentialStore for MemoryCredentials {
+    async fn load(
+        &self,
+        key: &str,
+    ) -> Result<Option<secrecy::SecretString>, crate::credentials::CredentialStoreError> {
+        let map = self.0.lock().expect("lock");
+        Ok(map.get(key).map(|v| v.clone().into()))
+    }
+    async fn save(
+        &self,
+        key: &str,
+        value: &secrecy::SecretString,
+    ) -> Result<(), crate::credentials::CredentialStoreError> {
+        use secrecy::ExposeSecret as _;
+        let mut map = self.0.lock().expect("lock");
+        map.insert(key.to_owned(), value.expose_secret().to_owned());
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_rotated_refresh_token_is_stored_and_a_refused_stored_one_falls_back_to_the_configured() {
+    let company = Company::start().await;
+    let deal_id = company.seed().await;
+    let rotation = company
+        .http
+        .put(format!("{}/__sandbox/oauth", company.base))
+        .json(&json!({"rotate_refresh_tokens": true}))
+        .send()
+        .await
+        .expect("rotation on");
+    assert!(rotation.status().is_success(), "{rotation:?}");
+    let store = std::sync::Arc::new(MemoryCredentials::default());
+    let key = format!("pipedrive.refresh_token.{DEV_PIPEDRIVE_CLIENT_ID}");
+    // A token from an earlier installation, since revoked: an operator
+    // re-authorised the app and configured the new refresh token.
+    store
+        .0
+        .lock()
+        .expect("lock")
+        .insert(key.clone(), "revoked-long-ago".into());
+    let mut config = company.connector(true).config;
+    config.credentials = crate::credentials::CredentialSlot::new();
+    assert!(config.credentials.attach(store.clone()));
+    let crm = PipedriveCrm::new(config, reqwest::Client::new()).expect("valid");
+    crm.fetch_deal(&deal_id, &CallLog::new())
+        .await
+        .expect("the configured token is used after the stored one is refused");
+
+    let state: Value = company
+        .http
+        .get(format!("{}/__sandbox/oauth", company.base))
+        .send()
+        .await
+        .expect("state")
+        .json()
+        .await
+        .expect("json");
+    let stored = store.0.lock().expect("lock").get(&key).cloned();
+    assert_eq!(
+        stored.as_deref(),
+        state["refresh_token"].as_str(),
+        "the rotated token replaced the stored one"
+    );
+    assert_ne!(stored.as_deref(), Some(DEV_PIPEDRIVE_REFRESH_TOKEN));
+}

@@ -40,6 +40,17 @@ pub(crate) struct Shared {
     tokens: Tokens,
     window: Mutex<(Instant, u32)>,
     webhooks: Webhooks,
+    refresh: Mutex<RefreshTokens>,
+}
+
+/// The refresh token the grant accepts now. Pipedrive may hand out a new
+/// refresh token on a refresh; with rotation on (`PUT /__sandbox/oauth`) the
+/// simulator always does and revokes the one used, so a client that keeps the
+/// configured token after a refresh is refused (`invalid_grant`).
+#[derive(Debug)]
+struct RefreshTokens {
+    current: String,
+    rotate: bool,
 }
 
 type AppState = Arc<Shared>;
@@ -79,12 +90,17 @@ pub(crate) fn build(ctx: &Context<'_>) -> Result<Simulator, SandboxError> {
     let config = ctx.config.pipedrive.clone();
     let webhooks = Webhooks::new(&config, ctx.shutdown.child_token())?;
     let webhook_routes = webhooks.routes();
+    let initial_refresh_token = config.refresh_token.clone();
     let shared = Arc::new(Shared {
         config,
         data: SimState::load("pipedrive", ctx.state_dir, CompanyData::default)?,
         tokens: Tokens::default(),
         window: Mutex::new((Instant::now(), 0)),
         webhooks,
+        refresh: Mutex::new(RefreshTokens {
+            current: initial_refresh_token,
+            rotate: false,
+        }),
     });
     let api = Router::new()
         .route("/api/v2/{resource}", get(api::list).post(api::create))
@@ -96,6 +112,7 @@ pub(crate) fn build(ctx: &Context<'_>) -> Result<Simulator, SandboxError> {
         .route("/api/v1/notes", get(api::list_notes).post(api::create_note))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&shared), guard))
         .route("/oauth/token", post(oauth_token))
+        .route("/__sandbox/oauth", get(oauth_state).put(set_oauth))
         .fallback(|| async { error(404, "Unknown method .") })
         .with_state(Arc::clone(&shared))
         .merge(webhook_routes);
@@ -105,6 +122,10 @@ pub(crate) fn build(ctx: &Context<'_>) -> Result<Simulator, SandboxError> {
         |s| {
             s.tokens.revoke_all();
             s.webhooks.clear();
+            *lock(&s.refresh) = RefreshTokens {
+                current: s.config.refresh_token.clone(),
+                rotate: false,
+            };
         },
         api,
         render_fault,
@@ -175,18 +196,44 @@ async fn oauth_token(
         )
             .into_response();
     }
-    if form.field("grant_type") != "refresh_token" || form.field("refresh_token") != c.refresh_token
-    {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({ "error": "invalid_grant", "message": "Invalid grant" })),
-        )
-            .into_response();
-    }
+    let refresh_token = {
+        let mut refresh = lock(&shared.refresh);
+        if form.field("grant_type") != "refresh_token"
+            || form.field("refresh_token") != refresh.current
+        {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({ "error": "invalid_grant", "message": "Invalid grant" })),
+            )
+                .into_response();
+        }
+        if refresh.rotate {
+            refresh.current = format!("rt:{}", uuid::Uuid::new_v4().simple());
+        }
+        refresh.current.clone()
+    };
     let token = shared
         .tokens
         .insert(format!("v1u:{}", uuid::Uuid::new_v4().simple()), TOKEN_TTL);
-    Json(json!({ "access_token": token, "token_type": "Bearer", "refresh_token": c.refresh_token, "scope": "base,deals:full,contacts:full,products:read,activities:full", "expires_in": TOKEN_TTL.as_secs(), "api_domain": api_domain(&headers) })).into_response()
+    Json(json!({ "access_token": token, "token_type": "Bearer", "refresh_token": refresh_token, "scope": "base,deals:full,contacts:full,products:read,activities:full", "expires_in": TOKEN_TTL.as_secs(), "api_domain": api_domain(&headers) })).into_response()
+}
+
+/// `GET /__sandbox/oauth`: whether refresh tokens rotate, and the one valid now.
+async fn oauth_state(State(shared): State<AppState>) -> Json<Value> {
+    let refresh = lock(&shared.refresh);
+    Json(json!({ "rotate_refresh_tokens": refresh.rotate, "refresh_token": refresh.current }))
+}
+
+/// `PUT /__sandbox/oauth` `{"rotate_refresh_tokens": true}`: turns rotation on or off.
+async fn set_oauth(State(shared): State<AppState>, body: Bytes) -> Response {
+    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+        return error(400, "body must be JSON");
+    };
+    let Some(rotate) = body["rotate_refresh_tokens"].as_bool() else {
+        return error(400, "rotate_refresh_tokens must be a boolean");
+    };
+    lock(&shared.refresh).rotate = rotate;
+    oauth_state(State(shared)).await.into_response()
 }
 
 /// The company's API host, which Pipedrive names in every token response
