@@ -11,7 +11,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
-use crmerp_proto::{OrderStatus, RecordRef};
+use crmerp_proto::RecordRef;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -26,6 +26,7 @@ use crate::http_client::encode_segment;
 use crate::http_kit::Endpoint;
 use crate::ports::{
     Activity, ActivityTimeline, DealFulfilment, FollowUpTask, FollowUpTasks, FulfilmentUpdate,
+    order_status_label,
 };
 use crate::{CallLog, ConnectorError};
 
@@ -116,15 +117,6 @@ impl FulfilmentFields {
         }
         Ok(())
     }
-}
-
-/// The lower-case canonical name of `status`, e.g. `dispatched`, as written to
-/// the deal and shown on the timeline.
-pub fn status_label(status: OrderStatus) -> String {
-    status
-        .as_str_name()
-        .trim_start_matches("ORDER_STATUS_")
-        .to_ascii_lowercase()
 }
 
 /// The idempotency marker written as a body's last paragraph.
@@ -425,7 +417,7 @@ impl DealFulfilment for HubSpotCrm {
         let mut properties = serde_json::Map::new();
         properties.insert(
             f.status_property.clone(),
-            json!(status_label(update.status)),
+            json!(order_status_label(update.status)),
         );
         // Unknown values are left as they are: a status-only update must not
         // blank the tracking number an earlier dispatch wrote.

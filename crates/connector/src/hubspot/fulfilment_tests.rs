@@ -154,11 +154,11 @@ async fn an_activity_is_one_note_on_the_deal_and_company_at_the_erp_time() {
 
     assert_eq!(
         portal.associated("deals", &deal, "notes").await,
-        [first.id.clone()]
+        vec![first.id.clone()]
     );
     assert_eq!(
         portal.associated("companies", &company, "notes").await,
-        [first.id.clone()],
+        vec![first.id.clone()],
         "the deal's primary company is looked up and associated"
     );
     let note = portal
@@ -244,7 +244,7 @@ async fn a_task_goes_to_the_company_owner_else_the_deal_owner_once_per_key() {
     );
     assert_eq!(
         portal.associated("deals", &deal, "tasks").await,
-        [created.id.clone()]
+        vec![created.id.clone()]
     );
     assert_eq!(
         portal.associated("companies", &company, "tasks").await,
@@ -283,7 +283,7 @@ async fn fulfilment_writes_the_mapped_deal_properties_and_keeps_unknown_ones() {
     let crm = connector(&sim.url, json!({}));
     let calls = CallLog::new();
     let dispatched = FulfilmentUpdate {
-        status: OrderStatus::Dispatched,
+        status: crmerp_proto::OrderStatus::Dispatched,
         order_number: "SO-77".into(),
         carrier: Some("DHL".into()),
         tracking_number: Some("00340".into()),
@@ -295,7 +295,7 @@ async fn fulfilment_writes_the_mapped_deal_properties_and_keeps_unknown_ones() {
         .await
         .expect("written");
     let delivered = FulfilmentUpdate {
-        status: OrderStatus::Delivered,
+        status: crmerp_proto::OrderStatus::Delivered,
         carrier: None,
         tracking_number: None,
         tracking_url: None,
@@ -407,7 +407,7 @@ fn fulfilment_fields_refuse_blank_maps_and_unknown_priorities() {
     };
     assert!(template.validate().is_err());
     assert_eq!(
-        status_label(OrderStatus::PartiallyDelivered),
+        crate::order_status_label(crmerp_proto::OrderStatus::PartiallyDelivered),
         "partially_delivered"
     );
 }

@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 
 pub(crate) use config::MOVED;
 pub use config::{DealToOrderFields, HubSpotConfig, ShippingProperties, ShippingSource};
-pub use fulfilment::{FulfilmentFields, status_label};
+pub use fulfilment::FulfilmentFields;
 
 use self::model::{AssociatedObject, AssociationPage, BatchRead, CrmObject};
 use crate::config::{ConfigError, check_base_url};
