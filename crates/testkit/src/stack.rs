@@ -1,4 +1,5 @@
-//! The whole product on loopback: nats-server, sandbox, ingress, deal-to-order.
+//! The whole product on loopback: nats-server, sandbox, ingress, deal-to-order
+//! and, when asked, fulfilment-sync.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -29,6 +30,8 @@ pub struct StackOptions {
     pub webhook_signature: &'static str,
     /// Start deal-to-order (off for ingress-only tests).
     pub with_worker: bool,
+    /// Also start fulfilment-sync (see [`Stack::fulfilment`]).
+    pub with_fulfilment: bool,
     /// Also start Postgres and the monitoring service (see [`Stack::monitoring`]).
     pub with_monitoring: bool,
     /// The CRM of this deployment (see [`crate::vendors::CRMS`]).
@@ -46,6 +49,7 @@ impl Default for StackOptions {
             ack_wait: "5s",
             webhook_signature: "both",
             with_worker: true,
+            with_fulfilment: false,
             with_monitoring: false,
             crm: "hubspot",
             erp: "netsuite",
@@ -67,6 +71,9 @@ pub struct Stack {
     pub worker: Option<Process>,
     /// More deal-to-order replicas sharing the worker's durable consumer.
     pub replicas: Vec<Process>,
+    /// The fulfilment-sync service, when `with_fulfilment` is set or
+    /// [`Stack::start_fulfilment`] was called.
+    pub fulfilment: Option<Process>,
     /// Postgres and the monitoring service, when `with_monitoring` is set.
     pub monitoring: Option<crate::monitoring::Monitoring>,
     /// HubSpot API client pointed at the sandbox.
@@ -185,6 +192,7 @@ impl Stack {
             ingress,
             worker,
             replicas: Vec::new(),
+            fulfilment: None,
             monitoring: None,
             config_path,
             options,
@@ -206,6 +214,9 @@ impl Stack {
             ])
             .await?;
         stack.wait_ready().await?;
+        if stack.options.with_fulfilment {
+            stack.start_fulfilment().await?;
+        }
         if stack.options.with_monitoring {
             stack.monitoring = Some(crate::monitoring::Monitoring::start(&stack).await?);
         }
@@ -272,6 +283,22 @@ impl Stack {
         let replica = self.spawn_worker().await?;
         wait_until_ready(&format!("http://{}/readyz", replica.listener("admin")?)).await?;
         self.replicas.push(replica);
+        Ok(())
+    }
+
+    /// Starts (or restarts after a kill) fulfilment-sync on the stack's
+    /// configuration and waits until it is ready.
+    pub async fn start_fulfilment(&mut self) -> anyhow::Result<()> {
+        let process = spawn_service(
+            self.dir.path(),
+            "fulfilment-sync",
+            &self.config_path,
+            &self.options.env,
+            &["admin"],
+        )
+        .await?;
+        wait_until_ready(&format!("http://{}/readyz", process.listener("admin")?)).await?;
+        self.fulfilment = Some(process);
         Ok(())
     }
 
@@ -403,6 +430,9 @@ body_limit = 1048576
 [deal_to_order]
 admin_addr = "127.0.0.1:0"
 min_order_value = "0"
+
+[fulfilment_sync]
+admin_addr = "127.0.0.1:0"
 
 [flow]
 ack_wait = "{ack_wait}"
