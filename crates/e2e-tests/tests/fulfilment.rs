@@ -9,10 +9,11 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use crmerp_flow::{OrderLink, OrderLinks};
 use crmerp_proto::{
-    CarrierScan, CarrierScanStatus, EventEnvelope, Message as _, OrderStatus, RecordRef,
-    event_envelope::Data, timestamp_from,
+    CarrierScan, CarrierScanStatus, EventEnvelope, OrderStatus, RecordRef, event_envelope::Data,
+    timestamp_from,
 };
 use crmerp_testkit::fulfilment::{carrier_scan_event, order_status_event, shipment};
+use crmerp_testkit::monitoring::{Monitoring, OPERATOR_TOKEN};
 use crmerp_testkit::settle::wait_drained;
 use crmerp_testkit::{Stack, StackOptions, eventually};
 use serde_json::{Value, json};
@@ -380,20 +381,12 @@ async fn exceptions_and_failed_deliveries_become_tasks_for_the_accounts_csm() ->
     Ok(())
 }
 
-/// The newest dead letter of fulfilment-sync.
-async fn last_dead_letter(stack: &Stack) -> anyhow::Result<EventEnvelope> {
-    let js = stack.jetstream().await?;
-    let stream = js.get_stream("DLQ").await?;
-    let message = stream
-        .get_last_raw_message_by_subject("dlq.fulfilment-sync")
-        .await?;
-    Ok(EventEnvelope::decode(message.payload)?)
-}
-
 #[tokio::test(flavor = "multi_thread")]
-async fn an_event_for_an_unlinked_order_is_dead_lettered_and_succeeds_when_requeued_after_linking()
+async fn an_event_for_an_unlinked_order_is_dead_lettered_and_requeued_from_monitoring_after_linking()
 -> anyhow::Result<()> {
     let stack = stack("netsuite").await?;
+    let monitoring = Monitoring::start(&stack).await?;
+    let operator = monitoring.api(Some(OPERATOR_TOKEN))?;
     let (deal, _company, link) = linked_order(&stack, "Fulfilment unlinked").await?;
     // An order the ERP has but no deal is linked to (created outside the flow).
     let stray = RecordRef {
@@ -411,27 +404,30 @@ async fn an_event_for_an_unlinked_order_is_dead_lettered_and_succeeds_when_reque
         "",
     );
     publish_status(&stack, &event).await?;
-    let dead = eventually("the dead letter", WAIT, || async {
-        last_dead_letter(&stack).await.ok()
+    let entry = eventually("the dead letter in monitoring", WAIT, || async {
+        let (_, body) = operator
+            .get("/api/v1/dead-letters?status=open&flow=fulfilment-sync")
+            .await
+            .ok()?;
+        body["items"].as_array()?.first().cloned()
     })
     .await?;
-    let Some(Data::DeadLetter(letter)) = &dead.data else {
-        anyhow::bail!("not a dead letter: {dead:?}");
-    };
-    assert_eq!(letter.resolution_code, "order_not_linked");
-    assert_eq!(
-        letter.original.as_ref().map(|o| o.id.as_str()),
-        Some("ns-stray")
-    );
-    assert!(
-        letter.reason.contains("990001") || letter.error_detail.contains("990001"),
-        "{letter:?}"
-    );
-    drained(&stack).await?;
+    assert_eq!(entry["resolution_code"], "order_not_linked", "{entry}");
+    assert_eq!(entry["error_category"], "missing_data", "{entry}");
+    let id = entry["id"].as_str().unwrap_or_default().to_owned();
+    let (status, detail) = operator.get(&format!("/api/v1/dead-letters/{id}")).await?;
+    assert_eq!(status, 200, "{detail}");
+    assert!(detail.to_string().contains("990001"), "{detail}");
 
-    // The order gets linked (to the won deal), then the operator requeues.
-    let js = stack.jetstream().await?;
-    let links = OrderLinks::bind(&js, "ORDER_LINKS").await?;
+    // Requeued before the link exists: dead-lettered again, nothing written.
+    let requeue = format!("/api/v1/dead-letters/{id}/requeue");
+    let (status, body) = operator.post(&requeue, &json!({})).await?;
+    assert!((200..300).contains(&status), "{status} {body}");
+    drained(&stack).await?;
+    assert!(timeline(&stack, "deals", &deal).await?.is_empty());
+
+    // The order gets linked (to the won deal), then the operator requeues again.
+    let links = OrderLinks::bind(&stack.jetstream().await?, "ORDER_LINKS").await?;
     links
         .record(&OrderLink {
             order: (&stray).into(),
@@ -441,7 +437,24 @@ async fn an_event_for_an_unlinked_order_is_dead_lettered_and_succeeds_when_reque
             account: link.account.clone(),
         })
         .await?;
-    crmerp_flow::requeue::requeue(&js, &dead, None, 1).await?;
+    let again = eventually("the second dead letter", WAIT, || async {
+        let (_, body) = operator
+            .get("/api/v1/dead-letters?status=open&flow=fulfilment-sync")
+            .await
+            .ok()?;
+        let item = body["items"].as_array()?.first().cloned()?;
+        (item["id"] != id.as_str()).then_some(item)
+    })
+    .await?;
+    assert_eq!(again["resolution_code"], "order_not_linked", "{again}");
+    let again_id = again["id"].as_str().unwrap_or_default().to_owned();
+    let (status, body) = operator
+        .post(
+            &format!("/api/v1/dead-letters/{again_id}/requeue"),
+            &json!({}),
+        )
+        .await?;
+    assert!((200..300).contains(&status), "{status} {body}");
     let notes = eventually("the requeued step on the deal", WAIT, || async {
         let notes = timeline(&stack, "deals", &deal).await.ok()?;
         (!notes.is_empty()).then_some(notes)
