@@ -521,3 +521,45 @@ async fn an_event_without_a_status_is_read_back_from_business_central() -> anyho
     assert!(notes[0].1.contains("dispatched with DHL"), "{}", notes[0].1);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_replicas_apply_each_step_of_a_burst_once() -> anyhow::Result<()> {
+    let mut stack = stack("netsuite").await?;
+    stack.start_fulfilment_replica().await?;
+    let (deal, _company, link) = linked_order(&stack, "Fulfilment replicas").await?;
+    let order = order_ref(&link);
+    let number = link.order_number.clone();
+    let steps = [
+        (OrderStatus::Received, at(8, 0)),
+        (OrderStatus::Picking, at(9, 0)),
+        (OrderStatus::Packed, at(10, 0)),
+        (OrderStatus::Dispatched, at(11, 0)),
+        (OrderStatus::Delivered, at(15, 0)),
+    ];
+    // Every step three times under different message ids, newest first, so
+    // both replicas see duplicates and late steps at the same time.
+    for copy in 0..3 {
+        for (status, when) in steps.iter().rev() {
+            let shipments = if *status >= OrderStatus::Dispatched {
+                vec![shipment("DHL", "00340434169999", at(11, 0))]
+            } else {
+                vec![]
+            };
+            let id = format!("burst-{}-{copy}", *status as i32);
+            let event = order_status_event(&id, &order, &number, *status, *when, shipments, "");
+            publish_status(&stack, &event).await?;
+        }
+    }
+    drained(&stack).await?;
+    let notes = timeline(&stack, "deals", &deal).await?;
+    let times: Vec<String> = notes.iter().map(|(t, _)| t.clone()).collect();
+    let expected: Vec<String> = steps.iter().map(|(_, when)| millis(*when)).collect();
+    assert_eq!(times, expected, "one entry per step: {notes:#?}");
+    let fields = stack
+        .hubspot
+        .deal_properties(&deal, &["erp_fulfilment_status", "erp_tracking_number"])
+        .await?;
+    assert_eq!(fields["erp_fulfilment_status"], "delivered");
+    assert_eq!(fields["erp_tracking_number"], "00340434169999");
+    Ok(())
+}

@@ -74,6 +74,8 @@ pub struct Stack {
     /// The fulfilment-sync service, when `with_fulfilment` is set or
     /// [`Stack::start_fulfilment`] was called.
     pub fulfilment: Option<Process>,
+    /// More fulfilment-sync replicas sharing its durable consumer.
+    pub fulfilment_replicas: Vec<Process>,
     /// Postgres and the monitoring service, when `with_monitoring` is set.
     pub monitoring: Option<crate::monitoring::Monitoring>,
     /// HubSpot API client pointed at the sandbox.
@@ -193,6 +195,7 @@ impl Stack {
             worker,
             replicas: Vec::new(),
             fulfilment: None,
+            fulfilment_replicas: Vec::new(),
             monitoring: None,
             config_path,
             options,
@@ -289,6 +292,19 @@ impl Stack {
     /// Starts (or restarts after a kill) fulfilment-sync on the stack's
     /// configuration and waits until it is ready.
     pub async fn start_fulfilment(&mut self) -> anyhow::Result<()> {
+        self.fulfilment = Some(self.spawn_fulfilment().await?);
+        Ok(())
+    }
+
+    /// Starts one more fulfilment-sync replica (its own admin port) on the
+    /// same durable consumer, as a scaled deployment runs it.
+    pub async fn start_fulfilment_replica(&mut self) -> anyhow::Result<()> {
+        let replica = self.spawn_fulfilment().await?;
+        self.fulfilment_replicas.push(replica);
+        Ok(())
+    }
+
+    async fn spawn_fulfilment(&self) -> anyhow::Result<Process> {
         let process = spawn_service(
             self.dir.path(),
             "fulfilment-sync",
@@ -298,8 +314,7 @@ impl Stack {
         )
         .await?;
         wait_until_ready(&format!("http://{}/readyz", process.listener("admin")?)).await?;
-        self.fulfilment = Some(process);
-        Ok(())
+        Ok(process)
     }
 
     /// The ERP this stack runs against (a name from [`crate::vendors::ERPS`]).
