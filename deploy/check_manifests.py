@@ -26,7 +26,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVICES = {"ingress", "deal-to-order", "monitoring"}
+SERVICES = {"ingress", "deal-to-order", "fulfilment-sync", "monitoring"}
 
 # Rendering name -> kustomization; all-components is the base plus every optional component.
 RENDERINGS = {
@@ -268,7 +268,8 @@ def check_network(errors, overlay, docs, pods, namespace):
     monitoring, flow, ingress = pods["monitoring"], pods["deal-to-order"], pods["ingress"]
     expect("monitoring -> Slack/PagerDuty (public HTTPS)", monitoring, public, 443, True)
     expect("deal-to-order -> vendor APIs (public HTTPS)", flow, public, 443, True)
-    for name, port in (("ingress", 8080), ("deal-to-order", 8090), ("monitoring", 8081)):
+    expect("fulfilment-sync -> vendor APIs (public HTTPS)", pods["fulfilment-sync"], public, 443, True)
+    for name, port in (("ingress", 8080), ("deal-to-order", 8090), ("fulfilment-sync", 8092), ("monitoring", 8081)):
         expect(f"Prometheus -> {name} /metrics", prometheus, pods[name], port, True)
     expect("ingress -> on-premises ERP / Tryton", ingress, private_erp, 8000, False)
     if overlay == "prod":
@@ -348,8 +349,9 @@ def check(overlay, docs):
         for kind in ("Deployment", "Service", "ServiceAccount", "PodDisruptionBudget", "NetworkPolicy"):
             if service not in kinds.get(kind, set()):
                 fail(errors, service, f"has no {kind}")
-    if prod and "deal-to-order" not in kinds.get("HorizontalPodAutoscaler", set()):
-        fail(errors, "deal-to-order", "has no HorizontalPodAutoscaler")
+    for flow_service in ("deal-to-order", "fulfilment-sync"):
+        if prod and flow_service not in kinds.get("HorizontalPodAutoscaler", set()):
+            fail(errors, flow_service, "has no HorizontalPodAutoscaler")
     if "default-deny" not in kinds.get("NetworkPolicy", set()):
         fail(errors, "namespace", "has no default-deny NetworkPolicy")
     for doc in docs:

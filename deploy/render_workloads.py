@@ -19,7 +19,7 @@ import sys
 
 import yaml
 
-SERVICES = ("ingress", "deal-to-order", "monitoring")
+SERVICES = ("ingress", "deal-to-order", "fulfilment-sync", "monitoring")
 
 
 def render(path):

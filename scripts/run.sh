@@ -92,9 +92,11 @@ start sandbox "$BIN/crmerp-sandbox" --state-dir "$VAR/sandbox" \
   --dynamics365-webhook-url http://127.0.0.1:8080/webhooks/dynamics365
 start ingress "$BIN/ingress"
 start deal-to-order "$BIN/deal-to-order"
+start fulfilment-sync "$BIN/fulfilment-sync"
 start monitoring "$BIN/monitoring"
 wait_for ingress http://127.0.0.1:8080/readyz
 wait_for deal-to-order http://127.0.0.1:8090/readyz
+wait_for fulfilment-sync http://127.0.0.1:8092/readyz
 wait_for monitoring http://127.0.0.1:8081/readyz
 
 cat <<INFO
@@ -103,6 +105,7 @@ crmerp is running. Logs: $VAR/logs/. Data: $VAR/.
 
   ingress            http://127.0.0.1:8080   (POST /webhooks/hubspot, /healthz, /readyz, /metrics)
   deal-to-order      http://127.0.0.1:8090   (admin: /healthz, /readyz, /metrics)
+  fulfilment-sync    http://127.0.0.1:8092   (admin: /healthz, /readyz, /metrics)
   monitoring         http://127.0.0.1:8081   (ops API /api/v1, token dev-operator-token; /metrics)
   postgres           127.0.0.1:5433          (database crmerp, user postgres; data in var/postgres)
   sandbox HubSpot    http://127.0.0.1:9101   (token pat-na1-dev-token)

@@ -48,5 +48,5 @@ pub use field_maps::FlowMaps;
 pub use ports::{
     Activity, ActivityTimeline, Capabilities, Capability, CustomerMaster, DealEditor,
     DealFulfilment, DealSource, FollowUpTask, FollowUpTasks, FulfilmentUpdate, MissingCapability,
-    OrderRequest, OrderSink, OrderStatusSource, Role, System,
+    OrderRequest, OrderSink, OrderStatusSource, Role, System, order_status_label,
 };

@@ -210,6 +210,15 @@ pub struct FulfilmentUpdate {
     pub delivered_at: Option<DateTime<Utc>>,
 }
 
+/// The lower-case canonical name of `status`, e.g. `dispatched` or
+/// `partially_delivered`, as CRMs show it on deals and timelines.
+pub fn order_status_label(status: OrderStatus) -> String {
+    status
+        .as_str_name()
+        .trim_start_matches("ORDER_STATUS_")
+        .to_ascii_lowercase()
+}
+
 /// A CRM deal's fulfilment fields (status, carrier, tracking number and URL,
 /// delivered time), mapped to the deal's properties by configuration. A
 /// property change is also what a CRM workflow reacts to, e.g. to e-mail the

@@ -48,6 +48,7 @@ pub fn build_crm(
             let (mut config, fields): (hubspot::HubSpotConfig, _) =
                 configure(Role::Crm, kind, section, maps, hubspot::MOVED)?;
             config.deal_to_order = fields;
+            config.fulfilment = flow_fields(maps, FULFILMENT_SYNC, Role::Crm, kind)?;
             let client = client("crm", kind, &config.timeouts)?;
             Ok(Arc::new(hubspot::HubSpotCrm::new(config, client)?).capabilities())
         }
@@ -242,12 +243,15 @@ pub fn vendor_schemas() -> Vec<VendorSchema> {
         }
     }
     vec![
-        vendor(
-            Role::Crm,
-            hubspot::SYSTEM,
-            |g| g.subschema_for::<hubspot::HubSpotConfig>(),
-            Some(|g| g.subschema_for::<hubspot::DealToOrderFields>()),
-        ),
+        VendorSchema {
+            fulfilment_sync: Some(|g| g.subschema_for::<hubspot::FulfilmentFields>()),
+            ..vendor(
+                Role::Crm,
+                hubspot::SYSTEM,
+                |g| g.subschema_for::<hubspot::HubSpotConfig>(),
+                Some(|g| g.subschema_for::<hubspot::DealToOrderFields>()),
+            )
+        },
         vendor(
             Role::Crm,
             salesforce::SYSTEM,
@@ -343,6 +347,26 @@ fn selection_schema(role: Role, generator: &mut SchemaGenerator) -> Schema {
         properties.insert(vendor.kind.into(), (vendor.section)(generator).to_value());
     }
     schemars::json_schema!({"type": "object", "properties": properties, "required": ["kind"]})
+}
+
+/// Schema of `[fulfilment_sync.crm]`: every CRM's fulfilment-sync field maps.
+pub fn fulfilment_sync_crm_schema(generator: &mut SchemaGenerator) -> Schema {
+    fulfilment_maps_schema(Role::Crm, generator)
+}
+
+/// Schema of `[fulfilment_sync.erp]`: every ERP's fulfilment-sync field maps.
+pub fn fulfilment_sync_erp_schema(generator: &mut SchemaGenerator) -> Schema {
+    fulfilment_maps_schema(Role::Erp, generator)
+}
+
+fn fulfilment_maps_schema(role: Role, generator: &mut SchemaGenerator) -> Schema {
+    let mut properties = serde_json::Map::new();
+    for vendor in vendor_schemas().into_iter().filter(|v| v.role == role) {
+        if let Some(maps) = vendor.fulfilment_sync {
+            properties.insert(vendor.kind.into(), maps(generator).to_value());
+        }
+    }
+    schemars::json_schema!({"type": "object", "properties": properties})
 }
 
 fn field_maps_schema(role: Role, generator: &mut SchemaGenerator) -> Schema {

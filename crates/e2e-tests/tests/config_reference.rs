@@ -42,6 +42,13 @@ fn services() -> Vec<Service> {
             defaults: crmerp_deal_to_order::Settings::DEFAULTS,
         },
         Service {
+            name: "fulfilment-sync",
+            schema: generator
+                .root_schema_for::<crmerp_fulfilment_sync::Settings>()
+                .to_value(),
+            defaults: crmerp_fulfilment_sync::Settings::DEFAULTS,
+        },
+        Service {
             name: "monitoring",
             schema: generator
                 .root_schema_for::<crmerp_monitoring::Settings>()
@@ -397,6 +404,9 @@ fn sections() -> Vec<String> {
         if vendor.deal_to_order.is_some() {
             sections.push(format!("deal_to_order.{role}.{}", vendor.kind));
         }
+        if vendor.fulfilment_sync.is_some() {
+            sections.push(format!("fulfilment_sync.{role}.{}", vendor.kind));
+        }
     }
     sections
 }
@@ -408,6 +418,7 @@ const TOP_LEVEL: &[&str] = &[
     "flow",
     "ingress",
     "deal_to_order",
+    "fulfilment_sync",
     "monitoring",
     "crm",
     "erp",
@@ -680,6 +691,7 @@ fn every_key_the_shipped_configuration_sets_is_read_by_a_service() {
         path("config/dev.toml"),
         path("services/ingress/defaults.toml"),
         path("services/deal-to-order/defaults.toml"),
+        path("services/fulfilment-sync/defaults.toml"),
         path("services/monitoring/defaults.toml"),
     ];
     files_under(&path("deploy"), "toml", &mut tomls);

@@ -389,7 +389,7 @@ impl Drop for Claim {
 
 /// Encodes `id` into KV key characters: letters, digits, `-` and `_` stay,
 /// every other byte becomes `=XX` (hex), so distinct ids stay distinct.
-pub(crate) fn encode_key_part(id: &str) -> String {
+pub fn encode_key_part(id: &str) -> String {
     let mut out = String::with_capacity(id.len());
     for byte in id.bytes() {
         if byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_' {

@@ -43,6 +43,11 @@ pub const ORDER_LINKS_BUCKET: &str = "ORDER_LINKS";
 /// Key-value bucket of credentials vendors rotate (e.g. a Pipedrive refresh
 /// token), shared by replicas and kept across restarts.
 pub const CREDENTIALS_BUCKET: &str = "CONNECTOR_CREDENTIALS";
+/// Key-value bucket of fulfilment-sync's per-order state (the furthest status
+/// applied, the timeline entries written) under `order.<erp>.<id>`, and of its
+/// tracking-number index (`tracking.<number>` -> order) for carrier scans.
+/// Written with compare-and-set revisions, so two replicas never both apply one step.
+pub const FULFILMENT_ORDERS_BUCKET: &str = "FULFILMENT_ORDERS";
 
 /// Filter matching every ERP order-status event, whatever the ERP.
 pub const ORDER_STATUS_FILTER: &str = "inbound.erp.order.status.>";
@@ -171,6 +176,7 @@ pub async fn ensure_streams(
     ensure_bucket(js, claims_bucket(settings)).await?;
     ensure_bucket(js, order_links_bucket(settings)).await?;
     ensure_bucket(js, credentials_bucket(settings)).await?;
+    ensure_bucket(js, fulfilment_orders_bucket(settings)).await?;
     ensure_bucket(js, webhook_ids_bucket(settings)).await
 }
 
@@ -225,6 +231,16 @@ fn credentials_bucket(settings: &NatsSettings) -> jetstream::kv::Config {
         storage: stream::StorageType::File,
         num_replicas: settings.replicas,
         ..Default::default()
+    }
+}
+
+/// Fulfilment state is kept as long as order links: a return can come months
+/// after delivery and must still be judged against the furthest status.
+fn fulfilment_orders_bucket(settings: &NatsSettings) -> jetstream::kv::Config {
+    jetstream::kv::Config {
+        bucket: FULFILMENT_ORDERS_BUCKET.to_owned(),
+        description: "Per-order fulfilment state and the tracking-number index.".to_owned(),
+        ..order_links_bucket(settings)
     }
 }
 

@@ -218,6 +218,55 @@ impl HubSpotApi {
             .unwrap_or_default())
     }
 
+    /// Objects of type `to` (`notes`, `tasks`) associated with `object_type`
+    /// `id`, with `properties`, ordered by id (creation order).
+    pub async fn associated_objects(
+        &self,
+        object_type: &str,
+        id: &str,
+        to: &str,
+        properties: &[&str],
+    ) -> anyhow::Result<Vec<Value>> {
+        let url = format!(
+            "{}/crm/v4/objects/{object_type}/{id}/associations/{to}",
+            self.base
+        );
+        let response = self.http.get(url).bearer_auth(&self.token).send().await?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "associations answered {}",
+            response.status()
+        );
+        let value: Value = response.json().await?;
+        let mut ids: Vec<u64> = value["results"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|i| i["toObjectId"].as_u64())
+                    .collect()
+            })
+            .unwrap_or_default();
+        ids.sort_unstable();
+        let mut objects = Vec::with_capacity(ids.len());
+        for object_id in ids {
+            let url = format!(
+                "{}/crm/v3/objects/{to}/{object_id}?properties={}",
+                self.base,
+                properties.join(",")
+            );
+            let response = self.http.get(url).bearer_auth(&self.token).send().await?;
+            anyhow::ensure!(
+                response.status().is_success(),
+                "get {to} answered {}",
+                response.status()
+            );
+            let object: Value = response.json().await?;
+            objects.push(object);
+        }
+        Ok(objects)
+    }
+
     /// Creates one company and `count` complete deals for it (shipping address,
     /// two lines), returning the deal ids: a fast way to prepare a load.
     pub async fn create_deals_for_one_company(

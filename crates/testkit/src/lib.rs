@@ -17,6 +17,7 @@ pub mod chaos;
 pub mod cluster_stack;
 pub mod dynamics365;
 pub mod faults;
+pub mod fulfilment;
 pub mod hubspot;
 pub mod monitoring;
 pub mod nats_cluster;

@@ -1,4 +1,5 @@
-//! The whole product on loopback: nats-server, sandbox, ingress, deal-to-order.
+//! The whole product on loopback: nats-server, sandbox, ingress, deal-to-order
+//! and, when asked, fulfilment-sync.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -29,6 +30,8 @@ pub struct StackOptions {
     pub webhook_signature: &'static str,
     /// Start deal-to-order (off for ingress-only tests).
     pub with_worker: bool,
+    /// Also start fulfilment-sync (see [`Stack::fulfilment`]).
+    pub with_fulfilment: bool,
     /// Also start Postgres and the monitoring service (see [`Stack::monitoring`]).
     pub with_monitoring: bool,
     /// The CRM of this deployment (see [`crate::vendors::CRMS`]).
@@ -46,6 +49,7 @@ impl Default for StackOptions {
             ack_wait: "5s",
             webhook_signature: "both",
             with_worker: true,
+            with_fulfilment: false,
             with_monitoring: false,
             crm: "hubspot",
             erp: "netsuite",
@@ -67,6 +71,11 @@ pub struct Stack {
     pub worker: Option<Process>,
     /// More deal-to-order replicas sharing the worker's durable consumer.
     pub replicas: Vec<Process>,
+    /// The fulfilment-sync service, when `with_fulfilment` is set or
+    /// [`Stack::start_fulfilment`] was called.
+    pub fulfilment: Option<Process>,
+    /// More fulfilment-sync replicas sharing its durable consumer.
+    pub fulfilment_replicas: Vec<Process>,
     /// Postgres and the monitoring service, when `with_monitoring` is set.
     pub monitoring: Option<crate::monitoring::Monitoring>,
     /// HubSpot API client pointed at the sandbox.
@@ -185,6 +194,8 @@ impl Stack {
             ingress,
             worker,
             replicas: Vec::new(),
+            fulfilment: None,
+            fulfilment_replicas: Vec::new(),
             monitoring: None,
             config_path,
             options,
@@ -206,6 +217,9 @@ impl Stack {
             ])
             .await?;
         stack.wait_ready().await?;
+        if stack.options.with_fulfilment {
+            stack.start_fulfilment().await?;
+        }
         if stack.options.with_monitoring {
             stack.monitoring = Some(crate::monitoring::Monitoring::start(&stack).await?);
         }
@@ -279,6 +293,34 @@ impl Stack {
         wait_until_ready(&format!("http://{}/readyz", replica.listener("admin")?)).await?;
         self.replicas.push(replica);
         Ok(())
+    }
+
+    /// Starts (or restarts after a kill) fulfilment-sync on the stack's
+    /// configuration and waits until it is ready.
+    pub async fn start_fulfilment(&mut self) -> anyhow::Result<()> {
+        self.fulfilment = Some(self.spawn_fulfilment().await?);
+        Ok(())
+    }
+
+    /// Starts one more fulfilment-sync replica (its own admin port) on the
+    /// same durable consumer, as a scaled deployment runs it.
+    pub async fn start_fulfilment_replica(&mut self) -> anyhow::Result<()> {
+        let replica = self.spawn_fulfilment().await?;
+        self.fulfilment_replicas.push(replica);
+        Ok(())
+    }
+
+    async fn spawn_fulfilment(&self) -> anyhow::Result<Process> {
+        let process = spawn_service(
+            self.dir.path(),
+            "fulfilment-sync",
+            &self.config_path,
+            &self.options.env,
+            &["admin"],
+        )
+        .await?;
+        wait_until_ready(&format!("http://{}/readyz", process.listener("admin")?)).await?;
+        Ok(process)
     }
 
     /// The ERP this stack runs against (a name from [`crate::vendors::ERPS`]).
@@ -409,6 +451,9 @@ body_limit = 1048576
 [deal_to_order]
 admin_addr = "127.0.0.1:0"
 min_order_value = "0"
+
+[fulfilment_sync]
+admin_addr = "127.0.0.1:0"
 
 [flow]
 ack_wait = "{ack_wait}"

@@ -88,6 +88,9 @@ pub struct HubSpotConfig {
     /// Deal-to-order's field maps, from `[deal_to_order.crm.hubspot]`.
     #[serde(skip)]
     pub deal_to_order: DealToOrderFields,
+    /// fulfilment-sync's field maps, from `[fulfilment_sync.crm.hubspot]`.
+    #[serde(skip)]
+    pub fulfilment: super::FulfilmentFields,
     /// Longest wait, in ms, for a rate-limit window before failing the call as
     /// rate-limited instead (default 10000).
     pub max_rate_limit_wait_ms: u64,
@@ -102,6 +105,7 @@ impl Default for HubSpotConfig {
             access_token: SecretString::default(),
             webhook: WebhookSettings::default(),
             deal_to_order: DealToOrderFields::default(),
+            fulfilment: super::FulfilmentFields::default(),
             max_rate_limit_wait_ms: 10_000,
             timeouts: HttpTimeouts::default(),
         }
@@ -117,6 +121,7 @@ impl HubSpotConfig {
         }
         self.webhook.validate_won_stages()?;
         self.deal_to_order.validate()?;
+        self.fulfilment.validate()?;
         self.timeouts.validate("hubspot.timeouts")
     }
 }

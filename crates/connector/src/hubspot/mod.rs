@@ -1,9 +1,11 @@
-//! HubSpot CRM (CRM v3 objects, v4 associations) as a CRM providing [`DealSource`], plus the
-//! webhook parsing and signature checks ingress needs.
+//! HubSpot CRM (CRM v3 objects, v4 associations) as a CRM providing [`DealSource`],
+//! [`DealEditor`](crate::DealEditor) and fulfilment-sync's timeline, tasks and deal fulfilment
+//! ports, plus the webhook parsing and signature checks ingress needs.
 
 mod config;
 mod corrections;
 mod errors;
+mod fulfilment;
 mod mapping;
 mod model;
 pub mod webhook;
@@ -19,6 +21,7 @@ use serde_json::{Value, json};
 
 pub(crate) use config::MOVED;
 pub use config::{DealToOrderFields, HubSpotConfig, ShippingProperties, ShippingSource};
+pub use fulfilment::FulfilmentFields;
 
 use self::model::{AssociatedObject, AssociationPage, BatchRead, CrmObject};
 use crate::config::{ConfigError, check_base_url};
@@ -273,34 +276,16 @@ impl HubSpotCrm {
         deal_id: &str,
         body: &str,
     ) -> Result<bool, ConnectorError> {
-        let ids: Vec<Value> = self
-            .associations(calls, &ENDPOINT_DEAL_NOTES, deal_id, "notes")
-            .await?
-            .into_iter()
-            .map(|a| json!({ "id": a.to_object_id }))
-            .collect();
-        for chunk in ids.chunks(BATCH_SIZE) {
-            let request = json!({ "properties": ["hs_note_body"], "propertiesWithHistory": [], "inputs": chunk });
-            let batch: BatchRead = self
-                .call(
-                    calls,
-                    &ENDPOINT_NOTES,
-                    "/crm/v3/objects/notes/batch/read",
-                    &[],
-                    Some(&request),
-                )
-                .await?
-                .json(SYSTEM, &ENDPOINT_NOTES)?;
-            // HubSpot may wrap a stored body in its own markup.
-            if batch
-                .results
-                .iter()
-                .any(|n| n.prop("hs_note_body").contains(body))
-            {
-                return Ok(true);
-            }
-        }
-        Ok(false)
+        self.find_associated(
+            calls,
+            (&ENDPOINT_DEAL_NOTES, &ENDPOINT_NOTES),
+            deal_id,
+            "notes",
+            "hs_note_body",
+            body,
+        )
+        .await
+        .map(|found| found.is_some())
     }
 
     async fn update_deal(
@@ -322,7 +307,10 @@ impl HubSpotCrm {
     pub fn capabilities(self: std::sync::Arc<Self>) -> Capabilities {
         Capabilities::new(Role::Crm, self.clone())
             .with_deal_source(self.clone())
-            .with_deal_editor(self)
+            .with_deal_editor(self.clone())
+            .with_activity_timeline(self.clone())
+            .with_follow_up_tasks(self.clone())
+            .with_deal_fulfilment(self)
     }
 }
 

@@ -1,5 +1,5 @@
-//! The HubSpot CRM simulator: v3 objects, v4 associations, properties, rate limits and signed
-//! webhooks.
+//! The HubSpot CRM simulator: v3 objects, v4 associations, properties, owners, rate limits and
+//! signed webhooks.
 
 mod association_types;
 mod associations;
@@ -7,6 +7,7 @@ mod batch;
 mod error;
 mod guard;
 mod objects;
+mod owners;
 mod properties;
 mod render;
 mod schema;
@@ -66,6 +67,7 @@ pub(crate) fn build(ctx: &Context<'_>) -> Result<Simulator, SandboxError> {
         .merge(batch::routes())
         .merge(associations::routes())
         .merge(properties::routes())
+        .merge(owners::routes())
         .route("/account-info/v3/details", get(account_details))
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&shared),

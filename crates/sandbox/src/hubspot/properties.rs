@@ -15,7 +15,10 @@ use serde_json::{Map, Value, json};
 use super::error::HsError;
 use super::schema::{ObjectType, READ_ONLY_PROPERTIES, built_in_properties};
 use super::store::{CustomProperty, HubSpotData};
-use super::{AppState, object_type, parse_body};
+use super::{AppState, object_type, owners, parse_body};
+
+/// The property assigning a record to an owner.
+const OWNER_PROPERTY: &str = "hubspot_owner_id";
 
 /// Property types the properties API accepts.
 const PROPERTY_TYPES: [&str; 7] = [
@@ -85,6 +88,18 @@ pub(super) fn validate(
         };
         if let Some(problem) = check_kind(kind, name, &text) {
             invalid.push(problem);
+            continue;
+        }
+        // The owner property's options are the portal's owners.
+        if name == OWNER_PROPERTY && !text.is_empty() && !owners::is_owner(&text) {
+            invalid.push(Invalid {
+                name: name.clone(),
+                message: format!(
+                    "{text} was not one of the allowed options: [{}]",
+                    owners::owner_ids().join(", ")
+                ),
+                code: "INVALID_OPTION",
+            });
             continue;
         }
         values.insert(name.clone(), text);

@@ -155,7 +155,7 @@ const DEALS: [BuiltInProperty; 8] = [
 ];
 
 #[rustfmt::skip]
-const COMPANIES: [BuiltInProperty; 10] = [
+const COMPANIES: [BuiltInProperty; 11] = [
     prop("name", "Company name", "string", "text", "companyinformation"),
     prop("domain", "Company Domain Name", "string", "text", "companyinformation"),
     prop("phone", "Phone Number", "string", "phonenumber", "companyinformation"),
@@ -166,6 +166,7 @@ const COMPANIES: [BuiltInProperty; 10] = [
     prop("zip", "Postal Code", "string", "text", "companyinformation"),
     prop("country", "Country/Region", "string", "text", "companyinformation"),
     prop("industry", "Industry", "enumeration", "select", "companyinformation"),
+    prop("hubspot_owner_id", "Company owner", "enumeration", "select", "companyinformation"),
 ];
 
 #[rustfmt::skip]
@@ -190,19 +191,21 @@ const LINE_ITEMS: [BuiltInProperty; 8] = [
 ];
 
 #[rustfmt::skip]
-const NOTES: [BuiltInProperty; 2] = [
+const NOTES: [BuiltInProperty; 3] = [
     prop("hs_note_body", "Note body", "string", "html", "engagement"),
     prop("hs_timestamp", "Activity date", "datetime", "date", "engagement"),
+    prop("hubspot_owner_id", "Activity assigned to", "enumeration", "select", "engagement"),
 ];
 
 #[rustfmt::skip]
-const TASKS: [BuiltInProperty; 6] = [
+const TASKS: [BuiltInProperty; 7] = [
     prop("hs_task_subject", "Task Title", "string", "text", "task"),
     prop("hs_task_body", "Notes", "string", "html", "task"),
     prop("hs_task_status", "Task Status", "enumeration", "select", "task"),
     prop("hs_task_priority", "Priority", "enumeration", "select", "task"),
     prop("hs_task_type", "Task Type", "enumeration", "select", "task"),
     prop("hs_timestamp", "Due date", "datetime", "date", "task"),
+    prop("hubspot_owner_id", "Assigned to", "enumeration", "select", "task"),
 ];
 
 /// Built-in (HubSpot-defined) properties of an object type, system ones included.

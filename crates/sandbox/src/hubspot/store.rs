@@ -92,7 +92,7 @@ impl CustomProperty {
 }
 
 /// Custom deal properties the sandbox portal comes with.
-const SEEDED_DEAL_PROPERTIES: [(&str, &str, &str, &str); 10] = [
+const SEEDED_DEAL_PROPERTIES: [(&str, &str, &str, &str); 15] = [
     ("erp_order_number", "ERP order number", "string", "text"),
     ("erp_sync_status", "ERP sync status", "string", "text"),
     ("erp_sync_error", "ERP sync error", "string", "textarea"),
@@ -103,6 +103,16 @@ const SEEDED_DEAL_PROPERTIES: [(&str, &str, &str, &str); 10] = [
     ("shipping_zip", "Shipping ZIP", "string", "text"),
     ("shipping_country", "Shipping country", "string", "text"),
     ("shipping_addressee", "Shipping addressee", "string", "text"),
+    (
+        "erp_fulfilment_status",
+        "Fulfilment status",
+        "string",
+        "text",
+    ),
+    ("erp_carrier", "Carrier", "string", "text"),
+    ("erp_tracking_number", "Tracking number", "string", "text"),
+    ("erp_tracking_url", "Tracking URL", "string", "text"),
+    ("erp_delivered_at", "Delivered at", "datetime", "date"),
 ];
 
 /// The whole portal. Serialised as-is to `hubspot.json`.
