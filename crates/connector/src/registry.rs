@@ -102,6 +102,7 @@ pub fn build_erp(
             let (mut config, fields): (tryton::TrytonConfig, _) =
                 configure(Role::Erp, kind, section, maps, tryton::MOVED)?;
             config.deal_to_order = fields;
+            config.fulfilment = flow_fields(maps, FULFILMENT_SYNC, Role::Erp, kind)?;
             let client = client("erp", kind, &config.timeouts)?;
             Ok(Arc::new(tryton::TrytonErp::new(config, client)?).capabilities())
         }
@@ -271,12 +272,15 @@ pub fn vendor_schemas() -> Vec<VendorSchema> {
             |g| g.subschema_for::<netsuite::NetSuiteConfig>(),
             Some(|g| g.subschema_for::<netsuite::DealToOrderFields>()),
         ),
-        vendor(
-            Role::Erp,
-            tryton::SYSTEM,
-            |g| g.subschema_for::<tryton::TrytonConfig>(),
-            Some(|g| g.subschema_for::<tryton::DealToOrderFields>()),
-        ),
+        VendorSchema {
+            fulfilment_sync: Some(|g| g.subschema_for::<tryton::FulfilmentFields>()),
+            ..vendor(
+                Role::Erp,
+                tryton::SYSTEM,
+                |g| g.subschema_for::<tryton::TrytonConfig>(),
+                Some(|g| g.subschema_for::<tryton::DealToOrderFields>()),
+            )
+        },
         vendor(
             Role::Erp,
             businesscentral::SYSTEM,
