@@ -115,6 +115,7 @@ pub fn build_erp(
             let (mut config, fields): (s4hana::S4HanaConfig, _) =
                 configure(Role::Erp, kind, section, maps, s4hana::MOVED)?;
             config.deal_to_order = fields;
+            config.fulfilment = flow_fields(maps, FULFILMENT_SYNC, Role::Erp, kind)?;
             let client = client("erp", kind, &config.timeouts)?;
             Ok(Arc::new(s4hana::S4HanaErp::new(config, client)?).capabilities())
         }
@@ -122,6 +123,7 @@ pub fn build_erp(
             let (mut config, fields): (oraclefusion::OracleFusionConfig, _) =
                 configure(Role::Erp, kind, section, maps, oraclefusion::MOVED)?;
             config.deal_to_order = fields;
+            config.fulfilment = flow_fields(maps, FULFILMENT_SYNC, Role::Erp, kind)?;
             let client = client("erp", kind, &config.timeouts)?;
             Ok(Arc::new(oraclefusion::OracleFusionErp::new(config, client)?).capabilities())
         }
@@ -287,18 +289,24 @@ pub fn vendor_schemas() -> Vec<VendorSchema> {
             |g| g.subschema_for::<businesscentral::BusinessCentralConfig>(),
             None,
         ),
-        vendor(
-            Role::Erp,
-            s4hana::SYSTEM,
-            |g| g.subschema_for::<s4hana::S4HanaConfig>(),
-            Some(|g| g.subschema_for::<s4hana::DealToOrderFields>()),
-        ),
-        vendor(
-            Role::Erp,
-            oraclefusion::SYSTEM,
-            |g| g.subschema_for::<oraclefusion::OracleFusionConfig>(),
-            Some(|g| g.subschema_for::<oraclefusion::DealToOrderFields>()),
-        ),
+        VendorSchema {
+            fulfilment_sync: Some(|g| g.subschema_for::<s4hana::FulfilmentFields>()),
+            ..vendor(
+                Role::Erp,
+                s4hana::SYSTEM,
+                |g| g.subschema_for::<s4hana::S4HanaConfig>(),
+                Some(|g| g.subschema_for::<s4hana::DealToOrderFields>()),
+            )
+        },
+        VendorSchema {
+            fulfilment_sync: Some(|g| g.subschema_for::<oraclefusion::FulfilmentFields>()),
+            ..vendor(
+                Role::Erp,
+                oraclefusion::SYSTEM,
+                |g| g.subschema_for::<oraclefusion::OracleFusionConfig>(),
+                Some(|g| g.subschema_for::<oraclefusion::DealToOrderFields>()),
+            )
+        },
     ]
 }
 

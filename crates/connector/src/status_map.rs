@@ -85,6 +85,27 @@ pub fn progress(status: FulfilmentStatus) -> u8 {
     }
 }
 
+/// The order status of its shipments' (or lines') statuses: delivered when
+/// all are, partially delivered when some are, else the least advanced one;
+/// any exception wins. Cancelled ones do not count; `None` when none is left.
+pub fn combine(statuses: impl IntoIterator<Item = FulfilmentStatus>) -> Option<FulfilmentStatus> {
+    let live: Vec<FulfilmentStatus> = statuses
+        .into_iter()
+        .filter(|s| *s != FulfilmentStatus::Cancelled)
+        .collect();
+    if live.contains(&FulfilmentStatus::Exception) {
+        return Some(FulfilmentStatus::Exception);
+    }
+    let delivered = live
+        .iter()
+        .filter(|s| progress(**s) >= progress(FulfilmentStatus::Delivered))
+        .count();
+    if delivered > 0 && delivered < live.len() {
+        return Some(FulfilmentStatus::PartiallyDelivered);
+    }
+    live.into_iter().min_by_key(|s| progress(*s))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,6 +132,12 @@ mod tests {
             Some(FulfilmentStatus::Returned)
         );
         assert_eq!(resolve(&overrides, &defaults, "Q"), None);
+        use FulfilmentStatus::*;
+        assert_eq!(combine([Dispatched, Packed, Cancelled]), Some(Packed));
+        assert_eq!(combine([Delivered, Dispatched]), Some(PartiallyDelivered));
+        assert_eq!(combine([Delivered, Delivered]), Some(Delivered));
+        assert_eq!(combine([Delivered, Exception]), Some(Exception));
+        assert_eq!(combine([Cancelled]), None);
         assert_eq!(
             OrderStatus::from(FulfilmentStatus::PartiallyDelivered),
             OrderStatus::PartiallyDelivered
