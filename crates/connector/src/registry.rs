@@ -95,6 +95,7 @@ pub fn build_erp(
             let (mut config, fields): (netsuite::NetSuiteConfig, _) =
                 configure(Role::Erp, kind, section, maps, netsuite::MOVED)?;
             config.deal_to_order = fields;
+            config.fulfilment = flow_fields(maps, FULFILMENT_SYNC, Role::Erp, kind)?;
             let client = client("erp", kind, &config.timeouts)?;
             Ok(Arc::new(netsuite::NetSuiteErp::new(config, client)?).capabilities())
         }
@@ -268,12 +269,15 @@ pub fn vendor_schemas() -> Vec<VendorSchema> {
             |g| g.subschema_for::<dynamics365::Dynamics365Config>(),
             Some(|g| g.subschema_for::<dynamics365::DealToOrderFields>()),
         ),
-        vendor(
-            Role::Erp,
-            netsuite::SYSTEM,
-            |g| g.subschema_for::<netsuite::NetSuiteConfig>(),
-            Some(|g| g.subschema_for::<netsuite::DealToOrderFields>()),
-        ),
+        VendorSchema {
+            fulfilment_sync: Some(|g| g.subschema_for::<netsuite::FulfilmentFields>()),
+            ..vendor(
+                Role::Erp,
+                netsuite::SYSTEM,
+                |g| g.subschema_for::<netsuite::NetSuiteConfig>(),
+                Some(|g| g.subschema_for::<netsuite::DealToOrderFields>()),
+            )
+        },
         VendorSchema {
             fulfilment_sync: Some(|g| g.subschema_for::<tryton::FulfilmentFields>()),
             ..vendor(
