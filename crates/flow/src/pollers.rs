@@ -84,7 +84,20 @@ impl Default for TrytonPollSettings {
 }
 
 /// Polls Tryton for order-status changes and publishes them (see the module
-/// docs). Run [`TrytonPoller::run`] under a lease with [`run_exclusive`].
+/// docs). Run [`TrytonPoller::run`] under a lease with [`run_exclusive`], on
+/// every replica:
+///
+/// ```text
+/// let poller = Arc::new(TrytonPoller::new(erp, &js, CLAIMS_BUCKET, settings).await?);
+/// let lease = Lease::bind(&js, CLAIMS_BUCKET, "tryton-poller", Duration::from_secs(30)).await?;
+/// tokio::spawn(run_exclusive(lease, shutdown, move |held, stop| {
+///     let poller = Arc::clone(&poller);
+///     async move { poller.run(held, stop).await }
+/// }));
+/// ```
+///
+/// The BC subscription keeper starts the same way with [`keep_subscriptions`]
+/// as the job.
 ///
 /// [`run_exclusive`]: crate::lease::run_exclusive
 pub struct TrytonPoller {
