@@ -1,8 +1,8 @@
 //! Singleton jobs for ERPs that need one replica to act for all: polling an
 //! ERP that has no webhooks (Tryton), and renewing webhook subscriptions
-//! before they expire (Business Central). Each runs under a [`Lease`], so
+//! before they expire (Business Central). Each runs under a [`Lease`](crate::Lease), so
 //! exactly one replica does it and another takes over within the lease TTL.
-//! The fulfilment-sync service starts them with [`run_exclusive`].
+//! The fulfilment-sync service starts them with [`run_exclusive`](crate::run_exclusive).
 //!
 //! The Tryton poller reads `sale.sale` and `stock.shipment.out` changes with a
 //! (`write_date`, `id`) cursor per model (see
