@@ -34,6 +34,8 @@ pub(crate) trait Fixture: Sync {
     const API_URL_KEY: Option<&'static str> = Some("base_url");
     /// A well-formed deal id for the CRM that a fresh simulator does not hold.
     const DEAL_ID: &'static str = "1";
+    /// A well-formed ERP order id that a fresh simulator does not hold.
+    const ORDER_ID: &'static str = "00000000-0000-4000-8000-0000000000ff";
 
     /// A working configuration section for the simulator at `url`: by
     /// default the one `make run` uses (`config/dev.toml`), re-pointed.
@@ -733,7 +735,7 @@ pub(crate) async fn order_status_source<F: Fixture>(fixture: &F) {
     );
 
     let unknown = RecordRef {
-        id: "00000000-0000-4000-8000-0000000000ff".into(),
+        id: F::ORDER_ID.into(),
         ..order_ref.clone()
     };
     assert_eq!(

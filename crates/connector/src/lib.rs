@@ -36,6 +36,7 @@ pub mod registry;
 pub mod s4hana;
 pub mod salesforce;
 pub mod standard_webhooks;
+pub mod status_map;
 pub mod tryton;
 
 #[cfg(test)]

@@ -97,6 +97,7 @@ pub fn build_erp(
             let (mut config, fields): (netsuite::NetSuiteConfig, _) =
                 configure(Role::Erp, kind, section, maps, netsuite::MOVED)?;
             config.deal_to_order = fields;
+            config.fulfilment = flow_fields(maps, FULFILMENT_SYNC, Role::Erp, kind)?;
             let client = client("erp", kind, &config.timeouts)?;
             Ok(Arc::new(netsuite::NetSuiteErp::new(config, client)?).capabilities())
         }
@@ -104,6 +105,7 @@ pub fn build_erp(
             let (mut config, fields): (tryton::TrytonConfig, _) =
                 configure(Role::Erp, kind, section, maps, tryton::MOVED)?;
             config.deal_to_order = fields;
+            config.fulfilment = flow_fields(maps, FULFILMENT_SYNC, Role::Erp, kind)?;
             let client = client("erp", kind, &config.timeouts)?;
             Ok(Arc::new(tryton::TrytonErp::new(config, client)?).capabilities())
         }
@@ -116,6 +118,7 @@ pub fn build_erp(
             let (mut config, fields): (s4hana::S4HanaConfig, _) =
                 configure(Role::Erp, kind, section, maps, s4hana::MOVED)?;
             config.deal_to_order = fields;
+            config.fulfilment = flow_fields(maps, FULFILMENT_SYNC, Role::Erp, kind)?;
             let client = client("erp", kind, &config.timeouts)?;
             Ok(Arc::new(s4hana::S4HanaErp::new(config, client)?).capabilities())
         }
@@ -123,6 +126,7 @@ pub fn build_erp(
             let (mut config, fields): (oraclefusion::OracleFusionConfig, _) =
                 configure(Role::Erp, kind, section, maps, oraclefusion::MOVED)?;
             config.deal_to_order = fields;
+            config.fulfilment = flow_fields(maps, FULFILMENT_SYNC, Role::Erp, kind)?;
             let client = client("erp", kind, &config.timeouts)?;
             Ok(Arc::new(oraclefusion::OracleFusionErp::new(config, client)?).capabilities())
         }
@@ -270,36 +274,48 @@ pub fn vendor_schemas() -> Vec<VendorSchema> {
             |g| g.subschema_for::<dynamics365::Dynamics365Config>(),
             Some(|g| g.subschema_for::<dynamics365::DealToOrderFields>()),
         ),
-        vendor(
-            Role::Erp,
-            netsuite::SYSTEM,
-            |g| g.subschema_for::<netsuite::NetSuiteConfig>(),
-            Some(|g| g.subschema_for::<netsuite::DealToOrderFields>()),
-        ),
-        vendor(
-            Role::Erp,
-            tryton::SYSTEM,
-            |g| g.subschema_for::<tryton::TrytonConfig>(),
-            Some(|g| g.subschema_for::<tryton::DealToOrderFields>()),
-        ),
+        VendorSchema {
+            fulfilment_sync: Some(|g| g.subschema_for::<netsuite::FulfilmentFields>()),
+            ..vendor(
+                Role::Erp,
+                netsuite::SYSTEM,
+                |g| g.subschema_for::<netsuite::NetSuiteConfig>(),
+                Some(|g| g.subschema_for::<netsuite::DealToOrderFields>()),
+            )
+        },
+        VendorSchema {
+            fulfilment_sync: Some(|g| g.subschema_for::<tryton::FulfilmentFields>()),
+            ..vendor(
+                Role::Erp,
+                tryton::SYSTEM,
+                |g| g.subschema_for::<tryton::TrytonConfig>(),
+                Some(|g| g.subschema_for::<tryton::DealToOrderFields>()),
+            )
+        },
         vendor(
             Role::Erp,
             businesscentral::SYSTEM,
             |g| g.subschema_for::<businesscentral::BusinessCentralConfig>(),
             None,
         ),
-        vendor(
-            Role::Erp,
-            s4hana::SYSTEM,
-            |g| g.subschema_for::<s4hana::S4HanaConfig>(),
-            Some(|g| g.subschema_for::<s4hana::DealToOrderFields>()),
-        ),
-        vendor(
-            Role::Erp,
-            oraclefusion::SYSTEM,
-            |g| g.subschema_for::<oraclefusion::OracleFusionConfig>(),
-            Some(|g| g.subschema_for::<oraclefusion::DealToOrderFields>()),
-        ),
+        VendorSchema {
+            fulfilment_sync: Some(|g| g.subschema_for::<s4hana::FulfilmentFields>()),
+            ..vendor(
+                Role::Erp,
+                s4hana::SYSTEM,
+                |g| g.subschema_for::<s4hana::S4HanaConfig>(),
+                Some(|g| g.subschema_for::<s4hana::DealToOrderFields>()),
+            )
+        },
+        VendorSchema {
+            fulfilment_sync: Some(|g| g.subschema_for::<oraclefusion::FulfilmentFields>()),
+            ..vendor(
+                Role::Erp,
+                oraclefusion::SYSTEM,
+                |g| g.subschema_for::<oraclefusion::OracleFusionConfig>(),
+                Some(|g| g.subschema_for::<oraclefusion::DealToOrderFields>()),
+            )
+        },
     ]
 }
 

@@ -275,38 +275,50 @@ impl Claims {
         ttl: Option<Duration>,
     ) -> Result<u64, WriteError> {
         let value = serde_json::to_vec(record).map_err(|e| WriteError::Other(e.to_string()))?;
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            async_nats::header::NATS_EXPECTED_LAST_SUBJECT_SEQUENCE,
-            expected.to_string().as_str(),
-        );
-        if let Some(ttl) = ttl {
-            // The server takes whole seconds; round up so a claim never lives shorter than asked.
-            let seconds = ttl.as_secs() + u64::from(ttl.subsec_nanos() > 0);
-            headers.insert(
-                async_nats::header::NATS_MESSAGE_TTL,
-                seconds.max(1).to_string().as_str(),
-            );
-        }
-        let subject = format!("{}{key}", self.inner.store.prefix);
-        let ack = self
-            .inner
-            .js
-            .publish_with_headers(subject, headers, Bytes::from(value))
-            .await
-            .map_err(|e| WriteError::Other(e.to_string()))?
-            .await;
-        match ack {
-            Ok(ack) => Ok(ack.sequence),
-            Err(error) if error.kind() == PublishErrorKind::WrongLastSequence => {
-                Err(WriteError::Conflict)
-            }
-            Err(error) => Err(WriteError::Other(error.to_string())),
-        }
+        cas_put(&self.inner.js, &self.inner.store, key, value, expected, ttl).await
     }
 }
 
-enum WriteError {
+/// Writes `value` under `key` of `store` if the key's last revision is
+/// `expected` (0: the key has no live value), with an optional per-message
+/// TTL (the bucket must allow them). Returns the new revision.
+pub(crate) async fn cas_put(
+    js: &jetstream::Context,
+    store: &kv::Store,
+    key: &str,
+    value: Vec<u8>,
+    expected: u64,
+    ttl: Option<Duration>,
+) -> Result<u64, WriteError> {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        async_nats::header::NATS_EXPECTED_LAST_SUBJECT_SEQUENCE,
+        expected.to_string().as_str(),
+    );
+    if let Some(ttl) = ttl {
+        // The server takes whole seconds; round up so a key never lives shorter than asked.
+        let seconds = ttl.as_secs() + u64::from(ttl.subsec_nanos() > 0);
+        headers.insert(
+            async_nats::header::NATS_MESSAGE_TTL,
+            seconds.max(1).to_string().as_str(),
+        );
+    }
+    let subject = format!("{}{key}", store.prefix);
+    let ack = js
+        .publish_with_headers(subject, headers, Bytes::from(value))
+        .await
+        .map_err(|e| WriteError::Other(e.to_string()))?
+        .await;
+    match ack {
+        Ok(ack) => Ok(ack.sequence),
+        Err(error) if error.kind() == PublishErrorKind::WrongLastSequence => {
+            Err(WriteError::Conflict)
+        }
+        Err(error) => Err(WriteError::Other(error.to_string())),
+    }
+}
+
+pub(crate) enum WriteError {
     /// The key changed since it was read: another writer won.
     Conflict,
     Other(String),

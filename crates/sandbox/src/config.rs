@@ -228,7 +228,7 @@ pub struct NetSuiteConfig {
     pub concurrency_limit: Option<usize>,
     /// Where the User Event script's `afterSubmit` POSTs record changes.
     pub events: EventConfig,
-    /// Secret the script signs its POSTs with (`X-NetSuite-Signature`).
+    /// Secret the script signs its POSTs with (`X-Crmerp-Signature`).
     pub events_secret: String,
 }
 

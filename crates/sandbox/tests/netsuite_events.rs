@@ -14,13 +14,18 @@ use sha2::Sha256;
 
 const RECORDS: &str = "/services/rest/record/v1";
 
-/// The body, after checking its signature independently of the sandbox.
+/// The body, after checking its signature (over timestamp + "." + body)
+/// independently of the sandbox, and that the timestamp is current.
 fn verified(received: &Received) -> Value {
+    let timestamp = received.headers["x-crmerp-timestamp"].to_str().unwrap();
+    let age = chrono::Utc::now().timestamp() - timestamp.parse::<i64>().unwrap();
+    assert!((0..60).contains(&age), "a fresh timestamp: {timestamp}");
     let mut mac = Hmac::<Sha256>::new_from_slice(DEV_NETSUITE_EVENTS_SECRET.as_bytes()).unwrap();
+    mac.update(format!("{timestamp}.").as_bytes());
     mac.update(&received.body);
     let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
     assert_eq!(
-        received.headers["x-netsuite-signature"].to_str().unwrap(),
+        received.headers["x-crmerp-signature"].to_str().unwrap(),
         expected
     );
     assert_eq!(

@@ -30,6 +30,9 @@ pub struct NetSuiteConfig {
     /// Deal-to-order's settings, from `[deal_to_order.erp.netsuite]`.
     #[serde(skip)]
     pub deal_to_order: DealToOrderFields,
+    /// Fulfilment-sync's status maps, from `[fulfilment_sync.erp.netsuite]`.
+    #[serde(skip)]
+    pub fulfilment: super::FulfilmentFields,
     /// Prepended to every external id this connector writes or looks up, to keep
     /// environments or integrations apart in one account (default empty).
     pub external_id_prefix: String,
@@ -51,6 +54,7 @@ impl Default for NetSuiteConfig {
             token_id: String::new(),
             token_secret: SecretString::default(),
             deal_to_order: DealToOrderFields::default(),
+            fulfilment: super::FulfilmentFields::default(),
             external_id_prefix: String::new(),
             item_record_types: vec!["inventoryItem".into()],
             item_cache_capacity: 1000,

@@ -1,12 +1,15 @@
 //! NetSuite REST Record Service v1 with token-based authentication, as
-//! an ERP providing [`CustomerMaster`] and [`OrderSink`].
+//! an ERP providing [`CustomerMaster`], [`OrderSink`] and
+//! [`OrderStatusSource`](crate::ports::OrderStatusSource) ([`status`]).
 
 mod config;
 mod errors;
+mod fulfilment;
 mod items;
 pub mod oauth1;
 mod payload;
 mod request;
+mod status;
 
 use async_trait::async_trait;
 use chrono::Utc;
@@ -15,6 +18,7 @@ use serde::Deserialize;
 
 pub(crate) use config::MOVED;
 pub use config::{DealToOrderFields, NetSuiteConfig};
+pub use fulfilment::FulfilmentFields;
 
 use self::errors::FIX_ERP_REFERENCE;
 use self::items::ItemCache;
@@ -113,7 +117,8 @@ impl NetSuiteErp {
     pub fn capabilities(self: std::sync::Arc<Self>) -> Capabilities {
         Capabilities::new(Role::Erp, self.clone())
             .with_customer_master(self.clone())
-            .with_order_sink(self)
+            .with_order_sink(self.clone())
+            .with_order_status_source(self)
     }
 }
 

@@ -26,6 +26,9 @@ pub struct OracleFusionConfig {
     /// Deal-to-order's order settings, from `[deal_to_order.erp.oraclefusion]`.
     #[serde(skip)]
     pub deal_to_order: DealToOrderFields,
+    /// Fulfilment-sync's status maps, from `[fulfilment_sync.erp.oraclefusion]`.
+    #[serde(skip)]
+    pub fulfilment: super::FulfilmentFields,
     /// HTTP timeouts.
     #[serde(default)]
     pub timeouts: HttpTimeouts,

@@ -10,7 +10,9 @@
 
 mod config;
 mod errors;
+mod fulfilment;
 mod payload;
+mod status;
 
 use async_trait::async_trait;
 use chrono::Utc;
@@ -22,6 +24,7 @@ use serde_json::Value;
 
 pub(crate) use config::MOVED;
 pub use config::{DealToOrderFields, OracleFusionConfig};
+pub use fulfilment::FulfilmentFields;
 
 use crate::config::ConfigError;
 use crate::endpoint;
@@ -167,7 +170,8 @@ impl OracleFusionErp {
     pub fn capabilities(self: std::sync::Arc<Self>) -> Capabilities {
         Capabilities::new(Role::Erp, self.clone())
             .with_customer_master(self.clone())
-            .with_order_sink(self)
+            .with_order_sink(self.clone())
+            .with_order_status_source(self)
     }
 }
 

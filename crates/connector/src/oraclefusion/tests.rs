@@ -297,3 +297,75 @@ impl crate::conformance::Fixture for Fixture {
 }
 
 crate::conformance::conformance_tests!(Fixture => system, bounded_body, customer_master, order_sink);
+
+#[tokio::test]
+async fn order_status_follows_the_fulfillment_lines() {
+    use crate::ports::OrderStatusSource as _;
+    use crmerp_proto::OrderStatus;
+
+    let sandbox = sandbox().await;
+    create_item(&sandbox.url, "AS54888").await;
+    let erp = connector(&sandbox.url, basic());
+    let calls = CallLog::new();
+    let customer = erp
+        .create_customer(&account(), &calls)
+        .await
+        .expect("create");
+    let deal = deal("AS54888");
+    let request = OrderRequest {
+        external_ref: "hubspot-deal-8",
+        customer: &customer,
+        deal: &deal,
+    };
+    let order = erp.create_order(&request, &calls).await.expect("order");
+    let order_ref = order.r#ref.clone().expect("a ref");
+    let read = || async {
+        erp.order_status(&order_ref, &CallLog::new())
+            .await
+            .expect("status")
+            .expect("the order")
+    };
+    let received = read().await;
+    assert_eq!(received.status(), OrderStatus::Received);
+    assert_eq!(received.order_number, order.order_number);
+    assert_eq!(received.order, Some(order_ref.clone()));
+
+    let advance = |body: serde_json::Value| {
+        let url = format!(
+            "{}/__sandbox/orders/{}/fulfilment",
+            sandbox.url, order_ref.id
+        );
+        async move {
+            let response = reqwest::Client::new()
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .expect("advance");
+            assert!(response.status().is_success(), "{}", response.status());
+        }
+    };
+    advance(json!({"status": "picking"})).await;
+    assert_eq!(read().await.status(), OrderStatus::Picking);
+    advance(json!({"status": "dispatched", "carrier": "UPS", "tracking_number": "1Z999"})).await;
+    let dispatched = read().await;
+    assert_eq!(dispatched.status(), OrderStatus::Dispatched);
+    assert_eq!(dispatched.shipments.len(), 1, "{dispatched:?}");
+    assert_eq!(dispatched.shipments[0].carrier, "UPS");
+    assert_eq!(dispatched.shipments[0].tracking_number, "1Z999");
+    assert!(dispatched.changed_at.is_some());
+
+    let missing = RecordRef {
+        id: "999999".into(),
+        ..order_ref.clone()
+    };
+    assert_eq!(
+        erp.order_status(&missing, &calls).await.expect("read"),
+        None
+    );
+    let bad = RecordRef {
+        id: "x".into(),
+        ..order_ref
+    };
+    assert!(erp.order_status(&bad, &calls).await.is_err());
+}

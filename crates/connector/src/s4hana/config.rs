@@ -35,6 +35,9 @@ pub struct S4HanaConfig {
     /// Deal-to-order's field maps, from `[deal_to_order.erp.s4hana]`.
     #[serde(skip)]
     pub deal_to_order: DealToOrderFields,
+    /// Fulfilment-sync's status maps, from `[fulfilment_sync.erp.s4hana]`.
+    #[serde(skip)]
+    pub fulfilment: super::FulfilmentFields,
     /// HTTP timeouts.
     #[serde(default)]
     pub timeouts: HttpTimeouts,

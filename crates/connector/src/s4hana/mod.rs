@@ -20,8 +20,10 @@
 
 mod config;
 mod errors;
+mod fulfilment;
 mod payload;
 mod request;
+mod status;
 
 use async_trait::async_trait;
 use crmerp_proto::{Account, RecordRef, SalesOrder};
@@ -30,6 +32,7 @@ use serde::de::DeserializeOwned;
 
 pub(crate) use config::MOVED;
 pub use config::{DealToOrderFields, Pricing, REFERENCE_FIELDS, S4HanaConfig, ShipToAddress};
+pub use fulfilment::FulfilmentFields;
 
 use self::request::CsrfAuth;
 use crate::config::ConfigError;
@@ -161,7 +164,8 @@ impl S4HanaErp {
     pub fn capabilities(self: std::sync::Arc<Self>) -> Capabilities {
         Capabilities::new(Role::Erp, self.clone())
             .with_customer_master(self.clone())
-            .with_order_sink(self)
+            .with_order_sink(self.clone())
+            .with_order_status_source(self)
     }
 }
 

@@ -9,6 +9,7 @@ use crmerp_sandbox::edmx::{Direction, Metadata};
 use serde_json::{Value, json};
 
 use super::*;
+use crate::ports::OrderStatusSource as _;
 use crate::test_support::{Simulator, simulator};
 
 /// `$CRMERP_SPECS_DIR`, or `../shared/specs` beside the workspace.
@@ -633,3 +634,67 @@ impl crate::conformance::Fixture for Fixture {
 }
 
 crate::conformance::conformance_tests!(Fixture => system, bounded_body, customer_master, order_sink);
+
+/// Moves `order` through the simulator's fulfilment control endpoint.
+async fn advance(sandbox: &Simulator, order: &str, body: Value) {
+    let response = reqwest::Client::new()
+        .post(format!(
+            "{}/__sandbox/orders/{order}/fulfilment",
+            sandbox.url
+        ))
+        .json(&body)
+        .send()
+        .await
+        .expect("advance");
+    assert!(response.status().is_success(), "{}", response.status());
+}
+
+#[tokio::test]
+async fn order_status_follows_the_sales_order_through_delivery() {
+    let (sandbox, erp, customer) = seeded(json!({"quantity_unit": "PC"})).await;
+    let calls = CallLog::new();
+    let deal = shipped_deal(&["TG11"]);
+    let request = OrderRequest {
+        external_ref: "hubspot-deal-77",
+        customer: &customer,
+        deal: &deal,
+    };
+    let order = erp.create_order(&request, &calls).await.expect("order");
+    let order_ref = order.r#ref.clone().expect("a ref");
+    let read = || async {
+        erp.order_status(&order_ref, &CallLog::new())
+            .await
+            .expect("status")
+            .expect("the order")
+    };
+    let received = read().await;
+    assert_eq!(received.status(), crmerp_proto::OrderStatus::Received);
+    assert_eq!(received.external_ref, "hubspot-deal-77");
+    assert_eq!(received.order, Some(order_ref.clone()));
+    assert!(received.changed_at.is_some());
+
+    advance(&sandbox, &order.order_number, json!({"status": "picking"})).await;
+    assert_eq!(read().await.status(), crmerp_proto::OrderStatus::Picking);
+    advance(
+        &sandbox,
+        &order.order_number,
+        json!({"status": "dispatched", "carrier": "DHL", "tracking_number": "JD0001"}),
+    )
+    .await;
+    assert_eq!(read().await.status(), crmerp_proto::OrderStatus::Dispatched);
+
+    let missing = RecordRef {
+        id: "99999999".into(),
+        ..order_ref.clone()
+    };
+    assert_eq!(
+        erp.order_status(&missing, &calls).await.expect("read"),
+        None
+    );
+    let bad = RecordRef {
+        id: "1' or '1".into(),
+        ..order_ref
+    };
+    let err = erp.order_status(&bad, &calls).await.expect_err("refused");
+    assert_eq!(err.kind, crate::ErrorKind::Permanent);
+}

@@ -53,6 +53,9 @@ pub struct TrytonConfig {
     /// Deal-to-order's settings, from `[deal_to_order.erp.tryton]`.
     #[serde(skip)]
     pub deal_to_order: DealToOrderFields,
+    /// Fulfilment-sync's settings, from `[fulfilment_sync.erp.tryton]`.
+    #[serde(skip)]
+    pub fulfilment: super::FulfilmentFields,
     /// HTTP timeouts.
     pub timeouts: HttpTimeouts,
 }
@@ -67,6 +70,7 @@ impl Default for TrytonConfig {
             language: "en".into(),
             customer_key: CustomerKey::Code,
             deal_to_order: DealToOrderFields::default(),
+            fulfilment: super::FulfilmentFields::default(),
             timeouts: HttpTimeouts::default(),
         }
     }
@@ -100,6 +104,27 @@ impl TrytonConfig {
             return Err(ConfigError::missing("tryton.password"));
         }
         check_not_blank("tryton.language", &self.language)?;
+        for (key, field) in [
+            (
+                "fulfilment_sync.erp.tryton.carrier_field",
+                &self.fulfilment.carrier_field,
+            ),
+            (
+                "fulfilment_sync.erp.tryton.tracking_field",
+                &self.fulfilment.tracking_field,
+            ),
+        ] {
+            // The name goes into the field list of a read as is.
+            if !field
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            {
+                return Err(ConfigError::invalid(
+                    key,
+                    "must be a Tryton field name (lowercase letters, digits, `_`)",
+                ));
+            }
+        }
         self.timeouts.validate("tryton.timeouts")
     }
 

@@ -1,5 +1,7 @@
 //! Tryton (the open-source ERP, 8.x) over JSON-RPC with a real session, as an
-//! an ERP providing [`CustomerMaster`] and [`OrderSink`].
+//! an ERP providing [`CustomerMaster`], [`OrderSink`] and, read by polling
+//! (Tryton has no webhooks), [`OrderStatusSource`](crate::ports::OrderStatusSource)
+//! ([`status`]).
 //!
 //! Customers are `party.party` records keyed by the CRM account reference (in
 //! the party `code` or an identifier); orders are `sale.sale` records whose
@@ -7,9 +9,11 @@
 //! code. New sales are quoted and confirmed as configured.
 
 mod config;
+mod fulfilment;
 mod lookup;
 mod payload;
 mod rpc;
+pub mod status;
 pub mod wire;
 
 use async_trait::async_trait;
@@ -18,6 +22,7 @@ use serde_json::{Value, json};
 
 pub(crate) use config::MOVED;
 pub use config::{CustomerKey, DealToOrderFields, TrytonConfig, Workflow};
+pub use fulfilment::FulfilmentFields;
 
 use self::lookup::{CodeCache, first_id, record_id};
 use self::payload::SaleHeader;
@@ -173,7 +178,8 @@ impl TrytonErp {
     pub fn capabilities(self: std::sync::Arc<Self>) -> Capabilities {
         Capabilities::new(Role::Erp, self.clone())
             .with_customer_master(self.clone())
-            .with_order_sink(self)
+            .with_order_sink(self.clone())
+            .with_order_status_source(self)
     }
 }
 

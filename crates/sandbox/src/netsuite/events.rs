@@ -5,8 +5,10 @@
 //!
 //! - body `{"scriptId","deploymentId","account","eventType":"create|edit|delete",
 //!   "recordType":"salesorder|itemfulfillment|invoice","id","occurredAt","record"}`
-//! - `X-NetSuite-Signature: sha256=<lowercase hex HMAC-SHA256(secret, raw body)>`
-//!   and `X-NetSuite-Account: <account>`.
+//! - `X-Crmerp-Timestamp: <unix seconds>`,
+//!   `X-Crmerp-Signature: sha256=<lowercase hex HMAC-SHA256(secret, timestamp + "." + raw body)>`
+//!   (the timestamp inside the MAC lets the receiver refuse replays) and
+//!   `X-NetSuite-Account: <account>`.
 
 use std::sync::Arc;
 
@@ -23,8 +25,10 @@ use crate::config::NetSuiteConfig;
 use crate::error::SandboxError;
 use crate::kit::emitter::{Emitter, Target};
 
-/// Header carrying the body's signature.
-pub(crate) const SIGNATURE_HEADER: &str = "X-NetSuite-Signature";
+/// Header carrying the signature over timestamp and body.
+pub(crate) const SIGNATURE_HEADER: &str = "X-Crmerp-Signature";
+/// Header carrying the signing time, unix seconds.
+pub(crate) const TIMESTAMP_HEADER: &str = "X-Crmerp-Timestamp";
 
 /// What the delivery log says of an event.
 #[derive(Debug, Clone, Serialize)]
@@ -91,11 +95,13 @@ impl Events {
             "record": record,
         })
         .to_string();
+        let timestamp = Utc::now().timestamp().to_string();
         let headers = vec![
             ("Content-Type".to_owned(), "application/json".to_owned()),
+            (TIMESTAMP_HEADER.to_owned(), timestamp.clone()),
             (
                 SIGNATURE_HEADER.to_owned(),
-                signature(&self.secret, body.as_bytes()),
+                signature(&self.secret, &timestamp, body.as_bytes()),
             ),
             ("X-NetSuite-Account".to_owned(), self.account.clone()),
         ];
@@ -109,12 +115,15 @@ impl Events {
     }
 }
 
-/// `sha256=` and the lowercase hex HMAC-SHA256 of `body` keyed by `secret`.
-pub(crate) fn signature(secret: &str, body: &[u8]) -> String {
+/// `sha256=` and the lowercase hex HMAC-SHA256 of `timestamp` + `.` +
+/// `body` keyed by `secret`.
+pub(crate) fn signature(secret: &str, timestamp: &str, body: &[u8]) -> String {
     let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
         // HMAC accepts keys of any length.
         return String::new();
     };
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
@@ -125,10 +134,10 @@ mod tests {
 
     #[test]
     fn signature_matches_an_independent_vector() {
-        // python3: hmac.new(b"dev-ns-events-secret", b'{"id":"1"}', hashlib.sha256).hexdigest()
+        // python3: hmac.new(b"dev-ns-events-secret", b'1767225600.{"id":"1"}', hashlib.sha256).hexdigest()
         assert_eq!(
-            signature("dev-ns-events-secret", br#"{"id":"1"}"#),
-            "sha256=589507356734c5e318fc4fce7c7cd5b3be9a9278d08ec34b9aef41948693301a"
+            signature("dev-ns-events-secret", "1767225600", br#"{"id":"1"}"#),
+            "sha256=106d2fba55befaefaa571bf359e012e9714a7705471a861765ee89cdeb17b1e4"
         );
     }
 }

@@ -177,6 +177,67 @@ impl TrytonApi {
         Ok(sales)
     }
 
+    /// Creates a party with an address and a sale of one `SKU-100` for it
+    /// with `reference`, then quotes and confirms it (Tryton's process then
+    /// creates its customer shipment). Returns the sale id.
+    pub async fn confirmed_sale(&self, reference: &str) -> anyhow::Result<i64> {
+        let party = self
+            .create(
+                "party.party",
+                json!({ "name": format!("Customer of {reference}"),
+                        "addresses": [["create", [{ "street": "1 Dock Road", "city": "Hamburg" }]]] }),
+            )
+            .await?;
+        let address = self
+            .first_id("party.address", json!([["party", "=", party]]))
+            .await?;
+        let product = self
+            .first_id("product.product", json!([["code", "=", "SKU-100"]]))
+            .await?;
+        let unit = self
+            .first_id("product.uom", json!([["symbol", "=", "u"]]))
+            .await?;
+        let sale = self
+            .create(
+                "sale.sale",
+                json!({ "party": party, "invoice_address": address, "shipment_address": address,
+                        "reference": reference,
+                        "lines": [["create", [{ "type": "line", "product": product, "quantity": 1.0,
+                                                "unit": unit, "unit_price": decimal("100.00") }]]] }),
+            )
+            .await?;
+        for button in ["quote", "confirm"] {
+            self.call(&format!("model.sale.sale.{button}"), vec![json!([sale])])
+                .await?;
+        }
+        Ok(sale)
+    }
+
+    /// Runs the workflow `buttons` of `stock.shipment.out` (e.g.
+    /// `assign_force`, `pick`, `pack`, `do`) on every customer shipment of
+    /// `sale`, as a warehouse does.
+    pub async fn advance_shipments(&self, sale: i64, buttons: &[&str]) -> anyhow::Result<()> {
+        let read = self
+            .search_read("sale.sale", json!([["id", "=", sale]]), &["shipments"])
+            .await?;
+        let shipments = read
+            .first()
+            .map(|s| s["shipments"].clone())
+            .with_context(|| format!("no sale {sale}"))?;
+        anyhow::ensure!(
+            shipments.as_array().is_some_and(|s| !s.is_empty()),
+            "sale {sale} has no shipment"
+        );
+        for button in buttons {
+            self.call(
+                &format!("model.stock.shipment.out.{button}"),
+                vec![shipments.clone()],
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
     /// Creates the salable goods product `sku` unless a product has that code.
     pub async fn ensure_product(&self, sku: &str, name: &str, price: &str) -> anyhow::Result<()> {
         if !self

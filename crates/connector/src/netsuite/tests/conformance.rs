@@ -10,6 +10,7 @@ impl crate::conformance::Fixture for Fixture {
     const VENDOR: &'static str = SYSTEM;
     const ROLE: Role = Role::Erp;
     const SECRET: &'static str = "/token_secret";
+    const ORDER_ID: &'static str = "999999";
 
     async fn seed_item(&self, url: &str, sku: &str) {
         let config: NetSuiteConfig =
@@ -28,4 +29,4 @@ impl crate::conformance::Fixture for Fixture {
     }
 }
 
-crate::conformance::conformance_tests!(Fixture => system, bounded_body, customer_master, order_sink);
+crate::conformance::conformance_tests!(Fixture => system, bounded_body, customer_master, order_sink, order_status_source);
