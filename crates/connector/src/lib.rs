@@ -18,6 +18,7 @@ pub mod calls;
 pub mod config;
 #[cfg(test)]
 mod conformance;
+mod crm_fulfilment;
 mod decimal;
 pub mod dynamics365;
 pub mod error;

@@ -69,6 +69,7 @@ pub fn build_crm(
             let (mut config, fields): (salesforce::SalesforceConfig, _) =
                 configure(Role::Crm, kind, section, maps, salesforce::MOVED)?;
             config.deal_to_order = fields;
+            config.fulfilment = flow_fields(maps, FULFILMENT_SYNC, Role::Crm, kind)?;
             let client = client("crm", kind, &config.timeouts)?;
             Ok(Arc::new(salesforce::SalesforceCrm::new(config, client)?).capabilities())
         }
@@ -247,12 +248,15 @@ pub fn vendor_schemas() -> Vec<VendorSchema> {
             |g| g.subschema_for::<hubspot::HubSpotConfig>(),
             Some(|g| g.subschema_for::<hubspot::DealToOrderFields>()),
         ),
-        vendor(
-            Role::Crm,
-            salesforce::SYSTEM,
-            |g| g.subschema_for::<salesforce::SalesforceConfig>(),
-            Some(|g| g.subschema_for::<salesforce::DealToOrderFields>()),
-        ),
+        VendorSchema {
+            fulfilment_sync: Some(|g| g.subschema_for::<salesforce::FulfilmentFields>()),
+            ..vendor(
+                Role::Crm,
+                salesforce::SYSTEM,
+                |g| g.subschema_for::<salesforce::SalesforceConfig>(),
+                Some(|g| g.subschema_for::<salesforce::DealToOrderFields>()),
+            )
+        },
         vendor(
             Role::Crm,
             pipedrive::SYSTEM,
