@@ -55,6 +55,7 @@ pub fn build_crm(
             let (mut config, fields): (dynamics365::Dynamics365Config, _) =
                 configure(Role::Crm, kind, section, maps, dynamics365::MOVED)?;
             config.deal_to_order = fields;
+            config.fulfilment = flow_fields(maps, FULFILMENT_SYNC, Role::Crm, kind)?;
             let client = client("crm", kind, &config.timeouts)?;
             Ok(Arc::new(dynamics365::Dynamics365Crm::new(config, client)?).capabilities())
         }
@@ -263,12 +264,15 @@ pub fn vendor_schemas() -> Vec<VendorSchema> {
             |g| g.subschema_for::<pipedrive::PipedriveConfig>(),
             Some(|g| g.subschema_for::<pipedrive::DealToOrderFields>()),
         ),
-        vendor(
-            Role::Crm,
-            dynamics365::SYSTEM,
-            |g| g.subschema_for::<dynamics365::Dynamics365Config>(),
-            Some(|g| g.subschema_for::<dynamics365::DealToOrderFields>()),
-        ),
+        VendorSchema {
+            fulfilment_sync: Some(|g| g.subschema_for::<dynamics365::FulfilmentFields>()),
+            ..vendor(
+                Role::Crm,
+                dynamics365::SYSTEM,
+                |g| g.subschema_for::<dynamics365::Dynamics365Config>(),
+                Some(|g| g.subschema_for::<dynamics365::DealToOrderFields>()),
+            )
+        },
         vendor(
             Role::Erp,
             netsuite::SYSTEM,
