@@ -63,6 +63,7 @@ pub fn build_crm(
             let (mut config, fields): (pipedrive::PipedriveConfig, _) =
                 configure(Role::Crm, kind, section, maps, pipedrive::MOVED)?;
             config.deal_to_order = fields;
+            config.fulfilment = flow_fields(maps, FULFILMENT_SYNC, Role::Crm, kind)?;
             let client = client("crm", kind, &config.timeouts)?;
             Ok(Arc::new(pipedrive::PipedriveCrm::new(config, client)?).capabilities())
         }
@@ -258,12 +259,15 @@ pub fn vendor_schemas() -> Vec<VendorSchema> {
                 Some(|g| g.subschema_for::<salesforce::DealToOrderFields>()),
             )
         },
-        vendor(
-            Role::Crm,
-            pipedrive::SYSTEM,
-            |g| g.subschema_for::<pipedrive::PipedriveConfig>(),
-            Some(|g| g.subschema_for::<pipedrive::DealToOrderFields>()),
-        ),
+        VendorSchema {
+            fulfilment_sync: Some(|g| g.subschema_for::<pipedrive::FulfilmentFields>()),
+            ..vendor(
+                Role::Crm,
+                pipedrive::SYSTEM,
+                |g| g.subschema_for::<pipedrive::PipedriveConfig>(),
+                Some(|g| g.subschema_for::<pipedrive::DealToOrderFields>()),
+            )
+        },
         VendorSchema {
             fulfilment_sync: Some(|g| g.subschema_for::<dynamics365::FulfilmentFields>()),
             ..vendor(

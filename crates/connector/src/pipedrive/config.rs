@@ -3,6 +3,7 @@
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
+use super::fulfilment::FulfilmentFields;
 use super::webhook::WebhookSettings;
 use crate::config::{ConfigError, check_base_url, check_currency, check_not_blank};
 use crate::http_client::HttpTimeouts;
@@ -45,6 +46,9 @@ pub struct PipedriveConfig {
     /// Deal-to-order's field maps, from `[deal_to_order.crm.pipedrive]`.
     #[serde(skip)]
     pub deal_to_order: DealToOrderFields,
+    /// Fulfilment-sync's field maps, from `[fulfilment_sync.crm.pipedrive]`.
+    #[serde(skip)]
+    pub fulfilment: FulfilmentFields,
     /// Webhook credentials: `webhook_user`, `webhook_password`.
     #[serde(flatten)]
     pub webhook: WebhookSettings,
@@ -61,6 +65,7 @@ impl Default for PipedriveConfig {
             api_token: SecretString::default(),
             oauth: None,
             deal_to_order: DealToOrderFields::default(),
+            fulfilment: FulfilmentFields::default(),
             webhook: WebhookSettings::default(),
             max_rate_limit_wait_ms: 10_000,
             timeouts: HttpTimeouts::default(),
@@ -90,6 +95,7 @@ impl PipedriveConfig {
             }
         }
         self.deal_to_order.validate()?;
+        self.fulfilment.validate()?;
         self.timeouts.validate("pipedrive.timeouts")
     }
 }
