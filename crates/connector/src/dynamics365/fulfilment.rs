@@ -11,14 +11,14 @@ use async_trait::async_trait;
 use chrono::SecondsFormat;
 use crmerp_proto::RecordRef;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::{
     Dynamics365Crm, ENDPOINT_TASK, ENDPOINT_UPDATE, Precondition, SYSTEM, check_id, mapping,
     name_guid,
 };
 use crate::config::{ConfigError, check_not_blank};
-use crate::crm_fulfilment::{clip, status_label};
+use crate::crm_fulfilment::{DealFields, clip, deal_values};
 use crate::endpoint;
 use crate::http_kit::Endpoint;
 use crate::ports::{
@@ -95,6 +95,18 @@ impl FulfilmentFields {
             }
         }
         Ok(())
+    }
+}
+
+impl FulfilmentFields {
+    fn deal_fields(&self) -> DealFields<'_> {
+        DealFields {
+            status: &self.status_field,
+            carrier: &self.carrier_field,
+            tracking_number: &self.tracking_number_field,
+            tracking_url: &self.tracking_url_field,
+            delivered_at: &self.delivered_at_field,
+        }
     }
 }
 
@@ -304,32 +316,6 @@ impl FollowUpTasks for Dynamics365Crm {
     }
 }
 
-/// The opportunity columns `update` sets with the configured names; values
-/// the update does not carry are left as they are.
-fn fulfilment_columns(fields: &FulfilmentFields, update: &FulfilmentUpdate) -> Map<String, Value> {
-    let mut out = Map::new();
-    out.insert(
-        fields.status_field.clone(),
-        json!(status_label(update.status)),
-    );
-    for (field, value) in [
-        (&fields.carrier_field, &update.carrier),
-        (&fields.tracking_number_field, &update.tracking_number),
-        (&fields.tracking_url_field, &update.tracking_url),
-    ] {
-        if let (false, Some(value)) = (field.is_empty(), value) {
-            out.insert(field.clone(), json!(clip(value, MAX_TEXT)));
-        }
-    }
-    if let (false, Some(at)) = (fields.delivered_at_field.is_empty(), update.delivered_at) {
-        out.insert(
-            fields.delivered_at_field.clone(),
-            json!(at.to_rfc3339_opts(SecondsFormat::Secs, true)),
-        );
-    }
-    out
-}
-
 #[async_trait]
 impl DealFulfilment for Dynamics365Crm {
     async fn write_fulfilment(
@@ -339,7 +325,12 @@ impl DealFulfilment for Dynamics365Crm {
         calls: &CallLog,
     ) -> Result<(), ConnectorError> {
         check_id(deal_id, &ENDPOINT_UPDATE)?;
-        let columns = fulfilment_columns(&self.config.fulfilment, update);
+        let columns = deal_values(
+            &self.config.fulfilment.deal_fields(),
+            update,
+            MAX_TEXT,
+            |at| json!(at.to_rfc3339_opts(SecondsFormat::Secs, true)),
+        );
         self.update(calls, deal_id, Value::Object(columns)).await
     }
 }

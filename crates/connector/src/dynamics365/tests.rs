@@ -310,39 +310,11 @@ crate::conformance::conformance_tests!(Fixture => system, bounded_body, deal_sou
 /// Fulfilment on the opportunity: completed tasks regarding it, an open task
 /// owned by the account's owner, and the fulfilment columns.
 mod fulfilment {
-    use chrono::{DateTime, Utc};
     use crmerp_proto::OrderStatus;
 
     use super::*;
-    use crate::ports::{
-        Activity, ActivityTimeline, DealFulfilment, FollowUpTask, FollowUpTasks, FulfilmentUpdate,
-    };
-
-    fn at(text: &str) -> DateTime<Utc> {
-        text.parse().expect("timestamp")
-    }
-
-    fn activity(opp: &str, key: &str, when: &str) -> Activity {
-        Activity {
-            key: key.into(),
-            deal_id: opp.into(),
-            account_id: None,
-            subject: format!("Order SO-1042: {key}"),
-            body: "Carrier DHL, tracking 00340434".into(),
-            occurred_at: at(when),
-        }
-    }
-
-    fn task(opp: &str, key: &str) -> FollowUpTask {
-        FollowUpTask {
-            key: key.into(),
-            deal_id: opp.into(),
-            account_id: None,
-            subject: "Delivery failed: SO-1042".into(),
-            body: "Refused at the door.".into(),
-            due_at: Some(at("2026-12-07T09:00:00Z")),
-        }
-    }
+    use crate::crm_fulfilment::fixtures::{activity, at, task};
+    use crate::ports::{ActivityTimeline, DealFulfilment, FollowUpTasks, FulfilmentUpdate};
 
     impl Env {
         async fn patch(&self, path: &str, body: Value) -> reqwest::StatusCode {
@@ -477,7 +449,7 @@ mod fulfilment {
         assert_eq!(tasks[0]["_ownerid_value"], json!(csm));
         assert_eq!(tasks[0]["statecode"], 0, "open");
         assert_eq!(tasks[0]["prioritycode"], 2);
-        assert_eq!(tasks[0]["scheduledend"], "2026-12-07T09:00:00Z");
+        assert_eq!(tasks[0]["scheduledend"], "2026-12-07T09:30:00Z");
 
         // A disabled account owner: the opportunity's owner.
         assert_eq!(

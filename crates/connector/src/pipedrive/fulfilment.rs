@@ -11,14 +11,14 @@ use async_trait::async_trait;
 use chrono::SecondsFormat;
 use crmerp_proto::RecordRef;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::{
     ENDPOINT_ACTIVITIES, ENDPOINT_ACTIVITY, ENDPOINT_DEAL, ENDPOINT_ORG, ENDPOINT_UPDATE,
     MAX_PAGES, PAGE, PipedriveCrm, SYSTEM, check_id, escape_html, is_id, mapping,
 };
 use crate::config::{ConfigError, check_not_blank};
-use crate::crm_fulfilment::{clip, status_label};
+use crate::crm_fulfilment::{DealFields, clip, deal_values};
 use crate::endpoint;
 use crate::http_client::protocol_error;
 use crate::http_kit::Endpoint;
@@ -29,7 +29,7 @@ use crate::{CallLog, ConnectorError, ErrorCategory, ErrorKind};
 
 /// Users have no v2 endpoint.
 const ENDPOINT_USER: Endpoint = endpoint!(GET "/api/v1/users/{id}");
-/// Longest activity subject written.
+/// Longest activity subject and text field value written (a text field holds 255).
 const MAX_SUBJECT: usize = 255;
 /// Longest note text written (before HTML escaping).
 const MAX_NOTE: usize = 10_000;
@@ -108,6 +108,18 @@ impl FulfilmentFields {
             }
         }
         Ok(())
+    }
+}
+
+impl FulfilmentFields {
+    fn deal_fields(&self) -> DealFields<'_> {
+        DealFields {
+            status: &self.status_field,
+            carrier: &self.carrier_field,
+            tracking_number: &self.tracking_number_field,
+            tracking_url: &self.tracking_url_field,
+            delivered_at: &self.delivered_at_field,
+        }
     }
 }
 
@@ -353,33 +365,6 @@ impl FollowUpTasks for PipedriveCrm {
     }
 }
 
-/// The deal custom fields `update` sets; values the update does not carry
-/// are left as they are.
-fn custom_fields(fields: &FulfilmentFields, update: &FulfilmentUpdate) -> Map<String, Value> {
-    let mut out = Map::new();
-    out.insert(
-        fields.status_field.clone(),
-        json!(status_label(update.status)),
-    );
-    for (field, value) in [
-        (&fields.carrier_field, &update.carrier),
-        (&fields.tracking_number_field, &update.tracking_number),
-        (&fields.tracking_url_field, &update.tracking_url),
-    ] {
-        if let (false, Some(value)) = (field.is_empty(), value) {
-            out.insert(field.clone(), json!(value));
-        }
-    }
-    if let (false, Some(at)) = (fields.delivered_at_field.is_empty(), update.delivered_at) {
-        // A date field takes YYYY-MM-DD.
-        out.insert(
-            fields.delivered_at_field.clone(),
-            json!(at.date_naive().to_string()),
-        );
-    }
-    out
-}
-
 #[async_trait]
 impl DealFulfilment for PipedriveCrm {
     async fn write_fulfilment(
@@ -401,7 +386,13 @@ impl DealFulfilment for PipedriveCrm {
             )
             .with_resolution("configure_fulfilment_fields"));
         }
-        let fields = custom_fields(&self.config.fulfilment, update);
+        // A date field takes YYYY-MM-DD; text fields hold 255 characters.
+        let fields = deal_values(
+            &self.config.fulfilment.deal_fields(),
+            update,
+            MAX_SUBJECT,
+            |at| json!(at.date_naive().to_string()),
+        );
         self.update_deal(calls, deal_id, fields).await
     }
 }

@@ -420,7 +420,6 @@ crate::conformance::conformance_tests!(Fixture => system, bounded_body, deal_sou
 /// Fulfilment on the deal: done activities, an open activity for the
 /// organization's owner, and the fulfilment custom fields.
 mod fulfilment {
-    use chrono::{DateTime, Utc};
     use crmerp_proto::OrderStatus;
     use crmerp_sandbox::{
         DEV_PIPEDRIVE_CARRIER_FIELD, DEV_PIPEDRIVE_DELIVERED_AT_FIELD,
@@ -429,35 +428,8 @@ mod fulfilment {
     };
 
     use super::*;
-    use crate::ports::{
-        Activity, ActivityTimeline, DealFulfilment, FollowUpTask, FollowUpTasks, FulfilmentUpdate,
-    };
-
-    fn at(text: &str) -> DateTime<Utc> {
-        text.parse().expect("timestamp")
-    }
-
-    fn activity(deal: &str, key: &str, when: &str) -> Activity {
-        Activity {
-            key: key.into(),
-            deal_id: deal.into(),
-            account_id: None,
-            subject: format!("Order SO-1042: {key}"),
-            body: "Carrier DHL\nTracking 00340434".into(),
-            occurred_at: at(when),
-        }
-    }
-
-    fn task(deal: &str, key: &str) -> FollowUpTask {
-        FollowUpTask {
-            key: key.into(),
-            deal_id: deal.into(),
-            account_id: None,
-            subject: "Delivery failed: SO-1042".into(),
-            body: "Refused at the door.".into(),
-            due_at: Some(at("2026-12-07T09:30:00Z")),
-        }
-    }
+    use crate::crm_fulfilment::fixtures::{activity, at, task};
+    use crate::ports::{ActivityTimeline, DealFulfilment, FollowUpTasks, FulfilmentUpdate};
 
     fn fields() -> FulfilmentFields {
         FulfilmentFields {

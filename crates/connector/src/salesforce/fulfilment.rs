@@ -12,14 +12,14 @@ use async_trait::async_trait;
 use chrono::SecondsFormat;
 use crmerp_proto::RecordRef;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::read::QueryPage;
 use super::{
     ENDPOINT_TASK, ENDPOINT_TASKS, ENDPOINT_UPDATE, SYSTEM, SalesforceCrm, check_id, mapping,
 };
 use crate::config::{ConfigError, check_not_blank};
-use crate::crm_fulfilment::{clip, status_label};
+use crate::crm_fulfilment::{DealFields, clip, deal_values};
 use crate::endpoint;
 use crate::http_client::protocol_error;
 use crate::http_kit::Endpoint;
@@ -104,6 +104,18 @@ impl FulfilmentFields {
             ));
         }
         Ok(())
+    }
+}
+
+impl FulfilmentFields {
+    fn deal_fields(&self) -> DealFields<'_> {
+        DealFields {
+            status: &self.status_field,
+            carrier: &self.carrier_field,
+            tracking_number: &self.tracking_number_field,
+            tracking_url: &self.tracking_url_field,
+            delivered_at: &self.delivered_at_field,
+        }
     }
 }
 
@@ -307,35 +319,6 @@ impl FollowUpTasks for SalesforceCrm {
     }
 }
 
-/// The opportunity fields `update` sets with the configured field names;
-/// values the update does not carry are left as they are.
-pub(super) fn fulfilment_fields(
-    fields: &FulfilmentFields,
-    update: &FulfilmentUpdate,
-) -> Map<String, Value> {
-    let mut out = Map::new();
-    out.insert(
-        fields.status_field.clone(),
-        json!(status_label(update.status)),
-    );
-    for (field, value) in [
-        (&fields.carrier_field, &update.carrier),
-        (&fields.tracking_number_field, &update.tracking_number),
-        (&fields.tracking_url_field, &update.tracking_url),
-    ] {
-        if let (false, Some(value)) = (field.is_empty(), value) {
-            out.insert(field.clone(), json!(clip(value, MAX_KEY)));
-        }
-    }
-    if let (false, Some(at)) = (fields.delivered_at_field.is_empty(), update.delivered_at) {
-        out.insert(
-            fields.delivered_at_field.clone(),
-            json!(at.to_rfc3339_opts(SecondsFormat::Millis, true)),
-        );
-    }
-    out
-}
-
 #[async_trait]
 impl DealFulfilment for SalesforceCrm {
     async fn write_fulfilment(
@@ -345,7 +328,12 @@ impl DealFulfilment for SalesforceCrm {
         calls: &CallLog,
     ) -> Result<(), ConnectorError> {
         check_id(deal_id, &ENDPOINT_UPDATE)?;
-        let fields = fulfilment_fields(&self.config.fulfilment, update);
+        let fields = deal_values(
+            &self.config.fulfilment.deal_fields(),
+            update,
+            MAX_KEY,
+            |at| json!(at.to_rfc3339_opts(SecondsFormat::Millis, true)),
+        );
         self.update_opportunity(calls, deal_id, fields).await
     }
 }

@@ -472,39 +472,11 @@ crate::conformance::conformance_tests!(Fixture => system, bounded_body, deal_sou
 /// Fulfilment on the opportunity: completed Tasks as timeline entries, an
 /// open Task for the account's owner, and the fulfilment fields.
 mod fulfilment {
-    use chrono::{DateTime, Utc};
     use crmerp_proto::OrderStatus;
 
     use super::*;
-    use crate::ports::{
-        Activity, ActivityTimeline, DealFulfilment, FollowUpTask, FollowUpTasks, FulfilmentUpdate,
-    };
-
-    fn at(text: &str) -> DateTime<Utc> {
-        text.parse().expect("timestamp")
-    }
-
-    fn activity(opp: &str, key: &str, when: &str) -> Activity {
-        Activity {
-            key: key.into(),
-            deal_id: opp.into(),
-            account_id: None,
-            subject: format!("Order SO-1042 {key}"),
-            body: "Carrier DHL, tracking 00340434".into(),
-            occurred_at: at(when),
-        }
-    }
-
-    fn task(opp: &str, key: &str) -> FollowUpTask {
-        FollowUpTask {
-            key: key.into(),
-            deal_id: opp.into(),
-            account_id: None,
-            subject: "Delivery failed: SO-1042".into(),
-            body: "Refused at the door. Suggested message: ...".into(),
-            due_at: Some(at("2026-12-07T09:00:00Z")),
-        }
-    }
+    use crate::crm_fulfilment::fixtures::{activity, at, task};
+    use crate::ports::{ActivityTimeline, DealFulfilment, FollowUpTasks, FulfilmentUpdate};
 
     impl Org {
         async fn tasks(&self, opp: &str) -> Vec<Value> {
@@ -586,11 +558,11 @@ mod fulfilment {
         assert_eq!(entry["AccountId"], json!(account), "on the account too");
         assert_eq!(
             entry["Subject"],
-            "Order SO-1042 netsuite-salesOrder-77-dispatched-e2"
+            "Order SO-1042: netsuite-salesOrder-77-dispatched-e2"
         );
         let description = entry["Description"].as_str().unwrap_or_default();
         assert!(
-            description.contains("tracking 00340434")
+            description.contains("Tracking 00340434")
                 && description.contains("2026-12-02T14:30:05Z"),
             "{description}"
         );

@@ -487,27 +487,14 @@ impl EnvData {
                 "A record with matching key values already exists.".to_owned(),
             ));
         }
-        let columns = self.columns(set, body, false)?;
+        // An upsert that creates checks the columns as a create does.
+        let columns = self.columns(set, body, !exists && !must_exist)?;
         if !exists {
             if must_exist {
                 return Err((
                     412,
                     "0x80040217",
                     format!("{} With Id = {id} Does Not Exist", set.logical),
-                ));
-            }
-            if let Some(column) = set
-                .required
-                .iter()
-                .find(|c| columns.get(**c).is_none_or(Value::is_null))
-            {
-                return Err((
-                    400,
-                    "0x80040203",
-                    format!(
-                        "Required field '{column}' is missing for entity '{}'.",
-                        set.logical
-                    ),
                 ));
             }
             self.insert_new(set, &id, columns);
