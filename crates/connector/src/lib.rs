@@ -19,6 +19,7 @@ pub mod config;
 #[cfg(test)]
 mod conformance;
 pub mod credentials;
+mod crm_fulfilment;
 mod decimal;
 pub mod dynamics365;
 pub mod error;

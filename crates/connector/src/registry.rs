@@ -56,6 +56,7 @@ pub fn build_crm(
             let (mut config, fields): (dynamics365::Dynamics365Config, _) =
                 configure(Role::Crm, kind, section, maps, dynamics365::MOVED)?;
             config.deal_to_order = fields;
+            config.fulfilment = flow_fields(maps, FULFILMENT_SYNC, Role::Crm, kind)?;
             let client = client("crm", kind, &config.timeouts)?;
             Ok(Arc::new(dynamics365::Dynamics365Crm::new(config, client)?).capabilities())
         }
@@ -64,6 +65,7 @@ pub fn build_crm(
                 configure(Role::Crm, kind, section, maps, pipedrive::MOVED)?;
             config.deal_to_order = fields;
             config.credentials = maps.credentials();
+            config.fulfilment = flow_fields(maps, FULFILMENT_SYNC, Role::Crm, kind)?;
             let client = client("crm", kind, &config.timeouts)?;
             Ok(Arc::new(pipedrive::PipedriveCrm::new(config, client)?).capabilities())
         }
@@ -71,6 +73,7 @@ pub fn build_crm(
             let (mut config, fields): (salesforce::SalesforceConfig, _) =
                 configure(Role::Crm, kind, section, maps, salesforce::MOVED)?;
             config.deal_to_order = fields;
+            config.fulfilment = flow_fields(maps, FULFILMENT_SYNC, Role::Crm, kind)?;
             let client = client("crm", kind, &config.timeouts)?;
             Ok(Arc::new(salesforce::SalesforceCrm::new(config, client)?).capabilities())
         }
@@ -256,24 +259,33 @@ pub fn vendor_schemas() -> Vec<VendorSchema> {
                 Some(|g| g.subschema_for::<hubspot::DealToOrderFields>()),
             )
         },
-        vendor(
-            Role::Crm,
-            salesforce::SYSTEM,
-            |g| g.subschema_for::<salesforce::SalesforceConfig>(),
-            Some(|g| g.subschema_for::<salesforce::DealToOrderFields>()),
-        ),
-        vendor(
-            Role::Crm,
-            pipedrive::SYSTEM,
-            |g| g.subschema_for::<pipedrive::PipedriveConfig>(),
-            Some(|g| g.subschema_for::<pipedrive::DealToOrderFields>()),
-        ),
-        vendor(
-            Role::Crm,
-            dynamics365::SYSTEM,
-            |g| g.subschema_for::<dynamics365::Dynamics365Config>(),
-            Some(|g| g.subschema_for::<dynamics365::DealToOrderFields>()),
-        ),
+        VendorSchema {
+            fulfilment_sync: Some(|g| g.subschema_for::<salesforce::FulfilmentFields>()),
+            ..vendor(
+                Role::Crm,
+                salesforce::SYSTEM,
+                |g| g.subschema_for::<salesforce::SalesforceConfig>(),
+                Some(|g| g.subschema_for::<salesforce::DealToOrderFields>()),
+            )
+        },
+        VendorSchema {
+            fulfilment_sync: Some(|g| g.subschema_for::<pipedrive::FulfilmentFields>()),
+            ..vendor(
+                Role::Crm,
+                pipedrive::SYSTEM,
+                |g| g.subschema_for::<pipedrive::PipedriveConfig>(),
+                Some(|g| g.subschema_for::<pipedrive::DealToOrderFields>()),
+            )
+        },
+        VendorSchema {
+            fulfilment_sync: Some(|g| g.subschema_for::<dynamics365::FulfilmentFields>()),
+            ..vendor(
+                Role::Crm,
+                dynamics365::SYSTEM,
+                |g| g.subschema_for::<dynamics365::Dynamics365Config>(),
+                Some(|g| g.subschema_for::<dynamics365::DealToOrderFields>()),
+            )
+        },
         VendorSchema {
             fulfilment_sync: Some(|g| g.subschema_for::<netsuite::FulfilmentFields>()),
             ..vendor(

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::fulfilment::FulfilmentFields;
 use super::webhook::WebhookSettings;
 use crate::config::{ConfigError, check_base_url, check_currency, check_not_blank};
 use crate::http_client::HttpTimeouts;
@@ -25,6 +26,9 @@ pub struct Dynamics365Config {
     /// Deal-to-order's field maps, from `[deal_to_order.crm.dynamics365]`.
     #[serde(skip)]
     pub deal_to_order: DealToOrderFields,
+    /// Fulfilment-sync's field maps, from `[fulfilment_sync.crm.dynamics365]`.
+    #[serde(skip)]
+    pub fulfilment: FulfilmentFields,
     /// Webhook authentication: `webhook_header_name`, `webhook_header_value`, `webhook_key`.
     #[serde(flatten)]
     pub webhook: WebhookSettings,
@@ -51,6 +55,7 @@ impl Dynamics365Config {
             ));
         }
         self.deal_to_order.validate()?;
+        self.fulfilment.validate()?;
         self.timeouts.validate("dynamics365.timeouts")
     }
 }

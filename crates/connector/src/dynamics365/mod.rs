@@ -1,8 +1,11 @@
 //! Microsoft Dynamics 365 / Dataverse (Web API, OData v4; Entra ID client
-//! credentials) as a CRM providing [`DealSource`], plus the service-endpoint webhook
+//! credentials) as a CRM providing [`DealSource`] and fulfilment on the
+//! opportunity (activity timeline, follow-up tasks, fulfilment columns), plus
+//! the service-endpoint webhook
 //! parsing ingress needs.
 
 mod config;
+mod fulfilment;
 mod mapping;
 pub mod webhook;
 
@@ -14,6 +17,7 @@ use serde_json::{Value, json};
 
 pub(crate) use config::MOVED;
 pub use config::{DealToOrderFields, Dynamics365Config};
+pub use fulfilment::FulfilmentFields;
 
 use crate::config::{ConfigError, check_base_url};
 use crate::endpoint;
@@ -41,6 +45,15 @@ const ENDPOINT_WHOAMI: Endpoint = endpoint!(GET "/api/data/{v}/WhoAmI");
 const PAGE_SIZE: &str = "odata.maxpagesize=500";
 /// Pages followed before giving up (a runaway nextLink guard).
 const MAX_PAGES: usize = 100;
+
+/// What a `PATCH` may do to a row: upsert (no header), only create
+/// (`If-None-Match: *`, 412 when the row exists) or only update (`If-Match: *`).
+#[derive(Debug, Clone, Copy)]
+enum Precondition {
+    None,
+    CreateOnly,
+    UpdateOnly,
+}
 
 /// The Dataverse connector. Share it behind an `Arc`: the token lives here.
 #[derive(Debug)]
@@ -82,18 +95,37 @@ impl Dynamics365Crm {
         url: &str,
         body: Option<&Value>,
     ) -> Result<Option<Value>, ConnectorError> {
+        let condition = if *endpoint == ENDPOINT_TASK {
+            // Create only: the task's key names (opportunity, reason), so a
+            // retry that flags again meets the task it already created.
+            Precondition::CreateOnly
+        } else if endpoint.method() == Method::PATCH {
+            // Update only: without it a PATCH to a missing id would create the row.
+            Precondition::UpdateOnly
+        } else {
+            Precondition::None
+        };
+        self.send(calls, endpoint, url, body, condition).await
+    }
+
+    /// [`Self::call`] with the write's precondition chosen by the caller.
+    async fn send(
+        &self,
+        calls: &CallLog,
+        endpoint: &Endpoint,
+        url: &str,
+        body: Option<&Value>,
+        condition: Precondition,
+    ) -> Result<Option<Value>, ConnectorError> {
         let mut headers = vec![
             ("OData-MaxVersion", "4.0"),
             ("OData-Version", "4.0"),
             ("Prefer", PAGE_SIZE),
         ];
-        if *endpoint == ENDPOINT_TASK {
-            // Create only: the task's key names (opportunity, reason), so a
-            // retry that flags again meets the task it already created.
-            headers.push(("If-None-Match", "*"));
-        } else if endpoint.method() == Method::PATCH {
-            // Update only: without it a PATCH to a missing id would create the row.
-            headers.push(("If-Match", "*"));
+        match condition {
+            Precondition::CreateOnly => headers.push(("If-None-Match", "*")),
+            Precondition::UpdateOnly => headers.push(("If-Match", "*")),
+            Precondition::None => {}
         }
         let call = JsonCall {
             headers: &headers,
@@ -165,7 +197,11 @@ impl Dynamics365Crm {
 impl Dynamics365Crm {
     /// The ports this CRM provides, for the registry.
     pub fn capabilities(self: std::sync::Arc<Self>) -> Capabilities {
-        Capabilities::new(Role::Crm, self.clone()).with_deal_source(self)
+        Capabilities::new(Role::Crm, self.clone())
+            .with_deal_source(self.clone())
+            .with_activity_timeline(self.clone())
+            .with_follow_up_tasks(self.clone())
+            .with_deal_fulfilment(self)
     }
 }
 
@@ -322,8 +358,14 @@ impl DealSource for Dynamics365Crm {
 /// The key of the failure task of (opportunity, reason): a name-based GUID
 /// (RFC 9562 version 8, from SHA-256), the same on every retry.
 fn task_key(deal_id: &str, reason: &str) -> String {
+    name_guid(&format!("crmerp-flag\n{deal_id}\n{reason}"))
+}
+
+/// A name-based GUID of `name` (RFC 9562 version 8, from SHA-256): the same
+/// row id for the same name on every retry.
+fn name_guid(name: &str) -> String {
     use sha2::Digest as _;
-    let digest = sha2::Sha256::digest(format!("crmerp-flag\n{deal_id}\n{reason}").as_bytes());
+    let digest = sha2::Sha256::digest(name.as_bytes());
     let mut b = [0u8; 16];
     b.copy_from_slice(&digest[..16]);
     b[6] = (b[6] & 0x0f) | 0x80;

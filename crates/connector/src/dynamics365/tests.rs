@@ -98,6 +98,7 @@ impl Env {
                 sync_status_field: "new_erpsyncstatus".into(),
                 default_currency: "USD".into(),
             },
+            fulfilment: FulfilmentFields::default(),
             webhook: Default::default(),
             timeouts: HttpTimeouts::default(),
         };
@@ -305,3 +306,228 @@ impl crate::conformance::Fixture for Fixture {
 }
 
 crate::conformance::conformance_tests!(Fixture => system, bounded_body, deal_source);
+
+/// Fulfilment on the opportunity: completed tasks regarding it, an open task
+/// owned by the account's owner, and the fulfilment columns.
+mod fulfilment {
+    use crmerp_proto::OrderStatus;
+
+    use super::*;
+    use crate::crm_fulfilment::fixtures::{activity, at, task};
+    use crate::ports::{ActivityTimeline, DealFulfilment, FollowUpTasks, FulfilmentUpdate};
+
+    impl Env {
+        async fn patch(&self, path: &str, body: Value) -> reqwest::StatusCode {
+            self.http
+                .patch(format!("{}/api/data/v9.2/{path}", self.base))
+                .bearer_auth(&self.token)
+                .json(&body)
+                .send()
+                .await
+                .expect("patch")
+                .status()
+        }
+
+        /// The tasks regarding `opp`.
+        async fn tasks(&self, opp: &str) -> Vec<Value> {
+            let all = self.get("tasks").await;
+            all["value"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|t| t["_regardingobjectid_value"] == json!(opp))
+                .cloned()
+                .collect()
+        }
+
+        async fn deal(&self) -> (String, String) {
+            let account = self.create("accounts", json!({"name": "Acme"})).await;
+            let opp = self
+                .create(
+                    "opportunities",
+                    json!({"name": "Big", "parentaccountid@odata.bind": format!("/accounts({account})")}),
+                )
+                .await;
+            (account, opp)
+        }
+    }
+
+    #[tokio::test]
+    async fn timeline_entries_are_completed_tasks_regarding_the_opportunity_once_per_key() {
+        let env = Env::start().await;
+        let (_, opp) = env.deal().await;
+        let crm = env.connector(DEV_DYNAMICS_CLIENT_SECRET);
+        let calls = CallLog::new();
+        let packed = activity(&opp, "bc-SO1042-packed-e1", "2026-12-01T08:00:00Z");
+        let first = crm.record_activity(&packed, &calls).await.expect("written");
+        let again = crm.record_activity(&packed, &calls).await.expect("found");
+        assert_eq!(first, again);
+        assert_eq!(
+            (first.system.as_str(), first.object_type.as_str()),
+            ("dynamics365", "task")
+        );
+        let tasks = env.tasks(&opp).await;
+        assert_eq!(tasks.len(), 1, "{tasks:?}");
+        assert_eq!(tasks[0]["activityid"], json!(first.id));
+        assert_eq!(tasks[0]["statecode"], 1, "completed");
+        assert_eq!(tasks[0]["statuscode"], 5);
+        assert_eq!(
+            tasks[0]["actualend"], "2026-12-01T08:00:00Z",
+            "the ERP's time"
+        );
+        assert_eq!(tasks[0]["subject"], "Order SO-1042: bc-SO1042-packed-e1");
+
+        // A write interrupted after the create leaves an open task; the retry completes it.
+        let key = "bc-SO1042-dispatched-e2";
+        let id = name_guid(&format!("crmerp-activity\n{key}"));
+        let created = env
+            .patch(
+                &format!("tasks({id})"),
+                json!({"subject": "interrupted", "regardingobjectid_opportunity_task@odata.bind": format!("/opportunities({opp})")}),
+            )
+            .await;
+        assert_eq!(created, 204);
+        crm.record_activity(&activity(&opp, key, "2026-12-02T10:00:00Z"), &calls)
+            .await
+            .expect("completed");
+        let row = env.get(&format!("tasks({id})")).await;
+        assert_eq!(row["statecode"], 1, "{row}");
+
+        // A task someone cancelled in the CRM stays cancelled.
+        let key = "bc-SO1042-delivered-e3";
+        let delivered = activity(&opp, key, "2026-12-03T10:00:00Z");
+        let written = crm
+            .record_activity(&delivered, &calls)
+            .await
+            .expect("written");
+        let status = env
+            .patch(
+                &format!("tasks({})", written.id),
+                json!({"statecode": 2, "statuscode": 6}),
+            )
+            .await;
+        assert_eq!(status, 204);
+        crm.record_activity(&delivered, &calls)
+            .await
+            .expect("found");
+        let row = env.get(&format!("tasks({})", written.id)).await;
+        assert_eq!(row["statecode"], 2);
+        assert_eq!(env.tasks(&opp).await.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn the_csm_task_is_owned_by_the_account_owner_else_the_opportunity_owner() {
+        let env = Env::start().await;
+        let csm = env.create("systemusers", json!({"lastname": "Csm"})).await;
+        let rep = env.create("systemusers", json!({"lastname": "Rep"})).await;
+        let account = env
+            .create(
+                "accounts",
+                json!({"name": "Acme", "ownerid@odata.bind": format!("/systemusers({csm})")}),
+            )
+            .await;
+        let opp = env
+            .create(
+                "opportunities",
+                json!({"name": "Big", "parentaccountid@odata.bind": format!("/accounts({account})"),
+                       "ownerid@odata.bind": format!("/systemusers({rep})")}),
+            )
+            .await;
+        let crm = env.connector(DEV_DYNAMICS_CLIENT_SECRET);
+        let calls = CallLog::new();
+        let first = crm
+            .create_task(&task(&opp, "exception-1"), &calls)
+            .await
+            .expect("created");
+        let again = crm
+            .create_task(&task(&opp, "exception-1"), &calls)
+            .await
+            .expect("found");
+        assert_eq!(first, again);
+        let tasks = env.tasks(&opp).await;
+        assert_eq!(tasks.len(), 1, "{tasks:?}");
+        assert_eq!(tasks[0]["_ownerid_value"], json!(csm));
+        assert_eq!(tasks[0]["statecode"], 0, "open");
+        assert_eq!(tasks[0]["prioritycode"], 2);
+        assert_eq!(tasks[0]["scheduledend"], "2026-12-07T09:30:00Z");
+
+        // A disabled account owner: the opportunity's owner.
+        assert_eq!(
+            env.patch(&format!("systemusers({csm})"), json!({"isdisabled": true}))
+                .await,
+            204
+        );
+        let second = crm
+            .create_task(&task(&opp, "exception-2"), &calls)
+            .await
+            .expect("created");
+        let row = env.get(&format!("tasks({})", second.id)).await;
+        assert_eq!(row["_ownerid_value"], json!(rep));
+
+        // A team-owned account: the team.
+        let team = env.create("teams", json!({"name": "Key accounts"})).await;
+        assert_eq!(
+            env.patch(
+                &format!("accounts({account})"),
+                json!({"ownerid@odata.bind": format!("/teams({team})")})
+            )
+            .await,
+            204
+        );
+        let third = crm
+            .create_task(&task(&opp, "exception-3"), &calls)
+            .await
+            .expect("created");
+        let row = env.get(&format!("tasks({})", third.id)).await;
+        assert_eq!(row["_ownerid_value"], json!(team));
+        assert_eq!(row["_owningteam_value"], json!(team));
+    }
+
+    #[tokio::test]
+    async fn fulfilment_columns_are_written_to_the_opportunity() {
+        let env = Env::start().await;
+        let (_, opp) = env.deal().await;
+        let crm = env.connector(DEV_DYNAMICS_CLIENT_SECRET);
+        let calls = CallLog::new();
+        let dispatched = FulfilmentUpdate {
+            status: OrderStatus::Dispatched,
+            order_number: "SO-1042".into(),
+            carrier: Some("DHL".into()),
+            tracking_number: Some("00340434".into()),
+            tracking_url: Some("https://www.dhl.com/track?id=00340434".into()),
+            delivered_at: None,
+        };
+        crm.write_fulfilment(&opp, &dispatched, &calls)
+            .await
+            .expect("written");
+        crm.write_fulfilment(
+            &opp,
+            &FulfilmentUpdate {
+                status: OrderStatus::Delivered,
+                carrier: None,
+                tracking_number: None,
+                tracking_url: None,
+                delivered_at: Some(at("2026-12-04T11:02:00Z")),
+                ..dispatched.clone()
+            },
+            &calls,
+        )
+        .await
+        .expect("written");
+        let row = env.get(&format!("opportunities({opp})?$select=crmerp_fulfilmentstatus,crmerp_carrier,crmerp_trackingnumber,crmerp_trackingurl,crmerp_deliveredon")).await;
+        assert_eq!(row["crmerp_fulfilmentstatus"], "delivered");
+        assert_eq!(row["crmerp_carrier"], "DHL");
+        assert_eq!(row["crmerp_trackingnumber"], "00340434");
+        assert_eq!(
+            row["crmerp_trackingurl"],
+            "https://www.dhl.com/track?id=00340434"
+        );
+        assert_eq!(row["crmerp_deliveredon"], "2026-12-04T11:02:00Z");
+        let missing = "00000000-0000-4000-8000-000000000000";
+        let err = crm
+            .write_fulfilment(missing, &dispatched, &calls)
+            .await
+            .expect_err("no such opportunity");
+        assert_eq!(err.category, ErrorCategory::NotFound, "{err}");
+    }
+}

@@ -3,6 +3,7 @@
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
+use super::fulfilment::FulfilmentFields;
 use super::webhook::WebhookSettings;
 use crate::config::{ConfigError, check_base_url, check_currency, check_not_blank};
 use crate::credentials::CredentialSlot;
@@ -51,6 +52,9 @@ pub struct PipedriveConfig {
     #[serde(skip)]
     #[schemars(skip)]
     pub credentials: CredentialSlot,
+    /// Fulfilment-sync's field maps, from `[fulfilment_sync.crm.pipedrive]`.
+    #[serde(skip)]
+    pub fulfilment: FulfilmentFields,
     /// Webhook credentials: `webhook_user`, `webhook_password`.
     #[serde(flatten)]
     pub webhook: WebhookSettings,
@@ -68,6 +72,7 @@ impl Default for PipedriveConfig {
             oauth: None,
             deal_to_order: DealToOrderFields::default(),
             credentials: CredentialSlot::new(),
+            fulfilment: FulfilmentFields::default(),
             webhook: WebhookSettings::default(),
             max_rate_limit_wait_ms: 10_000,
             timeouts: HttpTimeouts::default(),
@@ -97,6 +102,7 @@ impl PipedriveConfig {
             }
         }
         self.deal_to_order.validate()?;
+        self.fulfilment.validate()?;
         self.timeouts.validate("pipedrive.timeouts")
     }
 }

@@ -1,9 +1,12 @@
 //! Pipedrive (API v2, notes on v1; API token or OAuth 2.0) as
-//! a CRM providing [`DealSource`], plus the webhooks v2 parsing ingress needs.
+//! a CRM providing [`DealSource`] and fulfilment on the deal (activity
+//! timeline, follow-up activities, fulfilment custom fields), plus the
+//! webhooks v2 parsing ingress needs.
 
 mod auth;
 mod config;
 mod errors;
+mod fulfilment;
 mod mapping;
 pub mod webhook;
 
@@ -19,6 +22,7 @@ use serde_json::{Value, json};
 
 pub(crate) use config::MOVED;
 pub use config::{DealToOrderFields, PipedriveConfig, PipedriveOAuth};
+pub use fulfilment::FulfilmentFields;
 
 use crate::config::{ConfigError, check_base_url};
 use crate::endpoint;
@@ -219,7 +223,11 @@ impl PipedriveCrm {
 impl PipedriveCrm {
     /// The ports this CRM provides, for the registry.
     pub fn capabilities(self: std::sync::Arc<Self>) -> Capabilities {
-        Capabilities::new(Role::Crm, self.clone()).with_deal_source(self)
+        Capabilities::new(Role::Crm, self.clone())
+            .with_deal_source(self.clone())
+            .with_activity_timeline(self.clone())
+            .with_follow_up_tasks(self.clone())
+            .with_deal_fulfilment(self)
     }
 }
 

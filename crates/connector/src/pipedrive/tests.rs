@@ -488,3 +488,279 @@ async fn a_rotated_refresh_token_is_stored_and_a_refused_stored_one_falls_back_t
     );
     assert_ne!(stored.as_deref(), Some(DEV_PIPEDRIVE_REFRESH_TOKEN));
 }
+
+/// Fulfilment on the deal: done activities, an open activity for the
+/// organization's owner, and the fulfilment custom fields.
+mod fulfilment {
+    use crmerp_proto::OrderStatus;
+    use crmerp_sandbox::{
+        DEV_PIPEDRIVE_CARRIER_FIELD, DEV_PIPEDRIVE_DELIVERED_AT_FIELD,
+        DEV_PIPEDRIVE_FULFILMENT_STATUS_FIELD, DEV_PIPEDRIVE_TRACKING_NUMBER_FIELD,
+        DEV_PIPEDRIVE_TRACKING_URL_FIELD,
+    };
+
+    use super::*;
+    use crate::crm_fulfilment::fixtures::{activity, at, task};
+    use crate::ports::{ActivityTimeline, DealFulfilment, FollowUpTasks, FulfilmentUpdate};
+
+    fn fields() -> FulfilmentFields {
+        FulfilmentFields {
+            status_field: DEV_PIPEDRIVE_FULFILMENT_STATUS_FIELD.into(),
+            carrier_field: DEV_PIPEDRIVE_CARRIER_FIELD.into(),
+            tracking_number_field: DEV_PIPEDRIVE_TRACKING_NUMBER_FIELD.into(),
+            tracking_url_field: DEV_PIPEDRIVE_TRACKING_URL_FIELD.into(),
+            delivered_at_field: DEV_PIPEDRIVE_DELIVERED_AT_FIELD.into(),
+            ..FulfilmentFields::default()
+        }
+    }
+
+    impl Company {
+        fn fulfilment(&self, fields: FulfilmentFields) -> PipedriveCrm {
+            let mut config = self.connector(false).config;
+            config.fulfilment = fields;
+            PipedriveCrm::new(
+                config,
+                build_client(&HttpTimeouts::default()).expect("client"),
+            )
+            .expect("valid")
+        }
+
+        async fn activities(&self, deal: &str) -> Vec<Value> {
+            self.get(&format!("/api/v2/activities?deal_id={deal}&limit=500"))
+                .await
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        }
+
+        async fn put(&self, path: &str, body: Value) {
+            let response = self
+                .http
+                .put(format!("{}{path}", self.base))
+                .header("x-api-token", DEV_PIPEDRIVE_API_TOKEN)
+                .json(&body)
+                .send()
+                .await
+                .expect("put");
+            assert!(response.status().is_success(), "{path}");
+        }
+
+        /// A deal of an organization, each owned by a user of its own.
+        async fn owned_deal(&self) -> (String, u64, u64, u64) {
+            let csm = self
+                .post(
+                    "/api/v1/users",
+                    json!({"name": "Csm", "email": "csm@acme.example"}),
+                )
+                .await["id"]
+                .as_u64()
+                .expect("user");
+            let rep = self
+                .post(
+                    "/api/v1/users",
+                    json!({"name": "Rep", "email": "rep@acme.example"}),
+                )
+                .await["id"]
+                .as_u64()
+                .expect("user");
+            let org = self
+                .post(
+                    "/api/v2/organizations",
+                    json!({"name": "Acme", "owner_id": csm}),
+                )
+                .await["id"]
+                .as_u64()
+                .expect("org");
+            let deal = self
+                .post(
+                    "/api/v2/deals",
+                    json!({"title": "Big", "org_id": org, "owner_id": rep}),
+                )
+                .await;
+            (deal["id"].to_string(), org, csm, rep)
+        }
+    }
+
+    #[tokio::test]
+    async fn timeline_entries_are_done_activities_on_the_deal_and_its_organization_once_per_key() {
+        let company = Company::start().await;
+        let (deal, org, _, _) = company.owned_deal().await;
+        let crm = company.fulfilment(fields());
+        let calls = CallLog::new();
+        let packed = activity(&deal, "tryton-sale-7-packed-e1", "2026-12-01T08:05:09Z");
+        let first = crm.record_activity(&packed, &calls).await.expect("written");
+        let again = crm.record_activity(&packed, &calls).await.expect("found");
+        assert_eq!(first, again);
+        assert_eq!(
+            (first.system.as_str(), first.object_type.as_str()),
+            ("pipedrive", "activity")
+        );
+        // A key that is a prefix of another is its own entry.
+        crm.record_activity(
+            &activity(&deal, "tryton-sale-7-packed-e10", "2026-12-01T09:00:00Z"),
+            &calls,
+        )
+        .await
+        .expect("written");
+        let all = company.activities(&deal).await;
+        assert_eq!(all.len(), 2, "{all:?}");
+        let entry = all
+            .iter()
+            .find(|a| a["id"].as_u64() == first.id.parse().ok())
+            .expect("entry");
+        assert_eq!(entry["done"], true);
+        assert!(entry["marked_as_done_time"].is_string(), "{entry}");
+        assert_eq!(entry["type"], "task");
+        assert_eq!(entry["org_id"], json!(org), "on the organization too");
+        assert_eq!(entry["due_date"], "2026-12-01", "the ERP's time");
+        assert_eq!(entry["due_time"], "08:05");
+        let note = entry["note"].as_str().unwrap_or_default();
+        assert!(
+            note.starts_with("<p>Carrier DHL</p><p>Tracking 00340434</p>")
+                && note.contains("2026-12-01T08:05:09Z")
+                && note.ends_with("<p>[crmerp-key:tryton-sale-7-packed-e1]</p>"),
+            "{note}"
+        );
+
+        let err = crm
+            .record_activity(&activity("12a", "k", "2026-12-01T08:00:00Z"), &calls)
+            .await
+            .expect_err("not an id");
+        assert_eq!(err.category, ErrorCategory::Validation);
+        let err = crm
+            .record_activity(&activity("999999", "k", "2026-12-01T08:00:00Z"), &calls)
+            .await
+            .expect_err("no such deal");
+        assert_eq!(err.category, ErrorCategory::NotFound, "{err}");
+    }
+
+    #[tokio::test]
+    async fn the_csm_task_goes_to_the_active_organization_owner_else_the_deal_owner() {
+        let company = Company::start().await;
+        let (deal, _, csm, rep) = company.owned_deal().await;
+        let crm = company.fulfilment(fields());
+        let calls = CallLog::new();
+        let first = crm
+            .create_task(&task(&deal, "exception-1"), &calls)
+            .await
+            .expect("created");
+        let again = crm
+            .create_task(&task(&deal, "exception-1"), &calls)
+            .await
+            .expect("found");
+        assert_eq!(first, again);
+        let all = company.activities(&deal).await;
+        assert_eq!(all.len(), 1, "{all:?}");
+        assert_eq!(all[0]["owner_id"], json!(csm), "the organization's owner");
+        assert_eq!(all[0]["done"], false);
+        assert_eq!(all[0]["due_date"], "2026-12-07");
+        assert_eq!(all[0]["due_time"], "09:30");
+        assert_eq!(all[0]["subject"], "Delivery failed: SO-1042");
+
+        company
+            .put(
+                &format!("/api/v1/users/{csm}"),
+                json!({"active_flag": false}),
+            )
+            .await;
+        let second = crm
+            .create_task(&task(&deal, "exception-2"), &calls)
+            .await
+            .expect("created");
+        let row = company
+            .get(&format!("/api/v2/activities/{}", second.id))
+            .await;
+        assert_eq!(row["owner_id"], json!(rep), "the deal's owner");
+
+        // A deal without an organization: the deal's owner.
+        let lone = company
+            .post("/api/v2/deals", json!({"title": "Lone", "owner_id": rep}))
+            .await["id"]
+            .to_string();
+        let third = crm
+            .create_task(&task(&lone, "exception-3"), &calls)
+            .await
+            .expect("created");
+        let row = company
+            .get(&format!("/api/v2/activities/{}", third.id))
+            .await;
+        assert_eq!(row["owner_id"], json!(rep));
+        assert_eq!(row["org_id"], Value::Null);
+    }
+
+    #[tokio::test]
+    async fn fulfilment_custom_fields_are_written_and_an_unmapped_status_is_refused() {
+        let company = Company::start().await;
+        let (deal, _, _, _) = company.owned_deal().await;
+        let calls = CallLog::new();
+        let dispatched = FulfilmentUpdate {
+            status: OrderStatus::Dispatched,
+            order_number: "SO-1042".into(),
+            carrier: Some("DHL".into()),
+            tracking_number: Some("00340434".into()),
+            tracking_url: Some("https://www.dhl.com/track?id=00340434".into()),
+            delivered_at: None,
+        };
+        let err = company
+            .fulfilment(FulfilmentFields::default())
+            .write_fulfilment(&deal, &dispatched, &calls)
+            .await
+            .expect_err("no status field configured");
+        assert_eq!(err.kind, ErrorKind::Permanent);
+        assert!(
+            err.to_string()
+                .contains("fulfilment_sync.crm.pipedrive.status_field"),
+            "{err}"
+        );
+        let crm = company.fulfilment(fields());
+        crm.write_fulfilment(&deal, &dispatched, &calls)
+            .await
+            .expect("written");
+        crm.write_fulfilment(
+            &deal,
+            &FulfilmentUpdate {
+                status: OrderStatus::Delivered,
+                carrier: None,
+                tracking_number: None,
+                tracking_url: None,
+                delivered_at: Some(at("2026-12-04T23:30:00Z")),
+                ..dispatched.clone()
+            },
+            &calls,
+        )
+        .await
+        .expect("written");
+        let row = company.get(&format!("/api/v2/deals/{deal}")).await;
+        let custom = &row["custom_fields"];
+        assert_eq!(custom[DEV_PIPEDRIVE_FULFILMENT_STATUS_FIELD], "delivered");
+        assert_eq!(custom[DEV_PIPEDRIVE_CARRIER_FIELD], "DHL");
+        assert_eq!(custom[DEV_PIPEDRIVE_TRACKING_NUMBER_FIELD], "00340434");
+        assert_eq!(
+            custom[DEV_PIPEDRIVE_TRACKING_URL_FIELD],
+            "https://www.dhl.com/track?id=00340434"
+        );
+        assert_eq!(custom[DEV_PIPEDRIVE_DELIVERED_AT_FIELD], "2026-12-04");
+    }
+
+    #[test]
+    fn the_registry_refuses_a_field_that_is_not_a_key() {
+        use crate::field_maps::FlowMaps;
+        use crate::registry::{DEAL_TO_ORDER, FULFILMENT_SYNC, build_crm};
+        let section =
+            crate::conformance::dev_section(crate::Role::Crm, SYSTEM, "http://127.0.0.1:1");
+        let deal_to_order = crate::conformance::dev_maps();
+        let d2o: Value =
+            json!({"crm": {"pipedrive": {"write_back_field": DEV_PIPEDRIVE_ORDER_FIELD}}});
+        let maps = FlowMaps::new().with(DEAL_TO_ORDER, Some(d2o)).with(
+            FULFILMENT_SYNC,
+            Some(json!({"crm": {"pipedrive": {"status_field": "Fulfilment status"}}})),
+        );
+        let err = build_crm(SYSTEM, Some(section.clone()), &maps).expect_err("not a key");
+        assert!(
+            err.to_string()
+                .contains("fulfilment_sync.crm.pipedrive.status_field"),
+            "{err}"
+        );
+        assert!(build_crm(SYSTEM, Some(section), &deal_to_order).is_ok());
+    }
+}

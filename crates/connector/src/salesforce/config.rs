@@ -3,6 +3,7 @@
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
+use super::fulfilment::FulfilmentFields;
 use super::webhook::WebhookSettings;
 use crate::config::{ConfigError, check_base_url, check_currency, check_not_blank};
 use crate::http_client::HttpTimeouts;
@@ -59,6 +60,9 @@ pub struct SalesforceConfig {
     /// Deal-to-order's field maps, from `[deal_to_order.crm.salesforce]`.
     #[serde(skip)]
     pub deal_to_order: DealToOrderFields,
+    /// Fulfilment-sync's field maps, from `[fulfilment_sync.crm.salesforce]`.
+    #[serde(skip)]
+    pub fulfilment: FulfilmentFields,
     /// Inbound notifications: `organization_id`, `callout_secret`, `won_stages`.
     #[serde(flatten)]
     pub webhook: WebhookSettings,
@@ -81,6 +85,7 @@ impl Default for SalesforceConfig {
             session_lifetime_secs: 7200,
             refresh_margin_secs: 300,
             deal_to_order: DealToOrderFields::default(),
+            fulfilment: FulfilmentFields::default(),
             webhook: WebhookSettings::default(),
             timeouts: HttpTimeouts::default(),
         }
@@ -150,6 +155,7 @@ impl SalesforceConfig {
             ));
         }
         self.deal_to_order.validate()?;
+        self.fulfilment.validate()?;
         self.timeouts.validate("salesforce.timeouts")
     }
 }

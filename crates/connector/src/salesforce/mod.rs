@@ -1,10 +1,12 @@
 //! Salesforce (REST API, composite requests, OAuth 2.0 JWT bearer or client
-//! credentials) as a CRM providing [`DealSource`], plus the inbound-notification parsing
+//! credentials) as a CRM providing [`DealSource`] and fulfilment on the
+//! opportunity (activity timeline, follow-up tasks, fulfilment fields), plus the inbound-notification parsing
 //! ingress needs (Outbound Messages and signed Flow/Apex callouts).
 
 mod auth;
 mod config;
 mod errors;
+mod fulfilment;
 mod mapping;
 mod read;
 pub mod webhook;
@@ -20,6 +22,7 @@ use serde_json::{Value, json};
 pub use auth::{Claims, JWT_BEARER_GRANT};
 pub(crate) use config::MOVED;
 pub use config::{AuthFlow, DealToOrderFields, SalesforceConfig};
+pub use fulfilment::FulfilmentFields;
 
 use crate::config::{ConfigError, check_base_url};
 use crate::endpoint;
@@ -137,7 +140,11 @@ impl SalesforceCrm {
 impl SalesforceCrm {
     /// The ports this CRM provides, for the registry.
     pub fn capabilities(self: std::sync::Arc<Self>) -> Capabilities {
-        Capabilities::new(Role::Crm, self.clone()).with_deal_source(self)
+        Capabilities::new(Role::Crm, self.clone())
+            .with_deal_source(self.clone())
+            .with_activity_timeline(self.clone())
+            .with_follow_up_tasks(self.clone())
+            .with_deal_fulfilment(self)
     }
 }
 

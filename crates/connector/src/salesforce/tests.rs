@@ -468,3 +468,257 @@ impl crate::conformance::Fixture for Fixture {
 }
 
 crate::conformance::conformance_tests!(Fixture => system, bounded_body, deal_source);
+
+/// Fulfilment on the opportunity: completed Tasks as timeline entries, an
+/// open Task for the account's owner, and the fulfilment fields.
+mod fulfilment {
+    use crmerp_proto::OrderStatus;
+
+    use super::*;
+    use crate::crm_fulfilment::fixtures::{activity, at, task};
+    use crate::ports::{ActivityTimeline, DealFulfilment, FollowUpTasks, FulfilmentUpdate};
+
+    impl Org {
+        async fn tasks(&self, opp: &str) -> Vec<Value> {
+            let list = self
+                .get(&format!(
+                    "sobjects/Opportunity/{opp}/Tasks?fields=Id,Subject,Description,Status,IsClosed,ActivityDate,AccountId,OwnerId,Priority,CrmErp_Key__c"
+                ))
+                .await;
+            list["records"].as_array().cloned().unwrap_or_default()
+        }
+
+        async fn patch(&self, object: &str, id: &str, fields: Value) {
+            let response = self
+                .http
+                .patch(format!(
+                    "{}/services/data/v62.0/sobjects/{object}/{id}",
+                    self.base
+                ))
+                .bearer_auth(&self.token)
+                .json(&fields)
+                .send()
+                .await
+                .expect("patch");
+            assert_eq!(response.status(), 204, "{object} {id} updated");
+        }
+
+        async fn user(&self, last_name: &str) -> String {
+            self.create(
+                "User",
+                json!({"LastName": last_name, "Username": format!("{last_name}@acme.example"), "Email": format!("{last_name}@acme.example")}),
+            )
+            .await
+        }
+    }
+
+    #[tokio::test]
+    async fn timeline_entries_are_completed_tasks_on_the_opportunity_and_its_account_once_per_key()
+    {
+        let org = Org::start(200, 1_000_000).await;
+        let opp = org.seed().await;
+        let account = org
+            .get(&format!("sobjects/Opportunity/{opp}?fields=AccountId"))
+            .await["AccountId"]
+            .as_str()
+            .expect("account")
+            .to_owned();
+        let crm = org.connector(AuthFlow::ClientCredentials);
+        let calls = CallLog::new();
+        let packed = activity(
+            &opp,
+            "netsuite-salesOrder-77-packed-e1",
+            "2026-12-01T08:00:00Z",
+        );
+        let first = crm.record_activity(&packed, &calls).await.expect("written");
+        let again = crm.record_activity(&packed, &calls).await.expect("found");
+        assert_eq!(first, again, "the same key is the same Task");
+        assert_eq!(
+            (first.system.as_str(), first.object_type.as_str()),
+            ("salesforce", "Task")
+        );
+        let dispatched = activity(
+            &opp,
+            "netsuite-salesOrder-77-dispatched-e2",
+            "2026-12-02T14:30:05Z",
+        );
+        crm.record_activity(&dispatched, &calls)
+            .await
+            .expect("written");
+
+        let tasks = org.tasks(&opp).await;
+        assert_eq!(tasks.len(), 2, "{tasks:?}");
+        let entry = tasks
+            .iter()
+            .find(|t| t["CrmErp_Key__c"] == "netsuite-salesOrder-77-dispatched-e2")
+            .expect("dispatched entry");
+        assert_eq!(entry["Status"], "Completed");
+        assert_eq!(entry["IsClosed"], true);
+        assert_eq!(entry["ActivityDate"], "2026-12-02", "the ERP's date");
+        assert_eq!(entry["AccountId"], json!(account), "on the account too");
+        assert_eq!(
+            entry["Subject"],
+            "Order SO-1042: netsuite-salesOrder-77-dispatched-e2"
+        );
+        let description = entry["Description"].as_str().unwrap_or_default();
+        assert!(
+            description.contains("Tracking 00340434")
+                && description.contains("2026-12-02T14:30:05Z"),
+            "{description}"
+        );
+
+        let err = crm
+            .record_activity(&activity("not-an-id", "k", "2026-12-01T08:00:00Z"), &calls)
+            .await
+            .expect_err("a bad id never reaches a URL");
+        assert_eq!(err.category, ErrorCategory::Validation);
+    }
+
+    #[tokio::test]
+    async fn the_csm_task_goes_to_the_active_account_owner_else_the_opportunity_owner() {
+        let org = Org::start(200, 1_000_000).await;
+        let opp = org.seed().await;
+        let account = org
+            .get(&format!("sobjects/Opportunity/{opp}?fields=AccountId"))
+            .await["AccountId"]
+            .as_str()
+            .expect("account")
+            .to_owned();
+        let csm = org.user("Csm").await;
+        let rep = org.user("Rep").await;
+        org.patch("Account", &account, json!({"OwnerId": csm}))
+            .await;
+        org.patch("Opportunity", &opp, json!({"OwnerId": rep}))
+            .await;
+        let crm = org.connector(AuthFlow::ClientCredentials);
+        let calls = CallLog::new();
+
+        let first = crm
+            .create_task(&task(&opp, "exception-1"), &calls)
+            .await
+            .expect("created");
+        let again = crm
+            .create_task(&task(&opp, "exception-1"), &calls)
+            .await
+            .expect("found");
+        assert_eq!(first, again, "one task per key");
+        let tasks = org.tasks(&opp).await;
+        assert_eq!(tasks.len(), 1, "{tasks:?}");
+        assert_eq!(tasks[0]["OwnerId"], json!(csm), "the account's owner");
+        assert_eq!(tasks[0]["Status"], "Not Started");
+        assert_eq!(tasks[0]["IsClosed"], false);
+        assert_eq!(tasks[0]["Priority"], "High");
+        assert_eq!(tasks[0]["ActivityDate"], "2026-12-07");
+
+        // An inactive account owner cannot be assigned: the opportunity's owner is.
+        org.patch("User", &csm, json!({"IsActive": false})).await;
+        crm.create_task(&task(&opp, "exception-2"), &calls)
+            .await
+            .expect("created");
+        let tasks = org.tasks(&opp).await;
+        let second = tasks
+            .iter()
+            .find(|t| t["CrmErp_Key__c"] == "exception-2")
+            .expect("second task");
+        assert_eq!(second["OwnerId"], json!(rep), "the opportunity's owner");
+
+        // An opportunity without an account: its owner.
+        org.patch("Opportunity", &opp, json!({"AccountId": null}))
+            .await;
+        crm.create_task(&task(&opp, "exception-3"), &calls)
+            .await
+            .expect("created");
+        let tasks = org.tasks(&opp).await;
+        let third = tasks
+            .iter()
+            .find(|t| t["CrmErp_Key__c"] == "exception-3")
+            .expect("third task");
+        assert_eq!(third["OwnerId"], json!(rep));
+    }
+
+    #[tokio::test]
+    async fn fulfilment_fields_are_written_to_the_opportunity_and_rewriting_changes_nothing() {
+        let org = Org::start(200, 1_000_000).await;
+        let opp = org.seed().await;
+        let crm = org.connector(AuthFlow::ClientCredentials);
+        let calls = CallLog::new();
+        let dispatched = FulfilmentUpdate {
+            status: OrderStatus::Dispatched,
+            order_number: "SO-1042".into(),
+            carrier: Some("DHL".into()),
+            tracking_number: Some("00340434".into()),
+            tracking_url: Some("https://www.dhl.com/track?id=00340434".into()),
+            delivered_at: None,
+        };
+        crm.write_fulfilment(&opp, &dispatched, &calls)
+            .await
+            .expect("written");
+        let fields =
+            "Fulfilment_Status__c,Carrier__c,Tracking_Number__c,Tracking_URL__c,Delivered_At__c";
+        let path = format!("sobjects/Opportunity/{opp}?fields={fields}");
+        let read = || org.get(&path);
+        let after = read().await;
+        assert_eq!(after["Fulfilment_Status__c"], "dispatched");
+        assert_eq!(after["Carrier__c"], "DHL");
+        assert_eq!(after["Tracking_Number__c"], "00340434");
+        assert_eq!(
+            after["Tracking_URL__c"],
+            "https://www.dhl.com/track?id=00340434"
+        );
+        assert_eq!(after["Delivered_At__c"], Value::Null);
+        crm.write_fulfilment(&opp, &dispatched, &calls)
+            .await
+            .expect("rewritten");
+        assert_eq!(read().await, after, "idempotent");
+
+        let delivered = FulfilmentUpdate {
+            status: OrderStatus::Delivered,
+            carrier: None,
+            tracking_number: None,
+            tracking_url: None,
+            delivered_at: Some(at("2026-12-04T11:02:00Z")),
+            ..dispatched
+        };
+        crm.write_fulfilment(&opp, &delivered, &calls)
+            .await
+            .expect("written");
+        let after = read().await;
+        assert_eq!(after["Fulfilment_Status__c"], "delivered");
+        assert_eq!(after["Carrier__c"], "DHL", "kept when the update has none");
+        assert_eq!(after["Delivered_At__c"], "2026-12-04T11:02:00.000Z");
+    }
+
+    #[test]
+    fn the_registry_reads_the_flow_section_and_refuses_bad_names() {
+        use crate::field_maps::FlowMaps;
+        use crate::registry::{FULFILMENT_SYNC, build_crm};
+        let section =
+            crate::conformance::dev_section(crate::Role::Crm, SYSTEM, "http://127.0.0.1:1");
+        let maps = FlowMaps::new().with(
+            FULFILMENT_SYNC,
+            Some(json!({"crm": {"salesforce": {"carrier_field": "Shipping Carrier"}}})),
+        );
+        let err = build_crm(SYSTEM, Some(section.clone()), &maps).expect_err("bad name");
+        assert!(
+            err.to_string()
+                .contains("fulfilment_sync.crm.salesforce.carrier_field"),
+            "{err}"
+        );
+        let maps = FlowMaps::new().with(
+            FULFILMENT_SYNC,
+            Some(json!({"crm": {"salesforce": {"status_feild": "X__c"}}})),
+        );
+        assert!(
+            build_crm(SYSTEM, Some(section.clone()), &maps).is_err(),
+            "unknown key"
+        );
+        let ports = build_crm(SYSTEM, Some(section), &FlowMaps::new()).expect("defaults");
+        for capability in [
+            crate::Capability::ActivityTimeline,
+            crate::Capability::FollowUpTasks,
+            crate::Capability::DealFulfilment,
+        ] {
+            assert!(ports.has(capability), "{capability}");
+        }
+    }
+}

@@ -192,7 +192,7 @@ async fn dispatch(
     };
     let (name, id, nav) = segments(&rest);
     match (method.as_str(), name.as_str(), id, nav.as_deref()) {
-        ("GET", "WhoAmI", None, None) => Json(json!({ "@odata.context": format!("{base}/$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse"), "BusinessUnitId": "0d365000-0000-4000-8000-0000000000b1", "UserId": "0d365000-0000-4000-8000-0000000000a1", "OrganizationId": shared.config.organization_id })).into_response(),
+        ("GET", "WhoAmI", None, None) => Json(json!({ "@odata.context": format!("{base}/$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse"), "BusinessUnitId": "0d365000-0000-4000-8000-0000000000b1", "UserId": store::APP_USER, "OrganizationId": shared.config.organization_id })).into_response(),
         ("POST", "WinOpportunity", None, None) => win(&shared, &body),
         ("GET", "opportunities", Some(id), Some("product_opportunities")) => {
             let data = shared.data.read();

@@ -40,6 +40,9 @@ pub(crate) const SETS: &[EntitySet] = &[
             "address2_stateorprovince",
             "address2_postalcode",
             "address2_country",
+            "_ownerid_value",
+            "_owninguser_value",
+            "_owningteam_value",
         ],
     },
     EntitySet {
@@ -59,6 +62,14 @@ pub(crate) const SETS: &[EntitySet] = &[
             "_transactioncurrencyid_value",
             "new_erpordernumber",
             "new_erpsyncstatus",
+            "crmerp_fulfilmentstatus",
+            "crmerp_carrier",
+            "crmerp_trackingnumber",
+            "crmerp_trackingurl",
+            "crmerp_deliveredon",
+            "_ownerid_value",
+            "_owninguser_value",
+            "_owningteam_value",
         ],
     },
     EntitySet {
@@ -102,10 +113,48 @@ pub(crate) const SETS: &[EntitySet] = &[
             "description",
             "prioritycode",
             "scheduledend",
+            "actualend",
+            "statecode",
+            "statuscode",
             "_regardingobjectid_value",
+            "_ownerid_value",
+            "_owninguser_value",
+            "_owningteam_value",
         ],
     },
+    EntitySet {
+        name: "systemusers",
+        key: "systemuserid",
+        logical: "systemuser",
+        required: &["lastname"],
+        columns: &[
+            "systemuserid",
+            "firstname",
+            "lastname",
+            "fullname",
+            "internalemailaddress",
+            "isdisabled",
+        ],
+    },
+    EntitySet {
+        name: "teams",
+        key: "teamid",
+        logical: "team",
+        required: &["name"],
+        columns: &["teamid", "name"],
+    },
 ];
+
+/// Tables whose rows have an owner (`ownerid`: a user or a team; by default
+/// the calling application user).
+const OWNED: &[&str] = &["accounts", "opportunities", "tasks"];
+
+/// The application user the simulator's client credentials act as (`WhoAmI`'s `UserId`).
+pub(crate) const APP_USER: &str = "0d365000-0000-4000-8000-0000000000a1";
+
+/// A task's valid `statuscode`s per `statecode`: Open (Not Started, In
+/// Progress, Waiting on someone else, Deferred), Completed, Canceled.
+const TASK_STATES: &[(i64, &[i64])] = &[(0, &[2, 3, 4, 7]), (1, &[5]), (2, &[6])];
 
 /// A single-valued navigation property a client may bind with
 /// `<name>@odata.bind`: the entity set it points at and the lookup column
@@ -156,6 +205,42 @@ const NAVIGATIONS: &[Navigation] = &[
         target: "accounts",
         column: "_regardingobjectid_value",
     },
+    Navigation {
+        set: "accounts",
+        name: "ownerid",
+        target: "systemusers",
+        column: "_ownerid_value",
+    },
+    Navigation {
+        set: "accounts",
+        name: "ownerid",
+        target: "teams",
+        column: "_ownerid_value",
+    },
+    Navigation {
+        set: "opportunities",
+        name: "ownerid",
+        target: "systemusers",
+        column: "_ownerid_value",
+    },
+    Navigation {
+        set: "opportunities",
+        name: "ownerid",
+        target: "teams",
+        column: "_ownerid_value",
+    },
+    Navigation {
+        set: "tasks",
+        name: "ownerid",
+        target: "systemusers",
+        column: "_ownerid_value",
+    },
+    Navigation {
+        set: "tasks",
+        name: "ownerid",
+        target: "teams",
+        column: "_ownerid_value",
+    },
 ];
 
 /// Columns the platform sets; a client may not write them.
@@ -165,7 +250,14 @@ const READ_ONLY: &[&str] = &[
     "totalamount",
     "extendedamount",
     "actualclosedate",
+    "fullname",
 ];
+
+/// Read-only columns an update of a table may still set: an activity's state
+/// changes with an update (an opportunity's only through its actions).
+fn settable_on_update(set: &str, column: &str) -> bool {
+    set == "tasks" && matches!(column, "statecode" | "statuscode")
+}
 
 pub(crate) fn set(name: &str) -> Option<&'static EntitySet> {
     SETS.iter().find(|s| s.name == name)
@@ -210,9 +302,15 @@ impl EnvData {
         let mut out = Map::new();
         for (key, value) in body {
             if let Some(nav) = key.strip_suffix("@odata.bind") {
+                let target = value.as_str().unwrap_or_default();
+                let bound_set = target
+                    .trim_start_matches('/')
+                    .split_once('(')
+                    .map_or("", |(name, _)| name);
                 let declared = NAVIGATIONS
                     .iter()
-                    .find(|n| n.set == set.name && n.name == nav)
+                    .filter(|n| n.set == set.name && n.name == nav)
+                    .min_by_key(|n| n.target != bound_set)
                     .ok_or_else(|| {
                         (
                             400,
@@ -222,7 +320,6 @@ impl EnvData {
                             ),
                         )
                     })?;
-                let target = value.as_str().unwrap_or_default();
                 let (set_name, id) = target.trim_start_matches('/').split_once('(').ok_or((
                     400,
                     "0x80060888",
@@ -244,13 +341,28 @@ impl EnvData {
                         ),
                     ));
                 }
-                if self.get(set_name, id).is_none() {
+                let Some(row) = self.get(set_name, id) else {
                     return Err(missing(target_set, id));
+                };
+                let id = id.to_ascii_lowercase();
+                if nav == "ownerid" {
+                    if row.get("isdisabled").and_then(Value::as_bool) == Some(true) {
+                        return Err(disabled_user(&id));
+                    }
+                    // The owner is a user or a team, never both.
+                    let (owning, other) = if set_name == "teams" {
+                        ("_owningteam_value", "_owninguser_value")
+                    } else {
+                        ("_owninguser_value", "_owningteam_value")
+                    };
+                    out.insert(owning.into(), json!(id));
+                    out.insert(other.into(), Value::Null);
                 }
-                out.insert(declared.column.into(), json!(id.to_ascii_lowercase()));
+                out.insert(declared.column.into(), json!(id));
                 continue;
             }
-            if READ_ONLY.contains(&key.as_str()) || key == set.key {
+            let settable = !creating && settable_on_update(set.name, &key);
+            if (READ_ONLY.contains(&key.as_str()) && !settable) || key == set.key {
                 return Err((
                     400,
                     "0x80048d19",
@@ -296,10 +408,31 @@ impl EnvData {
         set: &EntitySet,
         body: Map<String, Value>,
     ) -> Result<String, Rejection> {
-        let mut row = self.columns(set, body, true)?;
+        let row = self.columns(set, body, true)?;
         let id = uuid::Uuid::new_v4().to_string();
+        self.insert_new(set, &id, row);
+        Ok(id)
+    }
+
+    /// Stores a new row with what the platform fills in: key, creation
+    /// time, owner, initial state and derived amounts.
+    fn insert_new(&mut self, set: &EntitySet, id: &str, mut row: Map<String, Value>) {
         row.insert(set.key.into(), json!(id));
         row.insert("createdon".into(), json!(Utc::now().to_rfc3339()));
+        if OWNED.contains(&set.name) && row.get("_ownerid_value").is_none_or(Value::is_null) {
+            self.app_user();
+            row.insert("_ownerid_value".into(), json!(APP_USER));
+            row.insert("_owninguser_value".into(), json!(APP_USER));
+            row.insert("_owningteam_value".into(), Value::Null);
+        }
+        if set.name == "tasks" {
+            row.insert("statecode".into(), json!(0));
+            row.insert("statuscode".into(), json!(2));
+        }
+        if set.name == "systemusers" {
+            derive_fullname(&mut row);
+            row.entry("isdisabled").or_insert(json!(false));
+        }
         if set.name == "opportunities" {
             row.insert("statecode".into(), json!(0));
             row.insert("statuscode".into(), json!(1));
@@ -316,11 +449,23 @@ impl EnvData {
         self.rows
             .entry(set.name.to_owned())
             .or_default()
-            .insert(id.clone(), row);
+            .insert(id.to_owned(), row);
         if let Some(opp) = opportunity {
             self.total(&opp);
         }
-        Ok(id)
+    }
+
+    /// The application user's row, created on first use.
+    fn app_user(&mut self) {
+        let users = self.rows.entry("systemusers".to_owned()).or_default();
+        users.entry(APP_USER.to_owned()).or_insert_with(|| {
+            let mut row = Map::new();
+            row.insert("systemuserid".into(), json!(APP_USER));
+            row.insert("lastname".into(), json!("crmerp"));
+            row.insert("fullname".into(), json!("# crmerp"));
+            row.insert("isdisabled".into(), json!(false));
+            row
+        });
     }
 
     /// Updates a row (`If-Match: *` refuses to create one).
@@ -342,7 +487,8 @@ impl EnvData {
                 "A record with matching key values already exists.".to_owned(),
             ));
         }
-        let columns = self.columns(set, body, false)?;
+        // An upsert that creates checks the columns as a create does.
+        let columns = self.columns(set, body, !exists && !must_exist)?;
         if !exists {
             if must_exist {
                 return Err((
@@ -351,16 +497,24 @@ impl EnvData {
                     format!("{} With Id = {id} Does Not Exist", set.logical),
                 ));
             }
-            let mut row = columns;
-            row.insert(set.key.into(), json!(id));
-            self.rows
-                .entry(set.name.to_owned())
-                .or_default()
-                .insert(id, row);
+            self.insert_new(set, &id, columns);
             return Ok(());
         }
         if let Some(row) = self.rows.get_mut(set.name).and_then(|r| r.get_mut(&id)) {
-            row.extend(columns);
+            let mut next = row.clone();
+            next.extend(columns);
+            if set.name == "tasks" {
+                check_task_state(&next)?;
+                if next.get("statecode").and_then(Value::as_i64) == Some(1)
+                    && next.get("actualend").is_none_or(Value::is_null)
+                {
+                    next.insert("actualend".into(), json!(Utc::now().to_rfc3339()));
+                }
+            }
+            if set.name == "systemusers" {
+                derive_fullname(&mut next);
+            }
+            *row = next;
         }
         Ok(())
     }
@@ -405,4 +559,41 @@ impl EnvData {
             row.insert("totalamount".into(), json!(total));
         }
     }
+}
+
+/// A systemuser's `fullname`: first and last name.
+fn derive_fullname(row: &mut Map<String, Value>) {
+    let name = ["firstname", "lastname"]
+        .iter()
+        .filter_map(|c| row.get(*c).and_then(Value::as_str))
+        .collect::<Vec<_>>()
+        .join(" ");
+    row.insert("fullname".into(), json!(name));
+}
+
+/// A task's `statuscode` must belong to its `statecode`.
+fn check_task_state(row: &Map<String, Value>) -> Result<(), Rejection> {
+    let state = row.get("statecode").and_then(Value::as_i64).unwrap_or(0);
+    let status = row.get("statuscode").and_then(Value::as_i64).unwrap_or(2);
+    let valid = TASK_STATES
+        .iter()
+        .any(|(s, statuses)| *s == state && statuses.contains(&status));
+    if valid {
+        Ok(())
+    } else {
+        Err((
+            400,
+            "0x80040203",
+            format!("{status} is not a valid status code for state code TaskState.{state}"),
+        ))
+    }
+}
+
+/// Assigning a row to a disabled user.
+fn disabled_user(id: &str) -> Rejection {
+    (
+        400,
+        "0x80040225",
+        format!("The specified user (Id = {id}) is disabled. Consider enabling this user."),
+    )
 }

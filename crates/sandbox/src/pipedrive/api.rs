@@ -176,6 +176,63 @@ pub(super) async fn add_deal_product(
     }
 }
 
+/// v1 users: the company's users, with `active_flag`.
+pub(super) async fn list_users(State(shared): State<AppState>) -> Response {
+    let users = {
+        let mut data = shared.data.write();
+        data.token_user();
+        data.list("users")
+    };
+    ok(
+        StatusCode::OK,
+        Value::Array(users),
+        json!({ "pagination": { "start": 0, "limit": 100, "more_items_in_collection": false } }),
+    )
+}
+
+pub(super) async fn read_user(
+    State(shared): State<AppState>,
+    UrlPath(id): UrlPath<u64>,
+) -> Response {
+    let user = {
+        let mut data = shared.data.write();
+        data.token_user();
+        data.get("users", id).cloned()
+    };
+    match user {
+        Some(user) => ok(StatusCode::OK, user, Value::Null),
+        None => error(404, "User not found"),
+    }
+}
+
+pub(super) async fn create_user(State(shared): State<AppState>, body: Bytes) -> Response {
+    let body = match body_object(&body) {
+        Ok(b) => b,
+        Err(r) => return *r,
+    };
+    let result = shared.data.write().create_user(body);
+    match result {
+        Ok(user) => ok(StatusCode::CREATED, user, Value::Null),
+        Err((status, message)) => error(status, &message),
+    }
+}
+
+pub(super) async fn update_user(
+    State(shared): State<AppState>,
+    UrlPath(id): UrlPath<u64>,
+    body: Bytes,
+) -> Response {
+    let body = match body_object(&body) {
+        Ok(b) => b,
+        Err(r) => return *r,
+    };
+    let result = shared.data.write().update_user(id, &body);
+    match result {
+        Ok(user) => ok(StatusCode::OK, user, Value::Null),
+        Err((status, message)) => error(status, &message),
+    }
+}
+
 pub(super) async fn list_notes(
     State(shared): State<AppState>,
     Query(q): Query<HashMap<String, String>>,

@@ -21,6 +21,17 @@ pub const DEV_PIPEDRIVE_ORDER_FIELD: &str = "5d3c0e2a9f1b4c7d8e6a0b1c2d3e4f5a6b7
 /// Deal custom field "ERP sync status".
 pub const DEV_PIPEDRIVE_STATUS_FIELD: &str = "9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b";
 
+/// Deal custom field "Fulfilment status".
+pub const DEV_PIPEDRIVE_FULFILMENT_STATUS_FIELD: &str = "1f3e5d7c9b0a2f4e6d8c0b1a3f5e7d9c1b3a5f70";
+/// Deal custom field "Carrier".
+pub const DEV_PIPEDRIVE_CARRIER_FIELD: &str = "2e4d6c8b0a1f3e5d7c9b1a2f4e6d8c0b2a4f6e81";
+/// Deal custom field "Tracking number".
+pub const DEV_PIPEDRIVE_TRACKING_NUMBER_FIELD: &str = "3d5c7b9a1f2e4d6c8b0a2f3e5d7c9b1a3f5e7d92";
+/// Deal custom field "Tracking URL".
+pub const DEV_PIPEDRIVE_TRACKING_URL_FIELD: &str = "4c6b8a0f2e3d5c7b9a1f3e4d6c8b0a2f4e6d8ca3";
+/// Deal custom field "Delivered on" (a date field).
+pub const DEV_PIPEDRIVE_DELIVERED_AT_FIELD: &str = "5b7a9f1e3d4c6b8a0f2e4d5c7b9a1f3e5d7c9eb4";
+
 /// Configuration of the Pipedrive simulator.
 #[derive(Debug, Clone)]
 pub struct PipedriveConfig {
@@ -61,6 +72,11 @@ impl Default for PipedriveConfig {
             deal_custom_fields: vec![
                 DEV_PIPEDRIVE_ORDER_FIELD.into(),
                 DEV_PIPEDRIVE_STATUS_FIELD.into(),
+                DEV_PIPEDRIVE_FULFILMENT_STATUS_FIELD.into(),
+                DEV_PIPEDRIVE_CARRIER_FIELD.into(),
+                DEV_PIPEDRIVE_TRACKING_NUMBER_FIELD.into(),
+                DEV_PIPEDRIVE_TRACKING_URL_FIELD.into(),
+                DEV_PIPEDRIVE_DELIVERED_AT_FIELD.into(),
             ],
             burst_limit: 1_000_000,
             webhook_url: None,

@@ -1,5 +1,5 @@
 //! The Pipedrive simulator: API v2 deals, deal products, organizations, persons,
-//! products and activities, v1 notes, API-token and OAuth authentication, burst
+//! products and activities, v1 notes and users, API-token and OAuth authentication, burst
 //! rate limits with `x-ratelimit-*` headers, and webhooks v2 with Basic auth.
 
 mod api;
@@ -110,6 +110,11 @@ pub(crate) fn build(ctx: &Context<'_>) -> Result<Simulator, SandboxError> {
             get(api::deal_products).post(api::add_deal_product),
         )
         .route("/api/v1/notes", get(api::list_notes).post(api::create_note))
+        .route("/api/v1/users", get(api::list_users).post(api::create_user))
+        .route(
+            "/api/v1/users/{id}",
+            get(api::read_user).put(api::update_user),
+        )
         .route_layer(middleware::from_fn_with_state(Arc::clone(&shared), guard))
         .route("/oauth/token", post(oauth_token))
         .route("/__sandbox/oauth", get(oauth_state).put(set_oauth))

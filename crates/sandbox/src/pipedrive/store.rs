@@ -21,11 +21,23 @@ pub(crate) const RESOURCES: &[(&str, &str)] = &[
     ("deal_products", "product_id"),
 ];
 
+/// Resources whose records have an owner (`owner_id`, the token's user by default).
+const OWNED: &[&str] = &["deals", "organizations", "activities"];
+
+/// The user the API token belongs to (webhooks name it as `user_id` 1).
+pub(crate) const TOKEN_USER: u64 = 1;
+
+/// The company's activity types (keys), Pipedrive's defaults.
+const ACTIVITY_TYPES: &[&str] = &["call", "meeting", "task", "deadline", "email", "lunch"];
+
 /// Every record, by resource then id.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct CompanyData {
     pub(crate) records: BTreeMap<String, BTreeMap<u64, Value>>,
     next_id: u64,
+    /// Users have ids of their own; the token's user is [`TOKEN_USER`].
+    #[serde(default)]
+    next_user_id: u64,
 }
 
 fn now() -> String {
@@ -62,6 +74,11 @@ impl CompanyData {
         {
             return Err((400, format!("{required} is required")));
         }
+        let mut body = body;
+        if OWNED.contains(&resource) && body.get("owner_id").is_none_or(Value::is_null) {
+            self.token_user();
+            body.insert("owner_id".into(), json!(TOKEN_USER));
+        }
         self.check(resource, &body, custom_fields)?;
         self.next_id += 1;
         let mut record = Value::Object(body);
@@ -80,6 +97,12 @@ impl CompanyData {
                 if record["custom_fields"].get(key).is_none() {
                     record["custom_fields"][key] = Value::Null;
                 }
+            }
+        }
+        if resource == "activities" {
+            record["done"] = json!(record["done"].as_bool().unwrap_or(false));
+            if record["done"] == true {
+                record["marked_as_done_time"] = json!(now());
             }
         }
         if resource == "deal_products" {
@@ -132,6 +155,13 @@ impl CompanyData {
                 record[&key] = value;
             }
         }
+        if resource == "activities" && previous.contains_key("done") {
+            record["marked_as_done_time"] = if record["done"] == true {
+                json!(now())
+            } else {
+                Value::Null
+            };
+        }
         if previous.contains_key("status") && record["status"] == "won" {
             record["won_time"] = json!(now());
         }
@@ -160,7 +190,31 @@ impl CompanyData {
                 }
             }
         }
+        if resource == "activities" {
+            if let Some(kind) = body.get("type")
+                && !kind.as_str().is_some_and(|k| ACTIVITY_TYPES.contains(&k))
+            {
+                return Err((400, format!("Activity type {kind} does not exist")));
+            }
+            if let Some(done) = body.get("done")
+                && !done.is_boolean()
+            {
+                return Err((400, "done must be a boolean".into()));
+            }
+            let text = |field: &str| body.get(field).filter(|v| !v.is_null()).map(|v| v.as_str());
+            if let Some(date) = text("due_date")
+                && date.is_none_or(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_err())
+            {
+                return Err((400, "due_date must be a date in YYYY-MM-DD format".into()));
+            }
+            if let Some(time) = text("due_time")
+                && time.is_none_or(|t| chrono::NaiveTime::parse_from_str(t, "%H:%M").is_err())
+            {
+                return Err((400, "due_time must be a time in HH:MM format".into()));
+            }
+        }
         for (field, resource) in [
+            ("owner_id", "users"),
             ("org_id", "organizations"),
             ("person_id", "persons"),
             ("deal_id", "deals"),
@@ -176,6 +230,61 @@ impl CompanyData {
             }
         }
         Ok(())
+    }
+
+    /// The token's user, created on first use.
+    pub(crate) fn token_user(&mut self) -> Value {
+        let users = self.records.entry("users".to_owned()).or_default();
+        users
+            .entry(TOKEN_USER)
+            .or_insert_with(|| {
+                json!({ "id": TOKEN_USER, "name": "Sandbox Admin", "email": "admin@sandbox.pipedrive.com",
+                        "active_flag": true, "is_admin": 1, "created": now(), "modified": now() })
+            })
+            .clone()
+    }
+
+    /// Adds a user (v1 `POST /users`: `name`, `email`, `active_flag`).
+    pub(crate) fn create_user(&mut self, body: Map<String, Value>) -> Result<Value, Rejection> {
+        self.token_user();
+        let email = body.get("email").and_then(Value::as_str).unwrap_or("");
+        if !email.contains('@') {
+            return Err((400, "email is required".into()));
+        }
+        let active = match body.get("active_flag") {
+            None | Some(Value::Null) => true,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err((400, "active_flag must be a boolean".into())),
+        };
+        self.next_user_id = self.next_user_id.max(TOKEN_USER) + 1;
+        let id = self.next_user_id;
+        let name = body.get("name").and_then(Value::as_str).unwrap_or(email);
+        let user = json!({ "id": id, "name": name, "email": email, "active_flag": active,
+                           "is_admin": 0, "created": now(), "modified": now() });
+        self.records
+            .entry("users".to_owned())
+            .or_default()
+            .insert(id, user.clone());
+        Ok(user)
+    }
+
+    /// Changes a user's `active_flag` (v1 `PUT /users/{id}`).
+    pub(crate) fn update_user(
+        &mut self,
+        id: u64,
+        body: &Map<String, Value>,
+    ) -> Result<Value, Rejection> {
+        let user = self
+            .records
+            .get_mut("users")
+            .and_then(|u| u.get_mut(&id))
+            .ok_or((404, "User not found".to_owned()))?;
+        match body.get("active_flag") {
+            Some(Value::Bool(active)) => user["active_flag"] = json!(active),
+            _ => return Err((400, "active_flag must be a boolean".into())),
+        }
+        user["modified"] = json!(now());
+        Ok(user.clone())
     }
 
     /// A deal with products is worth the sum of its enabled products' sums.

@@ -1,5 +1,6 @@
 //! The simulated schema: sObject types, their key prefixes, fields (the
-//! integration's custom fields included), required and system-computed fields.
+//! integration's custom fields included), required and system-computed fields,
+//! and which types have an owner.
 
 use axum::http::StatusCode;
 
@@ -40,6 +41,7 @@ pub(crate) const OBJECTS: &[ObjectSpec] = &[
             "Type",
             "Industry",
             "Description",
+            "OwnerId",
         ],
         required: &["Name"],
         computed: &[],
@@ -59,6 +61,12 @@ pub(crate) const OBJECTS: &[ObjectSpec] = &[
             "ERP_Order_Number__c",
             "ERP_Sync_Status__c",
             "ERP_Sync_Error__c",
+            "Fulfilment_Status__c",
+            "Carrier__c",
+            "Tracking_Number__c",
+            "Tracking_URL__c",
+            "Delivered_At__c",
+            "OwnerId",
             "IsWon",
             "IsClosed",
         ],
@@ -101,11 +109,33 @@ pub(crate) const OBJECTS: &[ObjectSpec] = &[
             "Status",
             "Priority",
             "ActivityDate",
+            "OwnerId",
+            "CrmErp_Key__c",
+            "AccountId",
+            "IsClosed",
+            "CompletedDateTime",
         ],
         required: &[],
-        computed: &[],
+        computed: &["AccountId", "IsClosed", "CompletedDateTime"],
+    },
+    ObjectSpec {
+        name: "User",
+        prefix: "005",
+        fields: &[
+            "Username",
+            "FirstName",
+            "LastName",
+            "Name",
+            "Email",
+            "IsActive",
+        ],
+        required: &["Username", "LastName", "Email"],
+        computed: &["Name"],
     },
 ];
+
+/// Types whose records have an owner (`OwnerId`, the creating user by default).
+pub(crate) const OWNED: &[&str] = &["Account", "Opportunity", "Task"];
 
 /// The sObject type `name`.
 pub(crate) fn spec(name: &str) -> Result<&'static ObjectSpec, SfError> {
