@@ -9,6 +9,11 @@ use crmerp_service_kit::telemetry::TelemetrySettings;
 use crmerp_service_kit::{ConfigError, load_settings};
 use serde::{Deserialize, Serialize};
 
+use crate::fulfilment_settings::{
+    AfterShipIngress, BusinessCentralIngress, EasyPostIngress, NetSuiteIngress,
+    OracleFusionIngress, S4HanaIngress, TwilioIngress,
+};
+
 const DEFAULTS: &str = include_str!("../defaults.toml");
 
 /// Everything the ingress service reads from configuration.
@@ -63,6 +68,27 @@ pub struct IngressSettings {
     /// Per-source overrides of `rate_limit`, by source (`hubspot`, `salesforce`, ...).
     #[serde(default)]
     pub rate_limits: BTreeMap<String, RateLimit>,
+    /// NetSuite SuiteScript posts (`POST /webhooks/netsuite`). Absent: 404.
+    #[serde(default)]
+    pub netsuite: Option<NetSuiteIngress>,
+    /// Business Central notifications (`/webhooks/businesscentral`). Absent: 404.
+    #[serde(default)]
+    pub businesscentral: Option<BusinessCentralIngress>,
+    /// SAP Business Events from Event Mesh (`POST /webhooks/s4hana`). Absent: 404.
+    #[serde(default)]
+    pub s4hana: Option<S4HanaIngress>,
+    /// Oracle Fusion status callbacks (`POST /webhooks/oraclefusion`). Absent: 404.
+    #[serde(default)]
+    pub oraclefusion: Option<OracleFusionIngress>,
+    /// AfterShip tracking webhooks (`POST /webhooks/aftership`). Absent: 404.
+    #[serde(default)]
+    pub aftership: Option<AfterShipIngress>,
+    /// EasyPost webhooks (`POST /webhooks/easypost`). Absent: 404.
+    #[serde(default)]
+    pub easypost: Option<EasyPostIngress>,
+    /// Twilio message status callbacks (`POST /webhooks/twilio`). Absent: 404.
+    #[serde(default)]
+    pub twilio: Option<TwilioIngress>,
 }
 
 /// A sustained rate and a burst, per webhook source.
@@ -181,7 +207,39 @@ impl Settings {
         if let Some(pipedrive) = &self.crm.pipedrive {
             vendor(pipedrive.validate())?;
         }
-        Ok(())
+        crate::fulfilment_settings::validate(
+            ingress.netsuite.as_ref(),
+            ingress.businesscentral.as_ref(),
+            ingress.s4hana.as_ref(),
+            ingress.oraclefusion.as_ref(),
+            &[
+                (
+                    "netsuite.secret",
+                    ingress.netsuite.as_ref().map(|s| &s.secret),
+                ),
+                (
+                    "businesscentral.client_state",
+                    ingress.businesscentral.as_ref().map(|s| &s.client_state),
+                ),
+                (
+                    "s4hana.password",
+                    ingress.s4hana.as_ref().map(|s| &s.password),
+                ),
+                (
+                    "aftership.secret",
+                    ingress.aftership.as_ref().map(|s| &s.secret),
+                ),
+                (
+                    "easypost.secret",
+                    ingress.easypost.as_ref().map(|s| &s.secret),
+                ),
+                (
+                    "twilio.auth_token",
+                    ingress.twilio.as_ref().map(|s| &s.auth_token),
+                ),
+            ],
+        )
+        .map_err(ConfigError::Invalid)
     }
 }
 
