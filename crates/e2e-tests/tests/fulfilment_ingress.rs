@@ -733,3 +733,94 @@ async fn rejected_fulfilment_requests_get_their_status_and_publish_nothing() -> 
     assert_eq!(stack.stream_messages("UNROUTABLE").await?, 0);
     Ok(())
 }
+
+/// Runs the shipped SuiteScript (`deploy/netsuite/crmerp_fulfilment_ue.js`)
+/// under Node.js with N/ modules stubbed (`tests/support/suitescript_harness.js`)
+/// for `context`, and returns the requests it would post.
+fn run_suitescript(context: &Value) -> anyhow::Result<Vec<Value>> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir()?;
+    let context_path = dir.path().join("context.json");
+    std::fs::write(&context_path, context.to_string())?;
+    let output = std::process::Command::new("node")
+        .arg(root.join("tests/support/suitescript_harness.js"))
+        .arg(root.join("../../deploy/netsuite/crmerp_fulfilment_ue.js"))
+        .arg(NETSUITE_SECRET)
+        .arg(&context_path)
+        .output()
+        .map_err(|e| {
+            anyhow::anyhow!("cannot run node (Node.js 18+ runs the SuiteScript test): {e}")
+        })?;
+    anyhow::ensure!(
+        output.status.success(),
+        "the script failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)?
+        .lines()
+        .map(|line| Ok(serde_json::from_str(line)?))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_shipped_suitescript_posts_what_ingress_accepts() -> anyhow::Result<()> {
+    let stack = stack().await?;
+    let url = format!("{}/webhooks/netsuite", stack.ingress_url()?);
+    let fulfilment = |ship_status: &str, tracking: &[&str]| {
+        json!({
+            "type": "itemfulfillment", "id": "77",
+            "fields": { "shipstatus": ship_status, "createdfrom": "42", "tranid": "IF77",
+                        "lastmodifieddate": "2026-12-05T08:00:00Z" },
+            "texts": { "shipmethod": "UPS Ground" },
+            "sublists": { "packageups": tracking.iter().map(|n| json!({ "packagetrackingnumberups": n })).collect::<Vec<_>>() },
+        })
+    };
+    let context = |old: Value, new: Value| {
+        json!({
+            "type": "ship", "accountId": "1234567",
+            "params": { "custscript_crmerp_ingress_url": url, "custscript_crmerp_secret_id": "custsecret_crmerp_ingress" },
+            "lookups": { "salesorder:42": { "tranid": "SO42", "externalid": [{ "value": "hubspot:deal:9001", "text": "hubspot:deal:9001" }] } },
+            "oldRecord": old, "newRecord": new,
+        })
+    };
+
+    // Packed -> shipped with a tracking number: one signed post.
+    let requests = run_suitescript(&context(
+        fulfilment("B", &[]),
+        fulfilment("C", &["1Z999AA10123456784"]),
+    ))?;
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    let request = &requests[0];
+    assert_eq!(request["url"], url.as_str());
+    let mut post = reqwest::Client::new()
+        .post(request["url"].as_str().unwrap_or_default())
+        .body(request["body"].as_str().unwrap_or_default().to_owned());
+    for (name, value) in request["headers"].as_object().into_iter().flatten() {
+        post = post.header(name.as_str(), value.as_str().unwrap_or_default());
+    }
+    let response = post.send().await?;
+    assert_eq!(
+        response.status().as_u16(),
+        200,
+        "{}",
+        response.text().await?
+    );
+    let (_, event) = last_on(&stack, "inbound.erp.order.status.netsuite").await?;
+    let Some(Data::OrderStatusChanged(changed)) = event.data else {
+        anyhow::bail!("not an order status: {event:?}")
+    };
+    assert_eq!(changed.status(), OrderStatus::Dispatched);
+    assert_eq!(changed.order.clone().unwrap_or_default().id, "42");
+    assert_eq!(changed.order_number, "SO42");
+    assert_eq!(changed.external_ref, "hubspot:deal:9001");
+    assert_eq!(changed.shipments[0].tracking_number, "1Z999AA10123456784");
+    assert_eq!(changed.shipments[0].carrier, "UPS Ground");
+
+    // A save that changes neither status nor tracking posts nothing.
+    let unchanged = run_suitescript(&context(
+        fulfilment("C", &["1Z999AA10123456784"]),
+        fulfilment("C", &["1Z999AA10123456784"]),
+    ))?;
+    assert!(unchanged.is_empty(), "{unchanged:?}");
+    Ok(())
+}
