@@ -14,6 +14,7 @@ use crmerp_service_kit::topology::{
 };
 
 use super::Accepted;
+use super::unroutable::{self, UnroutableNotice, WarnedTypes};
 use crate::Publisher;
 use crate::error::IngressError;
 
@@ -91,6 +92,20 @@ pub(crate) async fn publish(
 ) -> Result<Accepted, IngressError> {
     let events = notices.iter().map(|n| envelope(system, n)).collect();
     super::publish(publisher, system, events, ignored).await
+}
+
+/// Publishes `notices`, then stores `others` (notices no flow takes) as
+/// unroutable, counting them as ignored; answers what was done.
+pub(crate) async fn publish_with_unroutable(
+    publisher: &Publisher,
+    warned: &WarnedTypes,
+    system: &'static str,
+    notices: &[Notice],
+    others: &[UnroutableNotice],
+) -> Result<Accepted, IngressError> {
+    let mut accepted = publish(publisher, system, notices, others.len()).await?;
+    accepted.unroutable = unroutable::publish(publisher, warned, system, others).await?;
+    Ok(accepted)
 }
 
 #[cfg(test)]

@@ -36,7 +36,7 @@ use sha2::{Digest as _, Sha256};
 use super::{Shared, SourceState};
 use crate::error::IngressError;
 use crate::events::fulfilment::{self, Kind, Notice};
-use crate::events::unroutable::{self, UnroutableNotice};
+use crate::events::unroutable::UnroutableNotice;
 use crate::{BusinessCentralIngress, Settings};
 
 pub(crate) const SYSTEM: &str = "businesscentral";
@@ -92,12 +92,11 @@ async fn receive(
             None => others.push(unroutable_notice(notification)),
         }
     }
-    let mut accepted =
-        fulfilment::publish(&state.shared.publisher, SYSTEM, &notices, others.len()).await?;
-    accepted.unroutable = unroutable::publish(
+    let accepted = fulfilment::publish_with_unroutable(
         &state.shared.publisher,
         &state.shared.warned_types,
         SYSTEM,
+        &notices,
         &others,
     )
     .await?;

@@ -37,7 +37,7 @@ use super::{Shared, SourceState};
 use crate::error::IngressError;
 use crate::events::Accepted;
 use crate::events::fulfilment::{self, Kind, Notice};
-use crate::events::unroutable::{self, UnroutableNotice};
+use crate::events::unroutable::UnroutableNotice;
 use crate::{AfterShipIngress, EasyPostIngress, Settings};
 
 pub(crate) const AFTERSHIP: &str = "aftership";
@@ -109,14 +109,21 @@ async fn finish(
     source: &'static str,
     outcome: Outcome,
 ) -> Result<(StatusCode, Json<Accepted>), IngressError> {
-    let (notices, ignored, others) = match outcome {
-        Outcome::Scan(notice) => (vec![*notice], 0, Vec::new()),
-        Outcome::Ignored => (Vec::new(), 1, Vec::new()),
-        Outcome::Unroutable(notice) => (Vec::new(), 1, vec![notice]),
+    let publisher = &shared.publisher;
+    let accepted = match outcome {
+        Outcome::Scan(notice) => fulfilment::publish(publisher, source, &[*notice], 0).await?,
+        Outcome::Ignored => fulfilment::publish(publisher, source, &[], 1).await?,
+        Outcome::Unroutable(notice) => {
+            fulfilment::publish_with_unroutable(
+                publisher,
+                &shared.warned_types,
+                source,
+                &[],
+                &[notice],
+            )
+            .await?
+        }
     };
-    let mut accepted = fulfilment::publish(&shared.publisher, source, &notices, ignored).await?;
-    accepted.unroutable =
-        unroutable::publish(&shared.publisher, &shared.warned_types, source, &others).await?;
     Ok((StatusCode::OK, Json(accepted)))
 }
 

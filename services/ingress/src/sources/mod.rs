@@ -56,6 +56,19 @@ pub(crate) struct Shared {
     pub(crate) warned_types: WarnedTypes,
 }
 
+impl Shared {
+    /// The URL a vendor called, as URL-signing schemes cover it: the public
+    /// base URL (behind a proxy, the one vendors see) with the request's path
+    /// and query.
+    pub(crate) fn public_url(&self, uri: &axum::http::Uri) -> String {
+        format!(
+            "{}{}",
+            self.public_base_url,
+            uri.path_and_query().map_or("", |p| p.as_str())
+        )
+    }
+}
+
 /// One source's route state: the shared parts and the vendor's webhook
 /// settings, `None` when the deployment does not configure the vendor.
 pub(crate) struct SourceState<W> {

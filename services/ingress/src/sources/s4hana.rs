@@ -34,7 +34,7 @@ use super::{Shared, SourceState};
 use crate::error::IngressError;
 use crate::events::Accepted;
 use crate::events::fulfilment::{self, Kind, Notice};
-use crate::events::unroutable::{self, UnroutableNotice};
+use crate::events::unroutable::UnroutableNotice;
 use crate::{S4HanaIngress, Settings};
 
 pub(crate) const SYSTEM: &str = "s4hana";
@@ -122,12 +122,11 @@ async fn receive(
         Vec::new()
     };
     let notices: Vec<Notice> = notice.into_iter().collect();
-    let mut accepted =
-        fulfilment::publish(&state.shared.publisher, SYSTEM, &notices, others.len()).await?;
-    accepted.unroutable = unroutable::publish(
+    let accepted = fulfilment::publish_with_unroutable(
         &state.shared.publisher,
         &state.shared.warned_types,
         SYSTEM,
+        &notices,
         &others,
     )
     .await?;

@@ -125,11 +125,7 @@ async fn receive(
     let body = super::body(body)?;
     require_form(&headers)?;
     let params = form_params(&body);
-    let url = format!(
-        "{}{}",
-        state.shared.public_base_url,
-        uri.path_and_query().map_or("", |p| p.as_str())
-    );
+    let url = state.shared.public_url(&uri);
     verify(
         settings.auth_token.expose_secret(),
         &url,
