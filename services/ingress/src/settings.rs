@@ -311,6 +311,67 @@ mod tests {
     }
 
     #[test]
+    fn fulfilment_sources_have_rate_limits_and_need_their_secrets() {
+        let mut settings = settings(serde_json::json!({}));
+        let slow = RateLimit {
+            per_second: 1,
+            burst: 1,
+        };
+        for source in [
+            "netsuite",
+            "businesscentral",
+            "s4hana",
+            "oraclefusion",
+            "aftership",
+            "easypost",
+            "twilio",
+        ] {
+            settings.ingress.rate_limits.insert(source.into(), slow);
+        }
+        settings
+            .validate()
+            .expect("every fulfilment source has a rate limit");
+
+        let ingress = |section: serde_json::Value| -> Settings {
+            let mut value = serde_json::json!({
+                "nats": { "url": "nats://127.0.0.1:4222" },
+                "ingress": { "addr": "127.0.0.1:0", "body_limit": 1024 },
+                "crm": {},
+            });
+            if let (Some(target), Some(extra)) =
+                (value["ingress"].as_object_mut(), section.as_object())
+            {
+                target.extend(extra.clone());
+            }
+            serde_json::from_value(value).expect("parses")
+        };
+        for (section, key) in [
+            (
+                serde_json::json!({ "netsuite": { "secret": "" } }),
+                "netsuite.secret",
+            ),
+            (
+                serde_json::json!({ "twilio": { "auth_token": "" } }),
+                "twilio.auth_token",
+            ),
+            (
+                serde_json::json!({ "s4hana": { "user": "", "password": "p" } }),
+                "s4hana.user",
+            ),
+            (
+                serde_json::json!({ "oraclefusion": { "user": "u" } }),
+                "oraclefusion",
+            ),
+        ] {
+            let error = ingress(section).validate().unwrap_err();
+            assert!(error.to_string().contains(key), "{error}");
+        }
+        ingress(serde_json::json!({ "oraclefusion": { "user": "u", "password": "p" } }))
+            .validate()
+            .expect("Basic alone is enough");
+    }
+
+    #[test]
     fn a_configured_vendor_without_its_webhook_secret_is_refused_by_key() {
         let error = settings(serde_json::json!({ "hubspot": { "won_stages": ["won"] } }))
             .validate()
