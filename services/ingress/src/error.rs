@@ -37,6 +37,10 @@ pub enum IngressError {
     /// that always sends JSON.
     #[error("unsupported content type {0:?}")]
     UnsupportedMediaType(String),
+    /// 415: a form-encoded callback (Twilio) whose `Content-Type` is not
+    /// `application/x-www-form-urlencoded`.
+    #[error("unsupported content type {0:?}")]
+    NotForm(String),
     /// 409: a webhook id seen before with a different payload; the original
     /// is kept.
     #[error("webhook id reused with a different payload")]
@@ -100,7 +104,7 @@ impl IngressError {
                 "request_timeout",
                 "Request timeout",
             ),
-            Self::UnsupportedMediaType(_) => (
+            Self::UnsupportedMediaType(_) | Self::NotForm(_) => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
                 "Unsupported media type",
@@ -143,6 +147,7 @@ impl IngressError {
             Self::Malformed(why) => format!("The body is not a valid webhook payload: {why}"),
             Self::RequestTimeout => "The request body did not arrive within the configured time.".into(),
             Self::UnsupportedMediaType(content_type) => format!("Content-Type {content_type:?} is not accepted; this endpoint takes application/json."),
+            Self::NotForm(content_type) => format!("Content-Type {content_type:?} is not accepted; this endpoint takes application/x-www-form-urlencoded."),
             Self::IdConflict => "This webhook id was already received with a different payload; the original is kept. Send a new id for a new event.".into(),
             Self::RateLimited { source_name, retry_after } => format!("Too many requests from {source_name}; retry after {retry_after} s. Nothing was stored from this request."),
             Self::TooLarge => "The body exceeds the configured limit.".into(),

@@ -16,6 +16,7 @@
 
 mod error;
 mod events;
+mod fulfilment_settings;
 mod publisher;
 mod readiness;
 mod server;
@@ -34,6 +35,10 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use error::IngressError;
+pub use fulfilment_settings::{
+    AfterShipIngress, BusinessCentralIngress, EasyPostIngress, NetSuiteIngress,
+    OracleFusionIngress, S4HanaIngress, ScanName, StatusName, TwilioIngress,
+};
 pub use publisher::Publisher;
 pub use settings::{CrmSettings, IngressSettings, RateLimit, Settings};
 

@@ -9,6 +9,11 @@ use crmerp_service_kit::telemetry::TelemetrySettings;
 use crmerp_service_kit::{ConfigError, load_settings};
 use serde::{Deserialize, Serialize};
 
+use crate::fulfilment_settings::{
+    AfterShipIngress, BusinessCentralIngress, EasyPostIngress, NetSuiteIngress,
+    OracleFusionIngress, S4HanaIngress, TwilioIngress,
+};
+
 const DEFAULTS: &str = include_str!("../defaults.toml");
 
 /// Everything the ingress service reads from configuration.
@@ -63,6 +68,27 @@ pub struct IngressSettings {
     /// Per-source overrides of `rate_limit`, by source (`hubspot`, `salesforce`, ...).
     #[serde(default)]
     pub rate_limits: BTreeMap<String, RateLimit>,
+    /// NetSuite SuiteScript posts (`POST /webhooks/netsuite`). Absent: 404.
+    #[serde(default)]
+    pub netsuite: Option<NetSuiteIngress>,
+    /// Business Central notifications (`/webhooks/businesscentral`). Absent: 404.
+    #[serde(default)]
+    pub businesscentral: Option<BusinessCentralIngress>,
+    /// SAP Business Events from Event Mesh (`POST /webhooks/s4hana`). Absent: 404.
+    #[serde(default)]
+    pub s4hana: Option<S4HanaIngress>,
+    /// Oracle Fusion status callbacks (`POST /webhooks/oraclefusion`). Absent: 404.
+    #[serde(default)]
+    pub oraclefusion: Option<OracleFusionIngress>,
+    /// AfterShip tracking webhooks (`POST /webhooks/aftership`). Absent: 404.
+    #[serde(default)]
+    pub aftership: Option<AfterShipIngress>,
+    /// EasyPost webhooks (`POST /webhooks/easypost`). Absent: 404.
+    #[serde(default)]
+    pub easypost: Option<EasyPostIngress>,
+    /// Twilio message status callbacks (`POST /webhooks/twilio`). Absent: 404.
+    #[serde(default)]
+    pub twilio: Option<TwilioIngress>,
 }
 
 /// A sustained rate and a burst, per webhook source.
@@ -181,7 +207,39 @@ impl Settings {
         if let Some(pipedrive) = &self.crm.pipedrive {
             vendor(pipedrive.validate())?;
         }
-        Ok(())
+        crate::fulfilment_settings::validate(
+            ingress.netsuite.as_ref(),
+            ingress.businesscentral.as_ref(),
+            ingress.s4hana.as_ref(),
+            ingress.oraclefusion.as_ref(),
+            &[
+                (
+                    "netsuite.secret",
+                    ingress.netsuite.as_ref().map(|s| &s.secret),
+                ),
+                (
+                    "businesscentral.client_state",
+                    ingress.businesscentral.as_ref().map(|s| &s.client_state),
+                ),
+                (
+                    "s4hana.password",
+                    ingress.s4hana.as_ref().map(|s| &s.password),
+                ),
+                (
+                    "aftership.secret",
+                    ingress.aftership.as_ref().map(|s| &s.secret),
+                ),
+                (
+                    "easypost.secret",
+                    ingress.easypost.as_ref().map(|s| &s.secret),
+                ),
+                (
+                    "twilio.auth_token",
+                    ingress.twilio.as_ref().map(|s| &s.auth_token),
+                ),
+            ],
+        )
+        .map_err(ConfigError::Invalid)
     }
 }
 
@@ -250,6 +308,67 @@ mod tests {
         settings.ingress.rate_limit = RateLimit::default();
         settings.ingress.body_read_timeout = Duration::ZERO;
         assert!(settings.validate().is_err());
+    }
+
+    #[test]
+    fn fulfilment_sources_have_rate_limits_and_need_their_secrets() {
+        let mut settings = settings(serde_json::json!({}));
+        let slow = RateLimit {
+            per_second: 1,
+            burst: 1,
+        };
+        for source in [
+            "netsuite",
+            "businesscentral",
+            "s4hana",
+            "oraclefusion",
+            "aftership",
+            "easypost",
+            "twilio",
+        ] {
+            settings.ingress.rate_limits.insert(source.into(), slow);
+        }
+        settings
+            .validate()
+            .expect("every fulfilment source has a rate limit");
+
+        let ingress = |section: serde_json::Value| -> Settings {
+            let mut value = serde_json::json!({
+                "nats": { "url": "nats://127.0.0.1:4222" },
+                "ingress": { "addr": "127.0.0.1:0", "body_limit": 1024 },
+                "crm": {},
+            });
+            if let (Some(target), Some(extra)) =
+                (value["ingress"].as_object_mut(), section.as_object())
+            {
+                target.extend(extra.clone());
+            }
+            serde_json::from_value(value).expect("parses")
+        };
+        for (section, key) in [
+            (
+                serde_json::json!({ "netsuite": { "secret": "" } }),
+                "netsuite.secret",
+            ),
+            (
+                serde_json::json!({ "twilio": { "auth_token": "" } }),
+                "twilio.auth_token",
+            ),
+            (
+                serde_json::json!({ "s4hana": { "user": "", "password": "p" } }),
+                "s4hana.user",
+            ),
+            (
+                serde_json::json!({ "oraclefusion": { "user": "u" } }),
+                "oraclefusion",
+            ),
+        ] {
+            let error = ingress(section).validate().unwrap_err();
+            assert!(error.to_string().contains(key), "{error}");
+        }
+        ingress(serde_json::json!({ "oraclefusion": { "user": "u", "password": "p" } }))
+            .validate()
+            .expect("Basic alone is enough");
     }
 
     #[test]

@@ -2,14 +2,16 @@
 //! understood of a vendor notice into that kind's envelope and subject.
 //!
 //! - [`deal_won`]: a CRM deal (opportunity) entered a won stage, from any CRM.
+//! - [`fulfilment`]: an ERP order's status, a carrier scan, a customer
+//!   message's delivery state, from any ERP, carrier or messaging provider.
 //! - [`unroutable`]: a notice of a type no flow takes, kept for operators.
 //!
-//! A new kind (an ERP order-status change, a carrier shipment update, an
-//! invoice posted) is a new module here with its own notice type and
-//! normaliser, published through [`publish`]; the source routes of every vendor
-//! that emits it then share it.
+//! A new kind (an invoice posted) is a new module here with its own notice
+//! type and normaliser, published through [`publish`]; the source routes of
+//! every vendor that emits it then share it.
 
 pub(crate) mod deal_won;
+pub(crate) mod fulfilment;
 pub(crate) mod unroutable;
 
 use crmerp_proto::EventEnvelope;

@@ -42,7 +42,7 @@ async fn receive(
 ) -> Result<(StatusCode, Json<Accepted>), IngressError> {
     let settings = state.settings()?;
     let body = super::body(body)?;
-    let public_uri = public_uri(&state, &uri);
+    let public_uri = state.shared.public_url(&uri);
     verify(settings, &headers, &public_uri, &body)?;
     super::guards::require_json(&headers)?;
 
@@ -84,7 +84,7 @@ async fn receive_workflow(
 ) -> Result<(StatusCode, Json<Accepted>), IngressError> {
     let settings = state.settings()?;
     let body = super::body(body)?;
-    let public_uri = public_uri(&state, &uri);
+    let public_uri = state.shared.public_url(&uri);
     verify_workflow(settings, &headers, uri.query(), &public_uri, &body)?;
     super::guards::require_json(&headers)?;
     let record = webhook::parse_workflow_record(&body)
@@ -170,16 +170,6 @@ fn verify_workflow(
     } else {
         Err(IngressError::InvalidCredentials)
     }
-}
-
-/// The URL HubSpot called, as its signatures cover it: the public base URL
-/// (behind a proxy, the one vendors see) with the request's path and query.
-fn public_uri(state: &SourceState<WebhookSettings>, uri: &axum::http::Uri) -> String {
-    format!(
-        "{}{}",
-        state.shared.public_base_url,
-        uri.path_and_query().map_or("", |p| p.as_str())
-    )
 }
 
 /// The events of subscription types no flow takes, each with its JSON as sent.

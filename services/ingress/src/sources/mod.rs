@@ -9,19 +9,25 @@
 //! read from the vendor's section (`[crm.<vendor>]`); a vendor without a
 //! section answers 404 on its routes.
 //!
-//! Today every source is a CRM. ERP notifications (Business Central webhook
-//! subscriptions, NetSuite SuiteScript posts, SAP Event Mesh CloudEvents,
-//! Oracle business-event callbacks) and carrier tracking callbacks get a module
-//! here in the same shape: `<vendor>.rs` with `routes()` under
-//! `/webhooks/<vendor>`, settings from `[erp.<vendor>]` or
-//! `[carrier.<vendor>]` via that connector's `WebhookSettings`, one line in
-//! [`SOURCES`], and a normaliser per event kind they emit in `events/`.
+//! The fulfilment sources (ERPs: NetSuite, Business Central, S/4HANA, Oracle
+//! Fusion; carriers: AfterShip, EasyPost; messaging: Twilio) have the same
+//! shape, with their settings in `[ingress.<source>]` (they have no API
+//! connector section to share) and their events made by
+//! [`crate::events::fulfilment`]; [`auth`] holds the HMAC and credential
+//! checks they share.
 
+pub(crate) mod auth;
+mod businesscentral;
+mod carriers;
 mod dynamics365;
 pub(crate) mod guards;
 mod hubspot;
+mod netsuite;
+mod oraclefusion;
 mod pipedrive;
+mod s4hana;
 mod salesforce;
+mod twilio;
 
 use std::sync::Arc;
 
@@ -48,6 +54,19 @@ pub(crate) struct Shared {
     pub(crate) webhook_ids: WebhookIds,
     /// Unroutable event types already warned about.
     pub(crate) warned_types: WarnedTypes,
+}
+
+impl Shared {
+    /// The URL a vendor called, as URL-signing schemes cover it: the public
+    /// base URL (behind a proxy, the one vendors see) with the request's path
+    /// and query.
+    pub(crate) fn public_url(&self, uri: &axum::http::Uri) -> String {
+        format!(
+            "{}{}",
+            self.public_base_url,
+            uri.path_and_query().map_or("", |p| p.as_str())
+        )
+    }
 }
 
 /// One source's route state: the shared parts and the vendor's webhook
@@ -107,6 +126,34 @@ pub(crate) const SOURCES: &[Source] = &[
     Source {
         system: dynamics365::SYSTEM,
         routes: dynamics365::routes,
+    },
+    Source {
+        system: netsuite::SYSTEM,
+        routes: netsuite::routes,
+    },
+    Source {
+        system: businesscentral::SYSTEM,
+        routes: businesscentral::routes,
+    },
+    Source {
+        system: s4hana::SYSTEM,
+        routes: s4hana::routes,
+    },
+    Source {
+        system: oraclefusion::SYSTEM,
+        routes: oraclefusion::routes,
+    },
+    Source {
+        system: carriers::AFTERSHIP,
+        routes: carriers::aftership_routes,
+    },
+    Source {
+        system: carriers::EASYPOST,
+        routes: carriers::easypost_routes,
+    },
+    Source {
+        system: twilio::SYSTEM,
+        routes: twilio::routes,
     },
 ];
 
