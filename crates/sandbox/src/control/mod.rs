@@ -107,7 +107,12 @@ async fn observe(State(plane): State<Arc<ControlPlane>>, request: Request, next:
     let path = request.uri().path().to_owned();
     let query = request.uri().query().map(str::to_owned);
 
-    let (response, status, fault) = match plane.faults.decide(&method, &path) {
+    let decision = plane.faults.decide(&method, &path);
+    let respond_after = decision
+        .as_ref()
+        .filter(|spec| spec.respond_after_ms > 0)
+        .map(|spec| Duration::from_millis(spec.respond_after_ms));
+    let (response, status, fault) = match decision {
         None => {
             let response = next.run(request).await;
             let status = response.status().as_u16();
@@ -126,10 +131,6 @@ async fn observe(State(plane): State<Arc<ControlPlane>>, request: Request, next:
                 (StatusCode::SERVICE_UNAVAILABLE.into_response(), 0, true)
             } else if (200..300).contains(&spec.status) {
                 let response = next.run(request).await;
-                if spec.respond_after_ms > 0 {
-                    // Applied already; the answer is what comes late.
-                    tokio::time::sleep(Duration::from_millis(spec.respond_after_ms)).await;
-                }
                 let status = response.status().as_u16();
                 (response, status, true)
             } else {
@@ -151,6 +152,11 @@ async fn observe(State(plane): State<Arc<ControlPlane>>, request: Request, next:
         time,
         duration_ms: started.elapsed().as_secs_f64() * 1000.0,
     });
+    if let Some(late) = respond_after {
+        // Applied and logged already (a client that gives up drops this
+        // future); only the answer comes late.
+        tokio::time::sleep(late).await;
+    }
     response
 }
 
