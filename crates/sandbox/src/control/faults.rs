@@ -245,8 +245,16 @@ mod tests {
         assert!(with(200, FaultBody::Oversized, None).validate().is_ok());
         assert!(with(503, FaultBody::Malformed, None).validate().is_err());
         assert!(with(302, FaultBody::Redirect, None).validate().is_err());
-        assert!(with(200, FaultBody::Redirect, Some("http://x")).validate().is_err());
-        assert!(with(307, FaultBody::Redirect, Some("http://x")).validate().is_ok());
+        assert!(
+            with(200, FaultBody::Redirect, Some("http://x"))
+                .validate()
+                .is_err()
+        );
+        assert!(
+            with(307, FaultBody::Redirect, Some("http://x"))
+                .validate()
+                .is_ok()
+        );
         let late = FaultSpec {
             respond_after_ms: 10,
             ..spec(503)
