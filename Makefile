@@ -89,6 +89,12 @@ scale-bench: venv build ## Drain rate of one vs two deal-to-order replicas (SCAL
 chaos: venv build ## Bounded soak (3 min): random kills of services and nats-server under load; checks nothing lost or doubled.
 	NATS_SERVER_BIN=$(abspath $(NATS_SERVER)) $(CARGO) run --quiet -p crmerp-testkit --bin crmerp-chaos -- $(or $(CHAOS_SECONDS),180) $(or $(CHAOS_RATE),5)
 
+FUZZ_CASES ?= 100000
+
+.PHONY: fuzz
+fuzz: ## Longer fuzz run of every webhook parser and signature verifier (FUZZ_CASES per target; make test runs 256).
+	FUZZ_CASES=$(FUZZ_CASES) $(CARGO) test --release -p crmerp-connector --test fuzz_webhooks
+
 .PHONY: lint
 lint: ## rustfmt check and clippy with warnings as errors.
 	$(CARGO) fmt --all -- --check

@@ -482,8 +482,7 @@ mod tests {
                 Some(section(url, json!({"allow_loopback": true}))),
                 &dev_maps(),
             )
-            .err()
-            .expect("refused");
+            .expect_err("refused");
             let text = err.to_string();
             assert!(
                 text.contains("erp.netsuite.base_url") && text.contains(class),
@@ -507,8 +506,7 @@ mod tests {
             )),
             &dev_maps(),
         )
-        .err()
-        .expect("unknown key");
+        .expect_err("unknown key");
         assert!(err.to_string().contains("erp.netsuite.network"), "{err}");
     }
 
