@@ -96,10 +96,40 @@ scale-bench: venv build ## Drain rate of one vs two deal-to-order replicas (SCAL
 chaos: venv build ## Bounded soak (3 min): random kills of services and nats-server under load; checks nothing lost or doubled.
 	NATS_SERVER_BIN=$(abspath $(NATS_SERVER)) $(CARGO) run --quiet -p crmerp-testkit --bin crmerp-chaos -- $(or $(CHAOS_SECONDS),180) $(or $(CHAOS_RATE),5)
 
+FUZZ_CASES ?= 100000
+
+.PHONY: fuzz
+fuzz: ## Longer fuzz run of every webhook parser and signature verifier (FUZZ_CASES per target; make test runs 256).
+	FUZZ_CASES=$(FUZZ_CASES) $(CARGO) test --release -p crmerp-connector --test fuzz_webhooks
+
+# Supply-chain tools, installed from crates.io by `cargo install` when absent.
+CARGO_DENY_VERSION := 0.20.2
+CARGO_CYCLONEDX_VERSION := 0.5.9
+
+.PHONY: cargo-deny
+cargo-deny:
+	@command -v cargo-deny >/dev/null || $(CARGO) install --locked cargo-deny@$(CARGO_DENY_VERSION)
+
+.PHONY: deny
+deny: cargo-deny ## Supply-chain checks (deny.toml): licences, sources, duplicate versions (offline).
+	$(CARGO) deny --workspace check licenses bans sources
+
+.PHONY: advisories
+advisories: cargo-deny ## RustSec advisories (deny.toml); fetches the advisory database, so it needs GitHub access.
+	$(CARGO) deny --workspace check advisories
+
 .PHONY: lint
 lint: ## rustfmt check and clippy with warnings as errors.
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+.PHONY: sbom
+sbom: ## CycloneDX SBOM (JSON) of every crate in the release build, in var/sbom/.
+	@command -v cargo-cyclonedx >/dev/null || $(CARGO) install --locked cargo-cyclonedx@$(CARGO_CYCLONEDX_VERSION)
+	@mkdir -p var/sbom
+	$(CARGO) cyclonedx --all --format json --spec-version 1.5 --target all
+	@find . -path ./target -prune -o -name '*.cdx.json' -print | while read -r f; do mv "$$f" var/sbom/"$$(basename "$$(dirname "$$f")")".cdx.json; done
+	@ls var/sbom
 
 .PHONY: clean
 clean: ## Remove build output and local run data (var/).

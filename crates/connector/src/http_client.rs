@@ -65,13 +65,19 @@ impl HttpTimeouts {
 
 /// Builds a client with bounded timeouts that never follows redirects: a vendor
 /// redirect is unexpected, and following one could leak the Authorization header.
+/// It reaches any address: the registry builds vendor clients with
+/// [`crate::outbound::build_guarded_client`], which also refuses non-public ones.
 pub fn build_client(timeouts: &HttpTimeouts) -> Result<reqwest::Client, reqwest::Error> {
+    client_builder(timeouts).build()
+}
+
+/// The settings every vendor client shares (see [`build_client`]).
+pub(crate) fn client_builder(timeouts: &HttpTimeouts) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .connect_timeout(Duration::from_millis(timeouts.connect_timeout_ms))
         .timeout(Duration::from_millis(timeouts.request_timeout_ms))
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("crmerp-connector/", env!("CARGO_PKG_VERSION")))
-        .build()
 }
 
 /// A vendor's answer with its body read (at most [`MAX_BODY_BYTES`]).
@@ -224,6 +230,16 @@ pub fn transport_error(
     endpoint: &str,
     err: &reqwest::Error,
 ) -> ConnectorError {
+    if let Some(refused) = crate::outbound::refusal(err) {
+        // A policy refusal never heals by retrying: the configuration must change.
+        return ConnectorError::new(
+            ErrorKind::Permanent,
+            ErrorCategory::Connection,
+            system,
+            endpoint,
+            refused.to_string(),
+        );
+    }
     let (kind, category, message) = if err.is_timeout() {
         (
             ErrorKind::Transient,

@@ -31,6 +31,7 @@ pub mod mapping;
 pub mod netsuite;
 pub mod oauth2;
 pub mod oraclefusion;
+pub mod outbound;
 pub mod pipedrive;
 pub mod ports;
 pub mod registry;

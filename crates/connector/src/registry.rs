@@ -12,7 +12,8 @@ use serde::de::DeserializeOwned;
 
 use crate::config::ConfigError;
 use crate::field_maps::FlowMaps;
-use crate::http_client::{HttpTimeouts, build_client};
+use crate::http_client::HttpTimeouts;
+use crate::outbound::{NetworkPolicy, build_guarded_client};
 use crate::ports::Role;
 use crate::{
     Capabilities, businesscentral, dynamics365, hubspot, netsuite, oraclefusion, pipedrive, s4hana,
@@ -43,6 +44,12 @@ pub fn build_crm(
     section: Option<serde_json::Value>,
     maps: &FlowMaps,
 ) -> Result<Capabilities, ConfigError> {
+    let (section, network) = take_network(Role::Crm, kind, section)?;
+    // Checked when the client is built, after the vendor's own settings parsed.
+    let urls = section.clone();
+    let client = |side: &str, kind: &str, timeouts: &HttpTimeouts| {
+        guarded_client(side, kind, timeouts, network, urls.as_ref())
+    };
     match kind {
         hubspot::SYSTEM => {
             let (mut config, fields): (hubspot::HubSpotConfig, _) =
@@ -95,6 +102,12 @@ pub fn build_erp(
     section: Option<serde_json::Value>,
     maps: &FlowMaps,
 ) -> Result<Capabilities, ConfigError> {
+    let (section, network) = take_network(Role::Erp, kind, section)?;
+    // Checked when the client is built, after the vendor's own settings parsed.
+    let urls = section.clone();
+    let client = |side: &str, kind: &str, timeouts: &HttpTimeouts| {
+        guarded_client(side, kind, timeouts, network, urls.as_ref())
+    };
     match kind {
         netsuite::SYSTEM => {
             let (mut config, fields): (netsuite::NetSuiteConfig, _) =
@@ -206,8 +219,37 @@ pub fn from_section<T: DeserializeOwned>(
         .map_err(|e| ConfigError::invalid(key, e.to_string()))
 }
 
-fn client(side: &str, kind: &str, timeouts: &HttpTimeouts) -> Result<reqwest::Client, ConfigError> {
-    build_client(timeouts)
+/// Takes `[<role>.<kind>.network]` out of a vendor's section (the vendor's own
+/// settings type never sees it).
+fn take_network(
+    role: Role,
+    kind: &str,
+    section: Option<serde_json::Value>,
+) -> Result<(Option<serde_json::Value>, NetworkPolicy), ConfigError> {
+    let key = format!("{}.{kind}", role.as_str());
+    let Some(serde_json::Value::Object(mut map)) = section else {
+        return Ok((section, NetworkPolicy::default()));
+    };
+    let network = match map.remove("network") {
+        Some(value) => from_section::<NetworkPolicy>(&format!("{key}.network"), &value)?,
+        None => NetworkPolicy::default(),
+    };
+    Ok((Some(serde_json::Value::Object(map)), network))
+}
+
+/// The vendor's client under `network`, once the section's literal-IP URLs
+/// pass it (names are checked by the client's resolver at connect time).
+fn guarded_client(
+    side: &str,
+    kind: &str,
+    timeouts: &HttpTimeouts,
+    network: NetworkPolicy,
+    section: Option<&serde_json::Value>,
+) -> Result<reqwest::Client, ConfigError> {
+    if let Some(section) = section {
+        network.check_section(&format!("{side}.{kind}"), section)?;
+    }
+    build_guarded_client(timeouts, network)
         .map_err(|e| ConfigError::invalid(format!("{side}.{kind}.timeouts"), e.to_string()))
 }
 
@@ -371,8 +413,17 @@ fn selection_schema(role: Role, generator: &mut SchemaGenerator) -> Schema {
             ),
         }),
     );
+    let network = generator.subschema_for::<NetworkPolicy>().to_value();
     for vendor in &vendors {
-        properties.insert(vendor.kind.into(), (vendor.section)(generator).to_value());
+        let mut section = (vendor.section)(generator).to_value();
+        // Every vendor section takes `network` (read here, not by the vendor's type).
+        if let Some(properties) = section
+            .get_mut("properties")
+            .and_then(serde_json::Value::as_object_mut)
+        {
+            properties.insert("network".into(), network.clone());
+        }
+        properties.insert(vendor.kind.into(), section);
     }
     schemars::json_schema!({"type": "object", "properties": properties, "required": ["kind"]})
 }
@@ -456,7 +507,7 @@ mod tests {
             .map(|kind| build_crm(kind, Some(dev_section(Role::Crm, kind, url)), &dev_maps()));
         let erps = ERP_KINDS.iter().map(|kind| {
             let section = if *kind == tryton::SYSTEM {
-                json!({"base_url": url, "database": "tryton", "username": "admin", "password": "admin"})
+                json!({"base_url": url, "database": "tryton", "username": "admin", "password": "admin", "network": {"allow_loopback": true}})
             } else {
                 dev_section(Role::Erp, kind, url)
             };
@@ -465,6 +516,51 @@ mod tests {
         crms.chain(erps)
             .collect::<Result<Vec<_>, _>>()
             .expect("every vendor builds from its dev section")
+    }
+
+    #[test]
+    fn a_literal_non_public_vendor_url_is_refused_at_start_up_unless_allowed() {
+        let section = |url: &str, network: serde_json::Value| {
+            let mut section = dev_section(Role::Erp, netsuite::SYSTEM, url);
+            section["network"] = network;
+            section
+        };
+        for (url, class) in [
+            ("http://169.254.169.254", "link-local"),
+            ("http://10.1.2.3:8080", "private"),
+            ("http://[::ffff:192.168.0.1]", "private"),
+        ] {
+            let err = build_erp(
+                netsuite::SYSTEM,
+                Some(section(url, json!({"allow_loopback": true}))),
+                &dev_maps(),
+            )
+            .expect_err("refused");
+            let text = err.to_string();
+            assert!(
+                text.contains("erp.netsuite.base_url") && text.contains(class),
+                "{url}: {text}"
+            );
+        }
+        let private = json!({"allow_private": true});
+        assert!(
+            build_erp(
+                netsuite::SYSTEM,
+                Some(section("http://10.1.2.3:8080", private)),
+                &dev_maps()
+            )
+            .is_ok()
+        );
+        let err = build_erp(
+            netsuite::SYSTEM,
+            Some(section(
+                "http://127.0.0.1:1",
+                json!({"allow_everything": true}),
+            )),
+            &dev_maps(),
+        )
+        .expect_err("unknown key");
+        assert!(err.to_string().contains("erp.netsuite.network"), "{err}");
     }
 
     #[test]
@@ -551,7 +647,7 @@ mod tests {
         let erp = build_erp(
             "netsuite",
             Some(
-                json!({"base_url": "http://127.0.0.1:9201", "account_id": 1234567,
+                json!({"base_url": "http://localhost:9201", "account_id": 1234567,
                 "consumer_key": "k", "consumer_secret": "s", "token_id": 42, "token_secret": "ts",
                 "timeouts": {"request_timeout_ms": "2500"}}),
             ),
@@ -561,7 +657,7 @@ mod tests {
         let err = build_erp(
             "netsuite",
             Some(
-                json!({"base_url": "http://127.0.0.1:9201", "account_id": "1",
+                json!({"base_url": "http://localhost:9201", "account_id": "1",
                 "consumer_key": "k", "consumer_secret": "s", "token_id": "t", "token_secret": "ts",
                 "timeouts": {"request_timeout_ms": "soon"}}),
             ),
@@ -576,7 +672,7 @@ mod tests {
         let crm = build_crm(
             "hubspot",
             Some(
-                json!({"base_url": "http://127.0.0.1:9101", "access_token": "t", "client_secret": "s"}),
+                json!({"base_url": "http://localhost:9101", "access_token": "t", "client_secret": "s"}),
             ),
             &FlowMaps::new(),
         );
@@ -584,7 +680,7 @@ mod tests {
         let erp = build_erp(
             "netsuite",
             Some(
-                json!({"base_url": "http://127.0.0.1:9201", "account_id": "1234567_SB1", "consumer_key": "k",
+                json!({"base_url": "http://localhost:9201", "account_id": "1234567_SB1", "consumer_key": "k",
                         "consumer_secret": "s", "token_id": "t", "token_secret": "ts"}),
             ),
             &FlowMaps::new(),
@@ -594,7 +690,7 @@ mod tests {
 
     #[test]
     fn field_maps_come_from_the_flow_section_or_their_old_place() {
-        let section = json!({"base_url": "http://127.0.0.1:9203", "auth": {"kind": "basic", "username": "u", "password": "p"}});
+        let section = json!({"base_url": "http://localhost:9203", "auth": {"kind": "basic", "username": "u", "password": "p"}});
         let maps = FlowMaps::new().with(
             DEAL_TO_ORDER,
             Some(json!({"erp": {"s4hana": {"sales_organization": "1010",

@@ -374,10 +374,21 @@ async fn the_dev_overlay_runs_a_deal_and_a_dead_letter_correction() -> anyhow::R
         ],
         fill: HashMap::new(),
         mounts: HashMap::new(),
-        extra: vec![(
-            "CRMERP__INGRESS__ADDR".into(),
-            ingress_url.trim_start_matches("http://").to_owned(),
-        )],
+        extra: vec![
+            (
+                "CRMERP__INGRESS__ADDR".into(),
+                ingress_url.trim_start_matches("http://").to_owned(),
+            ),
+            // The overlay's sandbox is on the cluster network; here it is on loopback.
+            (
+                "CRMERP__CRM__HUBSPOT__NETWORK__ALLOW_LOOPBACK".into(),
+                "true".into(),
+            ),
+            (
+                "CRMERP__ERP__NETSUITE__NETWORK__ALLOW_LOOPBACK".into(),
+                "true".into(),
+            ),
+        ],
     };
     let ingress = start(&rendered, &loopback, dir.path(), "ingress", "http").await?;
     let _worker = start(&rendered, &loopback, dir.path(), "deal-to-order", "admin").await?;
@@ -484,6 +495,15 @@ async fn the_prod_overlay_runs_a_deal_and_a_correction_on_a_nats_cluster_and_pos
             (
                 "CRMERP__INGRESS__ADDR".into(),
                 ingress_url.trim_start_matches("http://").to_owned(),
+            ),
+            // Production vendors are public; the test's stand-ins are on loopback.
+            (
+                "CRMERP__CRM__HUBSPOT__NETWORK__ALLOW_LOOPBACK".into(),
+                "true".into(),
+            ),
+            (
+                "CRMERP__ERP__NETSUITE__NETWORK__ALLOW_LOOPBACK".into(),
+                "true".into(),
             ),
         ],
     };

@@ -158,13 +158,16 @@ async fn slow_clients_are_cut_off_and_connections_are_capped() -> anyhow::Result
     .await?;
     let addr = stack.ingress.listener("http")?;
 
-    // Headers at a byte a second: the connection is closed at the header timeout.
+    // Headers at a byte a second: 408 problem+json at the header timeout, then closed.
     let mut slow = TcpStream::connect(addr).await?;
     let headers = b"POST /webhooks/hubspot HTTP/1.1\r\nHost: ingress\r\nX-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
-    let (_, after) = trickle(&mut slow, headers)
+    let (answer, after) = trickle(&mut slow, headers)
         .await?
         .context("a client trickling its headers was never cut off")?;
     assert!(after < Duration::from_secs(6), "cut off after {after:?}");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
+    assert!(answer.contains(PROBLEM_JSON), "{answer}");
+    assert!(answer.contains("request_timeout"), "{answer}");
     drop(slow);
 
     // Complete headers, then a body at a byte a second: 408 problem+json at the body timeout.
@@ -188,6 +191,8 @@ async fn slow_clients_are_cut_off_and_connections_are_capped() -> anyhow::Result
         .await?;
     let answer = read_to_close(&mut idle, Duration::from_secs(6)).await?;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // Silently: no request was in progress, so there is nothing to answer 408.
+    assert!(!answer.contains("HTTP/1.1 408"), "{answer}");
     drop(idle);
 
     // Four silent connections fill the cap; the fifth is answered 503 and closed.

@@ -67,7 +67,7 @@ pub use config::{
     DEV_NETSUITE_EVENTS_SECRET, DEV_NETSUITE_TOKEN_ID, DEV_NETSUITE_TOKEN_SECRET, EventConfig,
     HubSpotConfig, NetSuiteConfig, RetryPolicy, SandboxConfig, SignatureMode, WebhookConfig,
 };
-pub use control::FaultSpec;
+pub use control::{FaultBody, FaultSpec, OVERSIZED_BODY_BYTES};
 pub use dynamics365::config::{
     DEV_DYNAMICS_CLIENT_ID, DEV_DYNAMICS_CLIENT_SECRET, DEV_DYNAMICS_ORG_ID,
     DEV_DYNAMICS_TENANT_ID, DEV_DYNAMICS_WEBHOOK_HEADER, DEV_DYNAMICS_WEBHOOK_SECRET,

@@ -225,6 +225,9 @@ base_url = "{hubspot}"
 access_token = "pat-na1-dev-token"
 client_secret = "dev-hubspot-client-secret"
 won_stages = ["closedwon"]
+
+[crm.hubspot.network]
+allow_loopback = true
 "#,
         viewer = token_hash(VIEWER_TOKEN),
         operator = token_hash(OPERATOR_TOKEN),

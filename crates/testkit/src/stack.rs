@@ -286,6 +286,24 @@ impl Stack {
         .await
     }
 
+    /// Starts deal-to-order with `env` on top of the stack's own variables, for
+    /// settings known only once the stack runs (e.g. a vendor URL on the
+    /// sandbox's port). Fails, naming its log, when it exits before it is ready.
+    pub async fn start_worker_with(&mut self, env: &[(String, String)]) -> anyhow::Result<()> {
+        let mut all = self.options.env.clone();
+        all.extend(env.iter().cloned());
+        let worker = spawn_service(
+            self.dir.path(),
+            "deal-to-order",
+            &self.config_path,
+            &all,
+            &["admin"],
+        )
+        .await?;
+        self.worker = Some(worker);
+        Ok(())
+    }
+
     /// Starts one more deal-to-order replica on the same configuration (its own
     /// admin port), sharing the durable consumer as a scaled deployment does.
     pub async fn start_replica(&mut self) -> anyhow::Result<()> {

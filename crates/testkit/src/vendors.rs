@@ -69,7 +69,7 @@ fn field_text(order: &Value, field: &str) -> Option<String> {
 /// TOML for `[crm]` and `[crm.<kind>]`, pointing at the sandbox.
 pub fn crm_config(kind: &str, sandbox: &Process) -> anyhow::Result<String> {
     let url = format!("http://{}", sandbox.listener(listener(kind))?);
-    Ok(match kind {
+    let section = match kind {
         "hubspot" => format!(
             "[crm]\nkind = \"hubspot\"\n\n[crm.hubspot]\nbase_url = \"{url}\"\naccess_token = \"pat-na1-dev-token\"\nclient_secret = \"dev-hubspot-client-secret\"\nwon_stages = [\"closedwon\"]\n"
         ),
@@ -77,14 +77,21 @@ pub fn crm_config(kind: &str, sandbox: &Process) -> anyhow::Result<String> {
         "pipedrive" => crate::pipedrive::crm_config(&url),
         "dynamics365" => crate::dynamics365::crm_config(&url),
         other => anyhow::bail!("the harness does not know CRM {other}"),
-    })
+    };
+    Ok(section + &allow_loopback("crm", kind))
+}
+
+/// `[<side>.<kind>.network]` letting the connector reach the sandbox on
+/// loopback, which vendor clients refuse by default.
+pub fn allow_loopback(side: &str, kind: &str) -> String {
+    format!("\n[{side}.{kind}.network]\nallow_loopback = true\n")
 }
 
 /// TOML for `[erp]` and `[erp.<kind>]`, pointing at the sandbox (for `tryton`,
 /// `sandbox` is the real Tryton server's process: see [`crate::tryton`]).
 pub fn erp_config(kind: &str, sandbox: &Process) -> anyhow::Result<String> {
     let url = format!("http://{}", sandbox.listener(listener(kind))?);
-    Ok(match kind {
+    let section = match kind {
         "netsuite" => format!(
             "[erp]\nkind = \"netsuite\"\n\n[erp.netsuite]\nbase_url = \"{url}\"\naccount_id = \"1234567_SB1\"\nconsumer_key = \"dev-ns-consumer-key\"\nconsumer_secret = \"dev-ns-consumer-secret\"\ntoken_id = \"dev-ns-token-id\"\ntoken_secret = \"dev-ns-token-secret\"\n"
         ),
@@ -113,7 +120,8 @@ pub fn erp_config(kind: &str, sandbox: &Process) -> anyhow::Result<String> {
             password = crate::oraclefusion::DEV_PASSWORD,
         ),
         other => anyhow::bail!("the harness does not know ERP {other}"),
-    })
+    };
+    Ok(section + &allow_loopback("erp", kind))
 }
 
 /// Tells the sandbox where the CRM's webhooks go (ingress's route for that CRM).

@@ -290,14 +290,14 @@ fn the_registry_builds_tryton_and_names_missing_settings() {
     let built = crate::registry::build_erp(
         SYSTEM,
         Some(
-            json!({"base_url": "http://127.0.0.1:8000", "database": "tryton", "username": "admin", "password": "admin"}),
+            json!({"base_url": "http://127.0.0.1:8000", "database": "tryton", "username": "admin", "password": "admin", "network": {"allow_loopback": true}}),
         ),
         &crate::FlowMaps::new(),
     );
     assert!(built.is_ok(), "{:?}", built.err());
     let err = crate::registry::build_erp(
         SYSTEM,
-        Some(json!({"base_url": "http://127.0.0.1:8000"})),
+        Some(json!({"base_url": "http://localhost:8000"})),
         &crate::FlowMaps::new(),
     )
     .expect_err("rejected");

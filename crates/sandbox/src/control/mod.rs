@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use faults::FaultInjector;
-pub use faults::FaultSpec;
+pub use faults::{FaultBody, FaultSpec, OVERSIZED_BODY_BYTES};
 use requests::{RequestLog, RequestRecord};
 
 use crate::conn::ConnHandle;
@@ -107,7 +107,12 @@ async fn observe(State(plane): State<Arc<ControlPlane>>, request: Request, next:
     let path = request.uri().path().to_owned();
     let query = request.uri().query().map(str::to_owned);
 
-    let (response, status, fault) = match plane.faults.decide(&path) {
+    let decision = plane.faults.decide(&method, &path);
+    let respond_after = decision
+        .as_ref()
+        .filter(|spec| spec.respond_after_ms > 0)
+        .map(|spec| Duration::from_millis(spec.respond_after_ms));
+    let (response, status, fault) = match decision {
         None => {
             let response = next.run(request).await;
             let status = response.status().as_u16();
@@ -117,7 +122,11 @@ async fn observe(State(plane): State<Arc<ControlPlane>>, request: Request, next:
             if spec.latency_ms > 0 {
                 tokio::time::sleep(Duration::from_millis(spec.latency_ms)).await;
             }
-            if spec.status == 0 {
+            if spec.body != FaultBody::Vendor {
+                let response = faulted_body(&spec);
+                let status = response.status().as_u16();
+                (response, status, true)
+            } else if spec.status == 0 {
                 drop_connection(&request);
                 (StatusCode::SERVICE_UNAVAILABLE.into_response(), 0, true)
             } else if (200..300).contains(&spec.status) {
@@ -143,7 +152,37 @@ async fn observe(State(plane): State<Arc<ControlPlane>>, request: Request, next:
         time,
         duration_ms: started.elapsed().as_secs_f64() * 1000.0,
     });
+    if let Some(late) = respond_after {
+        // Applied and logged already (a client that gives up drops this
+        // future); only the answer comes late.
+        tokio::time::sleep(late).await;
+    }
     response
+}
+
+/// The answer of a fault whose body is not the vendor's (see [`FaultBody`]).
+fn faulted_body(spec: &FaultSpec) -> Response {
+    let status = StatusCode::from_u16(spec.status).unwrap_or(StatusCode::OK);
+    let json = [(axum::http::header::CONTENT_TYPE, "application/json")];
+    match spec.body {
+        FaultBody::Malformed => (status, json, r#"{"id": "1", "items": [{"#).into_response(),
+        FaultBody::Oversized => {
+            let mut body = Vec::with_capacity(OVERSIZED_BODY_BYTES);
+            body.extend_from_slice(br#"{"padding":""#);
+            body.resize(OVERSIZED_BODY_BYTES - 2, b'x');
+            body.extend_from_slice(br#""}"#);
+            (status, json, body).into_response()
+        }
+        FaultBody::Redirect => (
+            status,
+            [(
+                axum::http::header::LOCATION,
+                spec.location.clone().unwrap_or_default(),
+            )],
+        )
+            .into_response(),
+        FaultBody::Vendor => status.into_response(),
+    }
 }
 
 fn drop_connection(request: &Request) {
