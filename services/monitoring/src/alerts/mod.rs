@@ -13,6 +13,8 @@
 //! - a flow paused by its circuit breaker (a vendor keeps failing): P2,
 //!   resolved when the breaker closes.
 //!
+//! The weekly SLA report is sent on its schedule by one replica (see [`report`]).
+//!
 //! Once per incident, across replicas: every state change is a conditional
 //! write in Postgres (claim an unannounced dead letter with `FOR UPDATE SKIP
 //! LOCKED`; open or resolve an incident row only if it is in the other state),
@@ -20,6 +22,7 @@
 
 pub mod channels;
 pub mod lag;
+pub mod report;
 pub mod settings;
 
 use std::collections::BTreeMap;
@@ -46,6 +49,7 @@ pub struct Evaluator {
     settings: Arc<AlertSettings>,
     schedule: Schedule,
     crm_record_url: Arc<str>,
+    report: report::ReportScheduler,
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -133,8 +137,17 @@ impl Evaluator {
             return Ok(None);
         }
         let schedule = settings.business_hours.schedule()?;
+        let report_schedule = settings
+            .weekly_report
+            .schedule(&settings.business_hours.timezone)?;
         let settings = Arc::new(settings);
         let notifier = Notifier::new(Arc::clone(&settings)).map_err(|e| e.to_string())?;
+        let report = report::ReportScheduler::new(
+            pool.clone(),
+            notifier.clone(),
+            report_schedule,
+            settings.weekly_report.channels.clone(),
+        );
         Ok(Some(Self {
             pool,
             js,
@@ -142,11 +155,20 @@ impl Evaluator {
             settings,
             schedule,
             crm_record_url,
+            report,
         }))
     }
 
-    /// Evaluates every rule periodically until `shutdown`.
+    /// Evaluates every rule periodically, and sends the weekly report on
+    /// schedule, until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
+        tokio::join!(
+            self.report.clone().run(shutdown.clone()),
+            self.evaluate_until(shutdown.clone())
+        );
+    }
+
+    async fn evaluate_until(&self, shutdown: CancellationToken) {
         tracing::info!(every = ?self.settings.evaluate_every, "Alert rules running.");
         let mut ticker = tokio::time::interval(self.settings.evaluate_every);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
