@@ -40,6 +40,25 @@ use self::channels::{Action, Alert, Notifier};
 use self::settings::{AlertSettings, Schedule, Severity};
 use crate::resolution::explain;
 
+/// Every kind of alert (the incident rule, or the dead letter's kind) and its
+/// section in docs/runbook.md (an `<a id>` there), linked from each alert.
+pub const RUNBOOK_SECTIONS: &[(&str, &str)] = &[
+    ("dead_letter", "alert-dead-letter"),
+    ("retries_exhausted", "alert-retries-exhausted"),
+    ("no_success", "alert-flow-down"),
+    ("consumer_lag", "alert-consumer-lag"),
+    ("breaker", "alert-flow-paused"),
+];
+
+/// The runbook link of alert kind `kind` under `base`.
+pub fn runbook_link(base: &str, kind: &str) -> String {
+    let anchor = RUNBOOK_SECTIONS
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map_or("alerts", |(_, anchor)| *anchor);
+    format!("{base}#{anchor}")
+}
+
 /// What the evaluator needs.
 #[derive(Clone)]
 pub struct Evaluator {
@@ -307,6 +326,17 @@ impl Evaluator {
                         explain(&dl.resolution_code),
                     ),
                     ("Dead letter".into(), dl.id.clone()),
+                    (
+                        "Runbook".into(),
+                        runbook_link(
+                            &self.settings.runbook_url,
+                            if severity == Severity::P2 {
+                                "retries_exhausted"
+                            } else {
+                                "dead_letter"
+                            },
+                        ),
+                    ),
                 ],
                 flow: dl.flow.clone(),
             };
@@ -451,6 +481,11 @@ impl Evaluator {
         .fetch_optional(&self.pool)
         .await?;
         if opened.is_some() {
+            let mut details = details;
+            details.push((
+                "Runbook".into(),
+                runbook_link(&self.settings.runbook_url, rule),
+            ));
             let alert = Alert {
                 key: key.to_owned(),
                 severity,
@@ -501,6 +536,35 @@ fn human(duration: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_alert_kind_has_a_runbook_section() {
+        let runbook = include_str!("../../../../docs/runbook.md");
+        for (kind, anchor) in RUNBOOK_SECTIONS {
+            assert!(
+                runbook.contains(&format!("<a id=\"{anchor}\"></a>")),
+                "docs/runbook.md has no section for {kind} ({anchor})"
+            );
+        }
+        // Every rule that opens incidents is listed (a new rule needs a section).
+        let source = include_str!("mod.rs");
+        let rules: Vec<&str> = source
+            .split("self.open(&key, \"")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next())
+            .collect();
+        assert_eq!(rules.len(), 3, "{rules:?}");
+        for rule in rules {
+            assert!(
+                RUNBOOK_SECTIONS.iter().any(|(kind, _)| *kind == rule),
+                "{rule} has no runbook section"
+            );
+        }
+        assert_eq!(
+            runbook_link("https://git.example/runbook", "breaker"),
+            "https://git.example/runbook#alert-flow-paused"
+        );
+    }
 
     const RULE: OutageRule = OutageRule {
         window: Duration::from_secs(15 * 60),

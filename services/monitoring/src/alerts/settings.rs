@@ -70,6 +70,9 @@ pub struct AlertSettings {
     pub retry: RetrySettings,
     /// The weekly SLA report, sent automatically by one replica.
     pub weekly_report: WeeklyReport,
+    /// Where on-call reads docs/runbook.md (e.g. its page on your Git host);
+    /// every alert links `<runbook_url>#<its section>`.
+    pub runbook_url: String,
 }
 
 /// `[monitoring.alerts.weekly_report]`: when and where the weekly SLA report
@@ -186,6 +189,7 @@ impl Default for AlertSettings {
             pagerduty: None,
             retry: RetrySettings::default(),
             weekly_report: WeeklyReport::default(),
+            runbook_url: "docs/runbook.md".into(),
         }
     }
 }
