@@ -65,11 +65,10 @@ async fn new_deals_flow_while_retries_wait_in_every_ack_pending_slot() -> anyhow
     let js = stack.jetstream().await?;
     let consumer_info = {
         let stream = js.get_stream("INBOUND").await?;
-        let mut consumer: async_nats::jetstream::consumer::PullConsumer =
-            stream
-                .get_consumer("deal-to-order")
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut consumer: async_nats::jetstream::consumer::PullConsumer = stream
+            .get_consumer("deal-to-order")
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         consumer.info().await?.clone()
     };
     assert_eq!(consumer_info.config.max_ack_pending, 2, "{consumer_info:?}");
