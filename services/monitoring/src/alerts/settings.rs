@@ -70,9 +70,37 @@ pub struct AlertSettings {
     pub retry: RetrySettings,
     /// The weekly SLA report, sent automatically by one replica.
     pub weekly_report: WeeklyReport,
+    /// The optional P1 on missing traffic (off by default).
+    pub expected_traffic: ExpectedTraffic,
     /// Where on-call reads docs/runbook.md (e.g. its page on your Git host);
     /// every alert links `<runbook_url>#<its section>`.
     pub runbook_url: String,
+}
+
+/// `[monitoring.alerts.expected_traffic]`: page (P1) in business hours when
+/// no event at all was received for `no_success_window` while the same
+/// window of the past `history_weeks` weeks (same weekday and time) received
+/// on average at least `min_expected` events. Off by default: a quiet period
+/// is normally not an outage.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(default)]
+pub struct ExpectedTraffic {
+    /// Turns the rule on.
+    pub enabled: bool,
+    /// Weeks of history compared (same weekday and time of day).
+    pub history_weeks: u32,
+    /// Events the history must average in the window for silence to page.
+    pub min_expected: f64,
+}
+
+impl Default for ExpectedTraffic {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            history_weeks: 4,
+            min_expected: 5.0,
+        }
+    }
 }
 
 /// `[monitoring.alerts.weekly_report]`: when and where the weekly SLA report
@@ -190,6 +218,7 @@ impl Default for AlertSettings {
             retry: RetrySettings::default(),
             weekly_report: WeeklyReport::default(),
             runbook_url: "docs/runbook.md".into(),
+            expected_traffic: ExpectedTraffic::default(),
         }
     }
 }
