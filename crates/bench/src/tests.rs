@@ -50,6 +50,7 @@ fn outcome(
         endpoint: endpoint.into(),
         http_status: 200,
         duration_ms: ms,
+        ..Default::default()
     };
     let envelope = EventEnvelope {
         subject: format!("hubspot/deal/{deal}"),

@@ -135,6 +135,10 @@ impl VendorResponse {
 /// template, and reads the body. Any HTTP status is returned as `Ok`; only
 /// transport failures (timeout, connection, broken body) are errors.
 ///
+/// The call log keeps no response body: authentication calls come this way
+/// and their answers hold credentials. Data calls go through the
+/// [`crate::http_kit::VendorClient`], which keeps it.
+///
 /// Each call is a `vendor.call` client span, and the request carries its W3C
 /// `traceparent` (through the global propagator), so the vendor call sits in
 /// the deal's trace and a tracing-aware vendor can continue it.
@@ -143,6 +147,26 @@ pub async fn execute(
     system: &'static str,
     endpoint: &str,
     request: RequestBuilder,
+) -> Result<VendorResponse, ConnectorError> {
+    execute_call(calls, system, endpoint, request, false).await
+}
+
+/// [`execute`], keeping the response body (up to 10 KB) in the call log.
+pub(crate) async fn execute_keeping_body(
+    calls: &CallLog,
+    system: &'static str,
+    endpoint: &str,
+    request: RequestBuilder,
+) -> Result<VendorResponse, ConnectorError> {
+    execute_call(calls, system, endpoint, request, true).await
+}
+
+async fn execute_call(
+    calls: &CallLog,
+    system: &'static str,
+    endpoint: &str,
+    request: RequestBuilder,
+    keep_body: bool,
 ) -> Result<VendorResponse, ConnectorError> {
     use tracing::Instrument as _;
 
@@ -167,7 +191,7 @@ pub async fn execute(
         });
         request.headers(headers)
     });
-    execute_traced(calls, system, endpoint, request)
+    execute_traced(calls, system, endpoint, request, keep_body)
         .instrument(span)
         .await
 }
@@ -177,6 +201,7 @@ async fn execute_traced(
     system: &'static str,
     endpoint: &str,
     request: RequestBuilder,
+    keep_body: bool,
 ) -> Result<VendorResponse, ConnectorError> {
     let started = Instant::now();
     let response = match request.send().await {
@@ -192,7 +217,11 @@ async fn execute_traced(
     let headers = response.headers().clone();
     let body = read_bounded(response).await;
     let elapsed = started.elapsed();
-    calls.record(system, endpoint, status.as_u16(), elapsed);
+    let kept: &[u8] = match &body {
+        Ok((bytes, _)) if keep_body => bytes,
+        _ => &[],
+    };
+    calls.record_with_body(system, endpoint, status.as_u16(), elapsed, kept);
     tracing::debug!(
         system,
         endpoint,

@@ -171,6 +171,15 @@ async fn dead_letters_and_a_silent_flow_alert_once_across_two_replicas() -> anyh
         text.contains("Recommended resolution: The record has no shipping address"),
         "{text}"
     );
+    // Every alert links its runbook section.
+    assert!(
+        text.contains("Runbook: docs/runbook.md#alert-dead-letter"),
+        "{text}"
+    );
+    assert_eq!(
+        trigger["payload"]["custom_details"]["Runbook"], "docs/runbook.md#alert-flow-down",
+        "{trigger}"
+    );
 
     assert_eq!(sinks.smtp.mails().len(), 2, "one email per dead letter");
     assert_eq!(mail.to, vec!["ops@example.com".to_owned()]);

@@ -1,12 +1,14 @@
 //! One message: decode, handle, record the outcome, then ack, retry or dead-letter.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, AckKind};
 use crmerp_connector::{CallLog, ConnectorError, ErrorCategory, truncate_detail};
 use crmerp_proto::{
-    DeadLetter, DeadLetterClass, EventEnvelope, Message as _, Outcome, OutcomeStatus, timestamp_now,
+    DeadLetter, DeadLetterClass, EventEnvelope, Message as _, Outcome, OutcomeStatus, VendorCall,
+    timestamp_now,
 };
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -94,12 +96,20 @@ impl<H: Handler> Flow<H> {
                 duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
                 started_at: Some(started_at),
                 finished_at: Some(timestamp_now()),
-                calls: attempt.calls.snapshot(),
+                calls: published_calls(&attempt.calls),
                 ..Default::default()
             };
-            if let Some(last) = outcome.calls.last() {
-                outcome.endpoint = last.endpoint.clone();
-                outcome.http_status = last.http_status;
+            // The row shows the call that produced the result (the ERP order's
+            // create or look-up), not whatever ran last (a CRM write-back).
+            let shown = outcome
+                .calls
+                .iter()
+                .find(|c| c.result)
+                .or(outcome.calls.last());
+            if let Some(call) = shown {
+                outcome.endpoint = call.endpoint.clone();
+                outcome.http_status = call.http_status;
+                outcome.response_body = call.response_body.clone();
             }
             self.record_metrics(&outcome, started.elapsed());
             match result {
@@ -357,6 +367,18 @@ impl<H: Handler> Flow<H> {
             nak(message, Some(self.settings.publish_retry_delay)).await;
         }
     }
+}
+
+/// The attempt's calls as published: vendor bodies can echo personal data or
+/// credentials, and outcomes are stored and shown widely.
+fn published_calls(calls: &CallLog) -> Vec<VendorCall> {
+    let mut calls = calls.snapshot();
+    for call in &mut calls {
+        if let Cow::Owned(redacted) = crmerp_service_kit::redact::redact(&call.response_body) {
+            call.response_body = redacted;
+        }
+    }
+    calls
 }
 
 /// The connector's resolution code, or one derived from the category.

@@ -19,7 +19,10 @@ pub struct FlowSettings {
     #[serde(deserialize_with = "duration_list")]
     #[schemars(with = "Vec<HumanDuration>")]
     pub retry_schedule: Vec<Duration>,
-    /// Unacknowledged messages the consumer may hold (NAK-delayed ones count).
+    /// Unacknowledged messages the consumer may hold. Events waiting for a
+    /// retry (NAKed with a delay) count: with this many waiting, no new event
+    /// is delivered until one of their retries comes due, so size it above
+    /// the retries an outage can leave waiting.
     pub max_ack_pending: i64,
     /// Messages processed at once by one replica.
     pub concurrency: usize,

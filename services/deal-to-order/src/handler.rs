@@ -108,6 +108,7 @@ impl DealToOrder {
         let vendor = |e| self.vendor_failure(e, crm_ref.clone());
         // The ERP is the source of truth: a holder that crashed after creating
         // left no record, but the ERP has the order under this reference.
+        let look_up = attempt.calls.position();
         if let Some(existing) = self
             .ports
             .orders
@@ -115,6 +116,8 @@ impl DealToOrder {
             .await
             .map_err(vendor)?
         {
+            // The row of this attempt shows the ERP call that found the order.
+            attempt.calls.mark_result_since(look_up);
             tracing::info!(order_number = %existing.order_number, "Order already exists; not creating another.");
             return Ok(existing);
         }
@@ -130,12 +133,14 @@ impl DealToOrder {
             .confirm()
             .await
             .map_err(|e| claim_failure(e, &crm_ref))?;
+        let create = attempt.calls.position();
         let order = self
             .ports
             .orders
             .create_order(&request, &attempt.calls)
             .await
             .map_err(vendor)?;
+        attempt.calls.mark_result_since(create);
         crash_point("after_erp_create");
         Ok(order)
     }

@@ -19,6 +19,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde_json::Value;
 
+use crate::store::calls::StoredCall;
 use crate::store::dead_letters::DeadLetterSummary;
 use crate::store::events::StoredEvent;
 
@@ -152,6 +153,11 @@ pub fn mask_event(event: &mut StoredEvent) {
     mask_json(&mut event.effects);
     event.response_body = mask_body(&event.response_body);
     event.error_message = mask_text(&event.error_message);
+}
+
+/// Masks a vendor call's response body for a viewer.
+pub fn mask_call(call: &mut StoredCall) {
+    call.response_body = mask_body(&call.response_body);
 }
 
 /// Masks a dead letter's free-text fields for a viewer.

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use crmerp_proto::{
-    DeadLetterClass, EventEnvelope, Outcome, OutcomeStatus, RecordRef, Timestamp,
+    DeadLetterClass, EventEnvelope, Outcome, OutcomeStatus, RecordRef, Timestamp, VendorCall,
     event_envelope::Data, timestamp_to_chrono,
 };
 use serde_json::Value;
@@ -52,8 +52,11 @@ pub struct EventRow {
     pub actor: String,
     /// When it happened.
     pub occurred_at: DateTime<Utc>,
-    /// The full structured event.
+    /// The full structured event (an outcome's calls without their bodies:
+    /// those are in [`EventRow::calls`]).
     pub payload: Value,
+    /// Every vendor call of an outcome's attempt, in order, with its body.
+    pub calls: Vec<VendorCall>,
 }
 
 /// One row of the `dead_letters` table.
@@ -191,7 +194,19 @@ pub fn from_envelope(envelope: &EventEnvelope, raw: &[u8]) -> Option<Record> {
     match envelope.data.as_ref()? {
         Data::Outcome(o) => {
             let status = OutcomeStatus::try_from(o.status).unwrap_or_default();
+            let mut payload = base.payload.clone();
+            // The bodies are stored once, with the calls (migration 0005).
+            if let Some(calls) = payload
+                .pointer_mut("/data/outcome/calls")
+                .and_then(Value::as_array_mut)
+            {
+                for call in calls.iter_mut().filter_map(Value::as_object_mut) {
+                    call.remove("responseBody");
+                }
+            }
             Some(Record::Outcome(EventRow {
+                payload,
+                calls: o.calls.clone(),
                 kind: "outcome",
                 flow: o.flow.clone(),
                 outcome: outcome_label(status).to_owned(),
@@ -349,6 +364,7 @@ mod tests {
                 endpoint: "POST /salesOrder".into(),
                 http_status: 0,
                 duration_ms: 5,
+                ..Default::default()
             }],
             effects: vec![
                 Effect {
@@ -451,6 +467,27 @@ mod tests {
             "zeros are omitted"
         );
         assert!(json.get("outcome").is_none(), "the payload is under data");
+    }
+
+    #[test]
+    fn call_bodies_are_kept_with_the_calls_not_in_the_payload() {
+        let mut with_body = outcome();
+        with_body.calls[0].response_body = r#"{"id":"SO1001"}"#.into();
+        with_body.calls[0].result = true;
+        let envelope = EventEnvelope {
+            id: "o2".into(),
+            data: Some(Data::Outcome(with_body)),
+            ..Default::default()
+        };
+        let Some(Record::Outcome(row)) = from_envelope(&envelope, &[]) else {
+            panic!("an outcome row");
+        };
+        assert_eq!(row.calls.len(), 1);
+        assert_eq!(row.calls[0].response_body, r#"{"id":"SO1001"}"#);
+        let call = &row.payload["data"]["outcome"]["calls"][0];
+        assert!(call.get("responseBody").is_none());
+        assert_eq!(call["endpoint"], "POST /salesOrder");
+        assert_eq!(call["result"], true);
     }
 
     #[test]

@@ -89,6 +89,7 @@ fn outcome() -> Outcome {
         endpoint: endpoint.into(),
         http_status: status,
         duration_ms: 2,
+        ..Default::default()
     };
     Outcome {
         flow: "deal-to-order".into(),

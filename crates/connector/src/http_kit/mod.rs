@@ -6,7 +6,8 @@
 //!
 //! 1. the [`RateGate`] (when the vendor has one) waits out or refuses a spent window;
 //! 2. the [`Authenticate`] implementation supplies a credential and puts it on the request;
-//! 3. [`execute`] sends it, records the call and opens the span;
+//! 3. [`execute`](crate::http_client::execute) sends it, records the call (with its
+//!    response body, up to 10 KB) and opens the span;
 //! 4. the gate learns from the answer's rate-limit headers;
 //! 5. a rejected credential is renewed and the call repeated **once**; a second
 //!    rejection is classified like any other answer (an auth error);
@@ -26,7 +27,7 @@ use serde_json::Value;
 pub use auth::{Authenticate, HeaderAuth, NoAuth, SignRequest, bearer_header, sensitive_header};
 pub use rate_gate::{RateGate, RatePolicy, no_vendor_hold};
 
-use crate::http_client::{VendorResponse, execute, transport_error};
+use crate::http_client::{VendorResponse, execute_keeping_body, transport_error};
 use crate::{CallLog, ConnectorError};
 
 /// A vendor call's method and path template, e.g. `GET /crm/v3/objects/deals/{id}`.
@@ -249,7 +250,7 @@ impl<A: Authenticate> VendorClient<A> {
             }
             let credential = self.auth.credential(calls, self.system, endpoint).await?;
             let request = self.authorised(calls, endpoint, &build, &credential)?;
-            let response = execute(calls, self.system, endpoint, request).await?;
+            let response = execute_keeping_body(calls, self.system, endpoint, request).await?;
             let error =
                 (!response.is_success()).then(|| (self.classify)(endpoint, &response, Utc::now()));
             if let Some(gate) = &self.gate {

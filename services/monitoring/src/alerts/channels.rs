@@ -56,6 +56,28 @@ impl Alert {
     }
 }
 
+/// What a channel carries: an alert, or a report with its own subject.
+enum Note<'a> {
+    Alert(&'a Alert),
+    Report { subject: &'a str, text: &'a str },
+}
+
+impl Note<'_> {
+    fn heading(&self) -> String {
+        match self {
+            Self::Alert(alert) => alert.heading(),
+            Self::Report { subject, .. } => (*subject).to_owned(),
+        }
+    }
+
+    fn text(&self) -> String {
+        match self {
+            Self::Alert(alert) => alert.text(),
+            Self::Report { subject, text } => format!("{subject}\n\n{text}"),
+        }
+    }
+}
+
 /// A channel could not deliver.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -114,49 +136,87 @@ impl Notifier {
     /// Delivers `alert` to every channel of its severity, each retried with backoff.
     pub async fn send(&self, alert: &Alert) {
         for channel in self.settings.routes.channels(alert.severity) {
-            let retry = &self.settings.retry;
-            let backoff = ExponentialBuilder::default()
-                .with_min_delay(retry.min_delay)
-                .with_max_delay(retry.max_delay)
-                .with_max_times(retry.retries)
-                .with_jitter();
-            let result = (|| self.deliver(*channel, alert))
-                .retry(backoff)
-                .notify(|error, delay| {
-                    tracing::warn!(channel = ?channel, key = %alert.key, %error, ?delay, "Alert delivery failed; retrying.");
-                })
+            let delivered = self
+                .deliver_with_retry(*channel, &Note::Alert(alert), &alert.key)
                 .await;
-            let label = channel_label(*channel);
-            match result {
-                Ok(true) => {
-                    metrics::counter!("crmerp_monitoring_alerts_sent_total", "channel" => label)
-                        .increment(1);
-                    tracing::info!(channel = label, key = %alert.key, severity = ?alert.severity, action = ?alert.action, "Alert sent.");
-                }
-                Ok(false) => {
-                    tracing::debug!(channel = label, "Channel not configured; skipped.");
-                }
-                Err(error) => {
-                    metrics::counter!("crmerp_monitoring_alert_failures_total", "channel" => label)
-                        .increment(1);
-                    tracing::error!(channel = label, key = %alert.key, %error, "Alert not delivered after retries.");
-                }
+            if delivered.is_ok_and(|sent| sent) {
+                tracing::info!(channel = channel_label(*channel), key = %alert.key, severity = ?alert.severity, action = ?alert.action, "Alert sent.");
             }
         }
     }
 
-    /// One attempt; `Ok(false)` when the channel is not configured.
-    async fn deliver(&self, channel: Channel, alert: &Alert) -> Result<bool, DeliveryError> {
+    /// Sends a report (not an alert: no severity, no PagerDuty) to `channels`,
+    /// each retried with backoff. Returns the channels that took it and the
+    /// errors of those that did not; unconfigured channels are in neither.
+    pub async fn send_report(
+        &self,
+        channels: &[Channel],
+        key: &str,
+        subject: &str,
+        text: &str,
+    ) -> (Vec<Channel>, Vec<String>) {
+        let note = Note::Report { subject, text };
+        let (mut sent, mut failed) = (Vec::new(), Vec::new());
+        for channel in channels {
+            match self.deliver_with_retry(*channel, &note, key).await {
+                Ok(true) => sent.push(*channel),
+                Ok(false) => {}
+                Err(error) => failed.push(format!("{}: {error}", channel_label(*channel))),
+            }
+        }
+        (sent, failed)
+    }
+
+    /// One channel, retried; failures are logged and counted.
+    async fn deliver_with_retry(
+        &self,
+        channel: Channel,
+        note: &Note<'_>,
+        key: &str,
+    ) -> Result<bool, DeliveryError> {
+        let retry = &self.settings.retry;
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(retry.min_delay)
+            .with_max_delay(retry.max_delay)
+            .with_max_times(retry.retries)
+            .with_jitter();
+        let result = (|| self.deliver(channel, note))
+            .retry(backoff)
+            .notify(|error, delay| {
+                tracing::warn!(channel = ?channel, key, %error, ?delay, "Delivery failed; retrying.");
+            })
+            .await;
+        let label = channel_label(channel);
+        match &result {
+            Ok(true) => {
+                metrics::counter!("crmerp_monitoring_alerts_sent_total", "channel" => label)
+                    .increment(1);
+            }
+            Ok(false) => {
+                tracing::debug!(channel = label, "Channel not configured; skipped.");
+            }
+            Err(error) => {
+                metrics::counter!("crmerp_monitoring_alert_failures_total", "channel" => label)
+                    .increment(1);
+                tracing::error!(channel = label, key, %error, "Not delivered after retries.");
+            }
+        }
+        result
+    }
+
+    /// One attempt; `Ok(false)` when the channel is not configured (or, for
+    /// PagerDuty, when the note is not an alert).
+    async fn deliver(&self, channel: Channel, note: &Note<'_>) -> Result<bool, DeliveryError> {
         match channel {
             Channel::Slack => {
                 let Some(slack) = &self.settings.slack else {
                     return Ok(false);
                 };
-                let body = json!({"text": alert.text()});
+                let body = json!({"text": note.text()});
                 self.post(slack.webhook_url.expose_secret(), &body).await?;
             }
             Channel::PagerDuty => {
-                let Some(pd) = &self.settings.pagerduty else {
+                let (Some(pd), Note::Alert(alert)) = (&self.settings.pagerduty, note) else {
                     return Ok(false);
                 };
                 let body = pagerduty_event(alert, pd.routing_key.expose_secret());
@@ -173,7 +233,7 @@ impl Notifier {
                             .parse()
                             .map_err(|e| DeliveryError(format!("from: {e}")))?,
                     )
-                    .subject(alert.heading())
+                    .subject(note.heading())
                     .header(ContentType::TEXT_PLAIN);
                 for to in &email.to {
                     builder = builder.to(to
@@ -181,7 +241,7 @@ impl Notifier {
                         .map_err(|e| DeliveryError(format!("to {to}: {e}")))?);
                 }
                 let message = builder
-                    .body(alert.text())
+                    .body(note.text())
                     .map_err(|e| DeliveryError(e.to_string()))?;
                 smtp.send(message)
                     .await

@@ -13,6 +13,12 @@
 //! - a flow paused by its circuit breaker (a vendor keeps failing): P2,
 //!   resolved when the breaker closes.
 //!
+//! - optionally (`expected_traffic.enabled`), no event received at all for
+//!   `no_success_window` in business hours while the same window of past
+//!   weeks averaged `min_expected` events: P1, resolved when events arrive.
+//!
+//! The weekly SLA report is sent on its schedule by one replica (see [`report`]).
+//!
 //! Once per incident, across replicas: every state change is a conditional
 //! write in Postgres (claim an unannounced dead letter with `FOR UPDATE SKIP
 //! LOCKED`; open or resolve an incident row only if it is in the other state),
@@ -20,6 +26,7 @@
 
 pub mod channels;
 pub mod lag;
+pub mod report;
 pub mod settings;
 
 use std::collections::BTreeMap;
@@ -37,6 +44,26 @@ use self::channels::{Action, Alert, Notifier};
 use self::settings::{AlertSettings, Schedule, Severity};
 use crate::resolution::explain;
 
+/// Every kind of alert (the incident rule, or the dead letter's kind) and its
+/// section in docs/runbook.md (an `<a id>` there), linked from each alert.
+pub const RUNBOOK_SECTIONS: &[(&str, &str)] = &[
+    ("dead_letter", "alert-dead-letter"),
+    ("retries_exhausted", "alert-retries-exhausted"),
+    ("no_success", "alert-flow-down"),
+    ("consumer_lag", "alert-consumer-lag"),
+    ("breaker", "alert-flow-paused"),
+    ("no_traffic", "alert-no-traffic"),
+];
+
+/// The runbook link of alert kind `kind` under `base`.
+pub fn runbook_link(base: &str, kind: &str) -> String {
+    let anchor = RUNBOOK_SECTIONS
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map_or("alerts", |(_, anchor)| *anchor);
+    format!("{base}#{anchor}")
+}
+
 /// What the evaluator needs.
 #[derive(Clone)]
 pub struct Evaluator {
@@ -46,6 +73,7 @@ pub struct Evaluator {
     settings: Arc<AlertSettings>,
     schedule: Schedule,
     crm_record_url: Arc<str>,
+    report: report::ReportScheduler,
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -133,8 +161,17 @@ impl Evaluator {
             return Ok(None);
         }
         let schedule = settings.business_hours.schedule()?;
+        let report_schedule = settings
+            .weekly_report
+            .schedule(&settings.business_hours.timezone)?;
         let settings = Arc::new(settings);
         let notifier = Notifier::new(Arc::clone(&settings)).map_err(|e| e.to_string())?;
+        let report = report::ReportScheduler::new(
+            pool.clone(),
+            notifier.clone(),
+            report_schedule,
+            settings.weekly_report.channels.clone(),
+        );
         Ok(Some(Self {
             pool,
             js,
@@ -142,11 +179,20 @@ impl Evaluator {
             settings,
             schedule,
             crm_record_url,
+            report,
         }))
     }
 
-    /// Evaluates every rule periodically until `shutdown`.
+    /// Evaluates every rule periodically, and sends the weekly report on
+    /// schedule, until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
+        tokio::join!(
+            self.report.clone().run(shutdown.clone()),
+            self.evaluate_until(shutdown.clone())
+        );
+    }
+
+    async fn evaluate_until(&self, shutdown: CancellationToken) {
         tracing::info!(every = ?self.settings.evaluate_every, "Alert rules running.");
         let mut ticker = tokio::time::interval(self.settings.evaluate_every);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -167,6 +213,9 @@ impl Evaluator {
         self.new_dead_letters().await?;
         let backlogs = self.backlogs(now).await;
         self.no_success(now, backlogs.as_ref()).await?;
+        if self.settings.expected_traffic.enabled {
+            self.no_traffic(now).await?;
+        }
         self.breakers(now).await?;
         match backlogs {
             Some(backlogs) => self.consumer_lag(now, &backlogs).await,
@@ -285,6 +334,17 @@ impl Evaluator {
                         explain(&dl.resolution_code),
                     ),
                     ("Dead letter".into(), dl.id.clone()),
+                    (
+                        "Runbook".into(),
+                        runbook_link(
+                            &self.settings.runbook_url,
+                            if severity == Severity::P2 {
+                                "retries_exhausted"
+                            } else {
+                                "dead_letter"
+                            },
+                        ),
+                    ),
                 ],
                 flow: dl.flow.clone(),
             };
@@ -362,6 +422,46 @@ impl Evaluator {
         Ok(())
     }
 
+    /// The optional expected-traffic P1 (see [`missing_traffic`]).
+    async fn no_traffic(&self, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+        let rule = &self.settings.expected_traffic;
+        let window = self.settings.no_success_window.as_secs_f64();
+        let (recent, history): (i64, i64) = sqlx::query_as(
+            "SELECT \
+               (SELECT count(*) FROM events WHERE kind = 'inbound' \
+                  AND occurred_at > $1 - make_interval(secs => $2) AND occurred_at <= $1), \
+               (SELECT count(*) FROM events e, generate_series(1, $3) AS k \
+                  WHERE e.kind = 'inbound' \
+                  AND e.occurred_at > $1 - k * interval '7 days' - make_interval(secs => $2) \
+                  AND e.occurred_at <= $1 - k * interval '7 days')",
+        )
+        .bind(now)
+        .bind(window)
+        .bind(i32::try_from(rule.history_weeks).unwrap_or(i32::MAX))
+        .fetch_one(&self.pool)
+        .await?;
+        let key = "no_traffic:inbound".to_owned();
+        let Some(expected) =
+            missing_traffic(recent, history, rule.history_weeks, rule.min_expected)
+        else {
+            return self.resolve(&key).await;
+        };
+        if !self.schedule.contains(now) {
+            return Ok(());
+        }
+        let title = format!(
+            "No event received for {} (in business hours); the same time in the last {} weeks averaged {expected:.1}",
+            human(self.settings.no_success_window),
+            rule.history_weeks
+        );
+        let details = vec![
+            ("Received in the window".into(), recent.to_string()),
+            ("Expected (average)".into(), format!("{expected:.1}")),
+        ];
+        self.open(&key, "no_traffic", "", Severity::P1, title, details)
+            .await
+    }
+
     async fn consumer_lag(
         &self,
         now: DateTime<Utc>,
@@ -429,6 +529,11 @@ impl Evaluator {
         .fetch_optional(&self.pool)
         .await?;
         if opened.is_some() {
+            let mut details = details;
+            details.push((
+                "Runbook".into(),
+                runbook_link(&self.settings.runbook_url, rule),
+            ));
             let alert = Alert {
                 key: key.to_owned(),
                 severity,
@@ -471,6 +576,17 @@ impl Evaluator {
     }
 }
 
+/// The average traffic history expected when none was received (`recent`
+/// is 0) and `history` events over `weeks` weeks average at least
+/// `min_expected`; `None` when that is not a reason to page.
+pub fn missing_traffic(recent: i64, history: i64, weeks: u32, min_expected: f64) -> Option<f64> {
+    if recent > 0 || weeks == 0 {
+        return None;
+    }
+    let expected = history as f64 / f64::from(weeks);
+    (expected >= min_expected && expected > 0.0).then_some(expected)
+}
+
 /// `15m`, `2s`, `1h 30m`: a duration as the settings write it.
 fn human(duration: Duration) -> String {
     humantime_serde::re::humantime::format_duration(duration).to_string()
@@ -479,6 +595,35 @@ fn human(duration: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_alert_kind_has_a_runbook_section() {
+        let runbook = include_str!("../../../../docs/runbook.md");
+        for (kind, anchor) in RUNBOOK_SECTIONS {
+            assert!(
+                runbook.contains(&format!("<a id=\"{anchor}\"></a>")),
+                "docs/runbook.md has no section for {kind} ({anchor})"
+            );
+        }
+        // Every rule that opens incidents is listed (a new rule needs a section).
+        let source = include_str!("mod.rs");
+        let rules: Vec<&str> = source
+            .split("self.open(&key, \"")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next())
+            .collect();
+        assert_eq!(rules.len(), 4, "{rules:?}");
+        for rule in rules {
+            assert!(
+                RUNBOOK_SECTIONS.iter().any(|(kind, _)| *kind == rule),
+                "{rule} has no runbook section"
+            );
+        }
+        assert_eq!(
+            runbook_link("https://git.example/runbook", "breaker"),
+            "https://git.example/runbook#alert-flow-paused"
+        );
+    }
 
     const RULE: OutageRule = OutageRule {
         window: Duration::from_secs(15 * 60),
@@ -497,6 +642,16 @@ mod tests {
             first_failure: failures.map(|(first, _)| at(first)),
             last_failure: failures.map(|(_, last)| at(last)),
         }
+    }
+
+    #[test]
+    fn silence_pages_only_when_history_expects_traffic() {
+        // 20 events over 4 weeks: 5 expected; none now.
+        assert_eq!(missing_traffic(0, 20, 4, 5.0), Some(5.0));
+        assert_eq!(missing_traffic(0, 19, 4, 5.0), None, "below the minimum");
+        assert_eq!(missing_traffic(1, 400, 4, 5.0), None, "something arrived");
+        assert_eq!(missing_traffic(0, 0, 4, 0.0), None, "no history, no page");
+        assert_eq!(missing_traffic(0, 10, 0, 1.0), None, "no weeks compared");
     }
 
     #[test]

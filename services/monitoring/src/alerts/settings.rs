@@ -68,6 +68,138 @@ pub struct AlertSettings {
     pub pagerduty: Option<PagerDutySettings>,
     /// Delivery retries.
     pub retry: RetrySettings,
+    /// The weekly SLA report, sent automatically by one replica.
+    pub weekly_report: WeeklyReport,
+    /// The optional P1 on missing traffic (off by default).
+    pub expected_traffic: ExpectedTraffic,
+    /// Where on-call reads docs/runbook.md (e.g. its page on your Git host);
+    /// every alert links `<runbook_url>#<its section>`.
+    pub runbook_url: String,
+}
+
+/// `[monitoring.alerts.expected_traffic]`: page (P1) in business hours when
+/// no event at all was received for `no_success_window` while the same
+/// window of the past `history_weeks` weeks (same weekday and time) received
+/// on average at least `min_expected` events. Off by default: a quiet period
+/// is normally not an outage.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(default)]
+pub struct ExpectedTraffic {
+    /// Turns the rule on.
+    pub enabled: bool,
+    /// Weeks of history compared (same weekday and time of day).
+    pub history_weeks: u32,
+    /// Events the history must average in the window for silence to page.
+    pub min_expected: f64,
+}
+
+impl Default for ExpectedTraffic {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            history_weeks: 4,
+            min_expected: 5.0,
+        }
+    }
+}
+
+/// `[monitoring.alerts.weekly_report]`: when and where the weekly SLA report
+/// (the last complete ISO week, as `GET /api/v1/reports/sla` shows it) is sent.
+/// Exactly one replica sends each scheduled report (a `report_runs` row).
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(default)]
+pub struct WeeklyReport {
+    /// Channels it goes to: `email` and/or `slack` (configured under
+    /// `[monitoring.alerts]`); empty: not sent.
+    pub channels: Vec<Channel>,
+    /// Day it is sent: `mon` ... `sun`, in the business-hours time zone.
+    pub day: String,
+    /// Local time it is sent, `HH:MM` or `HH:MM:SS`, in the business-hours time zone.
+    pub at: String,
+}
+
+impl Default for WeeklyReport {
+    fn default() -> Self {
+        Self {
+            channels: vec![Channel::Email, Channel::Slack],
+            day: "mon".into(),
+            at: "08:00".into(),
+        }
+    }
+}
+
+impl WeeklyReport {
+    /// Parses the schedule in `timezone`; the error names the bad value.
+    pub fn schedule(&self, timezone: &str) -> Result<ReportSchedule, String> {
+        if let Some(channel) = self.channels.iter().find(|c| **c == Channel::PagerDuty) {
+            return Err(format!(
+                "weekly_report.channels: {channel:?} pages people; use email or slack"
+            ));
+        }
+        let tz: Tz = timezone
+            .parse()
+            .map_err(|_| format!("\"{timezone}\" is not an IANA time zone"))?;
+        let day = self
+            .day
+            .parse::<Weekday>()
+            .map_err(|_| format!("weekly_report.day: \"{}\" is not a weekday", self.day))?;
+        let at = NaiveTime::parse_from_str(&self.at, "%H:%M:%S")
+            .or_else(|_| NaiveTime::parse_from_str(&self.at, "%H:%M"))
+            .map_err(|_| {
+                format!(
+                    "weekly_report.at: \"{}\" is not an HH:MM or HH:MM:SS time",
+                    self.at
+                )
+            })?;
+        Ok(ReportSchedule { tz, day, at })
+    }
+}
+
+/// When the weekly report is due, parsed.
+#[derive(Debug, Clone, Copy)]
+pub struct ReportSchedule {
+    tz: Tz,
+    day: Weekday,
+    at: NaiveTime,
+}
+
+impl ReportSchedule {
+    /// The latest scheduled time at or before `now`.
+    pub fn last_due(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        let local = now.with_timezone(&self.tz).date_naive();
+        let back =
+            (7 + local.weekday().num_days_from_monday() - self.day.num_days_from_monday()) % 7;
+        let mut day = local - chrono::Days::new(u64::from(back));
+        loop {
+            let due = self.at_on(day);
+            if due <= now {
+                return due;
+            }
+            day = day - chrono::Days::new(7);
+        }
+    }
+
+    /// The first scheduled time after `now`.
+    pub fn next_after(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        let last = self.last_due(now).with_timezone(&self.tz).date_naive();
+        self.at_on(last + chrono::Days::new(7))
+    }
+
+    /// `at` on `day` in the zone; in a DST gap, the instant the clock jumps over it.
+    fn at_on(&self, day: chrono::NaiveDate) -> DateTime<Utc> {
+        use chrono::TimeZone as _;
+        let local = day.and_time(self.at);
+        match self.tz.from_local_datetime(&local) {
+            chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => {
+                t.with_timezone(&Utc)
+            }
+            chrono::LocalResult::None => self
+                .tz
+                .from_local_datetime(&(local + chrono::Duration::hours(1)))
+                .earliest()
+                .map_or_else(|| local.and_utc(), |t| t.with_timezone(&Utc)),
+        }
+    }
 }
 
 impl Default for AlertSettings {
@@ -84,6 +216,9 @@ impl Default for AlertSettings {
             email: None,
             pagerduty: None,
             retry: RetrySettings::default(),
+            weekly_report: WeeklyReport::default(),
+            runbook_url: "docs/runbook.md".into(),
+            expected_traffic: ExpectedTraffic::default(),
         }
     }
 }
@@ -303,6 +438,76 @@ impl Default for RetrySettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn utc(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn the_weekly_report_is_due_on_its_day_and_time_in_the_zone() {
+        let report = WeeklyReport {
+            day: "mon".into(),
+            at: "08:00".into(),
+            ..WeeklyReport::default()
+        };
+        let schedule = report
+            .schedule("Europe/Berlin")
+            .unwrap_or_else(|e| panic!("{e}"));
+        // Wednesday 2026-12-02: due last Monday 08:00 Berlin (07:00 UTC), next one a week later.
+        let now = utc("2026-12-02T12:00:00Z");
+        assert_eq!(schedule.last_due(now), utc("2026-11-30T07:00:00Z"));
+        assert_eq!(schedule.next_after(now), utc("2026-12-07T07:00:00Z"));
+        // On the day, before the time: still last week's.
+        let monday_early = utc("2026-12-07T06:59:59Z");
+        assert_eq!(schedule.last_due(monday_early), utc("2026-11-30T07:00:00Z"));
+        assert_eq!(
+            schedule.next_after(monday_early),
+            utc("2026-12-07T07:00:00Z")
+        );
+        // Exactly at the time: due now.
+        let due = utc("2026-12-07T07:00:00Z");
+        assert_eq!(schedule.last_due(due), due);
+        // Seconds are allowed, for short test schedules.
+        let seconds = WeeklyReport {
+            day: "sat".into(),
+            at: "07:45:30".into(),
+            ..WeeklyReport::default()
+        };
+        let schedule = seconds.schedule("UTC").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            schedule.next_after(utc("2026-12-05T07:45:00Z")),
+            utc("2026-12-05T07:45:30Z")
+        );
+    }
+
+    #[test]
+    fn a_bad_weekly_report_setting_is_named() {
+        let bad = |report: WeeklyReport| report.schedule("UTC").err().unwrap_or_default();
+        assert!(
+            bad(WeeklyReport {
+                day: "someday".into(),
+                ..WeeklyReport::default()
+            })
+            .contains("weekly_report.day")
+        );
+        assert!(
+            bad(WeeklyReport {
+                at: "8 am".into(),
+                ..WeeklyReport::default()
+            })
+            .contains("weekly_report.at")
+        );
+        assert!(
+            bad(WeeklyReport {
+                channels: vec![Channel::PagerDuty],
+                ..WeeklyReport::default()
+            })
+            .contains("pages people")
+        );
+        assert!(WeeklyReport::default().schedule("Mars/Olympus").is_err());
+    }
 
     fn hours(tz: &str, days: &[&str], start: &str, end: &str) -> Schedule {
         BusinessHours {

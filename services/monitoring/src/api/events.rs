@@ -12,6 +12,7 @@ use crate::error::ApiError;
 use crate::pii;
 use crate::records::RECEIVED;
 use crate::store;
+use crate::store::calls::StoredCall;
 use crate::store::dead_letters::{DeadLetterFilter, DeadLetterSummary};
 use crate::store::events::{self, Cursor, EventFilter, Page, StoredEvent};
 
@@ -158,6 +159,9 @@ pub struct Timeline {
     /// The record's dead letters, oldest first, each linked to the one it
     /// came from and the one it became (a requeue that failed again).
     pub dead_letters: Vec<DeadLetterSummary>,
+    /// Every vendor call of the outcomes' attempts, each naming its event
+    /// (`event_row_id` = the item's `id`), by event then call order.
+    pub calls: Vec<StoredCall>,
 }
 
 /// The record's state from its events, oldest first (see [`Timeline::state`]).
@@ -213,13 +217,17 @@ async fn timeline(
         dead_letters.extend(store::dead_letters::list(&state.pool, &filter, 1000).await?);
     }
     dead_letters.sort_by(|a, b| (a.dead_lettered_at, &a.id).cmp(&(b.dead_lettered_at, &b.id)));
+    let row_ids: Vec<i64> = items.iter().map(|e| e.id).collect();
+    let mut calls = store::calls::of_rows(&state.pool, &row_ids).await?;
     if !principal.sees_personal_data() {
         items.iter_mut().for_each(pii::mask_event);
         dead_letters.iter_mut().for_each(pii::mask_summary);
+        calls.iter_mut().for_each(pii::mask_call);
     }
     Ok(Json(Timeline {
         state: record_state(&items),
         items,
         dead_letters,
+        calls,
     }))
 }

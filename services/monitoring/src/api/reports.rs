@@ -117,28 +117,7 @@ async fn sla(
             "week must be an ISO week from 0001-W01 to 9999-W52, e.g. 2026-W48".into(),
         )
     })?;
-    let flows = stats::flow_stats(&state.pool, from, to)
-        .await?
-        .into_iter()
-        .map(|s| {
-            let finished = s.successes + s.failures;
-            FlowSuccess {
-                success_rate: (finished > 0).then(|| s.successes as f64 / finished as f64),
-                flow: s.flow,
-                events: s.events,
-                successes: s.successes,
-                failures: s.failures,
-            }
-        })
-        .collect();
-    let report = SlaReport {
-        dead_letters: stats::dlq_volume(&state.pool, from, to).await?,
-        resolution: stats::resolution_times(&state.pool, from, to).await?,
-        week,
-        from,
-        to,
-        flows,
-    };
+    let report = build(&state.pool, week, from, to).await?;
     match query.format.as_deref() {
         None | Some("json") => Ok(Json(report).into_response()),
         Some("csv") => {
@@ -153,6 +132,92 @@ async fn sla(
                 .into_response())
         }
         Some(_) => Err(ApiError::BadRequest("format must be json or csv".into())),
+    }
+}
+
+/// The report of `week` (bounds `from`..`to`, see [`week_bounds`]).
+pub async fn build(
+    pool: &sqlx::PgPool,
+    week: String,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<SlaReport, sqlx::Error> {
+    let flows = stats::flow_stats(pool, from, to)
+        .await?
+        .into_iter()
+        .map(|s| {
+            let finished = s.successes + s.failures;
+            FlowSuccess {
+                success_rate: (finished > 0).then(|| s.successes as f64 / finished as f64),
+                flow: s.flow,
+                events: s.events,
+                successes: s.successes,
+                failures: s.failures,
+            }
+        })
+        .collect();
+    Ok(SlaReport {
+        dead_letters: stats::dlq_volume(pool, from, to).await?,
+        resolution: stats::resolution_times(pool, from, to).await?,
+        week,
+        from,
+        to,
+        flows,
+    })
+}
+
+impl SlaReport {
+    /// The ISO week reported.
+    pub fn week(&self) -> &str {
+        &self.week
+    }
+
+    /// The report as plain text, for email and Slack.
+    pub fn to_text(&self) -> String {
+        let day = |t: DateTime<Utc>| t.format("%Y-%m-%d").to_string();
+        let mut out = format!(
+            "Week {} ({} to {}, UTC)\n\nSuccess rate per flow:\n",
+            self.week,
+            day(self.from),
+            day(self.to - Duration::days(1))
+        );
+        if self.flows.is_empty() {
+            out.push_str("  no events\n");
+        }
+        for f in &self.flows {
+            let rate = f
+                .success_rate
+                .map_or("n/a".to_owned(), |r| format!("{:.2}%", r * 100.0));
+            out.push_str(&format!(
+                "  {}: {rate} ({} events, {} succeeded, {} failed)\n",
+                f.flow, f.events, f.successes, f.failures
+            ));
+        }
+        out.push_str("\nDead letters per category:\n");
+        if self.dead_letters.is_empty() {
+            out.push_str("  none\n");
+        }
+        for d in &self.dead_letters {
+            out.push_str(&format!(
+                "  {} / {}: {}\n",
+                d.flow, d.category, d.dead_letters
+            ));
+        }
+        out.push_str("\nTime to resolution:\n");
+        if self.resolution.is_empty() {
+            out.push_str("  nothing resolved\n");
+        }
+        for r in &self.resolution {
+            let minutes = |m: Option<f64>| m.map_or("n/a".to_owned(), |m| format!("{m:.1} min"));
+            out.push_str(&format!(
+                "  {}: {} resolved, mean {}, p95 {}\n",
+                r.flow,
+                r.resolved,
+                minutes(r.mean_minutes),
+                minutes(r.p95_minutes)
+            ));
+        }
+        out
     }
 }
 

@@ -155,6 +155,7 @@ pub async fn store_batch(pool: &PgPool, records: &[Record]) -> Result<u64, sqlx:
         })
         .collect();
     let inserted = insert_events(&mut tx, &rows).await?;
+    super::calls::insert(&mut tx, &rows).await?;
     let dead_letters: Vec<&DeadLetterRow> = records
         .iter()
         .filter_map(|r| match r {
