@@ -361,6 +361,8 @@ mod tests {
             "/api/v1/dead-letters/{id}",
             "/api/v1/dead-letters/{id}/requeue",
             "/api/v1/dead-letters/{id}/discard",
+            "/api/v1/dead-letters/bulk/dry-run",
+            "/api/v1/dead-letters/bulk",
             "/api/v1/health",
             "/api/v1/health/series",
             "/api/v1/reports/sla",

@@ -8,7 +8,7 @@ use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr};
 
-use super::{dead_letters, events, health, reports};
+use super::{bulk, dead_letters, events, health, reports};
 use crate::error::Problem;
 
 /// The document's source: every route and schema.
@@ -28,6 +28,8 @@ use crate::error::Problem;
         dead_letters::detail,
         dead_letters::requeue,
         dead_letters::discard,
+        bulk::dry_run,
+        bulk::apply,
         health::health,
         health::series,
         reports::sla,

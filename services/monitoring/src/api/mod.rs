@@ -1,5 +1,6 @@
 //! The ops API under `/api/v1`; each feature module owns its routes.
 
+pub mod bulk;
 pub mod dead_letters;
 pub mod doc;
 pub mod events;
@@ -20,6 +21,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/me", get(me))
         .merge(events::router())
         .merge(dead_letters::router())
+        .merge(bulk::router())
         .merge(health::router())
         .merge(reports::router())
 }
