@@ -146,15 +146,69 @@ async function showTimeline(record) {
   $("#timeline").hidden = false;
 }
 
-async function loadDeadLetters() {
-  const params = new URLSearchParams();
+// The dead-letter filters as the API names them (the list's and the bulk action's).
+function deadLetterFilter() {
+  const filter = {};
+  for (const [key, sel] of [["flow", "#dl-flow"], ["category", "#dl-category"], ["crm_record_id", "#dl-record"], ["resolution_code", "#dl-resolution-code"]]) {
+    const value = $(sel).value.trim();
+    if (value) filter[key] = value;
+  }
+  return filter;
+}
+
+async function loadDeadLetters(more) {
+  const params = new URLSearchParams(deadLetterFilter());
   if ($("#dl-status").value) params.set("status", $("#dl-status").value);
-  if ($("#dl-category").value) params.set("category", $("#dl-category").value);
+  if (more === true && state.dlCursor) params.set("cursor", state.dlCursor);
   const list = await api(`/api/v1/dead-letters?${params}`);
-  $("#dl-table tbody").innerHTML = list.items.map((d) => `<tr class="clickable" data-id="${esc(d.id)}" data-record="${esc(d.crm_record_id)}">
+  const rows = list.items.map((d) => `<tr class="clickable" data-id="${esc(d.id)}" data-record="${esc(d.crm_record_id)}">
     <td>${time(d.dead_lettered_at)}</td><td>${esc(d.flow)}</td><td>${esc(d.class)}</td><td>${esc(d.error_category)}</td>
-    <td>${esc(d.crm_record_id)}</td><td>${esc(d.reason)}</td><td class="status-${esc(d.status)}">${esc(d.status)}</td></tr>`).join("")
-    || `<tr><td colspan="7">No dead letters.</td></tr>`;
+    <td>${esc(d.crm_record_id)}</td><td>${esc(d.reason)}</td><td class="status-${esc(d.status)}">${esc(d.status)}</td></tr>`).join("");
+  const body = $("#dl-table tbody");
+  if (more === true) body.innerHTML += rows;
+  else body.innerHTML = rows || `<tr><td colspan="7">No dead letters.</td></tr>`;
+  state.dlCursor = list.next_cursor;
+  $("#more-dead-letters").hidden = !list.next_cursor;
+}
+
+// Bulk: a dry run names the set and a token; Apply sends that token back and
+// is refused if the set changed meanwhile.
+async function bulkDryRun() {
+  const action = $("#bulk-action").value;
+  const filter = deadLetterFilter();
+  const message = $("#bulk-message");
+  try {
+    const plan = await api("/api/v1/dead-letters/bulk/dry-run", { method: "POST", body: JSON.stringify({ action, filter }) });
+    state.bulk = { action, filter, token: plan.token };
+    message.className = "";
+    message.textContent = `${plan.count} open dead letter(s) would be ${action === "requeue" ? "requeued" : "discarded"}: ${plan.ids.join(", ")}`;
+    $("#bulk-apply").disabled = plan.count === 0;
+  } catch (error) {
+    state.bulk = null;
+    $("#bulk-apply").disabled = true;
+    message.className = "error";
+    message.textContent = error.message;
+  }
+}
+
+async function bulkApply() {
+  const plan = state.bulk;
+  if (!plan) return;
+  const message = $("#bulk-message");
+  const body = { ...plan };
+  if (plan.action === "discard") body.reason = $("#bulk-reason").value;
+  try {
+    const result = await api("/api/v1/dead-letters/bulk", { method: "POST", body: JSON.stringify(body) });
+    message.className = "ok";
+    message.textContent = `${result.count} dead letter(s) ${plan.action === "requeue" ? "requeued" : "discarded"} (bulk ${result.bulk_id}).`;
+    loadDeadLetters();
+  } catch (error) {
+    message.className = "error";
+    message.textContent = error.message;
+  } finally {
+    state.bulk = null;
+    $("#bulk-apply").disabled = true;
+  }
 }
 
 async function showDeadLetter(id) {
@@ -228,6 +282,34 @@ async function downloadCsv() {
   link.click();
 }
 
+// Exports stream from the API; fetched with the token (a plain link cannot
+// send it), then saved as a file.
+async function download(path, filename) {
+  const response = await fetch(path, { headers: { Authorization: `Bearer ${state.token}` } });
+  if (!response.ok) {
+    let detail = `${response.status}`;
+    try { detail = (await response.json()).detail || detail; } catch (_) { /* not a problem document */ }
+    throw new Error(detail);
+  }
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(await response.blob());
+  link.download = filename;
+  link.click();
+}
+
+function exportEvents(format) {
+  const params = eventQuery();
+  params.set("format", format);
+  return download(`/api/v1/events/export?${params}`, `events.${format}`);
+}
+
+function exportDeadLetters(format) {
+  const params = new URLSearchParams(deadLetterFilter());
+  if ($("#dl-status").value) params.set("status", $("#dl-status").value);
+  params.set("format", format);
+  return download(`/api/v1/dead-letters/export?${params}`, `dead-letters.${format}`);
+}
+
 function guard(fn) {
   return (...args) => fn(...args).catch((error) => { $("#message").textContent = error.message; console.error(error); });
 }
@@ -238,11 +320,18 @@ $("#health-hours").addEventListener("change", guard(loadHealth));
 $("#event-search").addEventListener("submit", (e) => { e.preventDefault(); guard(searchEvents)(false); });
 $("#more-events").addEventListener("click", () => guard(searchEvents)(true));
 $("#event-table tbody").addEventListener("click", (e) => { const row = e.target.closest("tr"); if (row) guard(showTimeline)(row.dataset.record); });
-$("#dl-refresh").addEventListener("click", guard(loadDeadLetters));
-$("#dl-status").addEventListener("change", guard(loadDeadLetters));
+$("#dl-refresh").addEventListener("click", () => guard(loadDeadLetters)(false));
+$("#more-dead-letters").addEventListener("click", () => guard(loadDeadLetters)(true));
+$("#bulk-dry-run").addEventListener("click", guard(bulkDryRun));
+$("#bulk-apply").addEventListener("click", guard(bulkApply));
+$("#dl-status").addEventListener("change", () => guard(loadDeadLetters)(false));
 $("#dl-table tbody").addEventListener("click", (e) => { const row = e.target.closest("tr"); if (row && row.dataset.id) guard(showDeadLetter)(row.dataset.id); });
 $("#requeue").addEventListener("click", guard(requeue));
 $("#discard").addEventListener("click", guard(discard));
 $("#sla-load").addEventListener("click", guard(loadSla));
 $("#sla-csv").addEventListener("click", guard(downloadCsv));
+$("#events-export-csv").addEventListener("click", () => guard(exportEvents)("csv"));
+$("#events-export-json").addEventListener("click", () => guard(exportEvents)("json"));
+$("#dl-export-csv").addEventListener("click", () => guard(exportDeadLetters)("csv"));
+$("#dl-export-json").addEventListener("click", () => guard(exportDeadLetters)("json"));
 if (state.token) login(state.token);

@@ -363,6 +363,8 @@ mod tests {
             "/api/v1/dead-letters/{id}/discard",
             "/api/v1/dead-letters/bulk/dry-run",
             "/api/v1/dead-letters/bulk",
+            "/api/v1/events/export",
+            "/api/v1/dead-letters/export",
             "/api/v1/health",
             "/api/v1/health/series",
             "/api/v1/reports/sla",

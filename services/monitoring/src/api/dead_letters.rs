@@ -120,20 +120,18 @@ pub struct DeadLetterList {
 
 const STATUSES: [&str; 4] = ["open", "requeued", "resolved", "discarded"];
 
-/// List dead letters, newest first, a page at a time.
-#[utoipa::path(
-    get,
-    path = "/api/v1/dead-letters",
-    tag = "dead-letters",
-    params(ListQuery),
-    responses((status = 200, description = "Dead letters", body = DeadLetterList)),
-)]
-async fn list(
-    Viewer(principal): Viewer,
-    State(state): State<AppState>,
-    Query(query): Query<ListQuery>,
-) -> Result<Json<DeadLetterList>, ApiError> {
-    let status = text("status", query.status)?;
+/// The list's filter from its checked text parameters, the status and the
+/// ages (in minutes, at most a year) still to check.
+pub(crate) fn dead_letter_filter(
+    flow: Option<String>,
+    category: Option<String>,
+    status: Option<String>,
+    crm_record_id: Option<String>,
+    resolution_code: Option<String>,
+    min_age_minutes: Option<String>,
+    max_age_minutes: Option<String>,
+) -> Result<DeadLetterFilter, ApiError> {
+    let status = text("status", status)?;
     if let Some(status) = &status
         && !STATUSES.contains(&status.as_str())
     {
@@ -147,17 +145,41 @@ async fn list(
     let minutes = |name: &str, value: Option<String>| -> Result<Option<i64>, ApiError> {
         parse_int(name, value.as_deref(), 0, 525_600)
     };
-    let filter = DeadLetterFilter {
-        flow: text("flow", query.flow)?,
-        category: text("category", query.category)?,
+    Ok(DeadLetterFilter {
+        flow,
+        category,
         status,
-        crm_record_id: text("crm_record_id", query.crm_record_id)?,
-        resolution_code: text("resolution_code", query.resolution_code)?,
-        older_than: minutes("min_age_minutes", query.min_age_minutes)?
+        crm_record_id,
+        resolution_code,
+        older_than: minutes("min_age_minutes", min_age_minutes)?
             .map(|m| now - Duration::minutes(m)),
-        newer_than: minutes("max_age_minutes", query.max_age_minutes)?
+        newer_than: minutes("max_age_minutes", max_age_minutes)?
             .map(|m| now - Duration::minutes(m)),
-    };
+    })
+}
+
+/// List dead letters, newest first, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/api/v1/dead-letters",
+    tag = "dead-letters",
+    params(ListQuery),
+    responses((status = 200, description = "Dead letters", body = DeadLetterList)),
+)]
+async fn list(
+    Viewer(principal): Viewer,
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<DeadLetterList>, ApiError> {
+    let filter = dead_letter_filter(
+        text("flow", query.flow)?,
+        text("category", query.category)?,
+        query.status,
+        text("crm_record_id", query.crm_record_id)?,
+        text("resolution_code", query.resolution_code)?,
+        query.min_age_minutes,
+        query.max_age_minutes,
+    )?;
     let cursor = match text("cursor", query.cursor)? {
         Some(text) => Some(
             Cursor::<String>::decode(&text)

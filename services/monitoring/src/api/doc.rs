@@ -8,7 +8,7 @@ use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr};
 
-use super::{bulk, dead_letters, events, health, reports};
+use super::{bulk, dead_letters, events, export, health, reports};
 use crate::error::Problem;
 
 /// The document's source: every route and schema.
@@ -30,6 +30,8 @@ use crate::error::Problem;
         dead_letters::discard,
         bulk::dry_run,
         bulk::apply,
+        export::export_events,
+        export::export_dead_letters,
         health::health,
         health::series,
         reports::sla,
@@ -38,7 +40,8 @@ use crate::error::Problem;
         Problem,
         dead_letters::DeadLetterStatus,
         dead_letters::PatchOperation,
-        reports::ReportFormat
+        reports::ReportFormat,
+        export::ExportFormat
     )),
     modifiers(&Conventions),
 )]

@@ -4,6 +4,7 @@ pub mod bulk;
 pub mod dead_letters;
 pub mod doc;
 pub mod events;
+pub mod export;
 pub mod health;
 pub mod reports;
 
@@ -22,6 +23,7 @@ pub fn router() -> Router<AppState> {
         .merge(events::router())
         .merge(dead_letters::router())
         .merge(bulk::router())
+        .merge(export::router())
         .merge(health::router())
         .merge(reports::router())
 }

@@ -122,6 +122,20 @@ fn push_filter(query: &mut QueryBuilder<'_, Postgres>, filter: &DeadLetterFilter
     }
 }
 
+/// How many dead letters the filter matches, counting no further than `up_to`.
+pub async fn count_up_to(
+    pool: &PgPool,
+    filter: &DeadLetterFilter,
+    up_to: i64,
+) -> Result<i64, sqlx::Error> {
+    let mut query = QueryBuilder::<Postgres>::new(
+        "SELECT count(*) FROM (SELECT 1 FROM dead_letters WHERE TRUE",
+    );
+    push_filter(&mut query, filter);
+    query.push(" LIMIT ").push_bind(up_to).push(") matched");
+    query.build_query_scalar().fetch_one(pool).await
+}
+
 /// Lists dead letters, newest first (at most `limit`, no paging).
 pub async fn list(
     pool: &PgPool,

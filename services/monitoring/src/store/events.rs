@@ -268,21 +268,15 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
-/// Searches the log, newest first, `limit` rows after `cursor`; an inbound
-/// event is listed (as `received`) only while it has no outcome.
-pub async fn search(
-    pool: &PgPool,
-    filter: &EventFilter,
-    cursor: Option<Cursor>,
-    limit: i64,
-) -> Result<Page<StoredEvent>, sqlx::Error> {
+/// Appends the search conditions (after a `WHERE`) to `query`.
+fn push_filter(query: &mut QueryBuilder<'_, Postgres>, filter: &EventFilter) {
     // An accepted inbound event shows as `received` until its first outcome
     // (or dead letter); from then on that row speaks for it (the timeline keeps both).
-    let mut query = QueryBuilder::<Postgres>::new(format!(
-        "SELECT {COLUMNS} FROM events WHERE NOT (kind = 'inbound' AND EXISTS ( \
+    query.push(
+        "NOT (kind = 'inbound' AND EXISTS ( \
            SELECT 1 FROM events o WHERE o.event_id = events.event_id \
-           AND o.kind IN ('outcome', 'dead_letter')))"
-    ));
+           AND o.kind IN ('outcome', 'dead_letter')))",
+    );
     let text_filters = [
         ("crm_record_id", &filter.crm_record_id),
         ("erp_order_number", &filter.erp_order_number),
@@ -308,6 +302,31 @@ pub async fn search(
     if let Some(to) = filter.to {
         query.push(" AND occurred_at < ").push_bind(to);
     }
+}
+
+/// How many events the search matches, counting no further than `up_to`.
+pub async fn count_up_to(
+    pool: &PgPool,
+    filter: &EventFilter,
+    up_to: i64,
+) -> Result<i64, sqlx::Error> {
+    let mut query =
+        QueryBuilder::<Postgres>::new("SELECT count(*) FROM (SELECT 1 FROM events WHERE ");
+    push_filter(&mut query, filter);
+    query.push(" LIMIT ").push_bind(up_to).push(") matched");
+    query.build_query_scalar().fetch_one(pool).await
+}
+
+/// Searches the log, newest first, `limit` rows after `cursor`; an inbound
+/// event is listed (as `received`) only while it has no outcome.
+pub async fn search(
+    pool: &PgPool,
+    filter: &EventFilter,
+    cursor: Option<Cursor>,
+    limit: i64,
+) -> Result<Page<StoredEvent>, sqlx::Error> {
+    let mut query = QueryBuilder::<Postgres>::new(format!("SELECT {COLUMNS} FROM events WHERE "));
+    push_filter(&mut query, filter);
     if let Some(cursor) = cursor {
         let at = cursor.at().unwrap_or_default();
         query
