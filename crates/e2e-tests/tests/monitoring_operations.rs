@@ -1,10 +1,12 @@
 //! Operators' features over real processes: dead letters a page at a time,
 //! bulk requeue and discard bound to a dry run, CSV and JSON exports
-//! masked for viewers as the JSON API masks them.
+//! masked for viewers as the JSON API masks them, alert incidents with
+//! acknowledgement.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use crmerp_testkit::alert_sinks::HttpSink;
 use crmerp_testkit::hubspot::DealSpec;
 use crmerp_testkit::monitoring::{Monitoring, MonitoringApi, OPERATOR_TOKEN, VIEWER_TOKEN};
 use crmerp_testkit::{Stack, StackOptions, eventually};
@@ -277,6 +279,146 @@ async fn bulk_requeue_takes_exactly_the_dry_run_set_and_is_audited() -> anyhow::
     let (status, body) = viewer.get("/api/v1/events/export?format=xml").await?;
     assert_eq!(status, 400, "{body}");
     let (status, body) = viewer.get("/api/v1/dead-letters/export?colour=red").await?;
+    assert_eq!(status, 400, "{body}");
+    Ok(())
+}
+
+/// Publishes deal-to-order's breaker change for NetSuite, as the flow does.
+async fn publish_breaker(stack: &Stack, open: bool, at_seconds: i64) -> anyhow::Result<()> {
+    use crmerp_proto::{BreakerChange, EventEnvelope, Message as _, event_envelope::Data};
+    let label = if open {
+        "breaker_opened"
+    } else {
+        "breaker_closed"
+    };
+    let at = crmerp_proto::timestamp_from(
+        chrono::DateTime::from_timestamp(at_seconds, 0).unwrap_or_default(),
+    );
+    let envelope = EventEnvelope {
+        id: format!("breaker:deal-to-order:netsuite:{label}:{at_seconds}"),
+        r#type: "integration.outcome".into(),
+        time: Some(at),
+        data: Some(Data::BreakerChange(BreakerChange {
+            flow: "deal-to-order".into(),
+            system: "netsuite".into(),
+            open,
+            reason: "NetSuite answered 503 five times".into(),
+            error_category: "unavailable".into(),
+            consecutive_failures: 5,
+            resolution_code: String::new(),
+            at: Some(at),
+        })),
+        ..Default::default()
+    };
+    let js = stack.jetstream().await?;
+    js.publish(
+        format!("outcome.deal-to-order.{label}"),
+        envelope.encode_to_vec().into(),
+    )
+    .await?
+    .await?;
+    Ok(())
+}
+
+const BREAKER: &str = "breaker:deal-to-order:netsuite";
+
+/// The breaker incident, once `done` holds for it.
+async fn breaker_incident(
+    api: &MonitoringApi,
+    done: impl Fn(&Value) -> bool,
+) -> anyhow::Result<Value> {
+    eventually("the breaker incident", WAIT, || async {
+        let (_, body) = api.get("/api/v1/incidents").await.ok()?;
+        body["items"]
+            .as_array()?
+            .iter()
+            .find(|i| i["key"] == BREAKER && done(i))
+            .cloned()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn incidents_are_listed_and_acknowledged_once_per_opening() -> anyhow::Result<()> {
+    let stack = Stack::start(StackOptions {
+        with_worker: false,
+        ..StackOptions::default()
+    })
+    .await?;
+    let slack = HttpSink::start(0).await?;
+    let config = format!(
+        "\n[monitoring.alerts]\nevaluate_every = \"200ms\"\n\n[monitoring.alerts.slack]\nwebhook_url = \"{}\"\n",
+        slack.url("/services/T000/B000/XXXX")
+    );
+    let monitoring = Monitoring::start_with(&stack, &config).await?;
+    let viewer = monitoring.api(Some(VIEWER_TOKEN))?;
+    let operator = monitoring.api(Some(OPERATOR_TOKEN))?;
+    let now = chrono::Utc::now().timestamp();
+    publish_breaker(&stack, true, now).await?;
+    let open = breaker_incident(&viewer, |i| i["status"] == "open").await?;
+    assert_eq!(open["rule"], "breaker", "{open}");
+    assert_eq!(open["flow"], "deal-to-order", "{open}");
+    assert!(
+        open["severity"]
+            .as_str()
+            .is_some_and(|s| s.starts_with('P')),
+        "{open}"
+    );
+    assert!(open["acknowledged_at"].is_null(), "{open}");
+    let (_, unacked) = viewer
+        .get("/api/v1/incidents?status=unacknowledged")
+        .await?;
+    assert_eq!(
+        unacked["items"].as_array().map(Vec::len),
+        Some(1),
+        "{unacked}"
+    );
+
+    let path = format!("/api/v1/incidents/{BREAKER}/acknowledge");
+    let (status, body) = viewer.post(&path, &json!({})).await?;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = operator
+        .post("/api/v1/incidents/no_such:incident/acknowledge", &json!({}))
+        .await?;
+    assert_eq!(status, 404, "{body}");
+    let (status, acked) = operator
+        .post(&path, &json!({"note": "looking into NetSuite"}))
+        .await?;
+    assert_eq!(status, 200, "{acked}");
+    assert_eq!(acked["acknowledged_by"], "dev-operator", "{acked}");
+    assert!(acked["acknowledged_at"].is_string(), "{acked}");
+    let (status, body) = operator.post(&path, &json!({})).await?;
+    assert_eq!(status, 409, "acknowledged twice: {body}");
+    let (_, listed) = viewer.get("/api/v1/incidents?status=acknowledged").await?;
+    assert_eq!(listed["items"][0]["key"], BREAKER, "{listed}");
+    let (_, audit) = viewer
+        .get("/api/v1/events?event_type=monitoring.alert.acknowledged")
+        .await?;
+    let entry = &audit["items"][0];
+    assert_eq!(
+        (
+            &entry["actor"],
+            &entry["causation_id"],
+            &entry["payload"]["note"]
+        ),
+        (
+            &json!("dev-operator"),
+            &json!(BREAKER),
+            &json!("looking into NetSuite")
+        ),
+        "{audit}"
+    );
+
+    // Resolved, it cannot be acknowledged; reopened, it needs a new acknowledgement.
+    publish_breaker(&stack, false, now + 1).await?;
+    breaker_incident(&viewer, |i| i["status"] == "resolved").await?;
+    let (status, body) = operator.post(&path, &json!({})).await?;
+    assert_eq!(status, 409, "{body}");
+    publish_breaker(&stack, true, now + 2).await?;
+    let reopened = breaker_incident(&viewer, |i| i["status"] == "open").await?;
+    assert!(reopened["acknowledged_at"].is_null(), "{reopened}");
+    assert!(reopened["acknowledged_by"].is_null(), "{reopened}");
+    let (status, body) = viewer.get("/api/v1/incidents?status=closed").await?;
     assert_eq!(status, 400, "{body}");
     Ok(())
 }

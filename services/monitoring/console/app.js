@@ -52,7 +52,7 @@ async function login(token) {
 function show(tab) {
   document.querySelectorAll(".tab").forEach((t) => (t.hidden = t.id !== tab));
   document.querySelectorAll("#nav button").forEach((b) => b.classList.toggle("active", b.dataset.tab === tab));
-  ({ health: loadHealth, events: () => searchEvents(false), "dead-letters": loadDeadLetters, sla: loadSla })[tab]();
+  ({ health: loadHealth, events: () => searchEvents(false), "dead-letters": () => loadDeadLetters(false), incidents: loadIncidents, sla: loadSla })[tab]();
 }
 
 function pct(value) { return value == null ? "–" : `${(value * 100).toFixed(1)} %`; }
@@ -264,6 +264,31 @@ async function discard() {
   }
 }
 
+async function loadIncidents() {
+  const status = $("#incident-status").value;
+  const list = await api(`/api/v1/incidents${status ? `?status=${encodeURIComponent(status)}` : ""}`);
+  const operator = state.role !== "viewer";
+  $("#incident-table tbody").innerHTML = list.items.map((i) => `<tr class="severity-${esc(i.severity)}">
+    <td>${time(i.opened_at)}</td><td>${esc(i.severity)}</td><td>${esc(i.flow)}</td><td>${esc(i.rule)}</td><td>${esc(i.summary)}</td>
+    <td>${esc(i.status)}${i.resolved_at ? ` ${time(i.resolved_at)}` : ""}</td>
+    <td>${i.acknowledged_by ? `${esc(i.acknowledged_by)} ${time(i.acknowledged_at)}` : ""}</td>
+    <td>${operator && i.status === "open" && !i.acknowledged_by ? `<button class="acknowledge" data-key="${esc(i.key)}">Acknowledge</button>` : ""}</td></tr>`).join("")
+    || `<tr><td colspan="8">No incidents.</td></tr>`;
+}
+
+async function acknowledge(key) {
+  const message = $("#incident-message");
+  try {
+    await api(`/api/v1/incidents/${encodeURIComponent(key)}/acknowledge`, { method: "POST", body: "{}" });
+    message.className = "ok";
+    message.textContent = `Acknowledged ${key}.`;
+  } catch (error) {
+    message.className = "error";
+    message.textContent = error.message;
+  }
+  await loadIncidents();
+}
+
 async function loadSla() {
   const week = $("#sla-week").value.trim();
   const report = await api(`/api/v1/reports/sla${week ? `?week=${encodeURIComponent(week)}` : ""}`);
@@ -329,6 +354,9 @@ $("#dl-table tbody").addEventListener("click", (e) => { const row = e.target.clo
 $("#requeue").addEventListener("click", guard(requeue));
 $("#discard").addEventListener("click", guard(discard));
 $("#sla-load").addEventListener("click", guard(loadSla));
+$("#incident-refresh").addEventListener("click", guard(loadIncidents));
+$("#incident-status").addEventListener("change", guard(loadIncidents));
+$("#incident-table tbody").addEventListener("click", (e) => { const button = e.target.closest("button.acknowledge"); if (button) guard(acknowledge)(button.dataset.key); });
 $("#sla-csv").addEventListener("click", guard(downloadCsv));
 $("#events-export-csv").addEventListener("click", () => guard(exportEvents)("csv"));
 $("#events-export-json").addEventListener("click", () => guard(exportEvents)("json"));

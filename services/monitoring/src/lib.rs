@@ -365,6 +365,8 @@ mod tests {
             "/api/v1/dead-letters/bulk",
             "/api/v1/events/export",
             "/api/v1/dead-letters/export",
+            "/api/v1/incidents",
+            "/api/v1/incidents/{key}/acknowledge",
             "/api/v1/health",
             "/api/v1/health/series",
             "/api/v1/reports/sla",

@@ -8,7 +8,7 @@ use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr};
 
-use super::{bulk, dead_letters, events, export, health, reports};
+use super::{bulk, dead_letters, events, export, health, incidents, reports};
 use crate::error::Problem;
 
 /// The document's source: every route and schema.
@@ -32,6 +32,8 @@ use crate::error::Problem;
         bulk::apply,
         export::export_events,
         export::export_dead_letters,
+        incidents::list,
+        incidents::acknowledge,
         health::health,
         health::series,
         reports::sla,
@@ -41,7 +43,8 @@ use crate::error::Problem;
         dead_letters::DeadLetterStatus,
         dead_letters::PatchOperation,
         reports::ReportFormat,
-        export::ExportFormat
+        export::ExportFormat,
+        incidents::IncidentStatus
     )),
     modifiers(&Conventions),
 )]

@@ -6,6 +6,7 @@ pub mod doc;
 pub mod events;
 pub mod export;
 pub mod health;
+pub mod incidents;
 pub mod reports;
 
 use axum::routing::get;
@@ -24,6 +25,7 @@ pub fn router() -> Router<AppState> {
         .merge(dead_letters::router())
         .merge(bulk::router())
         .merge(export::router())
+        .merge(incidents::router())
         .merge(health::router())
         .merge(reports::router())
 }

@@ -6,6 +6,7 @@
 
 pub mod dead_letters;
 pub mod events;
+pub mod incidents;
 pub mod stats;
 
 use sqlx::PgPool;
