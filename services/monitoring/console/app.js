@@ -26,6 +26,7 @@ async function api(path, options = {}) {
 
 function logout() {
   sessionStorage.removeItem("crmerp-token");
+  $("#alerting-banner").hidden = true;
   state.token = "";
   $("#nav").hidden = true;
   document.querySelectorAll(".tab").forEach((t) => (t.hidden = true));
@@ -43,9 +44,24 @@ async function login(token) {
     $("#login").hidden = true;
     $("#nav").hidden = false;
     document.querySelectorAll(".operator-only").forEach((e) => (e.hidden = me.role === "viewer"));
+    checkAlerting();
     show("health");
   } catch (error) {
     $("#login-error").textContent = `Sign-in failed: ${error.message}`;
+  }
+}
+
+// "Alerting is off" (no channel configured) must not go unnoticed: /readyz
+// says so (it needs no token, and answers its body with a 503 too).
+async function checkAlerting() {
+  const banner = $("#alerting-banner");
+  try {
+    const ready = await (await fetch("/readyz")).json();
+    const off = ready.alerting === "off";
+    banner.hidden = !off;
+    banner.textContent = off ? `Alerting is off: ${ready.alerting_reason || "no alert channel is configured"}. Nobody is notified of dead letters, outages or lag.` : "";
+  } catch (_) {
+    banner.hidden = true;
   }
 }
 
@@ -137,7 +153,8 @@ async function showTimeline(record) {
   const timeline = await api(`/api/v1/timeline?crm_record_id=${encodeURIComponent(record)}`);
   $("#timeline-title").textContent = record;
   // "received": accepted, waiting for its first outcome (behind a breaker or a retry delay).
-  $("#timeline-state").textContent = timeline.state ? `(${timeline.state})` : "";
+  $("#timeline-state").textContent = timeline.state === "received" ? "(received: waiting for its first outcome)" : timeline.state ? `(${timeline.state})` : "";
+  $("#timeline-state").className = `state state-${timeline.state || "none"}`;
   $("#timeline-items").innerHTML = timeline.items.map((e) => `<li><b>${time(e.occurred_at)}</b> ${esc(e.event_type)} — <b>${esc(e.outcome)}</b>
     ${e.erp_order_number ? `order ${esc(e.erp_order_number)}` : ""} ${e.error_message ? `: ${esc(e.error_message)}` : ""} ${e.actor ? `by ${esc(e.actor)}` : ""}</li>`).join("");
   // Requeue chains: each dead letter names the one it came from and the one it became.
