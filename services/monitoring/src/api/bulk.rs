@@ -114,6 +114,15 @@ impl BulkFilter {
     }
 }
 
+/// A filter must be a JSON object: serde would also build the struct from
+/// an array of its fields in order, which the API does not promise.
+fn filter_object<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BulkFilter, D::Error> {
+    let object = serde_json::Map::<String, serde_json::Value>::deserialize(deserializer)?;
+    serde_json::from_value(serde_json::Value::Object(object)).map_err(serde::de::Error::custom)
+}
+
 /// Body of a dry run.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -121,7 +130,7 @@ pub struct DryRunRequest {
     /// The action the set is for.
     action: BulkAction,
     /// Which open dead letters.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "filter_object")]
     filter: BulkFilter,
 }
 
@@ -146,7 +155,7 @@ pub struct BulkRequest {
     /// The action (as in the dry run).
     action: BulkAction,
     /// The filter (as in the dry run).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "filter_object")]
     filter: BulkFilter,
     /// The dry run's token.
     #[schema(min_length = 64, max_length = 64, pattern = "^[0-9a-f]{64}$")]
@@ -384,5 +393,20 @@ mod tests {
             token(BulkAction::Requeue, &BulkFilter::default(), &ids)
         );
         assert_ne!(base, token(BulkAction::Requeue, &filter, &ids[..1]));
+    }
+
+    #[test]
+    fn a_filter_is_an_object_of_known_fields() {
+        let parse = |body: &str| serde_json::from_str::<DryRunRequest>(body);
+        assert!(parse(r#"{"action": "requeue", "filter": {"flow": "x"}}"#).is_ok());
+        assert!(parse(r#"{"action": "requeue"}"#).is_ok());
+        for bad in [
+            r#"{"action": "requeue", "filter": [null, null]}"#,
+            r#"{"action": "requeue", "filter": null}"#,
+            r#"{"action": "requeue", "filter": {"colour": "red"}}"#,
+            r#"{"action": "requeue", "filter": {"min_age_minutes": "5"}}"#,
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
     }
 }

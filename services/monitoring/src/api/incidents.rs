@@ -146,7 +146,15 @@ async fn acknowledge(
     body: Bytes,
 ) -> Result<Json<Incident>, ApiError> {
     let key = check_text("key", key)?;
-    let request: AcknowledgeRequest = json_body(&body)?.unwrap_or_default();
+    // An object or nothing: serde would also read the struct from an array.
+    let request: AcknowledgeRequest =
+        json_body::<serde_json::Map<String, serde_json::Value>>(&body)?
+            .map(|object| serde_json::from_value(serde_json::Value::Object(object)))
+            .transpose()
+            .map_err(|e| {
+                ApiError::BadRequest(format!("the body is not valid JSON for this action: {e}"))
+            })?
+            .unwrap_or_default();
     let note = request.note.trim();
     if note.chars().count() > MAX_REASON || note.contains('\0') {
         return Err(ApiError::BadRequest(format!(
