@@ -365,6 +365,16 @@ async fn incidents_are_listed_and_acknowledged_once_per_opening() -> anyhow::Res
         "{open}"
     );
     assert!(open["acknowledged_at"].is_null(), "{open}");
+    // The breaker's state per vendor.
+    let (_, breakers) = viewer.get("/api/v1/breakers").await?;
+    assert_eq!(
+        (
+            &breakers["items"][0]["system"],
+            &breakers["items"][0]["state"]
+        ),
+        (&json!("netsuite"), &json!("open")),
+        "{breakers}"
+    );
     let (_, unacked) = viewer
         .get("/api/v1/incidents?status=unacknowledged")
         .await?;
@@ -412,6 +422,13 @@ async fn incidents_are_listed_and_acknowledged_once_per_opening() -> anyhow::Res
     // Resolved, it cannot be acknowledged; reopened, it needs a new acknowledgement.
     publish_breaker(&stack, false, now + 1).await?;
     breaker_incident(&viewer, |i| i["status"] == "resolved").await?;
+    let (_, breakers) = viewer.get("/api/v1/breakers").await?;
+    assert_eq!(breakers["items"][0]["state"], "closed", "{breakers}");
+    assert_eq!(
+        breakers["items"].as_array().map(Vec::len),
+        Some(1),
+        "{breakers}"
+    );
     let (status, body) = operator.post(&path, &json!({})).await?;
     assert_eq!(status, 409, "{body}");
     publish_breaker(&stack, true, now + 2).await?;

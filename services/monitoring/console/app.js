@@ -121,6 +121,10 @@ async function loadHealth() {
   chart("#chart-success", pick((b) => (b.events ? b.successes / b.events : null)), { percent: true });
   chart("#chart-latency", pick((b) => b.avg_latency_ms));
   chart("#chart-dlq", pick((b) => b.dlq_depth));
+  const breakers = await api("/api/v1/breakers");
+  $("#breakers tbody").innerHTML = breakers.items.map((b) => `<tr><td>${esc(b.flow)}</td><td>${esc(b.system)}</td>
+    <td class="${b.state === "open" ? "status-open" : "status-resolved"}">${b.state === "open" ? "open (flow paused)" : "closed"}</td>
+    <td>${time(b.since)}</td><td>${esc(b.reason)}</td></tr>`).join("") || `<tr><td colspan="5">No breaker has opened.</td></tr>`;
   $("#endpoints tbody").innerHTML = health.endpoints.slice(-50).map((e) => `<tr><td>${esc(e.system)}</td><td>${esc(e.endpoint)}</td><td>${time(e.hour)}</td><td>${e.calls}</td><td>${num(e.avg_ms)}</td><td>${num(e.p95_ms)}</td><td>${e.errors}</td></tr>`).join("");
 }
 

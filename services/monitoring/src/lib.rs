@@ -366,6 +366,7 @@ mod tests {
             "/api/v1/events/export",
             "/api/v1/dead-letters/export",
             "/api/v1/incidents",
+            "/api/v1/breakers",
             "/api/v1/incidents/{key}/acknowledge",
             "/api/v1/health",
             "/api/v1/health/series",

@@ -1,5 +1,6 @@
 //! The ops API under `/api/v1`; each feature module owns its routes.
 
+pub mod breakers;
 pub mod bulk;
 pub mod dead_letters;
 pub mod doc;
@@ -26,6 +27,7 @@ pub fn router() -> Router<AppState> {
         .merge(bulk::router())
         .merge(export::router())
         .merge(incidents::router())
+        .merge(breakers::router())
         .merge(health::router())
         .merge(reports::router())
 }
