@@ -1,6 +1,7 @@
 //! The web console in a real headless Chromium: sign in, find the dead letter
 //! the sandbox produced (a deal without a shipping address), correct the deal,
-//! requeue it, and see the order created.
+//! requeue it, and see the order created; a record waiting for its first
+//! outcome shows as `received`, and "alerting is off" is a banner.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them).
 //! Set `CRMERP_SCREENSHOT_DIR` to keep screenshots (the README's `docs/console.png`).
@@ -8,7 +9,7 @@
 use std::time::Duration;
 
 use crmerp_testkit::hubspot::DealSpec;
-use crmerp_testkit::monitoring::{Monitoring, OPERATOR_TOKEN};
+use crmerp_testkit::monitoring::{Monitoring, OPERATOR_TOKEN, VIEWER_TOKEN};
 use crmerp_testkit::webdriver::Browser;
 use crmerp_testkit::{Stack, StackOptions, eventually};
 use serde_json::{Value, json};
@@ -180,5 +181,98 @@ async fn drive(
         text.contains("deal-to-order").then_some(())
     })
     .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_console_shows_a_waiting_record_as_received_and_alerting_off() -> anyhow::Result<()> {
+    // No worker: the won deal is accepted and waits, as behind an open
+    // breaker; no alert channel is configured, so alerting is off.
+    let stack = Stack::start(StackOptions {
+        with_worker: false,
+        ..StackOptions::default()
+    })
+    .await?;
+    let monitoring = Monitoring::start(&stack).await?;
+    let deal = stack
+        .hubspot
+        .create_deal(&DealSpec::complete("Console waiting"))
+        .await?;
+    stack
+        .hubspot
+        .move_to_stage(&deal.deal_id, "closedwon")
+        .await?;
+    let api = monitoring.api(Some(VIEWER_TOKEN))?;
+    eventually("the received event in the log", WAIT, || async {
+        let (_, body) = api
+            .get(&format!("/api/v1/events?crm_record_id={}", deal.deal_id))
+            .await
+            .ok()?;
+        (!body["items"].as_array()?.is_empty()).then_some(())
+    })
+    .await?;
+
+    let browser = Browser::start(stack.dir.path()).await?;
+    let result = drive_waiting(&browser, &monitoring, &deal.deal_id).await;
+    browser.close().await?;
+    result
+}
+
+async fn drive_waiting(
+    browser: &Browser,
+    monitoring: &Monitoring,
+    deal_id: &str,
+) -> anyhow::Result<()> {
+    browser.goto(&format!("{}/", monitoring.url(0)?)).await?;
+    let token = browser.wait_for("#token", WAIT).await?;
+    // Before sign-in nothing is shown, the banner included.
+    let hidden = browser
+        .execute(
+            "return document.querySelector('#alerting-banner').hidden;",
+            json!([]),
+        )
+        .await?;
+    assert_eq!(hidden, json!(true));
+    browser.type_text(&token, VIEWER_TOKEN).await?;
+    browser.click(&browser.find("#login-button").await?).await?;
+    let banner = eventually("the alerting-off banner", WAIT, || async {
+        let visible = browser
+            .execute(
+                "return !document.querySelector('#alerting-banner').hidden;",
+                json!([]),
+            )
+            .await
+            .ok()?;
+        let text = browser.text_of("#alerting-banner").await.ok()?;
+        (visible == json!(true) && !text.is_empty()).then_some(text)
+    })
+    .await?;
+    assert!(banner.starts_with("Alerting is off"), "{banner}");
+    assert!(banner.contains("no alert channel"), "{banner}");
+
+    browser
+        .click(&browser.find("nav button[data-tab='events']").await?)
+        .await?;
+    let search = browser
+        .wait_for("#event-search input[name='crm_record_id']", WAIT)
+        .await?;
+    browser.type_text(&search, deal_id).await?;
+    browser
+        .click(&browser.find("#event-search button[type='submit']").await?)
+        .await?;
+    eventually("the received row", WAIT, || async {
+        let text = browser.text_of("#event-table tbody").await.ok()?;
+        (text.contains(deal_id) && text.contains("received")).then_some(())
+    })
+    .await?;
+    browser.click_css("#event-table tbody tr", WAIT).await?;
+    eventually("the received state in the timeline", WAIT, || async {
+        let state = browser.text_of("#timeline-state").await.ok()?;
+        let items = browser.text_of("#timeline-items").await.ok()?;
+        (state.contains("received: waiting for its first outcome") && items.contains("received"))
+            .then_some(())
+    })
+    .await?;
+    save(browser, "console-received.png").await?;
     Ok(())
 }

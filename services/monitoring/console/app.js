@@ -26,6 +26,7 @@ async function api(path, options = {}) {
 
 function logout() {
   sessionStorage.removeItem("crmerp-token");
+  $("#alerting-banner").hidden = true;
   state.token = "";
   $("#nav").hidden = true;
   document.querySelectorAll(".tab").forEach((t) => (t.hidden = true));
@@ -43,16 +44,31 @@ async function login(token) {
     $("#login").hidden = true;
     $("#nav").hidden = false;
     document.querySelectorAll(".operator-only").forEach((e) => (e.hidden = me.role === "viewer"));
+    checkAlerting();
     show("health");
   } catch (error) {
     $("#login-error").textContent = `Sign-in failed: ${error.message}`;
   }
 }
 
+// "Alerting is off" (no channel configured) must not go unnoticed: /readyz
+// says so (it needs no token, and answers its body with a 503 too).
+async function checkAlerting() {
+  const banner = $("#alerting-banner");
+  try {
+    const ready = await (await fetch("/readyz")).json();
+    const off = ready.alerting === "off";
+    banner.hidden = !off;
+    banner.textContent = off ? `Alerting is off: ${ready.alerting_reason || "no alert channel is configured"}. Nobody is notified of dead letters, outages or lag.` : "";
+  } catch (_) {
+    banner.hidden = true;
+  }
+}
+
 function show(tab) {
   document.querySelectorAll(".tab").forEach((t) => (t.hidden = t.id !== tab));
   document.querySelectorAll("#nav button").forEach((b) => b.classList.toggle("active", b.dataset.tab === tab));
-  ({ health: loadHealth, events: () => searchEvents(false), "dead-letters": loadDeadLetters, sla: loadSla })[tab]();
+  ({ health: loadHealth, events: () => searchEvents(false), "dead-letters": () => loadDeadLetters(false), incidents: loadIncidents, sla: loadSla })[tab]();
 }
 
 function pct(value) { return value == null ? "–" : `${(value * 100).toFixed(1)} %`; }
@@ -105,6 +121,10 @@ async function loadHealth() {
   chart("#chart-success", pick((b) => (b.events ? b.successes / b.events : null)), { percent: true });
   chart("#chart-latency", pick((b) => b.avg_latency_ms));
   chart("#chart-dlq", pick((b) => b.dlq_depth));
+  const breakers = await api("/api/v1/breakers");
+  $("#breakers tbody").innerHTML = breakers.items.map((b) => `<tr><td>${esc(b.flow)}</td><td>${esc(b.system)}</td>
+    <td class="${b.state === "open" ? "status-open" : "status-resolved"}">${b.state === "open" ? "open (flow paused)" : "closed"}</td>
+    <td>${time(b.since)}</td><td>${esc(b.reason)}</td></tr>`).join("") || `<tr><td colspan="5">No breaker has opened.</td></tr>`;
   $("#endpoints tbody").innerHTML = health.endpoints.slice(-50).map((e) => `<tr><td>${esc(e.system)}</td><td>${esc(e.endpoint)}</td><td>${time(e.hour)}</td><td>${e.calls}</td><td>${num(e.avg_ms)}</td><td>${num(e.p95_ms)}</td><td>${e.errors}</td></tr>`).join("");
 }
 
@@ -137,7 +157,8 @@ async function showTimeline(record) {
   const timeline = await api(`/api/v1/timeline?crm_record_id=${encodeURIComponent(record)}`);
   $("#timeline-title").textContent = record;
   // "received": accepted, waiting for its first outcome (behind a breaker or a retry delay).
-  $("#timeline-state").textContent = timeline.state ? `(${timeline.state})` : "";
+  $("#timeline-state").textContent = timeline.state === "received" ? "(received: waiting for its first outcome)" : timeline.state ? `(${timeline.state})` : "";
+  $("#timeline-state").className = `state state-${timeline.state || "none"}`;
   $("#timeline-items").innerHTML = timeline.items.map((e) => `<li><b>${time(e.occurred_at)}</b> ${esc(e.event_type)} — <b>${esc(e.outcome)}</b>
     ${e.erp_order_number ? `order ${esc(e.erp_order_number)}` : ""} ${e.error_message ? `: ${esc(e.error_message)}` : ""} ${e.actor ? `by ${esc(e.actor)}` : ""}</li>`).join("");
   // Requeue chains: each dead letter names the one it came from and the one it became.
@@ -146,15 +167,69 @@ async function showTimeline(record) {
   $("#timeline").hidden = false;
 }
 
-async function loadDeadLetters() {
-  const params = new URLSearchParams();
+// The dead-letter filters as the API names them (the list's and the bulk action's).
+function deadLetterFilter() {
+  const filter = {};
+  for (const [key, sel] of [["flow", "#dl-flow"], ["category", "#dl-category"], ["crm_record_id", "#dl-record"], ["resolution_code", "#dl-resolution-code"]]) {
+    const value = $(sel).value.trim();
+    if (value) filter[key] = value;
+  }
+  return filter;
+}
+
+async function loadDeadLetters(more) {
+  const params = new URLSearchParams(deadLetterFilter());
   if ($("#dl-status").value) params.set("status", $("#dl-status").value);
-  if ($("#dl-category").value) params.set("category", $("#dl-category").value);
+  if (more === true && state.dlCursor) params.set("cursor", state.dlCursor);
   const list = await api(`/api/v1/dead-letters?${params}`);
-  $("#dl-table tbody").innerHTML = list.items.map((d) => `<tr class="clickable" data-id="${esc(d.id)}" data-record="${esc(d.crm_record_id)}">
+  const rows = list.items.map((d) => `<tr class="clickable" data-id="${esc(d.id)}" data-record="${esc(d.crm_record_id)}">
     <td>${time(d.dead_lettered_at)}</td><td>${esc(d.flow)}</td><td>${esc(d.class)}</td><td>${esc(d.error_category)}</td>
-    <td>${esc(d.crm_record_id)}</td><td>${esc(d.reason)}</td><td class="status-${esc(d.status)}">${esc(d.status)}</td></tr>`).join("")
-    || `<tr><td colspan="7">No dead letters.</td></tr>`;
+    <td>${esc(d.crm_record_id)}</td><td>${esc(d.reason)}</td><td class="status-${esc(d.status)}">${esc(d.status)}</td></tr>`).join("");
+  const body = $("#dl-table tbody");
+  if (more === true) body.innerHTML += rows;
+  else body.innerHTML = rows || `<tr><td colspan="7">No dead letters.</td></tr>`;
+  state.dlCursor = list.next_cursor;
+  $("#more-dead-letters").hidden = !list.next_cursor;
+}
+
+// Bulk: a dry run names the set and a token; Apply sends that token back and
+// is refused if the set changed meanwhile.
+async function bulkDryRun() {
+  const action = $("#bulk-action").value;
+  const filter = deadLetterFilter();
+  const message = $("#bulk-message");
+  try {
+    const plan = await api("/api/v1/dead-letters/bulk/dry-run", { method: "POST", body: JSON.stringify({ action, filter }) });
+    state.bulk = { action, filter, token: plan.token };
+    message.className = "";
+    message.textContent = `${plan.count} open dead letter(s) would be ${action === "requeue" ? "requeued" : "discarded"}: ${plan.ids.join(", ")}`;
+    $("#bulk-apply").disabled = plan.count === 0;
+  } catch (error) {
+    state.bulk = null;
+    $("#bulk-apply").disabled = true;
+    message.className = "error";
+    message.textContent = error.message;
+  }
+}
+
+async function bulkApply() {
+  const plan = state.bulk;
+  if (!plan) return;
+  const message = $("#bulk-message");
+  const body = { ...plan };
+  if (plan.action === "discard") body.reason = $("#bulk-reason").value;
+  try {
+    const result = await api("/api/v1/dead-letters/bulk", { method: "POST", body: JSON.stringify(body) });
+    message.className = "ok";
+    message.textContent = `${result.count} dead letter(s) ${plan.action === "requeue" ? "requeued" : "discarded"} (bulk ${result.bulk_id}).`;
+    loadDeadLetters();
+  } catch (error) {
+    message.className = "error";
+    message.textContent = error.message;
+  } finally {
+    state.bulk = null;
+    $("#bulk-apply").disabled = true;
+  }
 }
 
 async function showDeadLetter(id) {
@@ -210,6 +285,31 @@ async function discard() {
   }
 }
 
+async function loadIncidents() {
+  const status = $("#incident-status").value;
+  const list = await api(`/api/v1/incidents${status ? `?status=${encodeURIComponent(status)}` : ""}`);
+  const operator = state.role !== "viewer";
+  $("#incident-table tbody").innerHTML = list.items.map((i) => `<tr class="severity-${esc(i.severity)}">
+    <td>${time(i.opened_at)}</td><td>${esc(i.severity)}</td><td>${esc(i.flow)}</td><td>${esc(i.rule)}</td><td>${esc(i.summary)}</td>
+    <td>${esc(i.status)}${i.resolved_at ? ` ${time(i.resolved_at)}` : ""}</td>
+    <td>${i.acknowledged_by ? `${esc(i.acknowledged_by)} ${time(i.acknowledged_at)}` : ""}</td>
+    <td>${operator && i.status === "open" && !i.acknowledged_by ? `<button class="acknowledge" data-key="${esc(i.key)}">Acknowledge</button>` : ""}</td></tr>`).join("")
+    || `<tr><td colspan="8">No incidents.</td></tr>`;
+}
+
+async function acknowledge(key) {
+  const message = $("#incident-message");
+  try {
+    await api(`/api/v1/incidents/${encodeURIComponent(key)}/acknowledge`, { method: "POST", body: "{}" });
+    message.className = "ok";
+    message.textContent = `Acknowledged ${key}.`;
+  } catch (error) {
+    message.className = "error";
+    message.textContent = error.message;
+  }
+  await loadIncidents();
+}
+
 async function loadSla() {
   const week = $("#sla-week").value.trim();
   const report = await api(`/api/v1/reports/sla${week ? `?week=${encodeURIComponent(week)}` : ""}`);
@@ -228,6 +328,34 @@ async function downloadCsv() {
   link.click();
 }
 
+// Exports stream from the API; fetched with the token (a plain link cannot
+// send it), then saved as a file.
+async function download(path, filename) {
+  const response = await fetch(path, { headers: { Authorization: `Bearer ${state.token}` } });
+  if (!response.ok) {
+    let detail = `${response.status}`;
+    try { detail = (await response.json()).detail || detail; } catch (_) { /* not a problem document */ }
+    throw new Error(detail);
+  }
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(await response.blob());
+  link.download = filename;
+  link.click();
+}
+
+function exportEvents(format) {
+  const params = eventQuery();
+  params.set("format", format);
+  return download(`/api/v1/events/export?${params}`, `events.${format}`);
+}
+
+function exportDeadLetters(format) {
+  const params = new URLSearchParams(deadLetterFilter());
+  if ($("#dl-status").value) params.set("status", $("#dl-status").value);
+  params.set("format", format);
+  return download(`/api/v1/dead-letters/export?${params}`, `dead-letters.${format}`);
+}
+
 function guard(fn) {
   return (...args) => fn(...args).catch((error) => { $("#message").textContent = error.message; console.error(error); });
 }
@@ -238,11 +366,21 @@ $("#health-hours").addEventListener("change", guard(loadHealth));
 $("#event-search").addEventListener("submit", (e) => { e.preventDefault(); guard(searchEvents)(false); });
 $("#more-events").addEventListener("click", () => guard(searchEvents)(true));
 $("#event-table tbody").addEventListener("click", (e) => { const row = e.target.closest("tr"); if (row) guard(showTimeline)(row.dataset.record); });
-$("#dl-refresh").addEventListener("click", guard(loadDeadLetters));
-$("#dl-status").addEventListener("change", guard(loadDeadLetters));
+$("#dl-refresh").addEventListener("click", () => guard(loadDeadLetters)(false));
+$("#more-dead-letters").addEventListener("click", () => guard(loadDeadLetters)(true));
+$("#bulk-dry-run").addEventListener("click", guard(bulkDryRun));
+$("#bulk-apply").addEventListener("click", guard(bulkApply));
+$("#dl-status").addEventListener("change", () => guard(loadDeadLetters)(false));
 $("#dl-table tbody").addEventListener("click", (e) => { const row = e.target.closest("tr"); if (row && row.dataset.id) guard(showDeadLetter)(row.dataset.id); });
 $("#requeue").addEventListener("click", guard(requeue));
 $("#discard").addEventListener("click", guard(discard));
 $("#sla-load").addEventListener("click", guard(loadSla));
+$("#incident-refresh").addEventListener("click", guard(loadIncidents));
+$("#incident-status").addEventListener("change", guard(loadIncidents));
+$("#incident-table tbody").addEventListener("click", (e) => { const button = e.target.closest("button.acknowledge"); if (button) guard(acknowledge)(button.dataset.key); });
 $("#sla-csv").addEventListener("click", guard(downloadCsv));
+$("#events-export-csv").addEventListener("click", () => guard(exportEvents)("csv"));
+$("#events-export-json").addEventListener("click", () => guard(exportEvents)("json"));
+$("#dl-export-csv").addEventListener("click", () => guard(exportDeadLetters)("csv"));
+$("#dl-export-json").addEventListener("click", () => guard(exportDeadLetters)("json"));
 if (state.token) login(state.token);

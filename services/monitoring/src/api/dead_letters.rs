@@ -20,6 +20,7 @@ use crate::pii;
 use crate::records::envelope_json;
 use crate::resolution::explain;
 use crate::store::dead_letters::{self, DeadLetterFilter, DeadLetterSummary};
+use crate::store::events::Cursor;
 
 /// The routes of this module.
 pub fn router() -> Router<AppState> {
@@ -72,9 +73,16 @@ pub struct ListQuery {
     /// Dead-lettered at most this many minutes ago (at most a year).
     #[param(value_type = Option<i64>, minimum = 0, maximum = 525_600)]
     max_age_minutes: Option<String>,
-    /// Rows (default 100).
+    /// Rows per page (default 100).
     #[param(value_type = Option<i64>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    #[param(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*$"
+    )]
+    cursor: Option<String>,
 }
 
 /// A dead letter's review status, as the OpenAPI document lists it (the
@@ -101,29 +109,29 @@ pub struct ListedDeadLetter {
     resolution: String,
 }
 
-/// The list.
+/// One page of the list.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DeadLetterList {
     /// Newest first.
     pub items: Vec<ListedDeadLetter>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
 }
 
 const STATUSES: [&str; 4] = ["open", "requeued", "resolved", "discarded"];
 
-/// List dead letters, newest first.
-#[utoipa::path(
-    get,
-    path = "/api/v1/dead-letters",
-    tag = "dead-letters",
-    params(ListQuery),
-    responses((status = 200, description = "Dead letters", body = DeadLetterList)),
-)]
-async fn list(
-    Viewer(principal): Viewer,
-    State(state): State<AppState>,
-    Query(query): Query<ListQuery>,
-) -> Result<Json<DeadLetterList>, ApiError> {
-    let status = text("status", query.status)?;
+/// The list's filter from its checked text parameters, the status and the
+/// ages (in minutes, at most a year) still to check.
+pub(crate) fn dead_letter_filter(
+    flow: Option<String>,
+    category: Option<String>,
+    status: Option<String>,
+    crm_record_id: Option<String>,
+    resolution_code: Option<String>,
+    min_age_minutes: Option<String>,
+    max_age_minutes: Option<String>,
+) -> Result<DeadLetterFilter, ApiError> {
+    let status = text("status", status)?;
     if let Some(status) = &status
         && !STATUSES.contains(&status.as_str())
     {
@@ -137,21 +145,53 @@ async fn list(
     let minutes = |name: &str, value: Option<String>| -> Result<Option<i64>, ApiError> {
         parse_int(name, value.as_deref(), 0, 525_600)
     };
-    let filter = DeadLetterFilter {
-        flow: text("flow", query.flow)?,
-        category: text("category", query.category)?,
+    Ok(DeadLetterFilter {
+        flow,
+        category,
         status,
-        crm_record_id: text("crm_record_id", query.crm_record_id)?,
-        resolution_code: text("resolution_code", query.resolution_code)?,
-        older_than: minutes("min_age_minutes", query.min_age_minutes)?
+        crm_record_id,
+        resolution_code,
+        older_than: minutes("min_age_minutes", min_age_minutes)?
             .map(|m| now - Duration::minutes(m)),
-        newer_than: minutes("max_age_minutes", query.max_age_minutes)?
+        newer_than: minutes("max_age_minutes", max_age_minutes)?
             .map(|m| now - Duration::minutes(m)),
+    })
+}
+
+/// List dead letters, newest first, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/api/v1/dead-letters",
+    tag = "dead-letters",
+    params(ListQuery),
+    responses((status = 200, description = "Dead letters", body = DeadLetterList)),
+)]
+async fn list(
+    Viewer(principal): Viewer,
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<DeadLetterList>, ApiError> {
+    let filter = dead_letter_filter(
+        text("flow", query.flow)?,
+        text("category", query.category)?,
+        query.status,
+        text("crm_record_id", query.crm_record_id)?,
+        text("resolution_code", query.resolution_code)?,
+        query.min_age_minutes,
+        query.max_age_minutes,
+    )?;
+    let cursor = match text("cursor", query.cursor)? {
+        Some(text) => Some(
+            Cursor::<String>::decode(&text)
+                .ok_or_else(|| ApiError::BadRequest("cursor is not one this API issued".into()))?,
+        ),
+        None => None,
     };
     let mask = !principal.sees_personal_data();
     let limit = parse_limit(query.limit.as_deref(), 100, 1000)?;
-    let items = dead_letters::list(&state.pool, &filter, limit)
-        .await?
+    let page = dead_letters::page(&state.pool, &filter, cursor.as_ref(), limit).await?;
+    let items = page
+        .items
         .into_iter()
         .map(|mut summary| {
             if mask {
@@ -163,7 +203,10 @@ async fn list(
             }
         })
         .collect();
-    Ok(Json(DeadLetterList { items }))
+    Ok(Json(DeadLetterList {
+        items,
+        next_cursor: page.next_cursor,
+    }))
 }
 
 /// Everything an operator needs to decide.
@@ -402,7 +445,7 @@ fn contains_nul(value: &Value) -> bool {
 }
 
 /// Longest discard reason, in characters.
-const MAX_REASON: usize = 2000;
+pub(crate) const MAX_REASON: usize = 2000;
 
 /// What a requeue did.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -522,7 +565,9 @@ async fn corrected_event(
 }
 
 /// Parses an optional JSON body, answering problems as problem+json.
-fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Option<T>, ApiError> {
+pub(crate) fn json_body<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+) -> Result<Option<T>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }

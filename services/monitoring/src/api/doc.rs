@@ -8,7 +8,7 @@ use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr};
 
-use super::{dead_letters, events, health, reports};
+use super::{breakers, bulk, dead_letters, events, export, health, incidents, reports};
 use crate::error::Problem;
 
 /// The document's source: every route and schema.
@@ -17,7 +17,7 @@ use crate::error::Problem;
     info(
         title = "crmerp monitoring ops API",
         version = "1.0.0",
-        description = "Event log search and timelines, dead-letter review with correct-and-requeue, health and the weekly SLA report. Every route needs `Authorization: Bearer <token>`; roles are viewer < operator < admin (requeue and discard need operator). Viewers get customers' personal data masked. Errors are `application/problem+json` (RFC 9457); a 400's `detail` names the parameter. Unknown or repeated query parameters and present but empty values are 400s."
+        description = "Event log search, timelines and exports, dead-letter review with correct-and-requeue and bulk actions, alert incidents, circuit breakers, health and the weekly SLA report. Every route needs `Authorization: Bearer <token>`; roles are viewer < operator < admin (requeue, discard, bulk actions and acknowledging incidents need operator). Viewers get customers' personal data masked. Errors are `application/problem+json` (RFC 9457); a 400's `detail` names the parameter. Unknown or repeated query parameters and present but empty values are 400s."
     ),
     servers((url = "http://127.0.0.1:8081")),
     paths(
@@ -28,6 +28,13 @@ use crate::error::Problem;
         dead_letters::detail,
         dead_letters::requeue,
         dead_letters::discard,
+        bulk::dry_run,
+        bulk::apply,
+        export::export_events,
+        export::export_dead_letters,
+        incidents::list,
+        incidents::acknowledge,
+        breakers::list,
         health::health,
         health::series,
         reports::sla,
@@ -36,7 +43,9 @@ use crate::error::Problem;
         Problem,
         dead_letters::DeadLetterStatus,
         dead_letters::PatchOperation,
-        reports::ReportFormat
+        reports::ReportFormat,
+        export::ExportFormat,
+        incidents::IncidentStatus
     )),
     modifiers(&Conventions),
 )]

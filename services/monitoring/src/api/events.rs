@@ -88,6 +88,35 @@ pub struct SearchQuery {
     cursor: Option<String>,
 }
 
+/// The search filters as the query gives them, unchecked.
+#[derive(Debug, Default)]
+pub(crate) struct EventFilterQuery {
+    pub crm_record_id: Option<String>,
+    pub erp_order_number: Option<String>,
+    pub effect_id: Option<String>,
+    pub event_type: Option<String>,
+    pub flow: Option<String>,
+    pub outcome: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+impl EventFilterQuery {
+    /// Checks each filter at the edge (a 400 names the parameter).
+    pub(crate) fn parse(self) -> Result<EventFilter, ApiError> {
+        Ok(EventFilter {
+            crm_record_id: text("crm_record_id", self.crm_record_id)?,
+            erp_order_number: text("erp_order_number", self.erp_order_number)?,
+            effect_id: text("effect_id", self.effect_id)?,
+            event_type: text("event_type", self.event_type)?,
+            flow: text("flow", self.flow)?,
+            outcome: text("outcome", self.outcome)?,
+            from: parse_time("from", self.from.as_deref())?,
+            to: parse_time("to", self.to.as_deref())?,
+        })
+    }
+}
+
 /// Search the event log, newest first.
 #[utoipa::path(
     get,
@@ -101,16 +130,17 @@ async fn search(
     State(state): State<AppState>,
     Query(query): Query<SearchQuery>,
 ) -> Result<Json<Page<StoredEvent>>, ApiError> {
-    let filter = EventFilter {
-        crm_record_id: text("crm_record_id", query.crm_record_id)?,
-        erp_order_number: text("erp_order_number", query.erp_order_number)?,
-        effect_id: text("effect_id", query.effect_id)?,
-        event_type: text("event_type", query.event_type)?,
-        flow: text("flow", query.flow)?,
-        outcome: text("outcome", query.outcome)?,
-        from: parse_time("from", query.from.as_deref())?,
-        to: parse_time("to", query.to.as_deref())?,
-    };
+    let filter = EventFilterQuery {
+        crm_record_id: query.crm_record_id,
+        erp_order_number: query.erp_order_number,
+        effect_id: query.effect_id,
+        event_type: query.event_type,
+        flow: query.flow,
+        outcome: query.outcome,
+        from: query.from,
+        to: query.to,
+    }
+    .parse()?;
     let cursor = match text("cursor", query.cursor)? {
         Some(text) => Some(
             Cursor::decode(&text)

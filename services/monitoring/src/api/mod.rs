@@ -1,9 +1,13 @@
 //! The ops API under `/api/v1`; each feature module owns its routes.
 
+pub mod breakers;
+pub mod bulk;
 pub mod dead_letters;
 pub mod doc;
 pub mod events;
+pub mod export;
 pub mod health;
+pub mod incidents;
 pub mod reports;
 
 use axum::routing::get;
@@ -20,6 +24,10 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/me", get(me))
         .merge(events::router())
         .merge(dead_letters::router())
+        .merge(bulk::router())
+        .merge(export::router())
+        .merge(incidents::router())
+        .merge(breakers::router())
         .merge(health::router())
         .merge(reports::router())
 }

@@ -5,6 +5,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
 
+use super::events::{Cursor, Page};
 use crate::records::EventRow;
 
 /// SQL condition (on alias `d`) of a dead letter still waiting for an
@@ -98,14 +99,8 @@ const COLUMNS: &str = "id, flow, class, error_category, resolution_code, reason,
     (SELECT n.id FROM dead_letters n WHERE n.original_event_id = ANY(dead_letters.requeue_event_ids) \
        ORDER BY n.dead_lettered_at DESC, n.id DESC LIMIT 1) AS next_dead_letter_id";
 
-/// Lists dead letters, newest first.
-pub async fn list(
-    pool: &PgPool,
-    filter: &DeadLetterFilter,
-    limit: i64,
-) -> Result<Vec<DeadLetterSummary>, sqlx::Error> {
-    let mut query =
-        QueryBuilder::<Postgres>::new(format!("SELECT {COLUMNS} FROM dead_letters WHERE TRUE"));
+/// Appends `filter`'s conditions (after a `WHERE`) to `query`.
+fn push_filter(query: &mut QueryBuilder<'_, Postgres>, filter: &DeadLetterFilter) {
     for (column, value) in [
         ("flow", &filter.flow),
         ("error_category", &filter.category),
@@ -125,10 +120,142 @@ pub async fn list(
     if let Some(at) = filter.newer_than {
         query.push(" AND dead_lettered_at >= ").push_bind(at);
     }
+}
+
+/// How many dead letters the filter matches, counting no further than `up_to`.
+pub async fn count_up_to(
+    pool: &PgPool,
+    filter: &DeadLetterFilter,
+    up_to: i64,
+) -> Result<i64, sqlx::Error> {
+    let mut query = QueryBuilder::<Postgres>::new(
+        "SELECT count(*) FROM (SELECT 1 FROM dead_letters WHERE TRUE",
+    );
+    push_filter(&mut query, filter);
+    query.push(" LIMIT ").push_bind(up_to).push(") matched");
+    query.build_query_scalar().fetch_one(pool).await
+}
+
+/// Lists dead letters, newest first (at most `limit`, no paging).
+pub async fn list(
+    pool: &PgPool,
+    filter: &DeadLetterFilter,
+    limit: i64,
+) -> Result<Vec<DeadLetterSummary>, sqlx::Error> {
+    let mut query =
+        QueryBuilder::<Postgres>::new(format!("SELECT {COLUMNS} FROM dead_letters WHERE TRUE"));
+    push_filter(&mut query, filter);
     query
         .push(" ORDER BY dead_lettered_at DESC, id DESC LIMIT ")
         .push_bind(limit);
     query.build_query_as().fetch_all(pool).await
+}
+
+/// One page of dead letters, newest first: `limit` rows after `cursor`.
+pub async fn page(
+    pool: &PgPool,
+    filter: &DeadLetterFilter,
+    cursor: Option<&Cursor<String>>,
+    limit: i64,
+) -> Result<Page<DeadLetterSummary>, sqlx::Error> {
+    let mut query =
+        QueryBuilder::<Postgres>::new(format!("SELECT {COLUMNS} FROM dead_letters WHERE TRUE"));
+    push_filter(&mut query, filter);
+    if let Some(cursor) = cursor {
+        query
+            .push(" AND (dead_lettered_at, id) < (")
+            .push_bind(cursor.at().unwrap_or_default())
+            .push(", ")
+            .push_bind(cursor.key().clone())
+            .push(")");
+    }
+    query
+        .push(" ORDER BY dead_lettered_at DESC, id DESC LIMIT ")
+        .push_bind(limit + 1);
+    let mut items: Vec<DeadLetterSummary> = query.build_query_as().fetch_all(pool).await?;
+    let next_cursor = if items.len() as i64 > limit {
+        items.truncate(usize::try_from(limit).unwrap_or(0));
+        items
+            .last()
+            .map(|d| Cursor::after(d.dead_lettered_at, d.id.clone()).encode())
+    } else {
+        None
+    };
+    Ok(Page { items, next_cursor })
+}
+
+/// Ids of the open dead letters matching `filter` (its `status` ignored),
+/// oldest first, at most `limit`; with `lock`, locked for a bulk action in
+/// the caller's transaction.
+pub async fn open_ids(
+    tx: &mut Transaction<'_, Postgres>,
+    filter: &DeadLetterFilter,
+    limit: i64,
+    lock: bool,
+) -> Result<Vec<String>, sqlx::Error> {
+    let filter = DeadLetterFilter {
+        status: Some("open".to_owned()),
+        ..filter.clone()
+    };
+    let mut query = QueryBuilder::<Postgres>::new("SELECT id FROM dead_letters WHERE TRUE");
+    push_filter(&mut query, &filter);
+    query
+        .push(" ORDER BY dead_lettered_at, id LIMIT ")
+        .push_bind(limit);
+    if lock {
+        query.push(" FOR UPDATE");
+    }
+    query.build_query_scalar().fetch_all(&mut **tx).await
+}
+
+/// One dead letter and its bytes, read in the caller's transaction.
+pub async fn get_in(
+    tx: &mut Transaction<'_, Postgres>,
+    id: &str,
+) -> Result<Option<StoredDeadLetter>, sqlx::Error> {
+    let summary: Option<DeadLetterSummary> =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM dead_letters WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    let Some(summary) = summary else {
+        return Ok(None);
+    };
+    let (envelope, corrected_event): (Vec<u8>, Option<Vec<u8>>) =
+        sqlx::query_as("SELECT envelope, corrected_event FROM dead_letters WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut **tx)
+            .await?;
+    Ok(Some(StoredDeadLetter {
+        summary,
+        envelope,
+        corrected_event,
+    }))
+}
+
+/// Audits a bulk action (`bulk_requeued` or `bulk_discarded`) in the event
+/// log: who, when, the filter, the count and the ids in `detail`.
+pub async fn record_bulk(
+    tx: &mut Transaction<'_, Postgres>,
+    bulk_id: &str,
+    action: &str,
+    flow: &str,
+    actor: &str,
+    detail: Value,
+) -> Result<(), sqlx::Error> {
+    let row = EventRow {
+        envelope_id: format!("audit:{bulk_id}"),
+        kind: "audit",
+        event_type: format!("monitoring.dead_letters.{action}"),
+        flow: flow.to_owned(),
+        outcome: action.to_owned(),
+        causation_id: bulk_id.to_owned(),
+        actor: actor.to_owned(),
+        occurred_at: Utc::now(),
+        payload: detail,
+        ..Default::default()
+    };
+    super::events::insert_events(tx, &[&row]).await.map(drop)
 }
 
 /// A stored dead letter with its bytes.

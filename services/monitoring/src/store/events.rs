@@ -91,17 +91,26 @@ pub struct EventFilter {
     pub to: Option<DateTime<Utc>>,
 }
 
-/// A position in the newest-first order: `(occurred_at, id)` of the last row shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cursor {
-    occurred_at_micros: i64,
-    id: i64,
+/// A position in a newest-first order: the time and key of the last row
+/// shown (`(occurred_at, id)` of an event, `(dead_lettered_at, id)` of a dead letter).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor<K = i64> {
+    at_micros: i64,
+    key: K,
 }
 
-impl Cursor {
+impl<K: std::fmt::Display + std::str::FromStr> Cursor<K> {
+    /// The cursor after a row with this time and key.
+    pub fn after(at: DateTime<Utc>, key: K) -> Self {
+        Self {
+            at_micros: at.timestamp_micros(),
+            key,
+        }
+    }
+
     /// The opaque string form.
     pub fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(format!("{}:{}", self.occurred_at_micros, self.id))
+        URL_SAFE_NO_PAD.encode(format!("{}:{}", self.at_micros, self.key))
     }
 
     /// Parses the opaque string form; `None` for anything this API did not
@@ -109,25 +118,23 @@ impl Cursor {
     pub fn decode(text: &str) -> Option<Self> {
         let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
         let text = String::from_utf8(bytes).ok()?;
-        let (micros, id) = text.split_once(':')?;
+        // The time holds no ':'; a text key may.
+        let (micros, key) = text.split_once(':')?;
         let cursor = Self {
-            occurred_at_micros: micros.parse().ok()?,
-            id: id.parse().ok()?,
+            at_micros: micros.parse().ok()?,
+            key: key.parse().ok()?,
         };
-        cursor.occurred_at().map(|_| cursor)
+        cursor.at().map(|_| cursor)
     }
 
     /// The time of the last row shown, when it is one Postgres can compare.
-    fn occurred_at(&self) -> Option<DateTime<Utc>> {
-        DateTime::from_timestamp_micros(self.occurred_at_micros)
-            .filter(|t| (1..=9999).contains(&t.year()))
+    pub fn at(&self) -> Option<DateTime<Utc>> {
+        DateTime::from_timestamp_micros(self.at_micros).filter(|t| (1..=9999).contains(&t.year()))
     }
 
-    fn of(event: &StoredEvent) -> Self {
-        Self {
-            occurred_at_micros: event.occurred_at.timestamp_micros(),
-            id: event.id,
-        }
+    /// The key of the last row shown.
+    pub fn key(&self) -> &K {
+        &self.key
     }
 }
 
@@ -262,21 +269,15 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
-/// Searches the log, newest first, `limit` rows after `cursor`; an inbound
-/// event is listed (as `received`) only while it has no outcome.
-pub async fn search(
-    pool: &PgPool,
-    filter: &EventFilter,
-    cursor: Option<Cursor>,
-    limit: i64,
-) -> Result<Page<StoredEvent>, sqlx::Error> {
+/// Appends the search conditions (after a `WHERE`) to `query`.
+fn push_filter(query: &mut QueryBuilder<'_, Postgres>, filter: &EventFilter) {
     // An accepted inbound event shows as `received` until its first outcome
     // (or dead letter); from then on that row speaks for it (the timeline keeps both).
-    let mut query = QueryBuilder::<Postgres>::new(format!(
-        "SELECT {COLUMNS} FROM events WHERE NOT (kind = 'inbound' AND EXISTS ( \
+    query.push(
+        "NOT (kind = 'inbound' AND EXISTS ( \
            SELECT 1 FROM events o WHERE o.event_id = events.event_id \
-           AND o.kind IN ('outcome', 'dead_letter')))"
-    ));
+           AND o.kind IN ('outcome', 'dead_letter')))",
+    );
     let text_filters = [
         ("crm_record_id", &filter.crm_record_id),
         ("erp_order_number", &filter.erp_order_number),
@@ -302,13 +303,38 @@ pub async fn search(
     if let Some(to) = filter.to {
         query.push(" AND occurred_at < ").push_bind(to);
     }
+}
+
+/// How many events the search matches, counting no further than `up_to`.
+pub async fn count_up_to(
+    pool: &PgPool,
+    filter: &EventFilter,
+    up_to: i64,
+) -> Result<i64, sqlx::Error> {
+    let mut query =
+        QueryBuilder::<Postgres>::new("SELECT count(*) FROM (SELECT 1 FROM events WHERE ");
+    push_filter(&mut query, filter);
+    query.push(" LIMIT ").push_bind(up_to).push(") matched");
+    query.build_query_scalar().fetch_one(pool).await
+}
+
+/// Searches the log, newest first, `limit` rows after `cursor`; an inbound
+/// event is listed (as `received`) only while it has no outcome.
+pub async fn search(
+    pool: &PgPool,
+    filter: &EventFilter,
+    cursor: Option<Cursor>,
+    limit: i64,
+) -> Result<Page<StoredEvent>, sqlx::Error> {
+    let mut query = QueryBuilder::<Postgres>::new(format!("SELECT {COLUMNS} FROM events WHERE "));
+    push_filter(&mut query, filter);
     if let Some(cursor) = cursor {
-        let at = cursor.occurred_at().unwrap_or_default();
+        let at = cursor.at().unwrap_or_default();
         query
             .push(" AND (occurred_at, id) < (")
             .push_bind(at)
             .push(", ")
-            .push_bind(cursor.id)
+            .push_bind(*cursor.key())
             .push(")");
     }
     query
@@ -317,7 +343,9 @@ pub async fn search(
     let mut items: Vec<StoredEvent> = query.build_query_as().fetch_all(pool).await?;
     let next_cursor = if items.len() as i64 > limit {
         items.truncate(usize::try_from(limit).unwrap_or(0));
-        items.last().map(|e| Cursor::of(e).encode())
+        items
+            .last()
+            .map(|e| Cursor::after(e.occurred_at, e.id).encode())
     } else {
         None
     };
@@ -350,17 +378,18 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_reject_junk() {
-        let cursor = Cursor {
-            occurred_at_micros: 1_700_000_000_123_456,
-            id: 42,
-        };
+        let at = DateTime::from_timestamp_micros(1_700_000_000_123_456).expect("time");
+        let cursor = Cursor::after(at, 42_i64);
         assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
-        assert_eq!(Cursor::decode("!!"), None);
-        assert_eq!(Cursor::decode(&URL_SAFE_NO_PAD.encode("a:b")), None);
+        assert_eq!(Cursor::<i64>::decode("!!"), None);
+        assert_eq!(Cursor::<i64>::decode(&URL_SAFE_NO_PAD.encode("a:b")), None);
+        // A text key may hold the separator.
+        let text = Cursor::after(at, "dl:1:x".to_owned());
+        assert_eq!(Cursor::decode(&text.encode()), Some(text));
         // Times Postgres cannot hold are not cursors this API issued.
         for micros in [i64::MIN, -62_200_000_000_000_000, 253_402_300_800_000_000] {
             assert_eq!(
-                Cursor::decode(&URL_SAFE_NO_PAD.encode(format!("{micros}:1"))),
+                Cursor::<i64>::decode(&URL_SAFE_NO_PAD.encode(format!("{micros}:1"))),
                 None
             );
         }

@@ -4,9 +4,11 @@
 //! search filters are dynamic, and committed offline data for `query!` would
 //! need `cargo sqlx prepare` and a live database in every build.
 
+pub mod breakers;
 pub mod calls;
 pub mod dead_letters;
 pub mod events;
+pub mod incidents;
 pub mod stats;
 
 use sqlx::PgPool;
