@@ -110,12 +110,19 @@ fn walk(value: &mut Value, in_person: bool) {
                 .get("kind")
                 .and_then(Value::as_str)
                 .is_some_and(|kind| PERSON_OBJECTS.contains(&normalise(kind).as_str()));
+            let call_status = map
+                .get("httpStatus")
+                .or_else(|| map.get("http_status"))
+                .and_then(Value::as_i64);
             for (key, child) in map.iter_mut() {
                 let key = normalise(key);
                 let personal = PERSONAL_KEYS.contains(&key.as_str())
                     || ((in_person || person_effect) && (key == "name" || key == "label"));
                 if personal {
                     redact(child);
+                } else if let (true, Value::String(body)) = (key == "responsebody", &mut *child) {
+                    // A vendor answer recorded in an attempt's calls.
+                    *body = mask_vendor_answer(call_status, body);
                 } else {
                     walk(child, PERSON_OBJECTS.contains(&key.as_str()));
                 }
@@ -147,6 +154,17 @@ fn mask_body(body: &str) -> String {
     }
 }
 
+/// A vendor's answer as a viewer may see it. A successful answer is a vendor
+/// record (a company, a contact, a customer) whose personal fields have
+/// vendor-specific names no key list can cover: withheld whole. An error
+/// answer is what a viewer triages by: kept, with personal data masked.
+fn mask_vendor_answer(status: Option<i64>, body: &str) -> String {
+    match status {
+        Some(200..=299) if !body.is_empty() => MASK.to_owned(),
+        _ => mask_body(body),
+    }
+}
+
 /// Masks an event-log row for a viewer.
 pub fn mask_event(event: &mut StoredEvent) {
     mask_json(&mut event.payload);
@@ -157,7 +175,7 @@ pub fn mask_event(event: &mut StoredEvent) {
 
 /// Masks a vendor call's response body for a viewer.
 pub fn mask_call(call: &mut StoredCall) {
-    call.response_body = mask_body(&call.response_body);
+    call.response_body = mask_vendor_answer(Some(i64::from(call.http_status)), &call.response_body);
 }
 
 /// Masks a dead letter's free-text fields for a viewer.
@@ -198,6 +216,22 @@ mod tests {
                 "ref": {"id": "12345678901"},
                 "occurredAt": "2026-12-05T04:31:22+01:00"
             })
+        );
+    }
+
+    #[test]
+    fn vendor_answers_in_recorded_calls_are_withheld_or_masked() {
+        let mut envelope = json!({"attempts": [{"calls": [
+            {"httpStatus": 200, "responseBody": r#"{"properties":{"name":"Erika Mustermann"}}"#},
+            {"httpStatus": 400, "responseBody": r#"{"message":"bad","phone":"+49 40 5550123"}"#}
+        ]}]});
+        mask_json(&mut envelope);
+        assert_eq!(
+            envelope,
+            json!({"attempts": [{"calls": [
+                {"httpStatus": 200, "responseBody": MASK},
+                {"httpStatus": 400, "responseBody": format!(r#"{{"message":"bad","phone":"{MASK}"}}"#)}
+            ]}]})
         );
     }
 
