@@ -2,10 +2,12 @@
 //! a deal's fulfilment fields and the clipping of text to a field's length.
 
 use chrono::{DateTime, Utc};
-use crmerp_proto::OrderStatus;
 use serde_json::{Map, Value, json};
 
-use crate::ports::FulfilmentUpdate;
+use crate::ports::{FulfilmentUpdate, order_status_label};
+
+/// `max_text` for a CRM whose text fields take any length we write (HubSpot).
+pub(crate) const UNCLIPPED: usize = usize::MAX;
 
 /// One CRM's deal fields receiving the fulfilment values, from its
 /// `[fulfilment_sync.crm.<kind>]` section; an empty name is not written.
@@ -33,7 +35,10 @@ pub(crate) fn deal_values(
     delivered: fn(DateTime<Utc>) -> Value,
 ) -> Map<String, Value> {
     let mut out = Map::new();
-    out.insert(fields.status.to_owned(), json!(status_label(update.status)));
+    out.insert(
+        fields.status.to_owned(),
+        json!(order_status_label(update.status)),
+    );
     for (field, value) in [
         (fields.carrier, &update.carrier),
         (fields.tracking_number, &update.tracking_number),
@@ -47,15 +52,6 @@ pub(crate) fn deal_values(
         out.insert(fields.delivered_at.to_owned(), delivered(at));
     }
     out
-}
-
-/// The canonical status as the text written to a deal's status field:
-/// `ORDER_STATUS_PARTIALLY_DELIVERED` becomes `partially_delivered`.
-pub(crate) fn status_label(status: OrderStatus) -> String {
-    let name = status.as_str_name();
-    name.strip_prefix("ORDER_STATUS_")
-        .unwrap_or(name)
-        .to_ascii_lowercase()
 }
 
 /// At most `max` characters of `text` (CRMs refuse, rather than cut, text
@@ -107,9 +103,10 @@ mod tests {
 
     #[test]
     fn status_labels_are_the_canonical_names_in_lower_case() {
-        assert_eq!(status_label(OrderStatus::Dispatched), "dispatched");
+        use crmerp_proto::OrderStatus;
+        assert_eq!(order_status_label(OrderStatus::Dispatched), "dispatched");
         assert_eq!(
-            status_label(OrderStatus::PartiallyDelivered),
+            order_status_label(OrderStatus::PartiallyDelivered),
             "partially_delivered"
         );
         assert_eq!(clip("abcdef", 3), "abc");

@@ -21,12 +21,12 @@ use super::{
     NOTE_TO_DEAL, SYSTEM, check_id, escape_html,
 };
 use crate::config::{ConfigError, check_not_blank};
+use crate::crm_fulfilment::{DealFields, UNCLIPPED, deal_values};
 use crate::endpoint;
 use crate::http_client::encode_segment;
 use crate::http_kit::Endpoint;
 use crate::ports::{
     Activity, ActivityTimeline, DealFulfilment, FollowUpTask, FollowUpTasks, FulfilmentUpdate,
-    order_status_label,
 };
 use crate::{CallLog, ConnectorError};
 
@@ -88,6 +88,16 @@ impl Default for FulfilmentFields {
 }
 
 impl FulfilmentFields {
+    fn deal_fields(&self) -> DealFields<'_> {
+        DealFields {
+            status: &self.status_property,
+            carrier: &self.carrier_property,
+            tracking_number: &self.tracking_number_property,
+            tracking_url: &self.tracking_url_property,
+            delivered_at: &self.delivered_at_property,
+        }
+    }
+
     /// Checks every map; errors name keys under `fulfilment_sync.crm.hubspot`.
     pub fn validate(&self) -> Result<(), ConfigError> {
         for (name, value) in [
@@ -413,26 +423,14 @@ impl DealFulfilment for HubSpotCrm {
         calls: &CallLog,
     ) -> Result<(), ConnectorError> {
         check_id(deal_id, &super::ENDPOINT_UPDATE_DEAL)?;
-        let f = &self.config.fulfilment;
-        let mut properties = serde_json::Map::new();
-        properties.insert(
-            f.status_property.clone(),
-            json!(order_status_label(update.status)),
-        );
         // Unknown values are left as they are: a status-only update must not
         // blank the tracking number an earlier dispatch wrote.
-        for (name, value) in [
-            (&f.carrier_property, &update.carrier),
-            (&f.tracking_number_property, &update.tracking_number),
-            (&f.tracking_url_property, &update.tracking_url),
-        ] {
-            if let Some(value) = value {
-                properties.insert(name.clone(), json!(value));
-            }
-        }
-        if let Some(at) = update.delivered_at {
-            properties.insert(f.delivered_at_property.clone(), json!(millis(at)));
-        }
+        let properties = deal_values(
+            &self.config.fulfilment.deal_fields(),
+            update,
+            UNCLIPPED,
+            |at| json!(millis(at)),
+        );
         self.update_deal(calls, deal_id, Value::Object(properties))
             .await
     }
