@@ -575,6 +575,7 @@ async fn rejected_fulfilment_requests_get_their_status_and_publish_nothing() -> 
             415,
             "unsupported_media_type",
         ),
+        ("s4 oversized", s4hana(&oversized), 413, "body_too_large"),
         (
             "s4 no ce-id",
             s4hana(r#"{"SalesOrder":"4711"}"#).with_header("ce-id", ""),
@@ -606,6 +607,12 @@ async fn rejected_fulfilment_requests_get_their_status_and_publish_nothing() -> 
             oracle(&oracle_body()).with_header("content-type", "text/csv"),
             415,
             "unsupported_media_type",
+        ),
+        (
+            "oracle oversized",
+            oracle(&oversized),
+            413,
+            "body_too_large",
         ),
         // AfterShip: wrong secret, hex instead of Base64, malformed, not JSON, oversized.
         (
@@ -673,6 +680,12 @@ async fn rejected_fulfilment_requests_get_their_status_and_publish_nothing() -> 
                 .with_header("content-type", "text/html"),
             415,
             "unsupported_media_type",
+        ),
+        (
+            "easypost oversized",
+            easypost_signed(&oversized, EASYPOST_SECRET),
+            413,
+            "body_too_large",
         ),
         // Twilio: wrong token, tampered parameter, JSON instead of a form, oversized.
         (
